@@ -1,0 +1,24 @@
+/**
+ * One entry per `tmb` command. A command module exports `main(argv, io): Promise<number>`;
+ * it is imported only when run, so one command's dependencies never slow another's start.
+ */
+export interface Io {
+  stdout: (text: string) => void;
+  stderr: (text: string) => void;
+  /** Standard input as bytes, read to the end (only commands that read stdin call this). */
+  stdin: () => Promise<Uint8Array>;
+}
+
+export type CommandMain = (argv: string[], io: Io) => Promise<number>;
+
+export interface Command {
+  summary: string;
+  load: () => Promise<{ main: CommandMain }>;
+}
+
+export const COMMANDS: Record<string, Command> = {
+  agent: { summary: 'run the agent: a receipting proxy in front of a model server', load: () => import('./commands/agent.ts') },
+  verifier: { summary: 'run the verifier service', load: () => import('./commands/verifier.ts') },
+  verify: { summary: 'fetch and check a receipt and its verdict', load: () => import('./commands/verify.ts') },
+  demo: { summary: 'run the whole system on this machine and print verdicts', load: () => import('./commands/demo.ts') },
+};

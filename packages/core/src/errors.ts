@@ -1,0 +1,44 @@
+import { BYTES_ERROR_CODES } from './bytes/codes.ts';
+import { RECEIPT_ERROR_CODES } from './receipt/codes.ts';
+import { VERDICT_FAILURE_CODES } from './verdict/codes.ts';
+
+/**
+ * Every error code the core package can produce, grouped by the area that owns it.
+ * Each area keeps its list in its own `codes.ts`; docs/errors.md lists every code
+ * with its meaning and HTTP status, and test/errors.test.ts fails when the two disagree.
+ */
+export const CORE_ERROR_CODES = [
+  ...BYTES_ERROR_CODES,
+  ...RECEIPT_ERROR_CODES,
+  ...VERDICT_FAILURE_CODES,
+] as const;
+
+export type CoreErrorCode = (typeof CORE_ERROR_CODES)[number];
+
+/**
+ * The one error class of `@tmb/core`. Callers switch on `code`; the message is for people.
+ */
+export class CoreError extends Error {
+  readonly code: CoreErrorCode;
+
+  constructor(code: CoreErrorCode, message: string, options?: ErrorOptions) {
+    super(message, options);
+    this.name = 'CoreError';
+    this.code = code;
+  }
+}
+
+/** A failure to parse untrusted bytes: names the structure, field and byte offset. */
+export class ParseError extends CoreError {
+  readonly structure: string;
+  readonly field: string;
+  readonly offset: number;
+
+  constructor(code: CoreErrorCode, structure: string, field: string, offset: number, detail: string) {
+    super(code, `${structure}.${field} at byte ${offset}: ${detail}`);
+    this.name = 'ParseError';
+    this.structure = structure;
+    this.field = field;
+    this.offset = offset;
+  }
+}

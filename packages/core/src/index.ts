@@ -1,0 +1,36 @@
+export type { CanonicalValue } from './bytes/canonical.ts';
+export { canonicalBytes, canonicalJson, parseCanonical } from './bytes/canonical.ts';
+export { Cursor } from './bytes/cursor.ts';
+export {
+  bytesEqual,
+  concat,
+  fromBase64,
+  fromBase64Url,
+  fromHex,
+  fromUtf8,
+  toBase64,
+  toBase64Url,
+  toHex,
+  utf8,
+} from './bytes/encoding.ts';
+export { ed25519PublicKey, ed25519Raw, ed25519Verify } from './crypto/ed25519.ts';
+export type { HashName } from './crypto/hash.ts';
+export { digest, HASH_SIZE, sha256 } from './crypto/hash.ts';
+export type { CoreErrorCode } from './errors.ts';
+export { CORE_ERROR_CODES, CoreError, ParseError } from './errors.ts';
+export {
+  decodeReceiptBody,
+  encodeReceiptBody,
+  MAX_RECEIPT_BYTES,
+  openSignedReceipt,
+  RECEIPT_SIGNING_PREFIX,
+  receiptSigningMessage,
+  toSignedReceipt,
+} from './receipt/codec.ts';
+export type { Outcome, ReceiptBody, SignedReceipt } from './receipt/types.ts';
+export { OUTCOMES } from './receipt/types.ts';
+export type { ReceiptCheck } from './receipt/verify.ts';
+export { agentKeyId, checkExchange, checkSignedReceipt } from './receipt/verify.ts';
+export { levelOf } from './verdict/level.ts';
+export type { Check, CheckStatus, Level, Verdict } from './verdict/types.ts';
+export { LEVELS } from './verdict/types.ts';

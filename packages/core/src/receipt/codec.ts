@@ -1,0 +1,160 @@
+import { type CanonicalValue, canonicalBytes, parseCanonical } from '../bytes/canonical.ts';
+import { concat, fromBase64Url, toBase64Url, utf8 } from '../bytes/encoding.ts';
+import { CoreError } from '../errors.ts';
+import { OUTCOMES, type ReceiptBody, type SignedReceipt } from './types.ts';
+
+/** Receipt bodies over this size are refused before parsing (a v1 body is ~600 bytes). */
+export const MAX_RECEIPT_BYTES = 16 * 1024;
+
+/** Domain separation: what the agent key signs is this prefix, then the body bytes. */
+export const RECEIPT_SIGNING_PREFIX: Uint8Array = utf8('tmb.receipt.v1\n');
+
+/** The exact bytes an Ed25519 receipt signature covers. */
+export function receiptSigningMessage(body: Uint8Array): Uint8Array {
+  return concat(RECEIPT_SIGNING_PREFIX, body);
+}
+
+/**
+ * Canonical bytes of a receipt body. Validates it first, so a receipt that could not be
+ * decoded again is never signed.
+ * @throws CoreError RECEIPT_MALFORMED
+ */
+export function encodeReceiptBody(body: ReceiptBody): Uint8Array {
+  validate(body as unknown as CanonicalValue);
+  return canonicalBytes(body as unknown as CanonicalValue);
+}
+
+/**
+ * Decodes and validates receipt body bytes (attacker-controlled).
+ * @throws CoreError RECEIPT_TOO_LARGE | RECEIPT_MALFORMED | RECEIPT_NOT_CANONICAL | RECEIPT_VERSION_UNSUPPORTED
+ */
+export function decodeReceiptBody(bytes: Uint8Array): ReceiptBody {
+  if (bytes.length > MAX_RECEIPT_BYTES) {
+    throw new CoreError(
+      'RECEIPT_TOO_LARGE',
+      `receipt body is ${bytes.length} bytes, over ${MAX_RECEIPT_BYTES}`,
+    );
+  }
+  const value = parseCanonical(bytes);
+  validate(value);
+  return value as unknown as ReceiptBody;
+}
+
+/**
+ * Splits a wire receipt into body bytes and signature bytes, and decodes the body.
+ * @throws CoreError (as decodeReceiptBody, and RECEIPT_MALFORMED for bad base64url or shape)
+ */
+export function openSignedReceipt(signed: unknown): {
+  bytes: Uint8Array;
+  sig: Uint8Array;
+  body: ReceiptBody;
+} {
+  const s = signed as Partial<SignedReceipt> | null;
+  if (typeof s !== 'object' || s === null || typeof s.body !== 'string' || typeof s.sig !== 'string') {
+    throw new CoreError('RECEIPT_MALFORMED', 'expected {"body": base64url, "sig": base64url}');
+  }
+  if (s.body.length > (MAX_RECEIPT_BYTES * 4) / 3 + 4)
+    throw new CoreError('RECEIPT_TOO_LARGE', 'receipt body too large');
+  let bytes: Uint8Array;
+  let sig: Uint8Array;
+  try {
+    bytes = fromBase64Url(s.body);
+    sig = fromBase64Url(s.sig);
+  } catch (cause) {
+    throw new CoreError('RECEIPT_MALFORMED', 'receipt body or signature is not base64url', { cause });
+  }
+  return { bytes, sig, body: decodeReceiptBody(bytes) };
+}
+
+/** The wire form of body bytes and signature. */
+export function toSignedReceipt(bytes: Uint8Array, sig: Uint8Array): SignedReceipt {
+  return { body: toBase64Url(bytes), sig: toBase64Url(sig) };
+}
+
+// --- validation: exact key sets and types, so two encoders cannot disagree on what a v1 body is.
+
+type Check = (v: CanonicalValue, path: string) => void;
+
+const HEX32 = /^[0-9a-f]{32}$/;
+const HEX64 = /^[0-9a-f]{64}$/;
+
+function fail(path: string, what: string): never {
+  throw new CoreError('RECEIPT_MALFORMED', `receipt ${path}: ${what}`);
+}
+
+const str =
+  (max: number, re?: RegExp): Check =>
+  (v, p) => {
+    if (typeof v !== 'string') fail(p, 'expected a string');
+    if (v.length > max) fail(p, `longer than ${max}`);
+    if (re && !re.test(v)) fail(p, `does not match ${re}`);
+  };
+const nullable =
+  (c: Check): Check =>
+  (v, p) => {
+    if (v !== null) c(v, p);
+  };
+const uint: Check = (v, p) => {
+  if (typeof v !== 'number' || !Number.isSafeInteger(v) || v < 0) fail(p, 'expected a non-negative integer');
+};
+const status: Check = (v, p) => {
+  uint(v, p);
+  if ((v as number) < 100 || (v as number) > 999) fail(p, 'expected an HTTP status');
+};
+const bool: Check = (v, p) => {
+  if (typeof v !== 'boolean') fail(p, 'expected a boolean');
+};
+const oneOf =
+  (values: readonly string[]): Check =>
+  (v, p) => {
+    if (typeof v !== 'string' || !values.includes(v)) fail(p, `expected one of ${values.join(', ')}`);
+  };
+const obj =
+  (shape: Record<string, Check>): Check =>
+  (v, p) => {
+    if (typeof v !== 'object' || v === null || Array.isArray(v)) fail(p, 'expected an object');
+    const keys = Object.keys(v);
+    for (const k of keys) if (!(k in shape)) fail(`${p}.${k}`, 'unknown field');
+    for (const [k, c] of Object.entries(shape)) {
+      if (!(k in v)) fail(`${p}.${k}`, 'missing');
+      c(v[k] as CanonicalValue, `${p}.${k}`);
+    }
+  };
+
+const BODY_V1 = obj({
+  v: () => {},
+  type: oneOf(['tmb.receipt']),
+  id: str(32, HEX32),
+  agent: str(128, /^[\x21-\x7e]+$/),
+  key: str(64, HEX64),
+  seq: uint,
+  request: obj({
+    id: str(256),
+    method: str(16, /^[A-Z]+$/),
+    path: str(8192),
+    bytes: uint,
+    sha256: str(64, HEX64),
+  }),
+  response: obj({
+    status: nullable(status),
+    upstreamStatus: nullable(status),
+    stream: bool,
+    bytes: uint,
+    sha256: str(64, HEX64),
+  }),
+  model: obj({ requested: nullable(str(256)), reported: nullable(str(256)) }),
+  usage: obj({ prompt: nullable(uint), completion: nullable(uint), total: nullable(uint) }),
+  time: obj({ start: uint, firstByte: nullable(uint), end: uint }),
+  outcome: oneOf(OUTCOMES),
+});
+
+function validate(value: CanonicalValue): void {
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) fail('', 'expected an object');
+  if (value.v !== 1) {
+    throw new CoreError(
+      'RECEIPT_VERSION_UNSUPPORTED',
+      `receipt version ${JSON.stringify(value.v)}, this build reads 1`,
+    );
+  }
+  BODY_V1(value, 'body');
+}
