@@ -1,4 +1,4 @@
-import { parseArgs, type ParseArgsConfig } from 'node:util';
+import { type ParseArgsConfig, parseArgs } from 'node:util';
 
 /** Thrown for bad command-line usage; main prints the message and exits 2. */
 export class UsageError extends Error {

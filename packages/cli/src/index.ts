@@ -1,3 +1,3 @@
 export { main } from './main.ts';
-export { COMMANDS } from './registry.ts';
 export type { Command, CommandMain, Io } from './registry.ts';
+export { COMMANDS } from './registry.ts';

@@ -8,7 +8,7 @@ const USAGE = () =>
     '',
     ...Object.entries(COMMANDS).map(([name, c]) => `  ${name.padEnd(10)} ${c.summary}`),
     '',
-    'tmb <command> --help shows a command\'s options.',
+    "tmb <command> --help shows a command's options.",
   ].join('\n');
 
 /** The process's own standard streams. */

@@ -17,8 +17,17 @@ export interface Command {
 }
 
 export const COMMANDS: Record<string, Command> = {
-  agent: { summary: 'run the agent: a receipting proxy in front of a model server', load: () => import('./commands/agent.ts') },
+  agent: {
+    summary: 'run the agent: a receipting proxy in front of a model server',
+    load: () => import('./commands/agent.ts'),
+  },
   verifier: { summary: 'run the verifier service', load: () => import('./commands/verifier.ts') },
-  verify: { summary: 'fetch and check a receipt and its verdict', load: () => import('./commands/verify.ts') },
-  demo: { summary: 'run the whole system on this machine and print verdicts', load: () => import('./commands/demo.ts') },
+  verify: {
+    summary: 'fetch and check a receipt and its verdict',
+    load: () => import('./commands/verify.ts'),
+  },
+  demo: {
+    summary: 'run the whole system on this machine and print verdicts',
+    load: () => import('./commands/demo.ts'),
+  },
 };

@@ -26,5 +26,6 @@ test('docs/errors.md lists exactly the codes the packages define', async () => {
   const extra = [...rows.keys()].filter((c) => !defined.has(c));
   assert.deepEqual(missing, [], 'codes defined in code but missing from docs/errors.md');
   assert.deepEqual(extra, [], 'codes in docs/errors.md that no package defines');
-  for (const [code, pkg] of defined) assert.equal(rows.get(code), pkg, `${code} is listed under the wrong package`);
+  for (const [code, pkg] of defined)
+    assert.equal(rows.get(code), pkg, `${code} is listed under the wrong package`);
 });

@@ -1,5 +1,8 @@
 import { BYTES_ERROR_CODES } from './bytes/codes.ts';
+import { IMA_ERROR_CODES } from './ima/codes.ts';
+import { LOG_ERROR_CODES } from './log/codes.ts';
 import { RECEIPT_ERROR_CODES } from './receipt/codes.ts';
+import { TPM_ERROR_CODES } from './tpm/codes.ts';
 import { VERDICT_FAILURE_CODES } from './verdict/codes.ts';
 
 /**
@@ -11,6 +14,9 @@ export const CORE_ERROR_CODES = [
   ...BYTES_ERROR_CODES,
   ...RECEIPT_ERROR_CODES,
   ...VERDICT_FAILURE_CODES,
+  ...TPM_ERROR_CODES,
+  ...LOG_ERROR_CODES,
+  ...IMA_ERROR_CODES,
 ] as const;
 
 export type CoreErrorCode = (typeof CORE_ERROR_CODES)[number];

@@ -1,0 +1,1 @@
+export { IMA_ERROR_CODES } from './codes.ts';

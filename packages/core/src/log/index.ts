@@ -1,0 +1,1 @@
+export { LOG_ERROR_CODES } from './codes.ts';

@@ -1,0 +1,2 @@
+/** Error codes of the tpm area (docs/errors.md). */
+export const TPM_ERROR_CODES = [] as const;

@@ -1,0 +1,1 @@
+export { TPM_ERROR_CODES } from './codes.ts';
