@@ -131,7 +131,7 @@ const BODY_V1 = obj({
   request: obj({
     id: str(256),
     method: str(16, /^[A-Z]+$/),
-    path: str(8192),
+    path: str(16384),
     bytes: uint,
     sha256: str(64, HEX64),
   }),

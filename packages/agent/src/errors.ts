@@ -1,0 +1,24 @@
+/** Error codes of the agent (docs/errors.md). */
+export const AGENT_ERROR_CODES = [
+  'AGENT_CONFIG_INVALID',
+  'AGENT_STORE_FAILED',
+  'AGENT_ENROL_REJECTED',
+  'AGENT_PUSH_FAILED',
+  'UPSTREAM_UNREACHABLE',
+  'UPSTREAM_TIMEOUT',
+  'UPSTREAM_BROKEN',
+  'REQUEST_TOO_LARGE',
+] as const;
+
+export type AgentErrorCode = (typeof AGENT_ERROR_CODES)[number];
+
+/** The one error class of `@tmb/agent`. */
+export class AgentError extends Error {
+  readonly code: AgentErrorCode;
+
+  constructor(code: AgentErrorCode, message: string, options?: ErrorOptions) {
+    super(message, options);
+    this.name = 'AgentError';
+    this.code = code;
+  }
+}

@@ -1,0 +1,12 @@
+export type { AgentLog, RunningAgent } from './agent.ts';
+export { startAgent } from './agent.ts';
+export type { AgentErrorCode } from './errors.ts';
+export { AGENT_ERROR_CODES, AgentError } from './errors.ts';
+export type { AgentKey } from './keys.ts';
+export { enrolMessage, generateAgentKey } from './keys.ts';
+export type { AgentOptions } from './options.ts';
+export { resolveOptions } from './options.ts';
+export type { ReceiptFields } from './signer.ts';
+export { ReceiptSigner } from './signer.ts';
+export type { StoredKey, StoredReceipt } from './store/store.ts';
+export { ReceiptStore } from './store/store.ts';

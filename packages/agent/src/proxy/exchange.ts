@@ -1,0 +1,253 @@
+import { createHash, randomBytes, randomUUID } from 'node:crypto';
+import type { Agent as HttpAgent, IncomingMessage, OutgoingHttpHeaders, ServerResponse } from 'node:http';
+import { request as httpRequest } from 'node:http';
+import { request as httpsRequest } from 'node:https';
+import type { Outcome } from '@tmb/core';
+import { AgentError } from '../errors.ts';
+import type { ResolvedAgentOptions } from '../options.ts';
+import type { ReceiptSigner } from '../signer.ts';
+import { nowUs } from './clock.ts';
+import { endToEnd, providedRequestId } from './headers.ts';
+import { NO_USAGE, ResponseInspector, requestedModel } from './inspect.ts';
+
+/** What every exchange shares: options, the signer, the upstream connection pool. */
+export interface ProxyContext {
+  opts: ResolvedAgentOptions;
+  signer: ReceiptSigner;
+  upstream: URL;
+  upstreamAgent: HttpAgent;
+  /** Called after each receipt is committed (the pusher wakes up). */
+  onReceipt: () => void;
+  /** Where a client fetches a receipt, or undefined without a verifier. */
+  receiptUrl: (id: string) => string | undefined;
+  /** Reports an internal failure (never an attacker-controlled message alone). */
+  log: (event: string, detail: Record<string, unknown>) => void;
+}
+
+/** OpenAI's error shape, for answers the agent makes itself. */
+function openAiError(message: string, type: string, code: string): Buffer {
+  return Buffer.from(JSON.stringify({ error: { message, type, param: null, code } }));
+}
+
+/**
+ * Proxies one exchange: reads the request body (bounded), forwards it unchanged, relays the
+ * answer chunk by chunk with backpressure while hashing it, and signs and durably stores the
+ * receipt before the last byte is released to the client.
+ */
+export async function handleExchange(
+  ctx: ProxyContext,
+  req: IncomingMessage,
+  res: ServerResponse,
+): Promise<void> {
+  const start = nowUs();
+  const id = randomBytes(16).toString('hex');
+  const given = providedRequestId(req.headers);
+  const requestId = given ?? randomUUID();
+  const reqHash = createHash('sha256');
+  const resHash = createHash('sha256');
+  let reqBytes = 0;
+  let resBytes = 0;
+  let firstByte: number | null = null;
+  let upstreamStatus: number | null = null;
+  let inspector = new ResponseInspector(undefined, undefined);
+  let finished = false;
+  let requestBody: Buffer = Buffer.alloc(0);
+
+  const tmbHeaders = (): OutgoingHttpHeaders => {
+    const h: OutgoingHttpHeaders = { 'tmb-receipt-id': id, 'x-request-id': requestId };
+    const url = ctx.receiptUrl(id);
+    if (url !== undefined) h['tmb-receipt-url'] = url;
+    return h;
+  };
+
+  const send = (chunk: Buffer): boolean => {
+    if (firstByte === null) firstByte = nowUs();
+    resHash.update(chunk);
+    resBytes += chunk.length;
+    return res.write(chunk);
+  };
+
+  /** Signs and stores the receipt (once), then ends or cuts the response. */
+  const finish = async (outcome: Outcome): Promise<void> => {
+    if (finished) return;
+    finished = true;
+    inspector.finish();
+    try {
+      await ctx.signer.issue({
+        id,
+        request: {
+          id: requestId,
+          method: req.method ?? 'GET',
+          path: req.url ?? '/',
+          bytes: reqBytes,
+          sha256: reqHash.digest('hex'),
+        },
+        response: {
+          status: res.headersSent ? res.statusCode : null,
+          upstreamStatus,
+          stream: inspector.stream,
+          bytes: resBytes,
+          sha256: resHash.digest('hex'),
+        },
+        model: {
+          requested: requestedModel(requestBody, req.headers['content-type']),
+          reported: inspector.model,
+        },
+        usage: inspector.usage ?? NO_USAGE,
+        time: { start, firstByte, end: nowUs() },
+        outcome,
+      });
+      ctx.onReceipt();
+    } catch (err) {
+      // No receipt, no complete answer: the client must never hold a response whose receipt is lost.
+      ctx.log('receipt_failed', {
+        receiptId: id,
+        code: (err as AgentError).code ?? 'UNKNOWN',
+        error: String(err),
+      });
+      res.destroy();
+      return;
+    }
+    if (outcome === 'complete' || outcome === 'rejected_too_large' || !res.headersSent || res.writableEnded)
+      res.end();
+    else res.destroy(); // a cut stream stays visibly cut for the client
+  };
+
+  /** An answer the agent makes itself (413, 502, 504). */
+  const answer = (status: number, body: Buffer, outcome: Outcome, close = false): Promise<void> => {
+    if (res.headersSent) return finish(outcome);
+    res.writeHead(status, {
+      ...tmbHeaders(),
+      'content-type': 'application/json',
+      'content-length': body.length,
+      ...(close ? { connection: 'close' } : {}),
+    });
+    send(body);
+    return finish(outcome);
+  };
+
+  // --- 1. the request body, bounded: nothing is forwarded before all of it is here and under the limit.
+  const declared = Number(req.headers['content-length'] ?? 0);
+  if (declared > ctx.opts.maxBodyBytes) {
+    await answer(
+      413,
+      openAiError(
+        `request body over ${ctx.opts.maxBodyBytes} bytes`,
+        'invalid_request_error',
+        'request_too_large',
+      ),
+      'rejected_too_large',
+      true,
+    );
+    return;
+  }
+  // The receipt of a refused body covers the bytes read before the limit was crossed.
+  const parts: Buffer[] = [];
+  let tooLarge = false;
+  let clientGone = false;
+  try {
+    for await (const chunk of req as AsyncIterable<Buffer>) {
+      if (reqBytes + chunk.length > ctx.opts.maxBodyBytes) {
+        tooLarge = true;
+        break;
+      }
+      reqBytes += chunk.length;
+      reqHash.update(chunk);
+      parts.push(chunk);
+    }
+  } catch {
+    clientGone = true;
+  }
+  if (tooLarge) {
+    await answer(
+      413,
+      openAiError(
+        `request body over ${ctx.opts.maxBodyBytes} bytes`,
+        'invalid_request_error',
+        'request_too_large',
+      ),
+      'rejected_too_large',
+      true,
+    );
+    return;
+  }
+  requestBody = parts.length === 1 ? parts[0]! : Buffer.concat(parts);
+  if (clientGone || !req.complete) {
+    await finish('client_aborted');
+    return;
+  }
+
+  // --- 2. forward unchanged (less hop-by-hop headers), relay the answer as it comes.
+  const headers = endToEnd(req.headers);
+  if (given === undefined) headers['x-request-id'] = requestId;
+  headers['content-length'] = String(requestBody.length);
+  if (
+    requestBody.length === 0 &&
+    req.headers['content-length'] === undefined &&
+    req.headers['transfer-encoding'] === undefined
+  ) {
+    delete headers['content-length'];
+  }
+  const base = ctx.upstream;
+  const up = (base.protocol === 'https:' ? httpsRequest : httpRequest)({
+    protocol: base.protocol,
+    hostname: base.hostname,
+    port: base.port,
+    method: req.method,
+    path: base.pathname.replace(/\/$/, '') + (req.url ?? '/'),
+    headers,
+    agent: ctx.upstreamAgent,
+    timeout: ctx.opts.upstreamTimeoutMs,
+  });
+
+  let timedOut = false;
+  const broken = (): Outcome => (timedOut ? 'upstream_timeout' : 'upstream_error');
+  up.on('timeout', () => {
+    timedOut = true;
+    up.destroy(new AgentError('UPSTREAM_TIMEOUT', 'upstream idle past the timeout'));
+  });
+  res.on('close', () => {
+    if (!res.writableEnded && !finished) {
+      up.destroy();
+      void finish('client_aborted');
+    }
+  });
+  up.on('error', () => {
+    if (finished) return;
+    if (res.headersSent) {
+      void finish(broken());
+      return;
+    }
+    void (timedOut
+      ? answer(
+          504,
+          openAiError('the model server did not answer in time', 'upstream_error', 'upstream_timeout'),
+          'upstream_timeout',
+        )
+      : answer(
+          502,
+          openAiError('the model server could not be reached', 'upstream_error', 'upstream_unreachable'),
+          'upstream_error',
+        ));
+  });
+  up.on('response', (ures) => {
+    upstreamStatus = ures.statusCode ?? null;
+    inspector = new ResponseInspector(ures.headers['content-type'], ures.headers['content-encoding']);
+    res.writeHead(ures.statusCode ?? 502, { ...endToEnd(ures.headers), ...tmbHeaders() });
+    if (inspector.stream) res.flushHeaders();
+    ures.on('data', (chunk: Buffer) => {
+      if (finished) return;
+      inspector.push(chunk);
+      if (!send(chunk)) {
+        ures.pause();
+        res.once('drain', () => ures.resume());
+      }
+    });
+    ures.on('end', () => void finish('complete'));
+    ures.on('error', () => void finish(broken()));
+    ures.on('close', () => {
+      if (!ures.complete) void finish(broken());
+    });
+  });
+  up.end(requestBody);
+}

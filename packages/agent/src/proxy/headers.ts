@@ -1,0 +1,34 @@
+import type { IncomingHttpHeaders, OutgoingHttpHeaders } from 'node:http';
+
+// RFC 9110 section 7.6.1: Connection and the fields it names are hop-by-hop, as are these
+// (Proxy-Connection, Keep-Alive, TE, Transfer-Encoding, Upgrade). A proxy must not forward them.
+const HOP_BY_HOP = new Set([
+  'connection',
+  'proxy-connection',
+  'keep-alive',
+  'te',
+  'transfer-encoding',
+  'upgrade',
+]);
+
+/** Headers an end-to-end message keeps: everything but hop-by-hop fields. Values are passed as received. */
+export function endToEnd(headers: IncomingHttpHeaders): OutgoingHttpHeaders {
+  const named = new Set<string>();
+  const conn = headers.connection;
+  if (conn !== undefined) for (const t of conn.split(',')) named.add(t.trim().toLowerCase());
+  const out: OutgoingHttpHeaders = {};
+  for (const [k, v] of Object.entries(headers)) {
+    if (v === undefined || HOP_BY_HOP.has(k) || named.has(k)) continue;
+    out[k] = v;
+  }
+  return out;
+}
+
+// x-request-id as accepted from the router: printable ASCII, bounded, so it fits the receipt.
+const REQUEST_ID = /^[\x21-\x7e]{1,256}$/;
+
+/** The provider's request id when it is usable, else undefined (the agent then assigns one). */
+export function providedRequestId(headers: IncomingHttpHeaders): string | undefined {
+  const v = headers['x-request-id'];
+  return typeof v === 'string' && REQUEST_ID.test(v) ? v : undefined;
+}

@@ -1,0 +1,81 @@
+import { readFile } from 'node:fs/promises';
+import { startAgent } from '@tmb/agent';
+import { parse, UsageError } from '../args.ts';
+import type { Io } from '../registry.ts';
+import { untilSignal } from '../signals.ts';
+
+const HELP = `usage: tmb agent --upstream URL --name NAME [options]
+
+Runs the agent: an OpenAI-compatible reverse proxy in front of a model server that signs and
+stores a receipt for every exchange and pushes receipts to the verifier.
+
+  --upstream URL         the model server (e.g. http://127.0.0.1:8000)
+  --name NAME            this agent's name as enrolled with the verifier
+  --host HOST            listen address (default 127.0.0.1)
+  --port N               listen port (default 0: any free port, printed when ready)
+  --data-dir DIR         receipt store folder (default ./.tmb/agent-NAME)
+  --verifier URL         verifier to push receipts to (token from TMB_AGENT_TOKEN or --token-file)
+  --token-file FILE      file holding the agent token (never pass a token on the command line)
+  --max-body BYTES       largest request body forwarded (default 16 MiB)
+  --upstream-timeout MS  upstream idle timeout (default 600000)
+  --durability MODE      normal (survives kill -9, default) or full (fsync: survives power loss)
+
+Prints {"listening": URL, "keyId": HEX} on stdout when ready; stops on SIGINT or SIGTERM.`;
+
+export async function main(argv: string[], io: Io): Promise<number> {
+  const { values } = parse(argv, {
+    upstream: { type: 'string' },
+    name: { type: 'string' },
+    host: { type: 'string' },
+    port: { type: 'string' },
+    'data-dir': { type: 'string' },
+    verifier: { type: 'string' },
+    'token-file': { type: 'string' },
+    'max-body': { type: 'string' },
+    'upstream-timeout': { type: 'string' },
+    durability: { type: 'string' },
+    help: { type: 'boolean', short: 'h' },
+  });
+  if (values.help) {
+    io.stdout(`${HELP}\n`);
+    return 0;
+  }
+  if (!values.upstream || !values.name)
+    throw new UsageError('--upstream and --name are required (see --help)');
+  let verifier: { url: string; token: string } | undefined;
+  if (values.verifier) {
+    const token = values['token-file']
+      ? (await readFile(values['token-file'], 'utf8')).trim()
+      : (process.env.TMB_AGENT_TOKEN ?? '');
+    if (token === '')
+      throw new UsageError('--verifier needs a token: set TMB_AGENT_TOKEN or pass --token-file');
+    verifier = { url: values.verifier, token };
+  }
+  if (values.durability !== undefined && values.durability !== 'normal' && values.durability !== 'full') {
+    throw new UsageError('--durability is normal or full');
+  }
+  const agent = await startAgent({
+    upstream: values.upstream,
+    name: values.name,
+    host: values.host,
+    port: values.port === undefined ? undefined : int(values.port, '--port'),
+    dataDir: values['data-dir'] ?? `.tmb/agent-${values.name}`,
+    verifier,
+    maxBodyBytes: values['max-body'] === undefined ? undefined : int(values['max-body'], '--max-body'),
+    upstreamTimeoutMs:
+      values['upstream-timeout'] === undefined
+        ? undefined
+        : int(values['upstream-timeout'], '--upstream-timeout'),
+    durability: values.durability as 'normal' | 'full' | undefined,
+  });
+  io.stdout(`${JSON.stringify({ listening: agent.url, agent: agent.name, keyId: agent.keyId })}\n`);
+  await untilSignal();
+  await agent.close();
+  return 0;
+}
+
+function int(v: string, flag: string): number {
+  const n = Number(v);
+  if (!Number.isSafeInteger(n) || n < 0) throw new UsageError(`${flag} must be a non-negative integer`);
+  return n;
+}
