@@ -60,15 +60,24 @@ export async function handleExchange(
     return h;
   };
 
+  // When the client can tell the body is complete from its length (Content-Length), its last
+  // bytes are held back until the receipt is committed: no client holds a whole answer whose
+  // receipt could still be lost. Chunked and SSE bodies end with res.end(), which comes after.
+  let held: Buffer | undefined;
+  let declaredLength = Number.POSITIVE_INFINITY;
   const send = (chunk: Buffer): boolean => {
     if (firstByte === null) firstByte = nowUs();
     resHash.update(chunk);
     resBytes += chunk.length;
+    if (resBytes >= declaredLength) {
+      held = held === undefined ? chunk : Buffer.concat([held, chunk]);
+      return true;
+    }
     return res.write(chunk);
   };
 
   /** Signs and stores the receipt (once), then ends or cuts the response. */
-  const finish = async (outcome: Outcome): Promise<void> => {
+  const finish = async (outcome: Outcome, cut = outcome !== 'complete'): Promise<void> => {
     if (finished) return;
     finished = true;
     inspector.finish();
@@ -108,9 +117,9 @@ export async function handleExchange(
       res.destroy();
       return;
     }
-    if (outcome === 'complete' || outcome === 'rejected_too_large' || !res.headersSent || res.writableEnded)
-      res.end();
-    else res.destroy(); // a cut stream stays visibly cut for the client
+    if (cut)
+      res.destroy(); // a cut stream stays visibly cut for the client
+    else res.end(held);
   };
 
   /** An answer the agent makes itself (413, 502, 504). */
@@ -122,8 +131,9 @@ export async function handleExchange(
       'content-length': body.length,
       ...(close ? { connection: 'close' } : {}),
     });
+    declaredLength = body.length;
     send(body);
-    return finish(outcome);
+    return finish(outcome, false);
   };
 
   // --- 1. the request body, bounded: nothing is forwarded before all of it is here and under the limit.
@@ -234,6 +244,8 @@ export async function handleExchange(
     upstreamStatus = ures.statusCode ?? null;
     inspector = new ResponseInspector(ures.headers['content-type'], ures.headers['content-encoding']);
     res.writeHead(ures.statusCode ?? 502, { ...endToEnd(ures.headers), ...tmbHeaders() });
+    const length = Number(ures.headers['content-length']);
+    if (ures.headers['content-length'] !== undefined && Number.isSafeInteger(length)) declaredLength = length;
     if (inspector.stream) res.flushHeaders();
     ures.on('data', (chunk: Buffer) => {
       if (finished) return;

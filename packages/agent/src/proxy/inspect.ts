@@ -18,7 +18,9 @@ export const NO_USAGE: Usage = { prompt: null, completion: null, total: null };
 /** `model` from a JSON request body, or null. */
 export function requestedModel(body: Uint8Array, contentType: string | undefined): string | null {
   if (body.length === 0 || body.length > MAX_INSPECT) return null;
-  if (contentType !== undefined && !contentType.includes('json')) return null;
+  // Routers and clients label JSON loosely (text/plain, none): look at JSON labels and at bodies that open with '{'.
+  const first = body.find((b) => b !== 0x20 && b !== 0x0a && b !== 0x0d && b !== 0x09);
+  if (!(contentType?.includes('json') ?? false) && first !== 0x7b) return null;
   return modelOf(parseJson(Buffer.from(body.buffer, body.byteOffset, body.length).toString('utf8')));
 }
 
