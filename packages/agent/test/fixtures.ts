@@ -20,7 +20,7 @@ export type Handler = (
   body: Buffer,
   res: ServerResponse,
   seen: Seen,
-) => void | Promise<void>;
+) => unknown;
 
 /** A fake upstream that records every request it sees and answers with `handler`. */
 export async function fakeUpstream(
