@@ -4,10 +4,7 @@ export const AGENT_ERROR_CODES = [
   'AGENT_STORE_FAILED',
   'AGENT_ENROL_REJECTED',
   'AGENT_PUSH_FAILED',
-  'UPSTREAM_UNREACHABLE',
   'UPSTREAM_TIMEOUT',
-  'UPSTREAM_BROKEN',
-  'REQUEST_TOO_LARGE',
 ] as const;
 
 export type AgentErrorCode = (typeof AGENT_ERROR_CODES)[number];

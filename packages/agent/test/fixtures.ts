@@ -15,12 +15,7 @@ export interface Seen {
   closedEarly: boolean;
 }
 
-export type Handler = (
-  req: IncomingMessage,
-  body: Buffer,
-  res: ServerResponse,
-  seen: Seen,
-) => unknown;
+export type Handler = (req: IncomingMessage, body: Buffer, res: ServerResponse, seen: Seen) => unknown;
 
 /** A fake upstream that records every request it sees and answers with `handler`. */
 export async function fakeUpstream(

@@ -1,11 +1,13 @@
 import assert from 'node:assert/strict';
 import { readFile } from 'node:fs/promises';
 import { test } from 'node:test';
+import { AGENT_ERROR_CODES } from '@tmb/agent';
 import { CORE_ERROR_CODES } from '@tmb/core';
 
 // Every package's code list. A package that adds an error class adds its list here.
 const LISTS: Record<string, readonly string[]> = {
   core: CORE_ERROR_CODES,
+  agent: AGENT_ERROR_CODES,
 };
 
 async function tableRows(): Promise<Map<string, string>> {

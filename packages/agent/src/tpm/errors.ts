@@ -1,0 +1,23 @@
+/**
+ * Codes of the TPM driver (docs/errors.md, package `agent`). The driver throws: it does I/O,
+ * and its failures are the host's, not bad evidence.
+ */
+export const TPM_DRIVER_ERROR_CODES = [
+  'TPM_UNAVAILABLE',
+  'TPM_TOOL_FAILED',
+  'TPM_TOOL_TIMEOUT',
+  'SWTPM_FAILED',
+] as const;
+
+export type TpmDriverErrorCode = (typeof TPM_DRIVER_ERROR_CODES)[number];
+
+/** The TPM driver's error: no TPM or tools, a tool that failed or hung, swtpm that would not start. */
+export class TpmDriverError extends Error {
+  readonly code: TpmDriverErrorCode;
+
+  constructor(code: TpmDriverErrorCode, message: string, options?: ErrorOptions) {
+    super(message, options);
+    this.name = 'TpmDriverError';
+    this.code = code;
+  }
+}

@@ -1,0 +1,11 @@
+export type { AkAlg, QuoteOutput, TpmDriverOptions } from './driver.ts';
+export { TpmDriver } from './driver.ts';
+export type { TpmDriverErrorCode } from './errors.ts';
+export { TPM_DRIVER_ERROR_CODES, TpmDriverError } from './errors.ts';
+export type { ToolOptions, ToolOutput } from './exec.ts';
+export { runTool } from './exec.ts';
+export { freePortPair } from './ports.ts';
+export type { Swtpm, SwtpmState } from './swtpm.ts';
+export { provisionSwtpm, startSwtpm } from './swtpm.ts';
+export type { TctiConfig } from './tcti.ts';
+export { parseTcti, tctiString } from './tcti.ts';
