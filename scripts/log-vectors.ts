@@ -21,10 +21,20 @@ import {
 } from '@tmb/core/log';
 
 const out = new URL('../packages/core/test/vectors/log/', import.meta.url);
-const write = (name: string, value: unknown) => writeFile(new URL(name, out), `${JSON.stringify(value, null, 2)}\n`);
+const write = (name: string, value: unknown) =>
+  writeFile(new URL(name, out), `${JSON.stringify(value, null, 2)}\n`);
 
 // transparency-dev/merkle testonly/constants.go (commit 582a6ad1): the 8-leaf RFC 6962 reference tree.
-const LEAF_INPUTS = ['', '00', '10', '2021', '3031', '40414243', '5051525354555657', '606162636465666768696a6b6c6d6e6f'];
+const LEAF_INPUTS = [
+  '',
+  '00',
+  '10',
+  '2021',
+  '3031',
+  '40414243',
+  '5051525354555657',
+  '606162636465666768696a6b6c6d6e6f',
+];
 const REFERENCE_ROOTS = [
   'e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855',
   '6e340b9cffb37a989ca544e6bb780a2c78901d3fb33738768511a30617afa01d',
@@ -128,15 +138,21 @@ await write('tree.json', {
 
 // golang.org/x/mod/sumdb/note note_test.go: the PeterNeumann key (seed = PRIVATE+KEY..., after the 0x01 byte).
 const pkcs8 = (seed: Uint8Array) =>
-  createPrivateKey({ key: Buffer.concat([Buffer.from('302e020100300506032b657004220420', 'hex'), seed]), format: 'der', type: 'pkcs8' });
+  createPrivateKey({
+    key: Buffer.concat([Buffer.from('302e020100300506032b657004220420', 'hex'), seed]),
+    format: 'der',
+    type: 'pkcs8',
+  });
 const peterSeed = Buffer.from('AYEKFALVFGyNhPJEMzD1QIDr+Y7hfZx09iUvxdXHKDFz', 'base64').subarray(1);
 const peterKey = pkcs8(peterSeed);
 const peterPub = ed25519Raw(createPublicKey(peterKey));
-const peterText = "If you think cryptography is the answer to your problem,\nthen you don't know what your problem is.\n";
+const peterText =
+  "If you think cryptography is the answer to your problem,\nthen you don't know what your problem is.\n";
 const signer = (name: string, key: ReturnType<typeof pkcs8>) =>
   ed25519NoteSigner(name, ed25519Raw(createPublicKey(key)), (m) => new Uint8Array(sign(null, m, key)));
 await write('note.json', {
-  source: 'golang.org/x/mod/sumdb/note note_test.go (vkey, skey seed, text, signed note); ours must reproduce it',
+  source:
+    'golang.org/x/mod/sumdb/note note_test.go (vkey, skey seed, text, signed note); ours must reproduce it',
   vkey: 'PeterNeumann+c74f20a3+ARpc2QcUPDhMQegwxbzhKqiBfsVkmqq/LDE4izWy10TW',
   seed: toHex(peterSeed),
   publicKey: toHex(peterPub),
@@ -157,7 +173,8 @@ for (const size of [0, 1, 5, 8]) {
   checkpoints.push({ size, root: toHex(cp.root), note: await signCheckpoint(cp, [signer(origin, key)]) });
 }
 await write('checkpoint.json', {
-  source: 'computed by @tmb/core/log (scripts/log-vectors.ts); c2spExample from c2sp.org/tlog-checkpoint (body only: its key is not published)',
+  source:
+    'computed by @tmb/core/log (scripts/log-vectors.ts); c2spExample from c2sp.org/tlog-checkpoint (body only: its key is not published)',
   origin,
   seed: toHex(seed),
   vkey: formatVerifierKey(origin, ed25519Raw(createPublicKey(key))),

@@ -30,4 +30,15 @@ export const COMMANDS: Record<string, Command> = {
     summary: 'run the whole system on this machine and print verdicts',
     load: () => import('./commands/demo.ts'),
   },
+  tpm: { summary: 'check a TPM quote; run a development swtpm', load: () => import('./commands/tpm.ts') },
+  stats: { summary: 'fit a distribution to numbers on stdin', load: () => import('./commands/stats.ts') },
+  ima: { summary: 'replay and appraise IMA measurement lists', load: () => import('./commands/ima.ts') },
+  policy: {
+    summary: 'create and compare Keylime runtime policies',
+    load: () => import('./commands/policy.ts'),
+  },
+  profile: {
+    summary: 'fit, show and evaluate signed telemetry profiles',
+    load: () => import('./commands/profile.ts'),
+  },
 };

@@ -2,12 +2,19 @@ import assert from 'node:assert/strict';
 import { readFile } from 'node:fs/promises';
 import { test } from 'node:test';
 import { AGENT_ERROR_CODES } from '@tmb/agent';
+import { TPM_DRIVER_ERROR_CODES } from '@tmb/agent/tpm';
+import { CLIENT_ERROR_CODES } from '@tmb/client';
 import { CORE_ERROR_CODES } from '@tmb/core';
+import { STATS_ERROR_CODES } from '@tmb/stats';
+import { VERIFIER_ERROR_CODES } from '@tmb/verifier';
 
 // Every package's code list. A package that adds an error class adds its list here.
 const LISTS: Record<string, readonly string[]> = {
   core: CORE_ERROR_CODES,
-  agent: AGENT_ERROR_CODES,
+  agent: [...AGENT_ERROR_CODES, ...TPM_DRIVER_ERROR_CODES],
+  verifier: VERIFIER_ERROR_CODES,
+  client: CLIENT_ERROR_CODES,
+  stats: STATS_ERROR_CODES,
 };
 
 async function tableRows(): Promise<Map<string, string>> {

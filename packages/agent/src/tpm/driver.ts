@@ -1,7 +1,7 @@
 import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { toHex } from '@tmb/core';
-import { type PcrValues, parsePcrsFile, parseTpm2bPublic, tpmName } from '@tmb/core/tpm';
+import { hashName, type PcrValues, parsePcrsFile, parseTpm2bPublic, TpmAlg, tpmName } from '@tmb/core/tpm';
 import { TpmDriverError } from './errors.ts';
 import { runTool, type ToolOutput } from './exec.ts';
 import { type TctiConfig, tctiString } from './tcti.ts';
@@ -244,20 +244,12 @@ export class TpmDriver {
       const [m, s, o] = [this.#file('quote.msg'), this.#file('quote.sig'), this.#file('quote.pcrs')];
       await Promise.all([m, s, o].map((f) => rm(f, { force: true })));
       const sel = `${bank}:${pcrs.join(',')}`;
-      await this.#tool('tpm2_quote', [
-        '-c',
-        ak,
-        '-l',
-        sel,
-        '-q',
-        toHex(qualifyingData),
-        '-m',
-        m,
-        '-s',
-        s,
-        '-o',
-        o,
-      ]);
+      // The signing hash must be the AK scheme's: a restricted key refuses any other.
+      const scheme = parseTpm2bPublic(new Uint8Array(await readFile(this.#file('ak.pub')))).scheme;
+      const hash = hashName(scheme.hashAlg ?? TpmAlg.SHA256) ?? 'sha256';
+      const args = ['-c', ak, '-l', sel, '-q', toHex(qualifyingData), '-g', hash];
+      if (scheme.scheme === TpmAlg.RSAPSS) args.push('--scheme', 'rsapss');
+      await this.#tool('tpm2_quote', [...args, '-m', m, '-s', s, '-o', o]);
       const [attest, signature, pcrsFile] = await Promise.all(
         [m, s, o].map(async (f) => new Uint8Array(await readFile(f))),
       );

@@ -29,7 +29,8 @@ export function parseTcti(text: string): TctiConfig | undefined {
   if (text === 'device') return { kind: 'device' };
   if (text.startsWith('device:')) return { kind: 'device', path: text.slice(7) };
   if (text.startsWith('unix:') && text.length > 5) return { kind: 'unix', path: text.slice(5) };
-  const m = /^swtpm:(?:host=([^,]+),)?port=(\d{1,5})$/.exec(text);
-  if (m !== null) return { kind: 'swtpm', host: m[1] ?? '127.0.0.1', port: Number(m[2]) };
+  const m = /^swtpm:(?:host=([A-Za-z0-9.:-]+),)?port=(\d{1,5})$/.exec(text);
+  if (m !== null && Number(m[2]) >= 1 && Number(m[2]) <= 65535)
+    return { kind: 'swtpm', host: m[1] ?? '127.0.0.1', port: Number(m[2]) };
   return undefined;
 }

@@ -43,16 +43,20 @@ test('notes: framing errors are NOTE_MALFORMED', () => {
     'plus in key name': good.replace(`\u2014 ${cpv.origin}`, '\u2014 a+b'),
     'signature not base64': good.replace(/ [A-Za-z0-9+/]+=*\n$/, ' %%%%\n'),
     'signature non-canonical base64': good.replace(/.=\n$/, 'R=\n'),
-    'signature shorter than key id + 1': good.replace(/ [A-Za-z0-9+/]+=*\n$/, ` ${toBase64(new Uint8Array(4))}\n`),
+    'signature shorter than key id + 1': good.replace(
+      / [A-Za-z0-9+/]+=*\n$/,
+      ` ${toBase64(new Uint8Array(4))}\n`,
+    ),
     'tab in text': good.replace('\n8\n', '\n8\t\n'),
     'carriage return': good.replace('\n8\n', '\r\n8\n'),
     'NUL byte': good.replace('8', '\u0000'),
-    'blank line among signatures': `${good}\n${goodSig}`,
   };
   for (const [name, note] of Object.entries(cases)) {
     assert.throws(() => parseNote(note), { code: 'NOTE_MALFORMED' }, name);
     assert.equal(opens(note), 'NOTE_MALFORMED', name);
   }
+  // The text ends at the LAST blank line (C2SP): a blank line among signatures moves lines into the text.
+  assert.equal(opens(`${good}\n${goodSig}`), 'NOTE_SIGNATURE_INVALID');
   assert.throws(() => parseNote(new Uint8Array([0xff, 0x0a, 0x0a])), { code: 'NOTE_MALFORMED' });
   assert.throws(() => parseNote('a\n\n\u2014 k \ud800AAAAAAAA\n'), { code: 'NOTE_MALFORMED' });
 });
@@ -73,7 +77,10 @@ test('notes: signatures of unknown keys are ignored, a known key must sign', () 
   assert.equal(opens(`${good}${other.split('\n\n')[1]}`), 'ok', 'an unknown extra line is ignored');
   sig[0]! ^= 1;
   sig[10]! ^= 1;
-  assert.equal(opens(`${goodText}\n\n\u2014 ${cpv.origin} ${sig.toString('base64')}\n`), 'NOTE_SIGNATURE_INVALID');
+  assert.equal(
+    opens(`${goodText}\n\n\u2014 ${cpv.origin} ${sig.toString('base64')}\n`),
+    'NOTE_SIGNATURE_INVALID',
+  );
   const bad = `\u2014 ${cpv.origin} ${sig.toString('base64')}\n`;
   assert.equal(opens(`${good}${bad}`), 'NOTE_SIGNATURE_INVALID', 'one good and one bad line of the key');
 });
@@ -105,7 +112,8 @@ test('checkpoints: text errors are CHECKPOINT_MALFORMED, huge sizes INTEGER_OUT_
     `o\n8\n${fromHexB64()}\n`,
     ...['08', '00', '+8', '-8', ' 8', '8 ', '8.0', '0x8', '1e3', '８'].map((s) => `o\n${s}\n${ROOT}\n`),
   ];
-  for (const text of malformed) assert.throws(() => parseCheckpoint(text), { code: 'CHECKPOINT_MALFORMED' }, text);
+  for (const text of malformed)
+    assert.throws(() => parseCheckpoint(text), { code: 'CHECKPOINT_MALFORMED' }, text);
   for (const s of ['9007199254740992', '18446744073709551615', '1'.repeat(400)])
     assert.throws(() => parseCheckpoint(`o\n${s}\n${ROOT}\n`), { code: 'INTEGER_OUT_OF_RANGE' }, s);
   assert.equal(parseCheckpoint(`o\n9007199254740991\n${ROOT}\n`).size, 2 ** 53 - 1);
@@ -161,7 +169,8 @@ test('proof wire: shape errors are PROOF_MALFORMED, version PROOF_VERSION_UNSUPP
     [{ ...inc, hashes: inc.hashes.slice(1) }, 'PROOF_LENGTH_INVALID'],
     [{ ...inc, hashes: [...inc.hashes, inc.hashes[0]] }, 'PROOF_LENGTH_INVALID'],
   ];
-  for (const [value, want] of cases) assert.throws(() => decodeInclusionProof(value), { code: want }, JSON.stringify(value));
+  for (const [value, want] of cases)
+    assert.throws(() => decodeInclusionProof(value), { code: want }, JSON.stringify(value));
   assert.throws(() => decodeConsistencyProof({ ...con, from: 14 }), { code: 'PROOF_RANGE_INVALID' });
   assert.throws(() => decodeConsistencyProof({ ...con, hashes: [] }), { code: 'PROOF_LENGTH_INVALID' });
   assert.throws(() => decodeConsistencyProof({ ...con, to: 6 }), { code: 'PROOF_LENGTH_INVALID' });

@@ -1,6 +1,5 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
-import fc from 'fast-check';
 import {
   type CanonicalValue,
   CoreError,
@@ -11,6 +10,7 @@ import {
   type ReceiptBody,
   utf8,
 } from '@tmb/core';
+import fc from 'fast-check';
 
 const body: ReceiptBody = {
   v: 1,
@@ -51,10 +51,31 @@ describe('receipt bodies that must be refused, with their codes', () => {
     ['not JSON', () => utf8('{"v":1'), 'RECEIPT_MALFORMED'],
     ['invalid UTF-8', () => new Uint8Array([0x7b, 0xff, 0x7d]), 'RECEIPT_MALFORMED'],
     ['whitespace', () => utf8(canonicalJson(body as never).replace(',', ', ')), 'RECEIPT_NOT_CANONICAL'],
-    ['keys out of order', () => utf8(`{"v":1,${canonicalJson(body as never).slice(1).replace(',"v":1', '')}`), 'RECEIPT_NOT_CANONICAL'],
-    ['a float', () => utf8(canonicalJson(body as never).replace('"seq":0', '"seq":0.5')), 'RECEIPT_NOT_CANONICAL'],
-    ['an escaped character that need not be', () => utf8(canonicalJson(body as never).replace('"a1"', '"\\u00611"')), 'RECEIPT_NOT_CANONICAL'],
-    ['duplicate key', () => utf8(canonicalJson(body as never).replace('{"agent":"a1"', '{"agent":"a1","agent":"a1"')), 'RECEIPT_NOT_CANONICAL'],
+    [
+      'keys out of order',
+      () =>
+        utf8(
+          `{"v":1,${canonicalJson(body as never)
+            .slice(1)
+            .replace(',"v":1', '')}`,
+        ),
+      'RECEIPT_NOT_CANONICAL',
+    ],
+    [
+      'a float',
+      () => utf8(canonicalJson(body as never).replace('"seq":0', '"seq":0.5')),
+      'RECEIPT_NOT_CANONICAL',
+    ],
+    [
+      'an escaped character that need not be',
+      () => utf8(canonicalJson(body as never).replace('"a1"', '"\\u00611"')),
+      'RECEIPT_NOT_CANONICAL',
+    ],
+    [
+      'duplicate key',
+      () => utf8(canonicalJson(body as never).replace('{"agent":"a1"', '{"agent":"a1","agent":"a1"')),
+      'RECEIPT_NOT_CANONICAL',
+    ],
     ['version 2', () => withField(['v'], 2), 'RECEIPT_VERSION_UNSUPPORTED'],
     ['version missing', () => withField(['v'], undefined), 'RECEIPT_VERSION_UNSUPPORTED'],
     ['unknown field', () => withField(['surprise'], 1), 'RECEIPT_MALFORMED'],
@@ -69,16 +90,35 @@ describe('receipt bodies that must be refused, with their codes', () => {
     ['too large', () => new Uint8Array(16 * 1024 + 1).fill(0x20), 'RECEIPT_TOO_LARGE'],
   ];
   for (const [name, make, expected] of cases) {
-    test(name, () => assert.equal(code(() => decodeReceiptBody(make())), expected));
+    test(name, () =>
+      assert.equal(
+        code(() => decodeReceiptBody(make())),
+        expected,
+      ),
+    );
   }
 
   test('the encoder refuses what the decoder would refuse', () => {
-    assert.equal(code(() => encodeReceiptBody({ ...body, seq: -1 })), 'RECEIPT_MALFORMED');
+    assert.equal(
+      code(() => encodeReceiptBody({ ...body, seq: -1 })),
+      'RECEIPT_MALFORMED',
+    );
   });
 
   test('wire envelopes: wrong shapes and bad base64url', () => {
-    for (const w of [null, 1, 'x', {}, { body: 1, sig: '' }, { body: '***', sig: '' }, { body: 'AA==', sig: '' }]) {
-      assert.equal(code(() => openSignedReceipt(w)), 'RECEIPT_MALFORMED');
+    for (const w of [
+      null,
+      1,
+      'x',
+      {},
+      { body: 1, sig: '' },
+      { body: '***', sig: '' },
+      { body: 'AA==', sig: '' },
+    ]) {
+      assert.equal(
+        code(() => openSignedReceipt(w)),
+        'RECEIPT_MALFORMED',
+      );
     }
   });
 });
@@ -87,7 +127,10 @@ describe('receipt properties', () => {
   test('random bytes only ever give a CoreError', () => {
     fc.assert(
       fc.property(fc.uint8Array({ maxLength: 2000 }), (bytes) => {
-        assert.notEqual(code(() => decodeReceiptBody(bytes)), 'no error');
+        assert.notEqual(
+          code(() => decodeReceiptBody(bytes)),
+          'no error',
+        );
       }),
     );
   });
@@ -117,7 +160,14 @@ describe('receipt properties', () => {
         fc.option(fc.string({ maxLength: 256 })),
         fc.constantFrom('complete', 'upstream_error', 'client_aborted'),
         (id, seq, reqId, model, outcome) => {
-          const b = { ...body, id, seq, request: { ...body.request, id: reqId }, model: { requested: model, reported: null }, outcome } as ReceiptBody;
+          const b = {
+            ...body,
+            id,
+            seq,
+            request: { ...body.request, id: reqId },
+            model: { requested: model, reported: null },
+            outcome,
+          } as ReceiptBody;
           assert.deepEqual(decodeReceiptBody(encodeReceiptBody(b)), b);
         },
       ),

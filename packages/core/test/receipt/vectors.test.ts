@@ -16,7 +16,9 @@ const key = fromBase64Url(v.publicKey);
 for (const vec of v.vectors) {
   test(`receipt vector: ${vec.description} -> ${vec.expect}`, () => {
     assert.equal(Buffer.from(vec.body, 'base64url').toString('utf8'), vec.bodyText);
-    const { checks, body } = checkSignedReceipt({ body: vec.body, sig: vec.sig }, (id) => (id === v.keyId ? key : undefined));
+    const { checks, body } = checkSignedReceipt({ body: vec.body, sig: vec.sig }, (id) =>
+      id === v.keyId ? key : undefined,
+    );
     const failed = checks.filter((c) => c.status === 'fail');
     if (vec.expect === 'valid') {
       assert.deepEqual(failed, []);

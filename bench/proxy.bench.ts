@@ -1,0 +1,108 @@
+/**
+ * Added latency through the agent: non-streaming chat completions with ~1 KiB request bodies,
+ * sent with node:http over keep-alive sockets at concurrency 1, 16 and 64, to the sample model
+ * server (tokenLatencyMs 0) directly (baseline) and through an agent in front of it. The sample
+ * server and the agent each run in their own thread. Direct and agent phases alternate so that
+ * noise from the shared machine falls on both. Bounded: at most 2,000 requests or 2.5 s a phase.
+ *
+ * `added_*` is the difference of the two percentiles, not a percentile of differences.
+ */
+import { Agent as HttpAgent } from 'node:http';
+import { type BenchRecord, percentile } from './record.ts';
+import { BENCH_MODEL, send, startPair } from './servers.ts';
+
+const LEVELS = [1, 16, 64] as const;
+const ROUNDS = 2;
+const PER_PHASE = 2_000;
+const PHASE_MS = 2_500;
+const PATH = '/v1/chat/completions';
+
+/** A chat request of exactly `size` bytes of JSON. */
+export function requestBody(size = 1024): Buffer {
+  const base = { model: BENCH_MODEL, max_tokens: 16, messages: [{ role: 'user', content: '' }] };
+  const pad = size - Buffer.byteLength(JSON.stringify(base));
+  base.messages[0]!.content = 'lorem ipsum dolor sit amet '.repeat(Math.ceil(pad / 27)).slice(0, pad);
+  return Buffer.from(JSON.stringify(base));
+}
+
+/** Sends up to `count` requests (or for up to `ms`) from `concurrency` loops; returns latencies in ms. */
+async function phase(
+  agent: HttpAgent,
+  url: string,
+  body: Buffer,
+  concurrency: number,
+  count: number,
+  ms: number,
+) {
+  const latencies: number[] = [];
+  const deadline = performance.now() + ms;
+  let issued = 0;
+  const loop = async () => {
+    while (issued < count && performance.now() < deadline) {
+      issued++;
+      const r = await send(agent, url, PATH, body);
+      if (r.status !== 200) throw new Error(`proxy bench: ${url}${PATH} answered ${r.status}`);
+      latencies.push(r.ms);
+    }
+  };
+  await Promise.all(Array.from({ length: concurrency }, loop));
+  return latencies;
+}
+
+/** Yields p50 and p99 (through the agent, with direct as baseline) and the added ms, per concurrency. */
+export async function* run(): AsyncGenerator<BenchRecord> {
+  const pair = await startPair();
+  const body = requestBody();
+  try {
+    for (const c of LEVELS) {
+      const sockets = {
+        direct: new HttpAgent({ keepAlive: true, maxSockets: c }),
+        agent: new HttpAgent({ keepAlive: true, maxSockets: c }),
+      };
+      const urls = { direct: pair.direct, agent: pair.agent };
+      const samples = { direct: [] as number[], agent: [] as number[] };
+      for (const t of ['direct', 'agent'] as const)
+        await phase(sockets[t], urls[t], body, c, c * 20, PHASE_MS); // warm-up
+      for (let round = 0; round < ROUNDS; round++) {
+        const order = round % 2 === 0 ? (['direct', 'agent'] as const) : (['agent', 'direct'] as const);
+        for (const t of order)
+          samples[t].push(...(await phase(sockets[t], urls[t], body, c, PER_PHASE, PHASE_MS)));
+      }
+      sockets.direct.destroy();
+      sockets.agent.destroy();
+      const d = samples.direct.sort((a, b) => a - b);
+      const a = samples.agent.sort((a, b) => a - b);
+      for (const p of [50, 99]) {
+        const through = percentile(a, p);
+        const direct = percentile(d, p);
+        yield {
+          bench: 'proxy',
+          metric: `p${p}_c${c}`,
+          value: round3(through),
+          unit: 'ms',
+          baseline: round3(direct),
+        };
+        yield {
+          bench: 'proxy',
+          metric: `added_p${p}_c${c}`,
+          value: round3(through - direct),
+          unit: 'ms',
+          baseline: null,
+        };
+      }
+      yield {
+        bench: 'proxy',
+        metric: `requests_c${c}`,
+        value: a.length,
+        unit: 'requests',
+        baseline: d.length,
+      };
+    }
+  } finally {
+    await pair.close();
+  }
+}
+
+function round3(x: number): number {
+  return Math.round(x * 1000) / 1000;
+}

@@ -1,0 +1,101 @@
+import { once } from 'node:events';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { type Agent as HttpAgent, request as httpRequest } from 'node:http';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Worker } from 'node:worker_threads';
+import type { WorkerJob } from './worker.ts';
+
+/** The model name benchmarks ask the sample server for. */
+export const BENCH_MODEL = 'sample-bench';
+
+/** A server running in a worker thread. */
+export interface Hosted {
+  url: string;
+  close(): Promise<void>;
+}
+
+async function host(job: WorkerJob): Promise<Hosted> {
+  const worker = new Worker(new URL('./worker.ts', import.meta.url), { workerData: job });
+  const [msg] = (await Promise.race([
+    once(worker, 'message'),
+    once(worker, 'error').then(([e]) => Promise.reject(e)),
+  ])) as [{ url: string }];
+  return {
+    url: msg.url,
+    close: async () => {
+      worker.postMessage('close');
+      await once(worker, 'message');
+      await worker.terminate();
+    },
+  };
+}
+
+/**
+ * A sample model server (tokenLatencyMs 0) and an agent in front of it, each in its own thread,
+ * the agent's receipts in a temporary folder removed on close. No verifier: pushing is not on
+ * the request path.
+ */
+export async function startPair(): Promise<{ direct: string; agent: string; close(): Promise<void> }> {
+  const dataDir = await mkdtemp(join(tmpdir(), 'tmb-bench-'));
+  const sample = await host({ kind: 'sample', model: BENCH_MODEL });
+  let agent: Hosted;
+  try {
+    agent = await host({ kind: 'agent', upstream: sample.url, dataDir, name: 'bench' });
+  } catch (err) {
+    await sample.close();
+    await rm(dataDir, { recursive: true, force: true });
+    throw err;
+  }
+  return {
+    direct: sample.url,
+    agent: agent.url,
+    close: async () => {
+      await agent.close();
+      await sample.close();
+      await rm(dataDir, { recursive: true, force: true });
+    },
+  };
+}
+
+/** Result of one HTTP exchange driven by `send`. */
+export interface Sent {
+  status: number;
+  /** Milliseconds from request start to the last body byte. */
+  ms: number;
+  /** Number of `\n\n` (SSE event ends) in the body. */
+  events: number;
+}
+
+/**
+ * Sends one POST with node:http over `agent` (keep-alive) and reads the body to its end.
+ * node:http, not fetch: fetch's own per-request cost would blur a sub-millisecond difference.
+ */
+export function send(agent: HttpAgent, url: string, path: string, body: Buffer): Promise<Sent> {
+  return new Promise((resolve, reject) => {
+    const t0 = process.hrtime.bigint();
+    const req = httpRequest(
+      `${url}${path}`,
+      {
+        method: 'POST',
+        agent,
+        headers: { 'content-type': 'application/json', 'content-length': body.byteLength },
+      },
+      (res) => {
+        let events = 0;
+        let prev = -1; // last byte of the previous chunk, for a \n\n split across chunks
+        res.on('data', (chunk: Buffer) => {
+          for (let i = chunk.indexOf(10); i !== -1; i = chunk.indexOf(10, i + 1))
+            if ((i === 0 ? prev : chunk[i - 1]) === 10) events++;
+          prev = chunk[chunk.length - 1]!;
+        });
+        res.on('end', () =>
+          resolve({ status: res.statusCode ?? 0, ms: Number(process.hrtime.bigint() - t0) / 1e6, events }),
+        );
+        res.on('error', reject);
+      },
+    );
+    req.on('error', reject);
+    req.end(body);
+  });
+}

@@ -1,0 +1,138 @@
+import { DEFAULT_NVSMI_QUERY } from '../fields.ts';
+import { MAX_LINE, NvSmiParser } from '../nvsmi.ts';
+import type { GpuSample } from '../sample.ts';
+import { type ChildLike, defaultSpawn, LineSplitter, type SpawnFn } from './spawn.ts';
+
+/** Options of NvSmiCollector. Everything but onSample has a default. */
+export interface NvSmiCollectorOptions {
+  /** Called for every sample that parsed. */
+  onSample: (s: GpuSample) => void;
+  /** Program to run. Default `nvidia-smi` (from PATH). */
+  command?: string;
+  /** --query-gpu fields. Default DEFAULT_NVSMI_QUERY. */
+  fields?: readonly string[];
+  /** Sampling period passed as `-lms`. Default 100 ms (the energy counter moves about every 100 ms). */
+  intervalMs?: number;
+  /** Restart the tool when it prints nothing for this long. Default max(5 s, 20 periods). */
+  silenceTimeoutMs?: number;
+  /** First delay before restarting a tool that exited; doubles per failed start up to 30 s. Default 1 s. */
+  restartDelayMs?: number;
+  /** Starts the program. Default node:child_process.spawn. */
+  spawn?: SpawnFn;
+  /** Monotonic clock, ms. Default performance.now. */
+  now?: () => number;
+}
+
+/**
+ * Runs `nvidia-smi --query-gpu=FIELDS --format=csv,noheader,nounits -lms N` and parses its
+ * stream. The tool is restarted (with backoff) when it exits or goes silent; each restart is
+ * counted as tool-restart. Bad lines are counted by the parser and never stop the stream.
+ */
+export class NvSmiCollector {
+  readonly parser: NvSmiParser;
+  readonly #o: Required<NvSmiCollectorOptions>;
+  #child: ChildLike | undefined;
+  #stopped = true;
+  #lastLine = 0;
+  #delay: number;
+  #watchdog: ReturnType<typeof setInterval> | undefined;
+  #restart: ReturnType<typeof setTimeout> | undefined;
+
+  constructor(options: NvSmiCollectorOptions) {
+    const intervalMs = options.intervalMs ?? 100;
+    this.#o = {
+      command: 'nvidia-smi',
+      fields: DEFAULT_NVSMI_QUERY,
+      silenceTimeoutMs: Math.max(5000, 20 * intervalMs),
+      restartDelayMs: 1000,
+      spawn: defaultSpawn,
+      now: () => performance.now(),
+      ...options,
+      intervalMs,
+    };
+    this.#delay = this.#o.restartDelayMs;
+    this.parser = new NvSmiParser({ fields: this.#o.fields });
+  }
+
+  /** The arguments passed to the tool. */
+  get args(): string[] {
+    return [
+      `--query-gpu=${this.#o.fields.join(',')}`,
+      '--format=csv,noheader,nounits',
+      '-lms',
+      String(this.#o.intervalMs),
+    ];
+  }
+
+  /** Starts the tool and the silence watchdog. */
+  start(): void {
+    if (!this.#stopped) return;
+    this.#stopped = false;
+    this.#launch();
+    const every = Math.max(10, this.#o.silenceTimeoutMs / 2);
+    this.#watchdog = setInterval(() => {
+      if (this.#child !== undefined && this.#o.now() - this.#lastLine > this.#o.silenceTimeoutMs) {
+        this.parser.counts.add('timeout');
+        this.#child.kill('SIGKILL');
+      }
+    }, every);
+    this.#watchdog.unref();
+  }
+
+  /** Stops the tool and every timer. */
+  stop(): void {
+    this.#stopped = true;
+    clearInterval(this.#watchdog);
+    clearTimeout(this.#restart);
+    this.#child?.kill('SIGTERM');
+    this.#child = undefined;
+  }
+
+  #launch(): void {
+    this.#lastLine = this.#o.now();
+    let child: ChildLike;
+    try {
+      child = this.#o.spawn(this.#o.command, this.args);
+    } catch {
+      this.parser.counts.add('fetch-failed');
+      this.#scheduleRestart();
+      return;
+    }
+    this.#child = child;
+    const lines = new LineSplitter(
+      MAX_LINE,
+      (line) => {
+        this.#lastLine = this.#o.now();
+        const s = this.parser.line(line, this.#lastLine);
+        if (s !== undefined) {
+          this.#delay = this.#o.restartDelayMs;
+          this.#o.onSample(s);
+        }
+      },
+      () => this.parser.counts.add('line-too-long'),
+    );
+    child.stdout?.setEncoding('utf8');
+    child.stdout?.on('data', (chunk: string) => lines.push(chunk));
+    let ended = false;
+    const ended1 = () => {
+      if (ended) return;
+      ended = true;
+      if (this.#child === child) this.#child = undefined;
+      if (!this.#stopped) this.#scheduleRestart();
+    };
+    child.on('exit', ended1);
+    child.on('error', () => {
+      this.parser.counts.add('fetch-failed');
+      ended1();
+    });
+  }
+
+  #scheduleRestart(): void {
+    this.parser.counts.add('tool-restart');
+    this.#restart = setTimeout(() => {
+      if (!this.#stopped) this.#launch();
+    }, this.#delay);
+    this.#restart.unref();
+    this.#delay = Math.min(30_000, this.#delay * 2);
+  }
+}

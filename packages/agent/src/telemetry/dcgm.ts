@@ -1,0 +1,84 @@
+import { TelemetryCounts } from './counts.ts';
+import { parsePrometheusText } from './prometheus.ts';
+import type { GpuSample } from './sample.ts';
+
+type Key =
+  | 'powerW'
+  | 'energyJ'
+  | 'utilGpu'
+  | 'utilMem'
+  | 'memUsedMiB'
+  | 'smClockMHz'
+  | 'memClockMHz'
+  | 'tempC';
+
+/** dcgm-exporter metric names read into a GpuSample, with their units (dcgm-exporter default-counters.csv). */
+const DCGM_METRICS: Readonly<Record<string, { key: Key; divisor?: number; percent?: boolean }>> = {
+  DCGM_FI_DEV_POWER_USAGE: { key: 'powerW' },
+  DCGM_FI_DEV_TOTAL_ENERGY_CONSUMPTION: { key: 'energyJ', divisor: 1000 },
+  DCGM_FI_DEV_GPU_UTIL: { key: 'utilGpu', percent: true },
+  DCGM_FI_DEV_MEM_COPY_UTIL: { key: 'utilMem', percent: true },
+  DCGM_FI_DEV_FB_USED: { key: 'memUsedMiB' },
+  DCGM_FI_DEV_SM_CLOCK: { key: 'smClockMHz' },
+  DCGM_FI_DEV_MEM_CLOCK: { key: 'memClockMHz' },
+  DCGM_FI_DEV_GPU_TEMP: { key: 'tempC' },
+};
+
+/**
+ * DCGM marks a missing value with "blank" sentinels near the top of its range
+ * (DCGM_INT64_BLANK = 0x7ffffffffffffff0, DCGM_FP64_BLANK = 140737488355328.0, dcgm_structs.h);
+ * dcgm-exporter prints them as numbers (e.g. DCGM_FI_DEV_MEMORY_TEMP 9223372036854775794 in its
+ * README). Anything at or above 2^47 is treated as blank; an energy counter reaches that after
+ * 1.4e11 J, six years at 700 W.
+ */
+const DCGM_BLANK = 140737488355328;
+
+/**
+ * Turns one dcgm-exporter scrape (Prometheus text) into one sample per GPU, keyed by the `gpu`
+ * label, all stamped `now`. DCGM_FI_PROF_* metrics go into `prof` as fractions. Never throws;
+ * bad lines and values are counted in the returned counts.
+ */
+export function parseDcgm(text: string, now: number): { samples: GpuSample[]; counts: TelemetryCounts } {
+  const counts = new TelemetryCounts();
+  const byGpu = new Map<number, GpuSample>();
+  for (const m of parsePrometheusText(text, counts)) {
+    const known = DCGM_METRICS[m.name];
+    const prof = m.name.startsWith('DCGM_FI_PROF_') ? m.name.slice('DCGM_FI_PROF_'.length) : undefined;
+    if (known === undefined && prof === undefined) continue;
+    const g = m.labels.gpu;
+    if (g === undefined || !/^\d{1,4}$/.test(g)) {
+      counts.add('no-gpu');
+      continue;
+    }
+    const gpu = Number(g);
+    let s = byGpu.get(gpu);
+    if (s === undefined) {
+      s = { t: now, gpu };
+      if (m.labels.UUID !== undefined) s.uuid = m.labels.UUID;
+      byGpu.set(gpu, s);
+    }
+    const v = m.value;
+    if (!Number.isFinite(v)) {
+      counts.add('not-a-number');
+      continue;
+    }
+    if (v >= DCGM_BLANK) {
+      counts.add('not-available');
+      continue;
+    }
+    if (v < 0) {
+      counts.add('negative');
+      continue;
+    }
+    if (prof !== undefined) {
+      s.prof = { ...s.prof, [prof]: v };
+      continue;
+    }
+    if (known!.percent === true && v > 100) {
+      counts.add('out-of-range');
+      continue;
+    }
+    s[known!.key] = v / (known!.divisor ?? 1);
+  }
+  return { samples: [...byGpu.values()].sort((a, b) => a.gpu - b.gpu), counts };
+}

@@ -1,0 +1,74 @@
+import { mkdir, readFile } from 'node:fs/promises';
+import { dirname } from 'node:path';
+import { startVerifier, type TokenEntry } from '@tmb/verifier';
+import { parse, UsageError } from '../args.ts';
+import type { Io } from '../registry.ts';
+import { untilSignal } from '../signals.ts';
+
+const HELP = `usage: tmb verifier --db FILE (--tokens-file FILE | TMB_VERIFIER_TOKENS) [options]
+
+Runs the verifier: enrols agent keys, accepts their receipt batches, and serves each receipt
+with a verdict (docs/api.md).
+
+  --db FILE            SQLite database (WAL mode); ':memory:' keeps nothing (default ./.tmb/verifier.db)
+  --tokens-file FILE   agent tokens, one "TOKEN [AGENT-NAME]" per line; a name pins the token to
+                       that agent. Blank lines and lines starting with # are ignored.
+                       Without it, TMB_VERIFIER_TOKENS holds the same lines. Never on the command line.
+  --host HOST          listen address (default 127.0.0.1)
+  --port N             listen port (default 0: any free port, printed when ready)
+  --result-key FILE    PKCS#8 PEM EC P-256 key that signs EAR results (default: a key generated
+                       at start; its public half is at GET /v1/verifier-key)
+
+Prints {"listening": URL} on stdout when ready; stops on SIGINT or SIGTERM.`;
+
+/**
+ * Parses a tokens file: one `token[ agent-name]` per line.
+ * @throws UsageError for a line with more than two fields.
+ */
+export function parseTokens(text: string): TokenEntry[] {
+  const out: TokenEntry[] = [];
+  for (const [i, raw] of text.split(/\r?\n/).entries()) {
+    const line = raw.trim();
+    if (line === '' || line.startsWith('#')) continue;
+    const fields = line.split(/\s+/);
+    if (fields.length > 2) throw new UsageError(`tokens line ${i + 1}: expected "TOKEN [AGENT-NAME]"`);
+    out.push(fields[1] === undefined ? { token: fields[0]! } : { token: fields[0]!, agent: fields[1] });
+  }
+  return out;
+}
+
+export async function main(argv: string[], io: Io): Promise<number> {
+  const { values } = parse(argv, {
+    db: { type: 'string' },
+    'tokens-file': { type: 'string' },
+    host: { type: 'string' },
+    port: { type: 'string' },
+    'result-key': { type: 'string' },
+    help: { type: 'boolean', short: 'h' },
+  });
+  if (values.help) {
+    io.stdout(`${HELP}\n`);
+    return 0;
+  }
+  const text = values['tokens-file']
+    ? await readFile(values['tokens-file'], 'utf8')
+    : process.env.TMB_VERIFIER_TOKENS;
+  if (text === undefined)
+    throw new UsageError('agent tokens needed: pass --tokens-file or set TMB_VERIFIER_TOKENS');
+  const tokens = parseTokens(text);
+  if (tokens.length === 0) io.stderr('tmb verifier: no agent tokens; no agent can enrol\n');
+  let port: number | undefined;
+  if (values.port !== undefined) {
+    port = Number(values.port);
+    if (!Number.isSafeInteger(port) || port < 0 || port > 65535)
+      throw new UsageError('--port must be 0..65535');
+  }
+  const db = values.db ?? '.tmb/verifier.db';
+  if (db !== ':memory:') await mkdir(dirname(db), { recursive: true });
+  const resultKeyPem = values['result-key'] ? await readFile(values['result-key'], 'utf8') : undefined;
+  const verifier = await startVerifier({ dbPath: db, tokens, host: values.host, port, resultKeyPem });
+  io.stdout(`${JSON.stringify({ listening: verifier.url })}\n`);
+  await untilSignal();
+  await verifier.close();
+  return 0;
+}

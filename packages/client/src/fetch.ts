@@ -1,0 +1,193 @@
+import { type CapturedBody, captureBody } from './capture.ts';
+import { checkResult } from './ear.ts';
+import { ClientError } from './errors.ts';
+import { appraiseExchange } from './result.ts';
+import type { ClientCheck, ClientResult, VerifiedFetchOptions } from './types.ts';
+import { fetchReceipt, type ReceiptSource, type VerifierAnswer } from './verifier.ts';
+
+/** A verifying fetch and the way to get each response's result. */
+export interface VerifiedFetch {
+  /** Drop-in fetch: pass it to `new OpenAI({ fetch })`. */
+  fetch: typeof fetch;
+  /**
+   * The result for a response this fetch returned; settles once its body has been read to the
+   * end (or cancelled) by whoever reads it. Never rejects for bad evidence.
+   * @throws ClientError RESPONSE_NOT_TRACKED for a response this fetch did not return.
+   */
+  verify(response: Response): Promise<ClientResult>;
+}
+
+const RECEIPT_ID = /^[0-9a-f]{32}$/;
+// Statuses whose responses carry no body (Fetch standard, "null body status").
+const NULL_BODY = new Set([101, 103, 204, 205, 304]);
+
+/**
+ * Wraps fetch so that each exchange is checked against its receipt: it keeps the exact request
+ * bytes it sends and the exact response bytes the reader receives, and once the body ends asks
+ * the verifier for the receipt named in `tmb-receipt-id` and checks signature, id and both hashes.
+ *
+ * It asks for `accept-encoding: identity` unless the caller set an encoding, because the agent
+ * hashes the bytes it sends and fetch would hand the reader decompressed ones.
+ *
+ * @throws ClientError CLIENT_CONFIG_INVALID for a bad verifierUrl.
+ * @example
+ *   const tmb = createVerifiedFetch({ verifierUrl: 'https://verifier.example' });
+ *   const openai = new OpenAI({ baseURL, apiKey, fetch: tmb.fetch });
+ *   const { data, response } = await openai.chat.completions.create({ ... }).withResponse();
+ *   const result = await tmb.verify(response);
+ */
+export function createVerifiedFetch(options: VerifiedFetchOptions = {}): VerifiedFetch {
+  const baseFetch = options.fetch ?? globalThis.fetch;
+  const waitMs = options.waitMs ?? 10_000;
+  const timeoutMs = options.timeoutMs ?? 10_000;
+  let verifierBase: string | undefined;
+  if (options.verifierUrl !== undefined) {
+    let u: URL;
+    try {
+      u = new URL(options.verifierUrl);
+    } catch (cause) {
+      throw new ClientError(
+        'CLIENT_CONFIG_INVALID',
+        `verifierUrl ${JSON.stringify(options.verifierUrl)} is not a URL`,
+        { cause },
+      );
+    }
+    if (u.protocol !== 'http:' && u.protocol !== 'https:') {
+      throw new ClientError(
+        'CLIENT_CONFIG_INVALID',
+        `verifierUrl must be http or https, found ${u.protocol}`,
+      );
+    }
+    verifierBase = u.href.replace(/\/+$/, '');
+  }
+  const results = new WeakMap<Response, Promise<ClientResult>>();
+
+  async function settle(
+    res: Response,
+    request: Uint8Array,
+    body: Promise<CapturedBody>,
+  ): Promise<ClientResult> {
+    const response = await body;
+    const receiptId = res.headers.get('tmb-receipt-id');
+    const requestId = res.headers.get('x-request-id');
+    const checks: ClientCheck[] = [];
+    const validId = receiptId !== null && RECEIPT_ID.test(receiptId) ? receiptId : null;
+    let answer: VerifierAnswer | null = null;
+    let resultCheck: ClientCheck | undefined;
+    const done = (): ClientResult => {
+      const result = appraiseExchange({
+        receiptId: validId,
+        requestId,
+        request,
+        response,
+        checks,
+        answer,
+        resultCheck,
+      });
+      try {
+        options.onResult?.(result, res);
+      } catch {
+        // A failing callback must not turn into an unhandled rejection in the caller's process.
+      }
+      return result;
+    };
+    if (validId === null) {
+      checks.push({
+        name: 'client.receipt_header',
+        status: 'fail',
+        code: 'RECEIPT_HEADER_MISSING',
+        detail:
+          receiptId === null
+            ? 'the response has no tmb-receipt-id header: it did not pass through an agent'
+            : 'the tmb-receipt-id header is not 32 lower-case hex digits',
+      });
+      return done();
+    }
+    checks.push({ name: 'client.receipt_header', status: 'pass', detail: `tmb-receipt-id ${validId}` });
+    const source = sourceFor(validId, res.headers.get('tmb-receipt-url'));
+    if (source === null) {
+      checks.push({
+        name: 'verifier.source',
+        status: 'fail',
+        code: 'VERIFIER_NOT_CONFIGURED',
+        detail: 'no verifierUrl configured and no usable tmb-receipt-url header',
+      });
+      return done();
+    }
+    checks.push(
+      source.chosenBy === 'client'
+        ? {
+            name: 'verifier.source',
+            status: 'pass',
+            detail: `the configured verifier ${new URL(source.url).origin}`,
+          }
+        : {
+            name: 'verifier.source',
+            status: 'asserted',
+            detail: `verifier ${new URL(source.url).origin} chosen by the provider (tmb-receipt-url); configure verifierUrl to choose it yourself`,
+          },
+    );
+    const fetched = await fetchReceipt(baseFetch, source, waitMs, timeoutMs);
+    checks.push(fetched.check);
+    answer = fetched.answer;
+    if (answer !== null && options.verifierKey !== undefined) {
+      resultCheck = await checkResult(answer.result, options.verifierKey, validId);
+    }
+    return done();
+  }
+
+  function sourceFor(id: string, header: string | null): ReceiptSource | null {
+    if (verifierBase !== undefined) return { url: `${verifierBase}/v1/receipts/${id}`, chosenBy: 'client' };
+    if (header === null) return null;
+    try {
+      const u = new URL(header);
+      if (u.protocol !== 'http:' && u.protocol !== 'https:') return null;
+      return { url: u.href, chosenBy: 'provider' };
+    } catch {
+      return null;
+    }
+  }
+
+  const verifiedFetch = async (input: RequestInfo | URL, init?: RequestInit): Promise<Response> => {
+    const req = new Request(input, init);
+    // The exact bytes that go on the wire: read once here, then sent as they are.
+    const request = req.body === null ? new Uint8Array(0) : new Uint8Array(await req.arrayBuffer());
+    const headers = new Headers(req.headers);
+    if (!headers.has('accept-encoding')) headers.set('accept-encoding', 'identity');
+    const res = await baseFetch(req.url, {
+      method: req.method,
+      headers,
+      body: req.body === null ? null : request,
+      signal: req.signal,
+      redirect: req.redirect,
+    });
+    if (res.body === null || NULL_BODY.has(res.status)) {
+      results.set(res, settle(res, request, Promise.resolve({ bytes: new Uint8Array(0), end: 'complete' })));
+      return res;
+    }
+    const { stream, done } = captureBody(res.body);
+    const wrapped = new Response(stream, {
+      status: res.status,
+      statusText: res.statusText,
+      headers: res.headers,
+    });
+    Object.defineProperty(wrapped, 'url', { value: res.url });
+    Object.defineProperty(wrapped, 'redirected', { value: res.redirected });
+    results.set(wrapped, settle(wrapped, request, done));
+    return wrapped;
+  };
+
+  return {
+    fetch: verifiedFetch as typeof fetch,
+    verify(response: Response): Promise<ClientResult> {
+      const r = results.get(response);
+      if (r === undefined) {
+        throw new ClientError(
+          'RESPONSE_NOT_TRACKED',
+          'this response was not returned by this verified fetch',
+        );
+      }
+      return r;
+    },
+  };
+}

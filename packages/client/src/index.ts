@@ -1,0 +1,11 @@
+export type { BodyEnd, CapturedBody } from './capture.ts';
+export { captureBody } from './capture.ts';
+export { checkResult } from './ear.ts';
+export type { ClientErrorCode } from './errors.ts';
+export { CLIENT_ERROR_CODES, ClientError } from './errors.ts';
+export type { VerifiedFetch } from './fetch.ts';
+export { createVerifiedFetch } from './fetch.ts';
+export { appraiseExchange, CLIENT_CHECKS } from './result.ts';
+export type { ClientCheck, ClientResult, VerifiedFetchOptions } from './types.ts';
+export type { ReceiptSource, VerifierAnswer } from './verifier.ts';
+export { fetchReceipt } from './verifier.ts';

@@ -1,0 +1,45 @@
+import type { Check, CoreErrorCode, Level, ReceiptBody, SignedReceipt, Verdict } from '@tmb/core';
+import type { ClientErrorCode } from './errors.ts';
+
+/** A check made by the client: core's Check, whose failure code may also be a client code. */
+export type ClientCheck = Omit<Check, 'code'> & { code?: CoreErrorCode | ClientErrorCode };
+
+/** What the client concluded about one exchange (docs/result.md). */
+export interface ClientResult {
+  /** From the `tmb-receipt-id` response header; null when the header was missing. */
+  receiptId: string | null;
+  /** The provider's request id: `x-request-id`, else the receipt's. */
+  requestId: string | null;
+  /** The highest level every check of which passed (levelOf in core). */
+  level: Level;
+  /** True when no check failed. */
+  ok: boolean;
+  checks: ClientCheck[];
+  /** The receipt as the verifier returned it, when it did. */
+  receipt?: SignedReceipt;
+  /** Its decoded body, when it decoded. */
+  body?: ReceiptBody;
+  /** The verifier's own verdict, when it answered. */
+  verdict?: Verdict;
+  /** The verifier's signed EAR result (a JWT), when it sent one. */
+  result?: string;
+}
+
+/** Options of createVerifiedFetch. */
+export interface VerifiedFetchOptions {
+  /** The verifier to ask, e.g. `https://verifier.example`. Left out: the provider's
+   * `tmb-receipt-url` header is used, and the result says the verifier was the provider's choice. */
+  verifierUrl?: string;
+  /** The fetch that does the work. Default: globalThis.fetch. */
+  fetch?: typeof fetch;
+  /** The verifier's result key (GET /v1/verifier-key), obtained out of band. When set, the
+   * verifier's signed EAR result is checked (`verifier.result`); left out, that check is skipped. */
+  verifierKey?: JsonWebKey & { kid?: string };
+  /** How long the verifier may hold the receipt request for a receipt not pushed yet. Default 10 s. */
+  waitMs?: number;
+  /** Extra time allowed for the verifier call beyond waitMs. Default 10 s. */
+  timeoutMs?: number;
+  /** Called with each result once the response body has been read to its end. Errors it
+   * throws are ignored, so a bad callback cannot break the caller's request. */
+  onResult?: (result: ClientResult, response: Response) => void;
+}

@@ -1,0 +1,91 @@
+import type { ReceiptBody, SignedReceipt, Verdict } from '@tmb/core';
+import type { ClientCheck } from './types.ts';
+
+/** What GET /v1/receipts/:id answers (docs/api.md), as far as the client relies on it. */
+export interface VerifierAnswer {
+  receipt: SignedReceipt;
+  body: ReceiptBody | null;
+  agentKey: string | null;
+  verdict: Verdict;
+  result?: string;
+}
+
+/** Where to ask for a receipt, and whether that place was the client's choice. */
+export interface ReceiptSource {
+  url: string;
+  chosenBy: 'client' | 'provider';
+}
+
+/**
+ * Asks the verifier for a receipt, long-polling up to `waitMs` for one not pushed yet.
+ * Returns the answer and a `verifier.answer` check; never throws.
+ */
+export async function fetchReceipt(
+  fetchImpl: typeof fetch,
+  source: ReceiptSource,
+  waitMs: number,
+  timeoutMs: number,
+): Promise<{ answer: VerifierAnswer | null; check: ClientCheck }> {
+  const url = new URL(source.url);
+  url.searchParams.set('wait', String(waitMs));
+  const name = 'verifier.answer';
+  let res: Response;
+  let json: unknown;
+  try {
+    res = await fetchImpl(url, {
+      headers: { accept: 'application/json' },
+      signal: AbortSignal.timeout(waitMs + timeoutMs),
+    });
+    json = await res.json();
+  } catch (err) {
+    const timeout = err instanceof Error && err.name === 'TimeoutError';
+    return {
+      answer: null,
+      check: {
+        name,
+        status: 'fail',
+        code: timeout ? 'VERIFIER_TIMEOUT' : 'VERIFIER_UNREACHABLE',
+        detail: timeout
+          ? `no answer from ${url.origin} within ${waitMs + timeoutMs} ms`
+          : `could not read an answer from ${url.origin}: ${err instanceof Error ? err.message : String(err)}`,
+      },
+    };
+  }
+  if (res.status === 404) {
+    return {
+      answer: null,
+      check: {
+        name,
+        status: 'fail',
+        code: 'RECEIPT_NOT_FOUND',
+        detail: `${url.origin} has no such receipt after waiting ${waitMs} ms`,
+      },
+    };
+  }
+  if (res.status !== 200 || !isAnswer(json)) {
+    return {
+      answer: null,
+      check: {
+        name,
+        status: 'fail',
+        code: 'VERIFIER_ANSWER_INVALID',
+        detail: `${url.origin} answered ${res.status} without a receipt and verdict`,
+      },
+    };
+  }
+  return { answer: json, check: { name, status: 'pass', detail: `receipt and verdict from ${url.origin}` } };
+}
+
+function isAnswer(v: unknown): v is VerifierAnswer {
+  if (typeof v !== 'object' || v === null) return false;
+  const a = v as Record<string, unknown>;
+  const verdict = a.verdict as Record<string, unknown> | null | undefined;
+  return (
+    typeof a.receipt === 'object' &&
+    a.receipt !== null &&
+    (a.agentKey === null || typeof a.agentKey === 'string') &&
+    typeof verdict === 'object' &&
+    verdict !== null &&
+    Array.isArray(verdict.checks)
+  );
+}

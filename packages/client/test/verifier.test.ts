@@ -1,0 +1,69 @@
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import { appraiseExchange, checkResult, fetchReceipt } from '@tmb/client';
+import { createResultSigner } from '@tmb/verifier';
+import fc from 'fast-check';
+
+const SOURCE = { url: 'http://verifier.invalid/v1/receipts/00', chosenBy: 'client' as const };
+const ID = 'ab'.repeat(16);
+
+test('property: any verifier answer gives a result, never a throw, and never ok from junk', async () => {
+  await fc.assert(
+    fc.asyncProperty(
+      fc.oneof(
+        fc.jsonValue().map((j) => JSON.stringify(j)),
+        fc.string(),
+      ),
+      fc.constantFrom(200, 404, 500, 302),
+      async (text, status) => {
+        const fake = (async () => new Response(text, { status })) as unknown as typeof fetch;
+        const { answer, check } = await fetchReceipt(fake, SOURCE, 0, 1000);
+        const result = appraiseExchange({
+          receiptId: ID,
+          requestId: null,
+          request: new Uint8Array(0),
+          response: { bytes: new Uint8Array(0), end: 'complete' },
+          checks: [check],
+          answer,
+        });
+        assert.equal(result.ok, false);
+        assert.equal(result.level, 'none');
+      },
+    ),
+    { numRuns: 300 },
+  );
+});
+
+test('a 404 is RECEIPT_NOT_FOUND, a fetch that throws VERIFIER_UNREACHABLE, a slow one VERIFIER_TIMEOUT', async () => {
+  const notFound = (async () => new Response('{"error":{}}', { status: 404 })) as unknown as typeof fetch;
+  assert.equal((await fetchReceipt(notFound, SOURCE, 0, 1000)).check.code, 'RECEIPT_NOT_FOUND');
+  const broken = (async () => {
+    throw new TypeError('fetch failed');
+  }) as unknown as typeof fetch;
+  assert.equal((await fetchReceipt(broken, SOURCE, 0, 1000)).check.code, 'VERIFIER_UNREACHABLE');
+  const slow = ((_u: URL, init: RequestInit) =>
+    new Promise((_r, reject) =>
+      init.signal?.addEventListener('abort', () => reject(init.signal?.reason)),
+    )) as unknown as typeof fetch;
+  assert.equal((await fetchReceipt(slow, SOURCE, 0, 20)).check.code, 'VERIFIER_TIMEOUT');
+});
+
+test('property: a changed character of a signed result fails verifier.result, never throws', async () => {
+  const signer = createResultSigner();
+  const jwt = signer.sign({ receiptId: ID, requestId: null, level: 'L0', ok: true, checks: [] });
+  assert.equal((await checkResult(jwt, signer.jwk, ID)).status, 'pass');
+  assert.equal((await checkResult(jwt, signer.jwk, 'cd'.repeat(16))).code, 'RESULT_INVALID');
+  await fc.assert(
+    fc.asyncProperty(
+      fc.nat(jwt.length - 1),
+      fc.constantFrom('A', 'B', '-', '_', '.', '0'),
+      async (at, ch) => {
+        fc.pre(jwt[at] !== ch);
+        const changed = jwt.slice(0, at) + ch + jwt.slice(at + 1);
+        const c = await checkResult(changed, signer.jwk, ID);
+        assert.deepEqual([c.status, c.code], ['fail', 'RESULT_INVALID']);
+      },
+    ),
+    { numRuns: 200 },
+  );
+});

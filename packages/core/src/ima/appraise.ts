@@ -1,0 +1,147 @@
+import type { CoreErrorCode } from '../errors.ts';
+import type { Check } from '../verdict/types.ts';
+import { compileExcludes, type RuntimePolicy } from './policy.ts';
+import { IMA_PCR, type ImaEntry } from './types.ts';
+
+/** A runtime policy turned into lookups: built once, used for every appraisal. */
+export interface CompiledPolicy {
+  policy: RuntimePolicy;
+  digests: Map<string, Set<string>>;
+  keyrings: Map<string, Set<string>>;
+  imaBuf: Map<string, Set<string>>;
+  excludes: RegExp | null;
+  ignoredKeyrings: Set<string>;
+}
+
+/** Builds the lookups for a parsed policy. @throws CoreError IMA_POLICY_INVALID (an exclude that does not compile) */
+export function compilePolicy(policy: RuntimePolicy): CompiledPolicy {
+  const maps = (r: Record<string, string[]>) => new Map(Object.entries(r).map(([k, v]) => [k, new Set(v)]));
+  return {
+    policy,
+    digests: maps(policy.digests),
+    keyrings: maps(policy.keyrings),
+    imaBuf: maps(policy['ima-buf']),
+    excludes: compileExcludes(policy.excludes),
+    ignoredKeyrings: new Set(policy.ima.ignored_keyrings),
+  };
+}
+
+/** Options of appraise(); the defaults are Keylime's. */
+export interface AppraiseOptions {
+  /** Entries extended into another PCR fail IMA_WRONG_PCR. Default 10; null checks none. */
+  pcrIndex?: number | null;
+  /**
+   * Let violations (all-zero template hash: the content is bound by nothing) pass. Default
+   * false, because a violation's name and digest are not covered by the PCR. Violations on
+   * excluded paths (log files held open for write, the usual cause) are excluded first.
+   */
+  allowViolations?: boolean;
+}
+
+/** One entry that did not pass, and why. */
+export interface EntryFailure {
+  index: number;
+  offset: number;
+  template: ImaEntry['template'];
+  path: string;
+  /** `<algo>:<hex>` */
+  digest: string;
+  code: CoreErrorCode;
+  detail: string;
+}
+
+/** The outcome of appraising entries against a policy. */
+export interface Appraisal {
+  entries: number;
+  passed: number;
+  excluded: number;
+  failures: EntryFailure[];
+}
+
+/**
+ * Appraises each entry as Keylime does (keylime/ima/ima.py): an excluded path passes; a file
+ * entry (ima, ima-ng, ima-sig) must have its path in `digests` (IMA_FILE_NOT_IN_POLICY) with its
+ * digest listed (IMA_DIGEST_NOT_ALLOWED); an ima-buf entry naming a keyring (`.ima`, or a name
+ * listed under `keyrings`) must have its key digest there unless the keyring is ignored
+ * (IMA_KEYRING_NOT_ALLOWED); any other ima-buf entry is looked up in `ima-buf`
+ * (IMA_BUF_NOT_ALLOWED). ima-sig signatures are not verified: the digest decides, which is
+ * Keylime's fallback when a signature does not verify.
+ */
+export function appraise(
+  entries: readonly ImaEntry[],
+  compiled: CompiledPolicy,
+  options: AppraiseOptions = {},
+): Appraisal {
+  const pcrIndex = options.pcrIndex === undefined ? IMA_PCR : options.pcrIndex;
+  const allowViolations = options.allowViolations === true;
+  const failures: EntryFailure[] = [];
+  let excluded = 0;
+  for (const e of entries) {
+    if (pcrIndex !== null && e.pcr !== pcrIndex) {
+      failures.push(failure(e, 'IMA_WRONG_PCR', `extended into PCR ${e.pcr}, expected ${pcrIndex}`));
+      continue;
+    }
+    if (compiled.excludes?.test(e.path)) {
+      excluded++;
+      continue;
+    }
+    if (e.violation) {
+      if (!allowViolations)
+        failures.push(
+          failure(
+            e,
+            'IMA_VIOLATION',
+            'violation entry (all-zero template hash): its content is not measured',
+          ),
+        );
+      continue;
+    }
+    if (e.template !== 'ima-buf') {
+      const allowed = compiled.digests.get(e.path);
+      if (allowed === undefined)
+        failures.push(failure(e, 'IMA_FILE_NOT_IN_POLICY', 'path not in the policy'));
+      else if (!allowed.has(e.digest))
+        failures.push(failure(e, 'IMA_DIGEST_NOT_ALLOWED', `digest not among the ${allowed.size} allowed`));
+      continue;
+    }
+    if (compiled.keyrings.has(e.path) || e.path.startsWith('.')) {
+      if (compiled.ignoredKeyrings.has('*') || compiled.ignoredKeyrings.has(e.path)) continue;
+      if (compiled.keyrings.get(e.path)?.has(e.digest) !== true)
+        failures.push(failure(e, 'IMA_KEYRING_NOT_ALLOWED', 'key not allowed on this keyring'));
+      continue;
+    }
+    if (compiled.imaBuf.get(e.path)?.has(e.digest) !== true)
+      failures.push(failure(e, 'IMA_BUF_NOT_ALLOWED', 'ima-buf digest not allowed'));
+  }
+  return { entries: entries.length, passed: entries.length - excluded - failures.length, excluded, failures };
+}
+
+function failure(e: ImaEntry, code: CoreErrorCode, detail: string): EntryFailure {
+  return {
+    index: e.index,
+    offset: e.offset,
+    template: e.template,
+    path: e.path,
+    digest: `${e.digestAlg}:${e.digest}`,
+    code,
+    detail,
+  };
+}
+
+/** The appraisal as one check of a verdict (`ima.policy`), naming the first failures. */
+export function appraisalCheck(a: Appraisal, name = 'ima.policy'): Check {
+  const first = a.failures[0];
+  if (first === undefined) {
+    return { name, status: 'pass', detail: `${a.passed} entries allowed, ${a.excluded} excluded` };
+  }
+  const shown = a.failures
+    .slice(0, 3)
+    .map((f) => `#${f.index} ${f.path} (${f.code})`)
+    .join(', ');
+  return {
+    name,
+    status: 'fail',
+    code: first.code,
+    detail: `${a.failures.length} of ${a.entries} entries not allowed: ${shown}${a.failures.length > 3 ? ', ...' : ''}`,
+  };
+}

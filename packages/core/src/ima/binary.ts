@@ -1,0 +1,221 @@
+import { Cursor } from '../bytes/cursor.ts';
+import { HASH_SIZE } from '../crypto/hash.ts';
+import { ParseError } from '../errors.ts';
+import { ImaParseError } from './error.ts';
+import { hexSpan, utf8Span, zeroSpan } from './strings.ts';
+import {
+  FILE_DIGEST_ALGS,
+  type FileDigestAlg,
+  IMA_LIMITS,
+  ImaEntry,
+  type ParseOptions,
+  TEMPLATES,
+  type TemplateName,
+} from './types.ts';
+
+// The binary list, /sys/kernel/security/ima/binary_runtime_measurements, as the kernel writes
+// it (security/integrity/ima/ima_fs.c, ima_measurements_show), every integer in the host's
+// byte order, little-endian on x86 and on the arm64 hosts TMB runs on:
+//   u32 pcr | u8[20] template hash (SHA-1) | u32 name length | name
+//   | u32 template data length (every template but "ima") | template data
+// Template data is the template's fields in order, each `u32 length | bytes`, except for the
+// legacy "ima" template, whose `d` field is 20 bytes with no length and whose `n` field is
+// `u32 strlen | name` without the NUL (IMA_SHOW_BINARY_NO_FIELD_LEN / _OLD_STRING_FMT).
+
+const ALG_BY_NAME = new Map<string, FileDigestAlg>(FILE_DIGEST_ALGS.map((a) => [a, a]));
+
+/**
+ * Parses a binary measurement list into entries. Structure only: nothing is hashed here
+ * (replay.ts checks template hashes and folds PCRs).
+ * @throws ImaParseError TRUNCATED, LENGTH_TOO_LARGE, IMA_TEMPLATE_UNKNOWN, IMA_FIELD_MALFORMED,
+ *   IMA_DIGEST_ALG_UNSUPPORTED, IMA_DIGEST_SIZE_MISMATCH, IMA_PATH_NOT_UTF8, IMA_PCR_INDEX_INVALID;
+ *   each names the entry index, the entry's start and the offending byte offset.
+ */
+export function parseBinaryLog(bytes: Uint8Array, options: ParseOptions = {}): ImaEntry[] {
+  const first = options.firstIndex ?? 0;
+  const max = options.maxEntries ?? IMA_LIMITS.entries;
+  const cur = new Cursor(bytes, 'ima log');
+  const out: ImaEntry[] = [];
+  while (cur.remaining > 0) {
+    const index = first + out.length;
+    const start = cur.offset;
+    if (out.length >= max) {
+      throw new ImaParseError('LENGTH_TOO_LARGE', index, start, 'entries', start, `over ${max} entries`);
+    }
+    try {
+      out.push(readEntry(cur, index, start));
+    } catch (err) {
+      if (err instanceof ImaParseError || !(err instanceof ParseError)) throw err;
+      throw new ImaParseError(err.code, index, start, err.field, err.offset, err.message);
+    }
+  }
+  return out;
+}
+
+function readEntry(cur: Cursor, index: number, start: number): ImaEntry {
+  const bytes = cur.bytes;
+  const fail = (code: ConstructorParameters<typeof ImaParseError>[0], field: string, at: number, d: string) =>
+    new ImaParseError(code, index, start, field, at, d);
+  const pcr = cur.u32le('pcr'); // host order
+  if (pcr >= IMA_LIMITS.pcrs) throw fail('IMA_PCR_INDEX_INVALID', 'pcr', start, `PCR ${pcr} is not 0..23`);
+  const hashAt = cur.offset;
+  cur.take(20, 'template hash');
+  const violation = zeroSpan(bytes, hashAt, hashAt + 20);
+  const nameLen = cur.u32le('template name length'); // attacker-controlled
+  const nameAt = span(cur, nameLen, IMA_LIMITS.templateName, 'template name', fail);
+  const template = templateOf(bytes, nameAt, nameLen);
+  if (template === null) {
+    const shown = JSON.stringify(utf8Span(bytes, nameAt, nameAt + nameLen) ?? '<not UTF-8>');
+    throw fail(
+      'IMA_TEMPLATE_UNKNOWN',
+      'template name',
+      nameAt,
+      `template ${shown} is not ima, ima-ng, ima-sig or ima-buf`,
+    );
+  }
+  if (template === 'ima') {
+    const dataAt = cur.offset;
+    cur.take(20, 'd');
+    const len = cur.u32le('n length'); // attacker-controlled
+    const pathAt = span(cur, len, IMA_LIMITS.imaName, 'n', fail);
+    const path = utf8Span(bytes, pathAt, pathAt + len);
+    if (path === null) throw fail('IMA_PATH_NOT_UTF8', 'n', pathAt, 'path is not UTF-8');
+    const digest = hexSpan(bytes, dataAt, dataAt + 20);
+    return new ImaEntry(
+      index,
+      start,
+      pcr,
+      template,
+      'sha1',
+      digest,
+      path,
+      violation,
+      bytes,
+      hashAt,
+      dataAt,
+      cur.offset - dataAt,
+      -1,
+      0,
+    );
+  }
+  const dataLen = cur.u32le('template data length'); // attacker-controlled
+  const dataAt = span(cur, dataLen, IMA_LIMITS.templateData, 'template data', fail);
+  const end = dataAt + dataLen;
+  cur.offset = dataAt; // span() checked the bounds; now walk the fields inside
+  // d-ng: "<algo>:\0<digest>"
+  const dAt = field(cur, end, 'd-ng', fail);
+  const dEnd = cur.offset;
+  let colon = -1;
+  for (let i = dAt; i < Math.min(dEnd - 1, dAt + 16); i++) {
+    if (bytes[i] === 0x3a && bytes[i + 1] === 0) {
+      colon = i;
+      break;
+    }
+  }
+  if (colon < 0) throw fail('IMA_FIELD_MALFORMED', 'd-ng', dAt, 'digest has no "<algo>:\\0" prefix');
+  const algName = utf8Span(bytes, dAt, colon) ?? '';
+  const alg = ALG_BY_NAME.get(algName);
+  if (alg === undefined) {
+    throw fail('IMA_DIGEST_ALG_UNSUPPORTED', 'd-ng', dAt, `digest algorithm ${JSON.stringify(algName)}`);
+  }
+  const digestAt = colon + 2;
+  if (dEnd - digestAt !== HASH_SIZE[alg]) {
+    throw fail(
+      'IMA_DIGEST_SIZE_MISMATCH',
+      'd-ng',
+      digestAt,
+      `${alg} digest of ${dEnd - digestAt} bytes, expected ${HASH_SIZE[alg]}`,
+    );
+  }
+  // n-ng: the name and its NUL
+  const nAt = field(cur, end, 'n-ng', fail);
+  const nEnd = cur.offset;
+  if (nEnd === nAt || bytes[nEnd - 1] !== 0)
+    throw fail('IMA_FIELD_MALFORMED', 'n-ng', nAt, 'name is not NUL-terminated');
+  if (bytes.subarray(nAt, nEnd - 1).includes(0))
+    throw fail('IMA_FIELD_MALFORMED', 'n-ng', nAt, 'NUL inside the name');
+  const path = utf8Span(bytes, nAt, nEnd - 1);
+  if (path === null) throw fail('IMA_PATH_NOT_UTF8', 'n-ng', nAt, 'path is not UTF-8');
+  let extraAt = -1;
+  let extraLen = 0;
+  if (template === 'ima-sig' || template === 'ima-buf') {
+    extraAt = field(cur, end, template === 'ima-sig' ? 'sig' : 'buf', fail);
+    extraLen = cur.offset - extraAt;
+  }
+  if (cur.offset !== end) {
+    throw fail(
+      'IMA_FIELD_MALFORMED',
+      'template data',
+      cur.offset,
+      `${end - cur.offset} bytes after the last ${template} field`,
+    );
+  }
+  const digest = hexSpan(bytes, digestAt, dEnd);
+  return new ImaEntry(
+    index,
+    start,
+    pcr,
+    template,
+    alg,
+    digest,
+    path,
+    violation,
+    bytes,
+    hashAt,
+    dataAt,
+    dataLen,
+    extraAt,
+    extraLen,
+  );
+}
+
+type Fail = (
+  code: ConstructorParameters<typeof ImaParseError>[0],
+  field: string,
+  at: number,
+  d: string,
+) => ImaParseError;
+
+/** Checks a declared length against its cap and the bytes left, then skips over it. */
+function span(cur: Cursor, len: number, cap: number, name: string, fail: Fail): number {
+  if (len > cap) throw fail('LENGTH_TOO_LARGE', name, cur.offset, `length ${len} over the cap of ${cap}`);
+  if (len > cur.remaining) {
+    throw fail(
+      'LENGTH_TOO_LARGE',
+      name,
+      cur.offset,
+      `length ${len} past the end: ${cur.remaining} bytes left`,
+    );
+  }
+  const at = cur.offset;
+  cur.offset += len;
+  return at;
+}
+
+/** One `u32 length | bytes` template field, which must end inside the template data. */
+function field(cur: Cursor, end: number, name: string, fail: Fail): number {
+  if (end - cur.offset < 4)
+    throw fail('IMA_FIELD_MALFORMED', name, cur.offset, `template data ends before the ${name} field`);
+  const len = cur.u32le(name); // attacker-controlled
+  if (len > end - cur.offset) {
+    throw fail('IMA_FIELD_MALFORMED', name, cur.offset, `field length ${len} runs past the template data`);
+  }
+  const at = cur.offset;
+  cur.offset += len;
+  return at;
+}
+
+function templateOf(bytes: Uint8Array, at: number, len: number): TemplateName | null {
+  for (const t of TEMPLATES) {
+    if (t.length !== len) continue;
+    let same = true;
+    for (let i = 0; i < len; i++) {
+      if (bytes[at + i] !== t.charCodeAt(i)) {
+        same = false;
+        break;
+      }
+    }
+    if (same) return t;
+  }
+  return null;
+}

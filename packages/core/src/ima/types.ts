@@ -1,0 +1,125 @@
+import type { HashName } from '../crypto/hash.ts';
+
+/**
+ * The templates this parser reads (kernel Documentation/security/IMA-templates.rst, "Supported
+ * Template Fields and Descriptors"): `ima` is `d|n`, `ima-ng` is `d-ng|n-ng`, `ima-sig` is
+ * `d-ng|n-ng|sig`, `ima-buf` is `d-ng|n-ng|buf`. Any other name is IMA_TEMPLATE_UNKNOWN.
+ */
+export const TEMPLATES = ['ima', 'ima-ng', 'ima-sig', 'ima-buf'] as const;
+export type TemplateName = (typeof TEMPLATES)[number];
+
+/** PCR banks a log replays into. The kernel extends every bank the TPM has; TMB reads these two. */
+export const PCR_BANKS = ['sha1', 'sha256'] as const;
+export type PcrBank = (typeof PCR_BANKS)[number];
+
+/** File digest algorithms of the `d-ng` field (`<algo>:` prefix) that this parser accepts. */
+export const FILE_DIGEST_ALGS = ['sha1', 'sha256', 'sha384', 'sha512'] as const;
+export type FileDigestAlg = (typeof FILE_DIGEST_ALGS)[number] & HashName;
+
+/** The PCR the kernel extends IMA measurements into unless a policy rule says `pcr=`. */
+export const IMA_PCR = 10;
+
+/**
+ * Caps checked before anything is sized from a length on the wire. A genuine log stays far
+ * below each: template names are at most 15 bytes in the kernel (IMA_TEMPLATE_NAME_LEN_MAX),
+ * `ima` template names at most 255 (IMA_EVENT_NAME_LEN_MAX), and the largest `ima-buf` events
+ * (kernel keys, device-mapper tables) are a few KiB.
+ */
+export const IMA_LIMITS = {
+  templateName: 64,
+  /** `n` field of the legacy `ima` template: IMA_EVENT_NAME_LEN_MAX. */
+  imaName: 255,
+  templateData: 1 << 20,
+  /** Entries per parse call: bounds memory at about 300 bytes an entry. */
+  entries: 5_000_000,
+  /** PCR indexes of a PC-client TPM. */
+  pcrs: 24,
+} as const;
+
+/**
+ * One measurement, from either form of the log. Only small strings and offsets are stored;
+ * `templateHash` and `templateData` are views cut on demand from `bytes`, so a 300,000-entry
+ * list does not hold a million typed-array objects.
+ */
+export class ImaEntry {
+  /** Position in the whole measurement list, counting from 0 (a delta starts at its firstIndex). */
+  readonly index: number;
+  /** Byte offset of the entry in the input it was parsed from (binary log or ASCII text). */
+  readonly offset: number;
+  readonly pcr: number;
+  readonly template: TemplateName;
+  /** Algorithm of the file digest (`ima` template: always sha1). */
+  readonly digestAlg: FileDigestAlg;
+  /** File (or buffer) digest, lower-case hex. */
+  readonly digest: string;
+  /** The `n`/`n-ng` field: a path, or an event name such as `boot_aggregate` or a keyring. */
+  readonly path: string;
+  /** True when the logged template hash is all zero: a violation, extended as all 0xFF. */
+  readonly violation: boolean;
+  /** Bytes holding this entry's template hash and data (the binary log, or a rebuilt copy). */
+  readonly bytes: Uint8Array;
+  readonly hashAt: number;
+  readonly dataAt: number;
+  readonly dataLength: number;
+  /** Content of the `sig` or `buf` field, as a span of `bytes`; -1 when the template has none. */
+  readonly extraAt: number;
+  readonly extraLength: number;
+
+  constructor(
+    index: number,
+    offset: number,
+    pcr: number,
+    template: TemplateName,
+    digestAlg: FileDigestAlg,
+    digest: string,
+    path: string,
+    violation: boolean,
+    bytes: Uint8Array,
+    hashAt: number,
+    dataAt: number,
+    dataLength: number,
+    extraAt: number,
+    extraLength: number,
+  ) {
+    this.index = index;
+    this.offset = offset;
+    this.pcr = pcr;
+    this.template = template;
+    this.digestAlg = digestAlg;
+    this.digest = digest;
+    this.path = path;
+    this.violation = violation;
+    this.bytes = bytes;
+    this.hashAt = hashAt;
+    this.dataAt = dataAt;
+    this.dataLength = dataLength;
+    this.extraAt = extraAt;
+    this.extraLength = extraLength;
+  }
+
+  /** The SHA-1 template hash as logged (the kernel logs the sha1 bank's value, TPM_DIGEST_SIZE). */
+  get templateHash(): Uint8Array {
+    return this.bytes.subarray(this.hashAt, this.hashAt + 20);
+  }
+
+  /**
+   * Template data as the binary log carries it. For every template but `ima` this is also
+   * what the template hash is computed over; `ima` hashes a padded form (see replay.ts).
+   */
+  get templateData(): Uint8Array {
+    return this.bytes.subarray(this.dataAt, this.dataAt + this.dataLength);
+  }
+
+  /** The `sig` field of `ima-sig` (possibly empty) or the `buf` field of `ima-buf`; else null. */
+  get extra(): Uint8Array | null {
+    return this.extraAt < 0 ? null : this.bytes.subarray(this.extraAt, this.extraAt + this.extraLength);
+  }
+}
+
+/** Options shared by both parsers. */
+export interface ParseOptions {
+  /** Index of the first entry, for a delta that continues a log. Default 0. */
+  firstIndex?: number;
+  /** Cap on entries; over it the parse fails with LENGTH_TOO_LARGE. Default IMA_LIMITS.entries. */
+  maxEntries?: number;
+}

@@ -1,0 +1,16 @@
+export { enrolMessage } from './api/enroll.ts';
+export type { Rejection } from './api/push.ts';
+export type { ReceiptResult } from './appraise.ts';
+export { appraise } from './appraise.ts';
+export type { Grant } from './auth.ts';
+export { TokenAuth } from './auth.ts';
+export type { ResultKeyJwk, ResultSigner } from './ear.ts';
+export { createResultSigner, EAR_PROFILE, EAR_SUBMOD, earStatus } from './ear.ts';
+export type { VerifierErrorCode } from './errors.ts';
+export { VERIFIER_ERROR_CODES, VERIFIER_ERROR_STATUS, VerifierError } from './errors.ts';
+export type { TokenEntry, VerifierOptions } from './options.ts';
+export { resolveOptions } from './options.ts';
+export type { RunningVerifier } from './server.ts';
+export { startVerifier } from './server.ts';
+export { SqliteStore } from './store/sqlite.ts';
+export type { KeyRecord, Store, StoredReceipt } from './store/types.ts';

@@ -1,0 +1,146 @@
+import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import type { Context } from './api/context.ts';
+import { enroll } from './api/enroll.ts';
+import { push } from './api/push.ts';
+import { getAgents, getByRequest, getReceipt, getVerifierKey } from './api/read.ts';
+import { TokenAuth } from './auth.ts';
+import { createResultSigner } from './ear.ts';
+import { VerifierError } from './errors.ts';
+import { sendError, sendJson } from './http/respond.ts';
+import { resolveOptions, type VerifierOptions } from './options.ts';
+import { SqliteStore } from './store/sqlite.ts';
+import type { KeyRecord, Store } from './store/types.ts';
+import { Waiters } from './waiters.ts';
+
+/** A started verifier. */
+export interface RunningVerifier {
+  /** Base URL, e.g. `http://127.0.0.1:41234`. */
+  url: string;
+  /** Stops accepting, ends pending long-polls, closes connections and the store. */
+  close(): Promise<void>;
+}
+
+type Route = { method: string; pattern: RegExp; handle: (ctx: Context, m: RegExpExecArray) => Promise<void> };
+
+const ROUTES: Route[] = [
+  { method: 'POST', pattern: /^\/v1\/agents\/enroll$/, handle: (ctx) => enroll(ctx) },
+  { method: 'POST', pattern: /^\/v1\/receipts$/, handle: (ctx) => push(ctx) },
+  { method: 'GET', pattern: /^\/v1\/receipts\/([^/]+)$/, handle: (ctx, m) => getReceipt(ctx, m[1]!) },
+  {
+    method: 'GET',
+    pattern: /^\/v1\/requests\/([^/]+)$/,
+    handle: (ctx, m) => getByRequest(ctx, decodeURIComponent(m[1]!)),
+  },
+  { method: 'GET', pattern: /^\/v1\/agents$/, handle: (ctx) => getAgents(ctx) },
+  { method: 'GET', pattern: /^\/v1\/verifier-key$/, handle: (ctx) => getVerifierKey(ctx) },
+  { method: 'GET', pattern: /^\/healthz$/, handle: async (ctx) => sendJson(ctx.res, 200, { ok: true }) },
+];
+
+/**
+ * Starts the verifier service (docs/api.md): enrols agent keys, accepts receipt batches and
+ * serves receipts with verdicts recomputed from the stored bytes.
+ * @throws VerifierError VERIFIER_CONFIG_INVALID | STORE_FAILED
+ * @example
+ *   const v = await startVerifier({ dbPath: ':memory:', tokens: [{ token: secret, agent: 'gpu-1' }] });
+ */
+export async function startVerifier(options: VerifierOptions): Promise<RunningVerifier> {
+  const opts = resolveOptions(options);
+  const signer = createResultSigner(opts.resultKeyPem);
+  const store: Store = new SqliteStore(opts.dbPath);
+  const auth = new TokenAuth(opts.tokens);
+  const waiters = new Waiters();
+  const keys = new Map<string, KeyRecord>();
+  const shutdown = new AbortController();
+
+  const server = createServer(
+    {
+      requestTimeout: opts.requestTimeoutMs,
+      headersTimeout: Math.min(opts.requestTimeoutMs, 10_000),
+      connectionsCheckingInterval: Math.min(opts.requestTimeoutMs, 1000),
+    },
+    (req, res) => {
+      handle(req, res).catch(() => res.destroy());
+    },
+  );
+  // Node answers unparseable requests and request timeouts itself, with no body; answer them in
+  // the same JSON error shape as everything else.
+  server.on('clientError', (err: NodeJS.ErrnoException, socket) => {
+    if (!socket.writable) {
+      socket.destroy();
+      return;
+    }
+    const timeout = err.code === 'ERR_HTTP_REQUEST_TIMEOUT';
+    const body = JSON.stringify({
+      error: timeout
+        ? { code: 'REQUEST_TIMEOUT', message: `request not received within ${opts.requestTimeoutMs} ms` }
+        : { code: 'BODY_MALFORMED', message: 'malformed HTTP request' },
+    });
+    socket.end(
+      `HTTP/1.1 ${timeout ? '408 Request Timeout' : '400 Bad Request'}\r\ncontent-type: application/json\r\n` +
+        `content-length: ${Buffer.byteLength(body)}\r\nconnection: close\r\n\r\n${body}`,
+    );
+  });
+  // Idle sockets: long enough for the longest long-poll, short enough not to pile up.
+  server.timeout = opts.maxWaitMs + 30_000;
+
+  async function handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    const url = new URL(req.url ?? '/', 'http://verifier.invalid');
+    const conn = new AbortController();
+    res.on('close', () => conn.abort());
+    const ctx: Context = {
+      store,
+      keys,
+      auth,
+      waiters,
+      options: opts,
+      signer,
+      signal: AbortSignal.any([conn.signal, shutdown.signal]),
+      req,
+      res,
+      url,
+    };
+    try {
+      const routes = ROUTES.filter((r) => r.pattern.test(url.pathname));
+      const route = routes.find((r) => r.method === req.method);
+      if (route === undefined) {
+        throw routes.length > 0
+          ? new VerifierError('METHOD_NOT_ALLOWED', `${req.method} is not allowed on ${url.pathname}`)
+          : new VerifierError('ROUTE_NOT_FOUND', `no endpoint ${url.pathname}`);
+      }
+      await route.handle(ctx, route.pattern.exec(url.pathname)!);
+    } catch (err) {
+      if (err instanceof VerifierError) {
+        sendError(res, err.code, err.message, err.code === 'BODY_TOO_LARGE' || !req.complete);
+      } else if (err instanceof URIError) {
+        sendError(res, 'BODY_MALFORMED', 'bad percent-encoding in the path');
+      } else {
+        // Never the error's text: it may hold request bytes. The code is enough for the client.
+        sendError(res, 'STORE_FAILED', 'internal error', true);
+      }
+    }
+  }
+
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(opts.port, opts.host, () => {
+      server.off('error', reject);
+      resolve();
+    });
+  });
+  const { port } = server.address() as AddressInfo;
+  const host = opts.host.includes(':') ? `[${opts.host}]` : opts.host;
+  return {
+    url: `http://${host}:${port}`,
+    async close() {
+      shutdown.abort();
+      const closed = new Promise<void>((resolve) => server.close(() => resolve()));
+      server.closeIdleConnections();
+      // Give pending long-polls one turn to answer 404, then cut whatever is left.
+      await new Promise((r) => setImmediate(r));
+      server.closeAllConnections();
+      await closed;
+      await store.close();
+    },
+  };
+}

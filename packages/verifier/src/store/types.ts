@@ -1,0 +1,42 @@
+/** An enrolled agent key. */
+export interface KeyRecord {
+  agent: string;
+  /** Hex SHA-256 of the raw key. */
+  keyId: string;
+  /** Raw 32-byte Ed25519 public key. */
+  key: Uint8Array;
+  /** Unix time in milliseconds. */
+  enrolledAt: number;
+}
+
+/** A receipt as stored: the exact wire bytes, plus columns for lookup. */
+export interface StoredReceipt {
+  id: string;
+  requestId: string;
+  agent: string;
+  keyId: string;
+  /** Canonical body bytes exactly as received (the verdict is recomputed from these). */
+  body: Uint8Array;
+  /** Signature bytes exactly as received. */
+  sig: Uint8Array;
+  /** Unix time in milliseconds. */
+  receivedAt: number;
+}
+
+/**
+ * Where the verifier keeps keys and receipts. Every method is async so that a networked
+ * store (PostgreSQL, `pg`) can implement the same interface as the embedded SQLite one.
+ */
+export interface Store {
+  /** Enrols a key; `false` when that key id is already enrolled (for any agent). */
+  addKey(record: KeyRecord): Promise<boolean>;
+  getKey(keyId: string): Promise<KeyRecord | undefined>;
+  listKeys(): Promise<KeyRecord[]>;
+  /** Inserts receipts in one transaction, each unless one with its id exists; for each, in
+   * order: `inserted`, or the receipt already stored under that id. */
+  putReceipts(receipts: readonly StoredReceipt[]): Promise<('inserted' | StoredReceipt)[]>;
+  getReceipt(id: string): Promise<StoredReceipt | undefined>;
+  /** Receipts with this provider request id, oldest first, at most `limit`. */
+  byRequestId(requestId: string, limit: number): Promise<StoredReceipt[]>;
+  close(): Promise<void>;
+}

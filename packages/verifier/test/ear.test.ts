@@ -1,0 +1,97 @@
+import assert from 'node:assert/strict';
+import { createPublicKey, generateKeyPairSync, verify } from 'node:crypto';
+import { after, before, test } from 'node:test';
+import type { Verdict } from '@tmb/core';
+import {
+  createResultSigner,
+  EAR_PROFILE,
+  earStatus,
+  type RunningVerifier,
+  startVerifier,
+  VerifierError,
+} from '@tmb/verifier';
+import { call, enrolBody, newKey, receiptBody, signBody, TOKEN } from './fixtures.ts';
+
+const verdict = (over: Partial<Verdict> = {}): Verdict => ({
+  receiptId: 'ab'.repeat(16),
+  requestId: 'req-1',
+  level: 'L0',
+  ok: true,
+  checks: [{ name: 'receipt.format', status: 'pass', detail: 'ok' }],
+  ...over,
+});
+
+// Checks a JWT with node:crypto directly, independently of the signer's code.
+function open(
+  jwt: string,
+  jwk: JsonWebKey,
+): { header: Record<string, unknown>; claims: Record<string, unknown> } {
+  const [h, p, s] = jwt.split('.') as [string, string, string];
+  const key = createPublicKey({ key: jwk as import('node:crypto').JsonWebKey, format: 'jwk' });
+  const ok = verify(
+    'sha256',
+    Buffer.from(`${h}.${p}`),
+    { key, dsaEncoding: 'ieee-p1363' },
+    Buffer.from(s, 'base64url'),
+  );
+  assert.equal(ok, true, 'ES256 signature verifies');
+  return {
+    header: JSON.parse(Buffer.from(h, 'base64url').toString()),
+    claims: JSON.parse(Buffer.from(p, 'base64url').toString()),
+  };
+}
+
+test('an EAR result carries the profile, time, verifier id and the verdict under its submod', () => {
+  const signer = createResultSigner();
+  const { header, claims } = open(signer.sign(verdict(), new Date(1_700_000_000_000)), signer.jwk);
+  assert.deepEqual(header, { alg: 'ES256', kid: signer.jwk.kid, typ: 'JWT' });
+  assert.equal(claims.eat_profile, EAR_PROFILE);
+  assert.equal(claims.iat, 1_700_000_000);
+  assert.equal(typeof (claims['ear.verifier-id'] as { build: string }).build, 'string');
+  const sub = (claims.submods as Record<string, Record<string, unknown>>)['tmb-receipt']!;
+  assert.equal(sub['ear.status'], 'warning');
+  assert.equal(sub['tmb.level'], 'L0');
+  assert.equal(sub['tmb.receipt-id'], 'ab'.repeat(16));
+});
+
+test('ear.status follows the verdict: contraindicated on failure, warning at L0, affirming above', () => {
+  assert.equal(earStatus(verdict({ ok: false, level: 'none' })), 'contraindicated');
+  assert.equal(earStatus(verdict({ level: 'none' })), 'none');
+  assert.equal(earStatus(verdict()), 'warning');
+  assert.equal(earStatus(verdict({ level: 'L1' })), 'affirming');
+});
+
+test('a PEM P-256 key is loaded and used; other keys are refused', () => {
+  const { privateKey } = generateKeyPairSync('ec', { namedCurve: 'P-256' });
+  const pem = privateKey.export({ format: 'pem', type: 'pkcs8' }) as string;
+  const signer = createResultSigner(pem);
+  const expected = createPublicKey(privateKey).export({ format: 'jwk' });
+  assert.equal(signer.jwk.x, expected.x);
+  open(signer.sign(verdict()), signer.jwk);
+  const ed = generateKeyPairSync('ed25519').privateKey.export({ format: 'pem', type: 'pkcs8' }) as string;
+  for (const bad of [ed, 'not a pem']) {
+    assert.throws(
+      () => createResultSigner(bad),
+      (e: unknown) => e instanceof VerifierError && e.code === 'VERIFIER_CONFIG_INVALID',
+    );
+  }
+});
+
+let v: RunningVerifier;
+before(async () => {
+  v = await startVerifier({ dbPath: ':memory:', tokens: [{ token: TOKEN }] });
+});
+after(() => v.close());
+
+test('GET /v1/receipts/:id returns a result that verifies under GET /v1/verifier-key', async () => {
+  const k = newKey('gpu-1');
+  await call(`${v.url}/v1/agents/enroll`, 'POST', enrolBody(k));
+  const body = receiptBody(k);
+  await call(`${v.url}/v1/receipts`, 'POST', { agent: 'gpu-1', receipts: [signBody(k, body)] });
+  const jwk = (await call(`${v.url}/v1/verifier-key`, 'GET')).json as unknown as JsonWebKey;
+  const r = await call(`${v.url}/v1/receipts/${body.id}`, 'GET');
+  const { claims } = open(r.json.result as string, jwk);
+  const sub = (claims.submods as Record<string, Record<string, unknown>>)['tmb-receipt']!;
+  assert.equal(sub['tmb.receipt-id'], body.id);
+  assert.deepEqual(sub['tmb.checks'], (r.json.verdict as Verdict).checks);
+});
