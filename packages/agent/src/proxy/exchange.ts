@@ -155,19 +155,32 @@ export async function handleExchange(
   const parts: Buffer[] = [];
   let tooLarge = false;
   let clientGone = false;
-  try {
-    for await (const chunk of req as AsyncIterable<Buffer>) {
+  // Plain events rather than an async iterator: this runs once per request (profiled: the iterator's
+  // machinery cost more than the hashing).
+  await new Promise<void>((resolve) => {
+    const onData = (chunk: Buffer) => {
       if (reqBytes + chunk.length > ctx.opts.maxBodyBytes) {
         tooLarge = true;
-        break;
+        req.off('data', onData);
+        req.pause();
+        resolve();
+        return;
       }
       reqBytes += chunk.length;
       reqHash.update(chunk);
       parts.push(chunk);
-    }
-  } catch {
-    clientGone = true;
-  }
+    };
+    req.on('data', onData);
+    req.once('end', resolve);
+    req.once('error', () => {
+      clientGone = true;
+      resolve();
+    });
+    req.once('close', () => {
+      if (!req.complete) clientGone = true;
+      resolve();
+    });
+  });
   if (tooLarge) {
     await answer(
       413,
