@@ -7,6 +7,7 @@ export {
   clampUnit,
   fitBeta,
   fitBetaFromStats,
+  logBeta,
 } from './dist/beta.ts';
 export type { Mixture } from './dist/mixture.ts';
 export { fitBetaMixture, fitGaussianMixture, mixtureLogPdf } from './dist/mixture.ts';

@@ -1,8 +1,6 @@
-import { createPrivateKey, createPublicKey, generateKeyPairSync, type KeyObject, sign } from 'node:crypto';
+import { createPrivateKey, generateKeyPairSync, type KeyObject } from 'node:crypto';
 import { readFile, writeFile } from 'node:fs/promises';
-import { ed25519Raw, ed25519Verify, fromBase64, toBase64 } from '@tmb/core';
 import {
-  betaLogPdf,
   CLAIMED_MODEL,
   calibrateProfile,
   canonicalBytes,
@@ -11,7 +9,6 @@ import {
   fitProfile,
   generateTrace,
   logLikelihoodRatio,
-  logNormalLogPdf,
   type Profile,
   parseProfile,
   requestFeatures,
@@ -24,6 +21,10 @@ import {
 } from '@tmb/stats';
 import { parse, UsageError } from '../args.ts';
 import type { Io } from '../registry.ts';
+import { signProfile, verifySignedProfile } from './profile/sign.ts';
+import { densitySvg } from './profile/svg.ts';
+
+export { densitySvg, signProfile, verifySignedProfile };
 
 const HELP = `usage: tmb profile <subcommand> [options]
 
@@ -46,66 +47,6 @@ const HELP = `usage: tmb profile <subcommand> [options]
 Exit status: 0 done, 1 a bad signature or data that cannot be fitted, 2 bad usage.`;
 
 /** Domain prefix of a profile signature, so it cannot be replayed as another signed object. */
-const SIG_DOMAIN = new TextEncoder().encode('tmb-profile-v1\0');
-
-/** A signed profile file (docs/profile.md). */
-interface SignedProfile {
-  profile: Profile;
-  publicKey: string;
-  signature: string;
-}
-
-function message(p: Profile): Uint8Array {
-  const body = canonicalBytes(p);
-  const m = new Uint8Array(SIG_DOMAIN.length + body.length);
-  m.set(SIG_DOMAIN);
-  m.set(body, SIG_DOMAIN.length);
-  return m;
-}
-
-/** Signs a profile with an Ed25519 private key. */
-export function signProfile(p: Profile, key: KeyObject): SignedProfile {
-  const pub = ed25519Raw(createPublicKey(key));
-  return {
-    profile: p,
-    publicKey: toBase64(pub),
-    signature: toBase64(new Uint8Array(sign(null, message(p), key))),
-  };
-}
-
-/**
- * Reads and checks a signed profile: its shape, its signature over the canonical bytes of the
- * parsed profile, and, if given, that the signer is `trustedKey` (base64 raw key).
- * @throws UsageError for an unreadable file; StatsError PROFILE_MALFORMED for a bad shape
- */
-export function verifySignedProfile(
-  text: string,
-  trustedKey?: string,
-): { ok: boolean; profile: Profile; why?: string } {
-  let o: Record<string, unknown>;
-  try {
-    o = JSON.parse(text);
-  } catch {
-    throw new StatsError('PROFILE_MALFORMED', 'the signed profile is not JSON');
-  }
-  const profile = parseProfile(o.profile);
-  if (typeof o.publicKey !== 'string' || typeof o.signature !== 'string')
-    throw new StatsError('PROFILE_MALFORMED', 'publicKey and signature must be base64 strings');
-  let pub: Uint8Array;
-  let sig: Uint8Array;
-  try {
-    pub = fromBase64(o.publicKey);
-    sig = fromBase64(o.signature);
-  } catch {
-    throw new StatsError('PROFILE_MALFORMED', 'publicKey or signature is not base64');
-  }
-  if (trustedKey !== undefined && trustedKey !== o.publicKey)
-    return { ok: false, profile, why: 'signed by a key other than the trusted one' };
-  if (!ed25519Verify(pub, message(profile), sig))
-    return { ok: false, profile, why: 'signature does not verify' };
-  return { ok: true, profile };
-}
-
 async function readText(path: string, flag: string, io: Io): Promise<string> {
   if (path === '-') return new TextDecoder().decode(await io.stdin());
   try {
@@ -379,84 +320,6 @@ async function evaluate(argv: string[], io: Io): Promise<number> {
     io.stderr(`tmb profile: ${err.code}: ${err.message}\n`);
     return 1;
   }
-}
-
-/** A histogram of each feature for both data sets with the profiles' fitted densities drawn over it. */
-export function densitySvg(
-  claimed: Profile,
-  sub: Profile | undefined,
-  honest: FitInput[],
-  cheat: FitInput[],
-): string {
-  const panels: { name: string; get: (f: FitInput) => number; pdf: (p: Profile, x: number) => number }[] = [
-    {
-      name: 'energy per token (J)',
-      get: (f) => f.energyPerToken,
-      pdf: (p, x) => Math.exp(logNormalLogPdf(p.features.energyPerToken, x)),
-    },
-    {
-      name: 'tokens per second',
-      get: (f) => f.tokensPerSecond,
-      pdf: (p, x) => Math.exp(logNormalLogPdf(p.features.tokensPerSecond, x)),
-    },
-    {
-      name: 'mean utilization',
-      get: (f) => f.utilization,
-      pdf: (p, x) => Math.exp(betaLogPdf(p.features.utilization, x)),
-    },
-  ];
-  const W = 420;
-  const H = 260;
-  const parts: string[] = [];
-  panels.forEach((panel, k) => {
-    const a = honest.map(panel.get).filter(Number.isFinite);
-    const b = cheat.map(panel.get).filter(Number.isFinite);
-    const all = [...a, ...b].sort((x, y) => x - y);
-    if (all.length === 0) return;
-    const lo = all[Math.floor(all.length * 0.001)]!;
-    const hi = all[Math.ceil(all.length * 0.999) - 1]!;
-    const bins = 40;
-    const w = (hi - lo) / bins || 1;
-    const hist = (xs: number[]) => {
-      const h = new Array<number>(bins).fill(0);
-      for (const x of xs)
-        if (x >= lo && x <= hi) h[Math.min(bins - 1, Math.floor((x - lo) / w))]! += 1 / (xs.length * w);
-      return h;
-    };
-    const ha = hist(a);
-    const hb = hist(b);
-    const xsCurve = Array.from({ length: 200 }, (_, i) => lo + ((hi - lo) * (i + 0.5)) / 200);
-    const ca = xsCurve.map((x) => panel.pdf(claimed, x));
-    const cb = sub === undefined ? [] : xsCurve.map((x) => panel.pdf(sub, x));
-    const ymax = Math.max(...ha, ...hb, ...ca, ...cb) * 1.05 || 1;
-    const X = (x: number) => (40 + ((x - lo) / (hi - lo || 1)) * (W - 60)).toFixed(1);
-    const Y = (y: number) => (H - 30 - (y / ymax) * (H - 60)).toFixed(1);
-    const bars = (h: number[], color: string) =>
-      h
-        .map(
-          (v, i) =>
-            `<rect x="${X(lo + i * w)}" y="${Y(v)}" width="${((W - 60) / bins).toFixed(1)}" height="${(Number(Y(0)) - Number(Y(v))).toFixed(1)}" fill="${color}" fill-opacity="0.35"/>`,
-        )
-        .join('');
-    const line = (ys: number[], color: string) =>
-      ys.length === 0
-        ? ''
-        : `<polyline fill="none" stroke="${color}" stroke-width="2" points="${ys.map((y, i) => `${X(xsCurve[i]!)},${Y(y)}`).join(' ')}"/>`;
-    parts.push(
-      `<g transform="translate(${k * W},0)"><text x="40" y="20" font-size="13">${panel.name}</text>` +
-        bars(ha, '#1f77b4') +
-        bars(hb, '#d62728') +
-        line(ca, '#1f77b4') +
-        line(cb, '#d62728') +
-        `<line x1="40" y1="${Y(0)}" x2="${W - 20}" y2="${Y(0)}" stroke="black"/>` +
-        `<text x="40" y="${H - 10}" font-size="11">${lo.toPrecision(4)}</text><text x="${W - 80}" y="${H - 10}" font-size="11">${hi.toPrecision(4)}</text></g>`,
-    );
-  });
-  return (
-    `<svg xmlns="http://www.w3.org/2000/svg" width="${W * panels.length}" height="${H + 20}" font-family="sans-serif">` +
-    `<text x="10" y="${H + 15}" font-size="11">blue: honest data and claimed profile; red: substitute data and profile</text>` +
-    `${parts.join('')}</svg>\n`
-  );
 }
 
 /** `tmb profile ...` */

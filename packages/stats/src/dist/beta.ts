@@ -38,14 +38,15 @@ export function clampUnit(x: number): number {
   return Math.min(1 - BETA_EPSILON, Math.max(BETA_EPSILON, x));
 }
 
+/** ln B(α, β) = lnΓ(α) + lnΓ(β) - lnΓ(α+β), the beta density's normalizer. */
+export function logBeta(p: BetaParams): number {
+  return logGamma(p.alpha) + logGamma(p.beta) - logGamma(p.alpha + p.beta);
+}
+
 /** ln of the beta density at x (x clamped by BETA_EPSILON). */
 export function betaLogPdf(p: BetaParams, x: number): number {
   const c = clampUnit(x);
-  return (
-    (p.alpha - 1) * Math.log(c) +
-    (p.beta - 1) * Math.log1p(-c) -
-    (logGamma(p.alpha) + logGamma(p.beta) - logGamma(p.alpha + p.beta))
-  );
+  return (p.alpha - 1) * Math.log(c) + (p.beta - 1) * Math.log1p(-c) - logBeta(p);
 }
 
 /**

@@ -1,5 +1,5 @@
 import { StatsError } from '../errors.ts';
-import { type BetaParams, betaLogPdf, clampUnit, fitBetaFromStats } from './beta.ts';
+import { type BetaParams, clampUnit, fitBetaFromStats, logBeta } from './beta.ts';
 import { checkSamples } from './check.ts';
 import { type NormalParams, normalLogPdf } from './normal.ts';
 
@@ -193,7 +193,7 @@ export function fitBetaMixture(xs: ArrayLike<number>): Mixture<BetaParams> {
   const logPdf = (c: [BetaParams, BetaParams], k: 0 | 1, i: number): number => {
     if (c !== cached) {
       cached = c;
-      for (const j of [0, 1] as const) logB[j] = -betaLogPdf(c[j], 0.5) - (c[j].alpha + c[j].beta - 2) * Math.LN2;
+      for (const j of [0, 1] as const) logB[j] = logBeta(c[j]);
     }
     return (c[k].alpha - 1) * lx[i]! + (c[k].beta - 1) * l1x[i]! - logB[k];
   };

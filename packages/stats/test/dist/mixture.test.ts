@@ -52,3 +52,14 @@ test('log-normal fit is a normal fit of ln x; x <= 0 is out of support', () => {
   assert.throws(() => fitLogNormal([1, 0, 2]), code('STATS_OUT_OF_SUPPORT'));
   assert.throws(() => fitNormal([3, 3]), code('STATS_DEGENERATE'));
 });
+
+test('EM converges on overlapping components (slow linear convergence)', () => {
+  const rng = createRng(13);
+  const xs = Array.from({ length: 3000 }, () => (rng.next() < 0.5 ? rng.normal() : 1.5 + rng.normal()));
+  const g = fitGaussianMixture(xs);
+  assert.ok(g.iterations > 20, `took ${g.iterations} rounds`);
+  assert.ok(Math.abs(g.components[1].mean - g.components[0].mean - 1.5) < 0.8);
+  const ys = Array.from({ length: 3000 }, () => (rng.next() < 0.5 ? rng.beta(3, 5) : rng.beta(5, 3)));
+  const b = fitBetaMixture(ys);
+  assert.ok(b.weights[0] > 0.2 && b.weights[0] < 0.8);
+});
