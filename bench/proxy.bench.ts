@@ -63,10 +63,19 @@ export async function* run(): AsyncGenerator<BenchRecord> {
       const samples = { direct: [] as number[], agent: [] as number[] };
       for (const t of ['direct', 'agent'] as const)
         await phase(sockets[t], urls[t], body, c, c * 20, PHASE_MS); // warm-up
+      // Busy time of the agent's event loop per request through it, against the sample server's per
+      // request sent to it directly: what the agent costs, without the queueing that a closed loop
+      // on a shared 2-core machine adds to latency.
+      let agentBusy = 0;
+      let sampleBusy = 0;
       for (let round = 0; round < ROUNDS; round++) {
         const order = round % 2 === 0 ? (['direct', 'agent'] as const) : (['agent', 'direct'] as const);
-        for (const t of order)
+        for (const t of order) {
+          const b0 = t === 'agent' ? pair.busy.agent() : pair.busy.sample();
           samples[t].push(...(await phase(sockets[t], urls[t], body, c, PER_PHASE, PHASE_MS)));
+          if (t === 'agent') agentBusy += pair.busy.agent() - b0;
+          else sampleBusy += pair.busy.sample() - b0;
+        }
       }
       sockets.direct.destroy();
       sockets.agent.destroy();
@@ -90,6 +99,13 @@ export async function* run(): AsyncGenerator<BenchRecord> {
           baseline: null,
         };
       }
+      yield {
+        bench: 'proxy',
+        metric: `agent_busy_per_request_c${c}`,
+        value: round3((agentBusy / samples.agent.length) * 1000),
+        unit: 'us',
+        baseline: round3((sampleBusy / samples.direct.length) * 1000),
+      };
       yield {
         bench: 'proxy',
         metric: `requests_c${c}`,

@@ -12,6 +12,8 @@ export const BENCH_MODEL = 'sample-bench';
 /** A server running in a worker thread. */
 export interface Hosted {
   url: string;
+  /** Milliseconds the server's event loop has been busy so far (eventLoopUtilization().active). */
+  busyMs(): number;
   close(): Promise<void>;
 }
 
@@ -23,6 +25,7 @@ async function host(job: WorkerJob): Promise<Hosted> {
   ])) as [{ url: string }];
   return {
     url: msg.url,
+    busyMs: () => worker.performance.eventLoopUtilization().active,
     close: async () => {
       worker.postMessage('close');
       await once(worker, 'message');
@@ -36,7 +39,12 @@ async function host(job: WorkerJob): Promise<Hosted> {
  * the agent's receipts in a temporary folder removed on close. No verifier: pushing is not on
  * the request path.
  */
-export async function startPair(): Promise<{ direct: string; agent: string; close(): Promise<void> }> {
+export async function startPair(): Promise<{
+  direct: string;
+  agent: string;
+  busy: { sample(): number; agent(): number };
+  close(): Promise<void>;
+}> {
   const dataDir = await mkdtemp(join(tmpdir(), 'tmb-bench-'));
   const sample = await host({ kind: 'sample', model: BENCH_MODEL });
   let agent: Hosted;
@@ -50,6 +58,7 @@ export async function startPair(): Promise<{ direct: string; agent: string; clos
   return {
     direct: sample.url,
     agent: agent.url,
+    busy: { sample: () => sample.busyMs(), agent: () => agent.busyMs() },
     close: async () => {
       await agent.close();
       await sample.close();
