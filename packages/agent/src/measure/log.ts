@@ -1,7 +1,15 @@
 import { createHash } from 'node:crypto';
-import { appendFile } from 'node:fs/promises';
+import { appendFile, readFile } from 'node:fs/promises';
 import { resolve } from 'node:path';
-import { buildEntry, entryToAscii, entryToBinary, extendDigest, type ImaEntry } from '@tmb/core/ima';
+import {
+  buildEntry,
+  entryToAscii,
+  entryToBinary,
+  extendDigest,
+  type ImaEntry,
+  parseAsciiLog,
+  parseBinaryLog,
+} from '@tmb/core/ima';
 import { fileStamp, hashFile, listFiles, manifest } from './files.ts';
 
 /**
@@ -57,6 +65,28 @@ export class MeasurementLog {
   constructor(options: MeasurementLogOptions) {
     this.#options = options;
     this.pcrIndex = options.pcrIndex;
+  }
+
+  /**
+   * A log that continues the one already in `binaryPath` (else `asciiPath`), for an agent that
+   * restarts while the PCR keeps its extends. Keep the files on a tmpfs (e.g. /run/tmb), so a
+   * reboot, which resets the PCR, also empties the log. Files measured before are not tracked
+   * again until measured again (which appends new entries).
+   * @throws ImaParseError when the existing file is not a log
+   */
+  static async open(options: MeasurementLogOptions): Promise<MeasurementLog> {
+    const log = new MeasurementLog(options);
+    const existing = async (path: string | undefined) =>
+      path === undefined
+        ? null
+        : readFile(path).catch((err: NodeJS.ErrnoException) =>
+            err.code === 'ENOENT' ? null : Promise.reject(err),
+          );
+    const bin = await existing(options.binaryPath);
+    const text = bin === null ? await existing(options.asciiPath) : null;
+    if (bin !== null) log.#entries.push(...parseBinaryLog(new Uint8Array(bin)));
+    else if (text !== null) log.#entries.push(...parseAsciiLog(new Uint8Array(text)));
+    return log;
   }
 
   /** Entries so far, in order. */

@@ -127,3 +127,20 @@ test('extends happen in log order even when measurements are requested concurren
     bin.map((e) => Buffer.from(sha256(e.templateData)).toString('hex')),
   );
 });
+
+test('open() continues the log already on disk after an agent restart', async (t) => {
+  const dir = await fixture();
+  t.after(() => rm(dir, { recursive: true, force: true }));
+  const { pcr, extend } = softPcr();
+  const paths = { binaryPath: join(dir, 'log.bin'), asciiPath: join(dir, 'log.txt') };
+  const first = await MeasurementLog.open({ extend, pcrIndex: 15, ...paths });
+  await first.measureFile(join(dir, 'model.gguf'));
+  const again = await MeasurementLog.open({ extend, pcrIndex: 15, ...paths });
+  assert.equal(again.entries.length, 1);
+  const e = await again.measureBuffer(AGENT_KEY_EVENT, Uint8Array.of(9));
+  assert.equal(e.index, 1);
+  const entries = parseBinaryLog(new Uint8Array(await readFile(paths.binaryPath)));
+  assert.deepEqual(replay(entries, { bank: 'sha256', pcrIndex: 15 }).pcr, pcr.value);
+  assert.equal((await readFile(paths.asciiPath, 'utf8')).split('\n').length, 3);
+  assert.deepEqual(again.binary(), new Uint8Array(await readFile(paths.binaryPath)));
+});

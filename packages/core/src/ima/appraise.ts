@@ -3,19 +3,32 @@ import type { Check } from '../verdict/types.ts';
 import { compileExcludes, type RuntimePolicy } from './policy.ts';
 import { IMA_PCR, type ImaEntry } from './types.ts';
 
+/**
+ * Allowed digests of one name: the policy's own array when short (most paths have one or two
+ * digests; 100,000 Sets would cost ~20 MB for nothing), a Set when long.
+ */
+export type AllowedDigests = readonly string[] | ReadonlySet<string>;
+
 /** A runtime policy turned into lookups: built once, used for every appraisal. */
 export interface CompiledPolicy {
   policy: RuntimePolicy;
-  digests: Map<string, Set<string>>;
-  keyrings: Map<string, Set<string>>;
-  imaBuf: Map<string, Set<string>>;
+  digests: Map<string, AllowedDigests>;
+  keyrings: Map<string, AllowedDigests>;
+  imaBuf: Map<string, AllowedDigests>;
   excludes: RegExp | null;
   ignoredKeyrings: Set<string>;
 }
 
 /** Builds the lookups for a parsed policy. @throws CoreError IMA_POLICY_INVALID (an exclude that does not compile) */
 export function compilePolicy(policy: RuntimePolicy): CompiledPolicy {
-  const maps = (r: Record<string, string[]>) => new Map(Object.entries(r).map(([k, v]) => [k, new Set(v)]));
+  const maps = (r: Record<string, string[]>) => {
+    const m = new Map<string, AllowedDigests>();
+    for (const k in r) {
+      const v = r[k]!;
+      m.set(k, v.length > 8 ? new Set(v) : v);
+    }
+    return m;
+  };
   return {
     policy,
     digests: maps(policy.digests),
@@ -81,7 +94,8 @@ export function appraise(
       failures.push(failure(e, 'IMA_WRONG_PCR', `extended into PCR ${e.pcr}, expected ${pcrIndex}`));
       continue;
     }
-    if (compiled.excludes?.test(e.path)) {
+    const path = e.path;
+    if (compiled.excludes?.test(path)) {
       excluded++;
       continue;
     }
@@ -97,23 +111,28 @@ export function appraise(
       continue;
     }
     if (e.template !== 'ima-buf') {
-      const allowed = compiled.digests.get(e.path);
+      const allowed = compiled.digests.get(path);
       if (allowed === undefined)
         failures.push(failure(e, 'IMA_FILE_NOT_IN_POLICY', 'path not in the policy'));
-      else if (!allowed.has(e.digest))
-        failures.push(failure(e, 'IMA_DIGEST_NOT_ALLOWED', `digest not among the ${allowed.size} allowed`));
+      else if (!allows(allowed, e.digest))
+        failures.push(failure(e, 'IMA_DIGEST_NOT_ALLOWED', 'digest not allowed for this path'));
       continue;
     }
-    if (compiled.keyrings.has(e.path) || e.path.startsWith('.')) {
-      if (compiled.ignoredKeyrings.has('*') || compiled.ignoredKeyrings.has(e.path)) continue;
-      if (compiled.keyrings.get(e.path)?.has(e.digest) !== true)
+    if (compiled.keyrings.has(path) || path.startsWith('.')) {
+      if (compiled.ignoredKeyrings.has('*') || compiled.ignoredKeyrings.has(path)) continue;
+      if (!allows(compiled.keyrings.get(path), e.digest))
         failures.push(failure(e, 'IMA_KEYRING_NOT_ALLOWED', 'key not allowed on this keyring'));
       continue;
     }
-    if (compiled.imaBuf.get(e.path)?.has(e.digest) !== true)
+    if (!allows(compiled.imaBuf.get(path), e.digest))
       failures.push(failure(e, 'IMA_BUF_NOT_ALLOWED', 'ima-buf digest not allowed'));
   }
   return { entries: entries.length, passed: entries.length - excluded - failures.length, excluded, failures };
+}
+
+function allows(allowed: AllowedDigests | undefined, digest: string): boolean {
+  if (allowed === undefined) return false;
+  return Array.isArray(allowed) ? allowed.includes(digest) : (allowed as ReadonlySet<string>).has(digest);
 }
 
 function failure(e: ImaEntry, code: CoreErrorCode, detail: string): EntryFailure {

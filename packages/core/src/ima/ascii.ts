@@ -130,24 +130,27 @@ function readLine(input: Uint8Array, start: number, end: number, index: number, 
     throw fail('LENGTH_TOO_LARGE', 'fields', restAt, `${dataLen} bytes of template data`);
   const { bytes, at } = reserve(arena, 20 + dataLen);
   bytes.set(th, at);
-  const extraAt = writeTemplateData(bytes, at + 20, parts);
+  const spans = writeTemplateData(bytes, at + 20, parts);
   let violation = true;
   for (let i = 0; i < 20; i++) if (th[i] !== 0) violation = false;
+  const { digestAt, pathAt, extraAt } = spans;
+  const n = extra?.length ?? 0;
   return new ImaEntry(
     index,
     start,
     pcr,
     template,
     alg,
-    hex.toLowerCase(),
-    path,
     violation,
     bytes,
     at,
     at + 20,
     dataLen,
+    digestAt,
+    pathAt,
+    nameBytes.length,
     extraAt,
-    extra?.length ?? 0,
+    n,
   );
 }
 

@@ -2,7 +2,7 @@ import { Cursor } from '../bytes/cursor.ts';
 import { HASH_SIZE } from '../crypto/hash.ts';
 import { ParseError } from '../errors.ts';
 import { ImaParseError } from './error.ts';
-import { hexSpan, utf8Span, zeroSpan } from './strings.ts';
+import { isUtf8, utf8Span, zeroSpan } from './strings.ts';
 import {
   FILE_DIGEST_ALGS,
   type FileDigestAlg,
@@ -78,22 +78,23 @@ function readEntry(cur: Cursor, index: number, start: number): ImaEntry {
     cur.take(20, 'd');
     const len = cur.u32le('n length'); // attacker-controlled
     const pathAt = span(cur, len, IMA_LIMITS.imaName, 'n', fail);
-    const path = utf8Span(bytes, pathAt, pathAt + len);
-    if (path === null) throw fail('IMA_PATH_NOT_UTF8', 'n', pathAt, 'path is not UTF-8');
-    const digest = hexSpan(bytes, dataAt, dataAt + 20);
+    if (!isUtf8(bytes, pathAt, pathAt + len))
+      throw fail('IMA_PATH_NOT_UTF8', 'n', pathAt, 'path is not UTF-8');
+    const dataLen = cur.offset - dataAt;
     return new ImaEntry(
       index,
       start,
       pcr,
       template,
       'sha1',
-      digest,
-      path,
       violation,
       bytes,
       hashAt,
       dataAt,
-      cur.offset - dataAt,
+      dataLen,
+      dataAt,
+      pathAt,
+      len,
       -1,
       0,
     );
@@ -132,10 +133,8 @@ function readEntry(cur: Cursor, index: number, start: number): ImaEntry {
   const nEnd = cur.offset;
   if (nEnd === nAt || bytes[nEnd - 1] !== 0)
     throw fail('IMA_FIELD_MALFORMED', 'n-ng', nAt, 'name is not NUL-terminated');
-  if (bytes.subarray(nAt, nEnd - 1).includes(0))
-    throw fail('IMA_FIELD_MALFORMED', 'n-ng', nAt, 'NUL inside the name');
-  const path = utf8Span(bytes, nAt, nEnd - 1);
-  if (path === null) throw fail('IMA_PATH_NOT_UTF8', 'n-ng', nAt, 'path is not UTF-8');
+  if (bytes.indexOf(0, nAt) < nEnd - 1) throw fail('IMA_FIELD_MALFORMED', 'n-ng', nAt, 'NUL inside the name');
+  if (!isUtf8(bytes, nAt, nEnd - 1)) throw fail('IMA_PATH_NOT_UTF8', 'n-ng', nAt, 'path is not UTF-8');
   let extraAt = -1;
   let extraLen = 0;
   if (template === 'ima-sig' || template === 'ima-buf') {
@@ -150,20 +149,21 @@ function readEntry(cur: Cursor, index: number, start: number): ImaEntry {
       `${end - cur.offset} bytes after the last ${template} field`,
     );
   }
-  const digest = hexSpan(bytes, digestAt, dEnd);
+  const pathLen = nEnd - 1 - nAt;
   return new ImaEntry(
     index,
     start,
     pcr,
     template,
     alg,
-    digest,
-    path,
     violation,
     bytes,
     hashAt,
     dataAt,
     dataLen,
+    digestAt,
+    nAt,
+    pathLen,
     extraAt,
     extraLen,
   );

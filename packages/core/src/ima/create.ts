@@ -26,10 +26,11 @@ export function createPolicy(entries: readonly ImaEntry[], options: CreatePolicy
   const excludes = options.excludes ?? [];
   const skip = compileExcludes(excludes);
   for (const e of entries) {
-    if (e.violation || skip?.test(e.path)) continue;
-    const into = e.template !== 'ima-buf' ? digests : e.path.startsWith('.') ? keyrings : imaBuf;
-    const set = into.get(e.path);
-    if (set === undefined) into.set(e.path, new Set([e.digest]));
+    const path = e.path;
+    if (e.violation || skip?.test(path)) continue;
+    const into = e.template !== 'ima-buf' ? digests : path.startsWith('.') ? keyrings : imaBuf;
+    const set = into.get(path);
+    if (set === undefined) into.set(path, new Set([e.digest]));
     else set.add(e.digest);
   }
   const record = (m: Map<string, Set<string>>) => {

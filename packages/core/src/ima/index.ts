@@ -1,7 +1,7 @@
 // The model registry is appraised over the same entries; exported here until core's package
 // map has its own `./registry` subpath.
 export * from '../registry/index.ts';
-export type { Appraisal, AppraiseOptions, CompiledPolicy, EntryFailure } from './appraise.ts';
+export type { AllowedDigests, Appraisal, AppraiseOptions, CompiledPolicy, EntryFailure } from './appraise.ts';
 export { appraisalCheck, appraise, compilePolicy } from './appraise.ts';
 export { parseAsciiLog } from './ascii.ts';
 export { parseBinaryLog } from './binary.ts';

@@ -32,15 +32,15 @@ export function templateDataSize(p: TemplateParts): number {
 /**
  * Writes template data at `at` (little-endian lengths): `ima` is digest | u32 len | name;
  * the others are `u32 len | "<algo>:\0" digest`, `u32 len | name NUL`, then `u32 len | extra`.
- * Returns where the extra field's content starts, or -1.
+ * Returns where the digest, the name and the extra field's content (-1 when none) start.
  */
-export function writeTemplateData(out: Uint8Array, at: number, p: TemplateParts): number {
+export function writeTemplateData(out: Uint8Array, at: number, p: TemplateParts): Spans {
   const view = new DataView(out.buffer, out.byteOffset, out.byteLength);
   if (p.template === 'ima') {
     out.set(p.digest, at);
     view.setUint32(at + 20, p.name.length, true);
     out.set(p.name, at + 24);
-    return -1;
+    return { digestAt: at, pathAt: at + 24, extraAt: -1 };
   }
   let i = at;
   view.setUint32(i, p.alg.length + 2 + p.digest.length, true);
@@ -50,16 +50,25 @@ export function writeTemplateData(out: Uint8Array, at: number, p: TemplateParts)
   out[i] = 0x3a;
   out[i + 1] = 0;
   i += 2;
+  const digestAt = i;
   out.set(p.digest, i);
   i += p.digest.length;
   view.setUint32(i, p.name.length + 1, true);
   i += 4;
+  const pathAt = i;
   out.set(p.name, i);
   i += p.name.length;
   out[i] = 0;
   i += 1;
-  if (p.extra === null) return -1;
+  if (p.extra === null) return { digestAt, pathAt, extraAt: -1 };
   view.setUint32(i, p.extra.length, true);
   out.set(p.extra, i + 4);
-  return i + 4;
+  return { digestAt, pathAt, extraAt: i + 4 };
+}
+
+/** Where writeTemplateData put the parts. */
+export interface Spans {
+  digestAt: number;
+  pathAt: number;
+  extraAt: number;
 }

@@ -45,6 +45,7 @@ const LOG_HASH_ALGS = ['sha1', 'sha256', 'sha384', 'sha512'];
  * Reads a Keylime runtime policy (JSON text or already-parsed value) and checks it against
  * Keylime's schema: the seven required members, `meta.version` 1, digests as lower-case hex
  * of 40 to 128 digits, excludes that compile. Unknown members are ignored, as Keylime does.
+ * A parsed value's digest maps and lists are used as they are (not copied): do not change them.
  * @throws CoreError IMA_POLICY_INVALID naming the member that is wrong
  */
 export function parseRuntimePolicy(input: string | unknown): RuntimePolicy {

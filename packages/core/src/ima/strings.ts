@@ -1,4 +1,4 @@
-import { Buffer } from 'node:buffer';
+import { Buffer, isUtf8 as isUtf8Native } from 'node:buffer';
 
 // Hex and path decoding for the parse loop: hex of a digest and the text of a path for each of
 // 300,000 entries. Node's Buffer decodes a span of a larger buffer natively into one flat
@@ -16,8 +16,6 @@ function asBuffer(bytes: Uint8Array): Buffer {
   }
   return lastBuffer;
 }
-
-const strictDecoder = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true });
 
 /** Lower-case hex of bytes[start, end). */
 export function hexSpan(bytes: Uint8Array, start: number, end: number): string {
@@ -42,12 +40,16 @@ export function utf8Span(bytes: Uint8Array, start: number, end: number): string 
       break;
     }
   }
-  if (ascii) return asBuffer(bytes).toString('latin1', start, end);
-  try {
-    return strictDecoder.decode(bytes.subarray(start, end));
-  } catch {
-    return null;
-  }
+  const buf = asBuffer(bytes);
+  if (ascii) return buf.toString('latin1', start, end);
+  return isUtf8Native(buf.subarray(start, end)) ? buf.toString('utf8', start, end) : null;
+}
+
+/** Whether bytes[start, end) are valid UTF-8, without keeping the text. */
+export function isUtf8(bytes: Uint8Array, start: number, end: number): boolean {
+  for (let i = start; i < end; i++)
+    if (bytes[i]! >= 0x80) return isUtf8Native(asBuffer(bytes).subarray(start, end));
+  return true;
 }
 
 /** Bytes of a lower- or upper-case hex string, or null when it is not even-length hex. */

@@ -48,8 +48,7 @@ export function buildEntry(fields: EntryFields, index = 0): ImaEntry {
   const size = templateDataSize(parts);
   // One buffer: template hash at 0, template data at 20, as entries parsed from ASCII are held.
   const bytes = new Uint8Array(20 + size);
-  const extraAt = writeTemplateData(bytes, 20, parts);
-  const digest = hexSpan(fields.digest, 0, fields.digest.length);
+  const { digestAt, pathAt, extraAt } = writeTemplateData(bytes, 20, parts);
   const violation = fields.violation === true;
   const n = extra?.length ?? 0;
   const entry = new ImaEntry(
@@ -58,13 +57,14 @@ export function buildEntry(fields: EntryFields, index = 0): ImaEntry {
     pcr,
     template,
     alg,
-    digest,
-    path,
     violation,
     bytes,
     0,
     20,
     size,
+    digestAt,
+    pathAt,
+    name.length,
     extraAt,
     n,
   );

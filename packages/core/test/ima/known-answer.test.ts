@@ -3,11 +3,14 @@ import { createHash } from 'node:crypto';
 import { test } from 'node:test';
 import {
   buildEntry,
+  detectForm,
   encodeBinaryLog,
+  extendPcr,
   formatAsciiLog,
   parseAsciiLog,
   parseBinaryLog,
   parseLog,
+  pcrInitialValue,
   replay,
 } from '@tmb/core/ima';
 import { generateAscii, generateBinary } from '../../../../scripts/ima-gen.ts';
@@ -186,4 +189,22 @@ test('a tampered path is caught: the sha1 template hash no longer matches, the s
     [1],
   );
   assert.notDeepEqual(replay(entries, { bank: 'sha256' }).pcr, expected('sha256'));
+});
+
+test('PCRs 17 to 22 start at all ones, the others at zero; extendPcr is H(old || digest)', () => {
+  assert.deepEqual(pcrInitialValue(10, 'sha256'), new Uint8Array(32));
+  assert.deepEqual(pcrInitialValue(17, 'sha1'), fill(20, 0xff));
+  assert.deepEqual(pcrInitialValue(23, 'sha256'), new Uint8Array(32));
+  assert.deepEqual(
+    extendPcr('sha256', new Uint8Array(32), fill(32, 1)),
+    H('sha256', new Uint8Array(32), fill(32, 1)),
+  );
+});
+
+test('detectForm: binary starts with a PCR index below 24, ASCII with a digit or a space', () => {
+  assert.equal(detectForm(log), 'binary');
+  assert.equal(detectForm(str(' 9 ')), 'ascii');
+  assert.equal(detectForm(str('10 ')), 'ascii');
+  assert.equal(detectForm(new Uint8Array(0)), 'binary');
+  assert.deepEqual(parseLog(new Uint8Array(0)).entries, []);
 });
