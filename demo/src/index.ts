@@ -2,7 +2,18 @@
  * @tmb/demo: sample infrastructure for the demo, tests and benchmarks. Everything here is a
  * SAMPLE (a stub that runs no model), never something to deploy.
  */
+
+export type { WarmupFitOptions } from './gpu/calibrate.ts';
+export { fitWarmupProfile, signProfile } from './gpu/calibrate.ts';
+export type { TelemetryDemoOptions, TelemetryDemoResult, TelemetryDemoRow } from './gpu/run.ts';
+export { runTelemetryDemo } from './gpu/run.ts';
+export type { RunningSimGpu } from './gpu/server.ts';
+export { FAKE_NVIDIA_SMI, startSimulatedGpu, writeNvidiaSmiWrapper } from './gpu/server.ts';
+export type { SimGpuOptions, SimGpuReading } from './gpu/sim.ts';
+export { CHEAP_ENERGY_FACTOR, SIM_GPU_NAME, SimulatedGpu } from './gpu/sim.ts';
 export type { GenerationEvent, SampleServerOptions, SampleVariant } from './sample/options.ts';
 export { CHEAP_LATENCY_FACTOR, MAX_COMPLETION_TOKENS } from './sample/options.ts';
 export type { RunningSampleServer } from './sample/server.ts';
 export { SAMPLE_SERVER_HEADER, startSampleServer } from './sample/server.ts';
+export type { DemoWeights } from './weights/index.ts';
+export { DEMO_WEIGHTS_MODEL, demoRegistry, SAMPLE_ENGINE_EXE, writeDemoWeights } from './weights/index.ts';

@@ -1,3 +1,4 @@
+import type { IncomingMessage, ServerResponse } from 'node:http';
 /**
  * Options of the SAMPLE model server (a stub that stands in for vLLM, llama.cpp, Ollama or TGI
  * in the demo, tests and benchmarks; it runs no model).
@@ -50,6 +51,11 @@ export interface SampleServerOptions {
    * listens to it yet. Exceptions it throws are ignored so it can never break a response.
    */
   onGeneration?: (event: GenerationEvent) => void;
+  /**
+   * Called when a request arrives, before it is read: the simulated GPU (demo/src/gpu/) uses it
+   * to know what is in flight while it runs. Exceptions it throws are ignored.
+   */
+  onRequest?: (req: IncomingMessage, res: ServerResponse) => void;
 }
 
 /** The cheap variant's per-token latency, as a fraction of the honest one's. */

@@ -74,6 +74,11 @@ async function handle(o: ResolvedOptions, req: IncomingMessage, res: ServerRespo
 export async function startSampleServer(options: SampleServerOptions): Promise<RunningSampleServer> {
   const o = resolveOptions(options);
   const server = createServer((req, res) => {
+    try {
+      options.onRequest?.(req, res);
+    } catch {
+      // A listener's failure must not change what the client receives.
+    }
     handle(o, req, res).catch((err: unknown) => {
       if (err instanceof SampleError) {
         // An unread remainder of a refused body is not worth reading: close after answering.

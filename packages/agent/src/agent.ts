@@ -1,14 +1,26 @@
+import { existsSync, mkdirSync } from 'node:fs';
 import { createServer, Agent as HttpAgent } from 'node:http';
 import { Agent as HttpsAgent } from 'node:https';
 import type { AddressInfo } from 'node:net';
+import { Attester } from './attest/attester.ts';
+import { AttestClient } from './attest/client.ts';
+import { LogFeeder } from './attest/feeder.ts';
+import { type AttestHost, openHost } from './attest/host.ts';
+import { handleLogRoute } from './attest/routes.ts';
+import { startHostMeasurement } from './host/run.ts';
 import { generateAgentKey } from './keys.ts';
-import { type AgentOptions, resolveOptions } from './options.ts';
+import { checkpointSigner } from './log/signer.ts';
+import { ReceiptLog } from './log/store.ts';
+import { type AgentOptions, logOrigin, type ResolvedAgentOptions, resolveOptions } from './options.ts';
 import { nowUs } from './proxy/clock.ts';
 import { handleExchange, type ProxyContext } from './proxy/exchange.ts';
 import { handleWellKnown, WELL_KNOWN } from './proxy/wellknown.ts';
 import { Pusher } from './push/pusher.ts';
 import { ReceiptSigner } from './signer.ts';
 import { ReceiptStore } from './store/store.ts';
+import { TelemetryStream } from './telemetry/stream.ts';
+import { TpmDriverError } from './tpm/errors.ts';
+import type { TctiConfig } from './tpm/tcti.ts';
 
 const CLOSE_GRACE_MS = 5_000;
 
@@ -20,6 +32,14 @@ export interface RunningAgent {
   keyId: string;
   publicKey: Uint8Array;
   store: ReceiptStore;
+  /** The receipt log (leaf i = the receipt with seq i). */
+  log: ReceiptLog;
+  /** Checkpoints and, with a TPM, quotes over them (`attester.quoted`, `onQuoted`). */
+  attester: Attester;
+  /** The TPM application PCR the key is bound into, or null when the agent runs without a TPM (L0 only). */
+  tpmPcr: number | null;
+  /** The GPU telemetry stream (options.telemetry), whose head() checkpoints should carry. */
+  telemetry: TelemetryStream | undefined;
   /** Pushes every pending receipt to the verifier now. @throws AgentError AGENT_PUSH_FAILED */
   flush(): Promise<void>;
   /** Stops accepting, lets exchanges in flight finish, pushes what it can, and closes the store. */
@@ -45,9 +65,35 @@ const stderrLog: AgentLog = (event, detail) => {
  */
 export async function startAgent(options: AgentOptions, log: AgentLog = stderrLog): Promise<RunningAgent> {
   const opts = resolveOptions(options);
-  const store = new ReceiptStore(opts.dataDir, opts.durability);
   const key = generateAgentKey(opts.name);
+  mkdirSync(opts.dataDir, { recursive: true, mode: 0o700 });
+  const tcti = chooseTpm(opts, log);
+  const host: AttestHost | undefined =
+    tcti === undefined
+      ? undefined
+      : await openHost({ tcti, dataDir: opts.dataDir, pcr: opts.appPcr, publicKey: key.publicKey });
+  // After the key event (openHost logs it), so the verifier attributes these entries to this key.
+  const hostMeasure = await startHostMeasurement({
+    spec: opts.measure,
+    log: host?.measure,
+    publicKey: key.publicKey,
+    pcr: opts.appPcr,
+    name: opts.name,
+    verifier: opts.verifier,
+    emit: log,
+  });
+  const store = new ReceiptStore(opts.dataDir, opts.durability);
+  let receiptLog: ReceiptLog;
+  try {
+    receiptLog = ReceiptLog.open(store.db);
+  } catch (err) {
+    store.close();
+    throw err;
+  }
+  const feeder = new LogFeeder(receiptLog, store, (err) => log('receipt_log_failed', { error: String(err) }));
+  feeder.catchUp();
   const signer = new ReceiptSigner(opts.name, key, store, nowUs());
+  signer.onStored = (row) => feeder.add(row);
   const pusher = opts.verifier
     ? new Pusher(
         store,
@@ -62,6 +108,10 @@ export async function startAgent(options: AgentOptions, log: AgentLog = stderrLo
         log,
       )
     : undefined;
+  const telemetry = options.telemetry
+    ? new TelemetryStream(opts.verifier && { ...opts.verifier, name: opts.name }, options.telemetry, log)
+    : undefined;
+  telemetry?.start();
   const upstream = new URL(opts.upstream);
   const agentOpts = { keepAlive: true, maxFreeSockets: 256, scheduling: 'lifo' as const };
   const ctx: ProxyContext = {
@@ -69,14 +119,39 @@ export async function startAgent(options: AgentOptions, log: AgentLog = stderrLo
     signer,
     upstream,
     upstreamAgent: upstream.protocol === 'https:' ? new HttpsAgent(agentOpts) : new HttpAgent(agentOpts),
-    onReceipt: () => pusher?.wake(),
+    onReceipt: () => {
+      pusher?.wake();
+      attester.wake();
+    },
     receiptUrl: (id) =>
       opts.verifier ? `${opts.verifier.url.replace(/\/$/, '')}/v1/receipts/${id}` : undefined,
     log,
   };
+  const origin = logOrigin(opts.name);
+  const attester = new Attester({
+    log: receiptLog,
+    feeder,
+    origin,
+    signer: checkpointSigner(origin, key),
+    agent: opts.name,
+    ...(host !== undefined ? { host } : {}),
+    ...(host !== undefined && opts.verifier
+      ? { client: new AttestClient({ ...opts.verifier, timeoutMs: opts.verifierTimeoutMs }) }
+      : {}),
+    push: async (size) => {
+      if (pusher) await pusher.pushedThrough(size, opts.verifierTimeoutMs);
+    },
+    schedule: {
+      intervalMs: opts.checkpointIntervalMs,
+      everyReceipts: opts.checkpointEveryReceipts,
+      minIntervalMs: opts.checkpointMinIntervalMs,
+    },
+    emit: log,
+  });
   const self = { name: opts.name, keyId: key.keyId, publicKey: key.publicKey };
   const server = createServer({ keepAliveTimeout: 65_000, headersTimeout: 60_000 }, (req, res) => {
     if (req.url?.startsWith(WELL_KNOWN)) {
+      if (handleLogRoute(req, res, receiptLog)) return;
       handleWellKnown(req, res, store, self);
       return;
     }
@@ -90,15 +165,20 @@ export async function startAgent(options: AgentOptions, log: AgentLog = stderrLo
     server.listen(opts.port, opts.host, () => resolve());
   });
   const { address, port } = server.address() as AddressInfo;
-  const host = address.includes(':') ? `[${address}]` : address;
+  const hostText = address.includes(':') ? `[${address}]` : address;
   pusher?.wake();
+  attester.start();
   let closing: Promise<void> | undefined;
   return {
-    url: `http://${host}:${port}`,
+    url: `http://${hostText}:${port}`,
     name: opts.name,
     keyId: key.keyId,
     publicKey: key.publicKey,
     store,
+    log: receiptLog,
+    attester,
+    tpmPcr: host?.pcr ?? null,
+    telemetry,
     flush: async () => {
       if (pusher) await pusher.flush();
     },
@@ -111,6 +191,10 @@ export async function startAgent(options: AgentOptions, log: AgentLog = stderrLo
           setTimeout(() => server.closeAllConnections(), CLOSE_GRACE_MS).unref();
         });
         ctx.upstreamAgent.destroy();
+        await telemetry?.close();
+        feeder.flush();
+        hostMeasure?.stop();
+        await attester.close();
         if (pusher) {
           await pusher.flush().catch(() => {});
           pusher.close();
@@ -120,4 +204,27 @@ export async function startAgent(options: AgentOptions, log: AgentLog = stderrLo
       return closing;
     },
   };
+}
+
+/**
+ * The TPM to use, or undefined to run without one (L0 only), said plainly in the log.
+ * @throws TpmDriverError TPM_UNAVAILABLE for `auto` with no /dev/tpmrm0 unless allowNoTpm
+ */
+function chooseTpm(opts: ResolvedAgentOptions, log: AgentLog): TctiConfig | undefined {
+  if (opts.tpm === 'none') {
+    log('tpm_none', { message: 'running without a TPM: receipts reach L0 only, never L1' });
+    return undefined;
+  }
+  if (opts.tpm !== 'auto') return opts.tpm;
+  if (existsSync('/dev/tpmrm0')) return { kind: 'device' };
+  if (opts.allowNoTpm) {
+    log('tpm_absent', {
+      message: 'no TPM at /dev/tpmrm0 and none configured: serving at L0 only (allowNoTpm)',
+    });
+    return undefined;
+  }
+  throw new TpmDriverError(
+    'TPM_UNAVAILABLE',
+    'no TPM: /dev/tpmrm0 does not exist and no --tpm was given; give --tpm swtpm:host=H,port=P, --tpm unix:PATH or --tpm device:PATH, or --allow-no-tpm to serve receipts at L0 only',
+  );
 }

@@ -2,6 +2,8 @@ export type { AgentLog, RunningAgent } from './agent.ts';
 export { startAgent } from './agent.ts';
 export type { AgentErrorCode } from './errors.ts';
 export { AGENT_ERROR_CODES, AgentError } from './errors.ts';
+export type { HostMeasurement, HostMeasurements, HostSpec } from './host/index.ts';
+export { agentBuild, measureHost, startHostMeasurement } from './host/index.ts';
 export type { AgentKey } from './keys.ts';
 export { enrolMessage, generateAgentKey } from './keys.ts';
 export type { AgentOptions } from './options.ts';

@@ -1,4 +1,7 @@
 import { AgentError } from './errors.ts';
+import type { HostSpec } from './host/spec.ts';
+import type { TelemetryStreamOptions } from './telemetry/stream.ts';
+import type { TctiConfig } from './tpm/tcti.ts';
 
 /** How the agent runs. Every field but `upstream`, `dataDir` and `name` has a safe default. */
 export interface AgentOptions {
@@ -28,9 +31,45 @@ export interface AgentOptions {
   pushIntervalMs?: number;
   /** Timeout of each call to the verifier. Default 10 s. */
   verifierTimeoutMs?: number;
+  /**
+   * The TPM (docs/evidence.md). `none` (the default of this API; `tmb agent` defaults to
+   * `auto`): no TPM, receipts reach L0 only. `auto`: the hardware TPM at /dev/tpmrm0; when there
+   * is none, the agent refuses to start unless `allowNoTpm`. A TctiConfig: that TPM (swtpm over
+   * TCP or a Unix socket, or a device path); the agent refuses to start when it does not answer.
+   */
+  tpm?: TctiConfig | 'auto' | 'none';
+  /** With `tpm: 'auto'` and no TPM present: serve at L0 (true) or refuse to start (false, the default). */
+  allowNoTpm?: boolean;
+  /**
+   * Application PCR (sha256 bank) that the signing-key binding and the agent's measurement log
+   * are extended into: 8..15. Default 15 (on most hosts only a measured-UKI systemd boot touches
+   * it). 16 and 23 are refused: locality 0 may reset them (docs/tpm.md).
+   */
+  appPcr?: number;
+  /** Longest time between two checkpoints (and quotes) while receipts arrive. Default 1000 ms. */
+  checkpointIntervalMs?: number;
+  /** Receipts that bring the next checkpoint forward. Default 2000. */
+  checkpointEveryReceipts?: number;
+  /** Shortest time between two checkpoints (and quotes): at most 2 a second by default (500 ms). */
+  checkpointMinIntervalMs?: number;
+  /** GPU telemetry streamed to the verifier (docs/telemetry.md). Left out: none is collected. */
+  telemetry?: TelemetryStreamOptions;
+  /** Weights, engine executable and configuration, own build: measured at start into the measurement log (docs/registry.md). Left out: nothing is measured. */
+  measure?: HostSpec;
 }
 
-export type ResolvedAgentOptions = Required<Omit<AgentOptions, 'verifier'>> & Pick<AgentOptions, 'verifier'>;
+export type ResolvedAgentOptions = Required<Omit<AgentOptions, 'verifier' | 'telemetry' | 'measure'>> &
+  Pick<AgentOptions, 'verifier' | 'telemetry' | 'measure'>;
+
+/** PCRs an agent may bind into: 8..15 (16 and 23 are resettable at locality 0, docs/tpm.md). */
+export function isBindablePcr(pcr: number): boolean {
+  return Number.isInteger(pcr) && pcr >= 8 && pcr <= 15;
+}
+
+/** The origin (and note key name) of an agent's checkpoints: `tmb/agent/<name>` (docs/evidence.md). */
+export function logOrigin(name: string): string {
+  return `tmb/agent/${name}`;
+}
 
 const NAME = /^[\x21-\x7e]{1,128}$/;
 
@@ -53,10 +92,10 @@ export function resolveOptions(o: AgentOptions): ResolvedAgentOptions {
       `upstream must be http or https, found ${upstream.protocol}`,
     );
   }
-  if (!NAME.test(o.name)) {
+  if (!NAME.test(o.name) || o.name.includes('+')) {
     throw new AgentError(
       'AGENT_CONFIG_INVALID',
-      'agent name must be 1 to 128 printable ASCII characters, no spaces',
+      'agent name must be 1 to 128 printable ASCII characters, no spaces and no "+" (it names the checkpoint key)',
     );
   }
   const r: ResolvedAgentOptions = {
@@ -72,13 +111,28 @@ export function resolveOptions(o: AgentOptions): ResolvedAgentOptions {
     pushBatch: Math.min(o.pushBatch ?? 500, 1000),
     pushIntervalMs: o.pushIntervalMs ?? 50,
     verifierTimeoutMs: o.verifierTimeoutMs ?? 10_000,
+    tpm: o.tpm ?? 'none',
+    allowNoTpm: o.allowNoTpm ?? false,
+    appPcr: o.appPcr ?? 15,
+    checkpointIntervalMs: o.checkpointIntervalMs ?? 1000,
+    checkpointEveryReceipts: o.checkpointEveryReceipts ?? 2000,
+    checkpointMinIntervalMs: o.checkpointMinIntervalMs ?? 500,
+    measure: o.measure,
   };
+  if (!isBindablePcr(r.appPcr))
+    throw new AgentError(
+      'AGENT_CONFIG_INVALID',
+      `appPcr must be 8..15 (16 and 23 are resettable), found ${r.appPcr}`,
+    );
   for (const k of [
     'maxBodyBytes',
     'upstreamTimeoutMs',
     'pushBatch',
     'pushIntervalMs',
     'verifierTimeoutMs',
+    'checkpointIntervalMs',
+    'checkpointEveryReceipts',
+    'checkpointMinIntervalMs',
   ] as const) {
     if (!Number.isSafeInteger(r[k]) || r[k] <= 0)
       throw new AgentError('AGENT_CONFIG_INVALID', `${k} must be a positive integer`);

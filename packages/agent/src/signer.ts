@@ -14,6 +14,8 @@ export class ReceiptSigner {
   readonly name: string;
   readonly key: AgentKey;
   readonly store: ReceiptStore;
+  /** Called with each receipt once it is committed (the receipt log appends it). */
+  onStored: ((row: StoredReceipt) => void) | undefined;
   #seq: number;
 
   constructor(name: string, key: AgentKey, store: ReceiptStore, createdUs: number) {
@@ -46,6 +48,7 @@ export class ReceiptSigner {
       sig,
     };
     await this.store.add(row);
+    this.onStored?.(row);
     return row;
   }
 }

@@ -18,7 +18,7 @@ const cli = join(root, 'packages/cli/src/main.ts');
 async function spawnAgent(upstream: string, dataDir: string) {
   const child = spawn(
     node,
-    [cli, 'agent', '--upstream', upstream, '--name', 'crashy', '--data-dir', dataDir],
+    [cli, 'agent', '--upstream', upstream, '--name', 'crashy', '--data-dir', dataDir, '--tpm', 'none'],
     {
       stdio: ['ignore', 'pipe', 'inherit'],
     },

@@ -127,7 +127,15 @@ export function createVerifiedFetch(options: VerifiedFetchOptions = {}): Verifie
             detail: `verifier ${new URL(source.url).origin} chosen by the provider (tmb-receipt-url); configure verifierUrl to choose it yourself`,
           },
     );
-    const fetched = await fetchReceipt(baseFetch, source, waitMs, timeoutMs);
+    let fetched = await fetchReceipt(baseFetch, source, waitMs, timeoutMs);
+    // Coverage by a quoted checkpoint comes a moment after the receipt: ask again until it does.
+    const quoteDeadline = Date.now() + (options.waitForQuoteMs ?? 0);
+    while (fetched.answer !== null && pendingQuote(fetched.answer) && Date.now() < quoteDeadline) {
+      await new Promise((r) => setTimeout(r, 200));
+      const again = await fetchReceipt(baseFetch, source, 0, timeoutMs);
+      if (again.answer === null) break;
+      fetched = again;
+    }
     checks.push(fetched.check);
     answer = fetched.answer;
     if (answer !== null && options.verifierKey !== undefined) {
@@ -190,4 +198,9 @@ export function createVerifiedFetch(options: VerifiedFetchOptions = {}): Verifie
       return r;
     },
   };
+}
+
+/** Whether the verifier says a quote has not covered the receipt yet. */
+function pendingQuote(a: VerifierAnswer): boolean {
+  return a.verdict.checks.some((c) => c.name === 'receipt.included' && c.status === 'asserted');
 }

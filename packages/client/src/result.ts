@@ -5,9 +5,12 @@ import {
   checkExchange,
   checkSignedReceipt,
   fromBase64Url,
+  L1_CHECKS,
+  L1_HOST_CHECKS,
   levelOf,
 } from '@tmb/core';
 import type { CapturedBody } from './capture.ts';
+import { l1ClientChecks } from './inclusion.ts';
 import type { ClientCheck, ClientResult } from './types.ts';
 import type { VerifierAnswer } from './verifier.ts';
 
@@ -81,6 +84,8 @@ export function appraiseExchange(e: Evidence): ClientResult {
             },
         enrolment(a.verdict.checks),
         ...checkExchange(body, e.request, e.response.bytes),
+        ...l1ClientChecks(a.verdict.checks, body, fromBase64Url(a.receipt.body), a.attestation),
+        ...hostChecks(a.verdict.checks),
       );
     }
   }
@@ -102,7 +107,9 @@ export function appraiseExchange(e: Evidence): ClientResult {
 }
 
 function order(name: string): number {
-  return (CLIENT_CHECKS as readonly string[]).indexOf(name);
+  const i = (CLIENT_CHECKS as readonly string[]).indexOf(name);
+  // L1 checks, when the verifier gave them, come after the client's own (docs/result.md).
+  return i >= 0 ? i : CLIENT_CHECKS.length + (L1_CHECKS as readonly string[]).indexOf(name);
 }
 
 function enrolment(verdictChecks: readonly unknown[]): ClientCheck {
@@ -148,4 +155,27 @@ function completeness(r: CapturedBody): ClientCheck {
         detail: `the response body broke off after ${n} bytes`,
       };
   }
+}
+
+/**
+ * The verifier's registry checks (weights.allowed, host.engine, host.agent: docs/registry.md),
+ * carried "per the verifier" when its verdict has them: only the verifier holds the
+ * measurements. Untrusted: anything malformed is left out, an unknown code dropped.
+ */
+function hostChecks(verdictChecks: readonly unknown[]): ClientCheck[] {
+  const out: ClientCheck[] = [];
+  for (const x of verdictChecks) {
+    const c = x as Check;
+    if (typeof c !== 'object' || c === null || !(L1_HOST_CHECKS as readonly string[]).includes(c.name))
+      continue;
+    if (!['pass', 'fail', 'asserted', 'skipped'].includes(c.status)) continue;
+    const detail = `per the verifier: ${String(c.detail)}`;
+    const code = (CORE_ERROR_CODES as readonly unknown[]).includes(c.code) ? c.code : undefined;
+    out.push(
+      c.status === 'fail'
+        ? { name: c.name, status: 'fail', ...(code ? { code } : {}), detail }
+        : { name: c.name, status: c.status, detail },
+    );
+  }
+  return out;
 }

@@ -37,6 +37,12 @@ export interface VerifiedFetchOptions {
   verifierKey?: JsonWebKey & { kid?: string };
   /** How long the verifier may hold the receipt request for a receipt not pushed yet. Default 10 s. */
   waitMs?: number;
+  /**
+   * How long to wait for a TPM-quoted checkpoint to cover the receipt (the verifier's
+   * `receipt.included` is `asserted` until one does; agents quote about once a second). Default 0:
+   * answer at once, at L0 until covered. 3000 lets an attested agent's answer reach L1.
+   */
+  waitForQuoteMs?: number;
   /** Extra time allowed for the verifier call beyond waitMs. Default 10 s. */
   timeoutMs?: number;
   /** Called with each result once the response body has been read to its end. Errors it

@@ -1,4 +1,5 @@
 import type { ReceiptBody, SignedReceipt, Verdict } from '@tmb/core';
+import type { AnswerAttestation } from './inclusion.ts';
 import type { ClientCheck } from './types.ts';
 
 /** What GET /v1/receipts/:id answers (docs/api.md), as far as the client relies on it. */
@@ -8,6 +9,8 @@ export interface VerifierAnswer {
   agentKey: string | null;
   verdict: Verdict;
   result?: string;
+  /** The quoted checkpoint and inclusion proof, once a quote covers the receipt (untrusted). */
+  attestation?: AnswerAttestation;
 }
 
 /** Where to ask for a receipt, and whether that place was the client's choice. */

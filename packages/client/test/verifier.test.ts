@@ -1,7 +1,6 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { appraiseExchange, checkResult, fetchReceipt } from '@tmb/client';
-import { createResultSigner } from '@tmb/verifier';
+import { appraiseExchange, fetchReceipt } from '@tmb/client';
 import fc from 'fast-check';
 
 const SOURCE = { url: 'http://verifier.invalid/v1/receipts/00', chosenBy: 'client' as const };
@@ -46,24 +45,4 @@ test('a 404 is RECEIPT_NOT_FOUND, a fetch that throws VERIFIER_UNREACHABLE, a sl
       init.signal?.addEventListener('abort', () => reject(init.signal?.reason)),
     )) as unknown as typeof fetch;
   assert.equal((await fetchReceipt(slow, SOURCE, 0, 20)).check.code, 'VERIFIER_TIMEOUT');
-});
-
-test('property: a changed character of a signed result fails verifier.result, never throws', async () => {
-  const signer = createResultSigner();
-  const jwt = signer.sign({ receiptId: ID, requestId: null, level: 'L0', ok: true, checks: [] });
-  assert.equal((await checkResult(jwt, signer.jwk, ID)).status, 'pass');
-  assert.equal((await checkResult(jwt, signer.jwk, 'cd'.repeat(16))).code, 'RESULT_INVALID');
-  await fc.assert(
-    fc.asyncProperty(
-      fc.nat(jwt.length - 1),
-      fc.constantFrom('A', 'B', '-', '_', '.', '0'),
-      async (at, ch) => {
-        fc.pre(jwt[at] !== ch);
-        const changed = jwt.slice(0, at) + ch + jwt.slice(at + 1);
-        const c = await checkResult(changed, signer.jwk, ID);
-        assert.deepEqual([c.status, c.code], ['fail', 'RESULT_INVALID']);
-      },
-    ),
-    { numRuns: 200 },
-  );
 });

@@ -31,6 +31,6 @@ export type { Outcome, ReceiptBody, SignedReceipt } from './receipt/types.ts';
 export { OUTCOMES } from './receipt/types.ts';
 export type { ReceiptCheck } from './receipt/verify.ts';
 export { agentKeyId, checkExchange, checkSignedReceipt } from './receipt/verify.ts';
-export { levelOf } from './verdict/level.ts';
+export { L0_CHECKS, L1_CHECKS, L1_HOST_CHECKS, L2_CHECKS, levelOf } from './verdict/level.ts';
 export type { Check, CheckStatus, Level, Verdict } from './verdict/types.ts';
 export { LEVELS } from './verdict/types.ts';

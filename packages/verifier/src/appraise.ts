@@ -10,6 +10,7 @@ import {
   toSignedReceipt,
   type Verdict,
 } from '@tmb/core';
+import type { Attestation } from './attest/verdict.ts';
 import type { KeyRecord, StoredReceipt } from './store/types.ts';
 
 /** What GET /v1/receipts/:id answers for one receipt (docs/api.md). */
@@ -22,6 +23,8 @@ export interface ReceiptResult {
   verdict: Verdict;
   /** The verdict as an EAR attestation result (ES256 JWT, docs/result.md), when a signer is given. */
   result?: string;
+  /** The quoted checkpoint covering the receipt, its inclusion proof and quote, once one covers it. */
+  attestation?: Attestation;
 }
 
 /**

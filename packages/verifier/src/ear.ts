@@ -7,6 +7,7 @@ import {
   sign,
 } from 'node:crypto';
 import { toBase64Url, utf8, type Verdict } from '@tmb/core';
+import { type JWTPayload, SignJWT } from 'jose';
 import { VerifierError } from './errors.ts';
 
 /** The EAR base profile (draft-ietf-rats-ear section 3). */
@@ -14,6 +15,12 @@ export const EAR_PROFILE = 'tag:github.com,2023:veraison/ear';
 
 /** The submodule name under which a TMB receipt's appraisal sits in `submods`. */
 export const EAR_SUBMOD = 'tmb-receipt';
+
+/** The `iss` of results when none is configured; the client expects it unless told otherwise. */
+export const EAR_ISSUER = 'tmb-verifier';
+
+/** Seconds from `iat` to `exp` when none is configured. */
+export const EAR_TTL_SECONDS = 300;
 
 /** The verifier's public result key as a JWK (RFC 7517), with its RFC 7638 thumbprint as `kid`. */
 export interface ResultKeyJwk {
@@ -26,10 +33,31 @@ export interface ResultKeyJwk {
   use: 'sig';
 }
 
+/** How results are signed; every field has a safe default. */
+export interface ResultSignerOptions {
+  /** `ear.verifier-id.build`. Default `tmb-verifier 0.1.0`. */
+  build?: string;
+  /** The `iss` claim. Default {@link EAR_ISSUER}; clients reject a result with another issuer. */
+  issuer?: string;
+  /**
+   * Seconds a result is valid (`exp` = `iat` + this; `nbf` = `iat`). Default 300: the verdict is
+   * recomputed on every read, so a client always gets a fresh one, and a short life limits how
+   * long an old verdict (say, from before a key was found compromised) can be replayed.
+   */
+  ttlSeconds?: number;
+}
+
 /** Signs attestation results for one verifier instance. */
 export interface ResultSigner {
   jwk: ResultKeyJwk;
-  /** The EAR JWT for a verdict, issued now. */
+  /** The `iss` of every result this signer issues. */
+  issuer: string;
+  /** The EAR JWT for a verdict, issued at `now` (default: now), signed with jose's SignJWT. */
+  issue(verdict: Verdict, now?: Date): Promise<string>;
+  /**
+   * The same JWT, signed synchronously with node:crypto.
+   * @deprecated Kept only until `api/read.ts` awaits {@link ResultSigner.issue}; then removed.
+   */
   sign(verdict: Verdict, now?: Date): string;
 }
 
@@ -46,52 +74,70 @@ export function earStatus(v: Verdict): 'none' | 'affirming' | 'warning' | 'contr
 
 /**
  * A result signer over an ES256 (P-256) key: the PKCS#8 PEM key given, or one generated now.
- * Hand-written JWS (RFC 7515 compact, RFC 7518 ES256: r ‖ s, 64 bytes) because `jose` is not
- * installed in this tree; switch to jose's SignJWT when it is (docs/result.md).
- * @throws VerifierError VERIFIER_CONFIG_INVALID when the PEM is not a P-256 private key.
+ * Results are JWS compact serialisations made by jose (RFC 7518 ES256: r ‖ s), docs/result.md.
+ * @throws VerifierError VERIFIER_CONFIG_INVALID when the PEM is not a P-256 private key or an
+ *   option is out of range.
  */
-export function createResultSigner(pem?: string, build = 'tmb-verifier 0.1.0'): ResultSigner {
-  let key: KeyObject;
-  if (pem === undefined) {
-    key = generateKeyPairSync('ec', { namedCurve: 'P-256' }).privateKey;
-  } else {
-    try {
-      key = createPrivateKey(pem);
-    } catch (cause) {
-      throw new VerifierError('VERIFIER_CONFIG_INVALID', 'result key is not a PEM private key', { cause });
-    }
-    if (key.asymmetricKeyType !== 'ec' || key.asymmetricKeyDetails?.namedCurve !== 'prime256v1') {
-      throw new VerifierError('VERIFIER_CONFIG_INVALID', 'result key must be an EC P-256 key');
-    }
+export function createResultSigner(pem?: string, options: ResultSignerOptions = {}): ResultSigner {
+  const build = options.build ?? 'tmb-verifier 0.1.0';
+  const issuer = options.issuer ?? EAR_ISSUER;
+  const ttl = options.ttlSeconds ?? EAR_TTL_SECONDS;
+  if (!Number.isSafeInteger(ttl) || ttl <= 0) {
+    throw new VerifierError('VERIFIER_CONFIG_INVALID', 'result ttlSeconds must be a positive integer');
   }
+  const key = loadKey(pem);
   const pub = createPublicKey(key).export({ format: 'jwk' }) as { x: string; y: string };
   // RFC 7638 thumbprint: SHA-256 of the required members in lexical order, no whitespace.
   const thumb = JSON.stringify({ crv: 'P-256', kty: 'EC', x: pub.x, y: pub.y });
   const kid = toBase64Url(new Uint8Array(createHash('sha256').update(thumb).digest()));
   const jwk: ResultKeyJwk = { kty: 'EC', crv: 'P-256', x: pub.x, y: pub.y, kid, alg: 'ES256', use: 'sig' };
-  const header = b64json({ alg: 'ES256', kid, typ: 'JWT' });
+  const header = { alg: 'ES256', kid, typ: 'JWT' } as const;
+  const cryptoKey = key.toCryptoKey({ name: 'ECDSA', namedCurve: 'P-256' }, false, ['sign']);
+  const claims = (verdict: Verdict, now: Date): JWTPayload => {
+    const iat = Math.floor(now.getTime() / 1000);
+    return {
+      eat_profile: EAR_PROFILE,
+      iss: issuer,
+      iat,
+      nbf: iat,
+      exp: iat + ttl,
+      'ear.verifier-id': { developer: 'https://github.com/trust-me-bro', build },
+      submods: {
+        [EAR_SUBMOD]: {
+          'ear.status': earStatus(verdict),
+          'tmb.level': verdict.level,
+          'tmb.receipt-id': verdict.receiptId,
+          'tmb.request-id': verdict.requestId,
+          'tmb.checks': verdict.checks,
+        },
+      },
+    };
+  };
   return {
     jwk,
+    issuer,
+    issue: (verdict, now = new Date()) =>
+      new SignJWT(claims(verdict, now)).setProtectedHeader(header).sign(cryptoKey),
     sign(verdict, now = new Date()) {
-      const payload = b64json({
-        eat_profile: EAR_PROFILE,
-        iat: Math.floor(now.getTime() / 1000),
-        'ear.verifier-id': { developer: 'https://github.com/trust-me-bro', build },
-        submods: {
-          [EAR_SUBMOD]: {
-            'ear.status': earStatus(verdict),
-            'tmb.level': verdict.level,
-            'tmb.receipt-id': verdict.receiptId,
-            'tmb.request-id': verdict.requestId,
-            'tmb.checks': verdict.checks,
-          },
-        },
-      });
-      const input = `${header}.${payload}`;
+      const input = `${b64json(header)}.${b64json(claims(verdict, now))}`;
       const sig = sign('sha256', utf8(input), { key, dsaEncoding: 'ieee-p1363' });
       return `${input}.${toBase64Url(new Uint8Array(sig))}`;
     },
   };
+}
+
+function loadKey(pem: string | undefined): KeyObject {
+  if (pem === undefined) return generateKeyPairSync('ec', { namedCurve: 'P-256' }).privateKey;
+  let key: KeyObject;
+  try {
+    key = createPrivateKey(pem);
+  } catch (cause) {
+    throw new VerifierError('VERIFIER_CONFIG_INVALID', 'result key is not a PEM private key', { cause });
+  }
+  if (key.asymmetricKeyType !== 'ec' || key.asymmetricKeyDetails?.namedCurve !== 'prime256v1') {
+    throw new VerifierError('VERIFIER_CONFIG_INVALID', 'result key must be an EC P-256 key');
+  }
+  return key;
 }
 
 function b64json(value: unknown): string {

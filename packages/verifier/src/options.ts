@@ -1,4 +1,6 @@
+import type { ModelRegistry, RuntimePolicy } from '@tmb/core/ima';
 import { VerifierError } from './errors.ts';
+import type { VerifierTelemetryOptions } from './telemetry/service.ts';
 
 /** One agent token the verifier accepts. */
 export interface TokenEntry {
@@ -28,12 +30,29 @@ export interface VerifierOptions {
   /** PKCS#8 PEM of the EC P-256 key that signs EAR results. Left out: a key is generated at
    * start, so results verify only against GET /v1/verifier-key of this run. */
   resultKeyPem?: string;
+  /** GPU telemetry: signed profiles and retention (docs/telemetry.md). Left out: samples are
+   * accepted and kept, and every telemetry.consistent check is skipped for want of a profile. */
+  telemetry?: VerifierTelemetryOptions;
   /** Time allowed to receive a whole request (headers and body). Default 30 s: slow-loris bound. */
   requestTimeoutMs?: number;
+  /**
+   * Trusted EK CA certificates, PEM texts (`tmb verifier --tpm-roots DIR` reads every *.pem and
+   * *.crt there): TPM manufacturers' root and intermediate CAs, swtpm's local CA in development.
+   * Left out: no EK certificate verifies, so no agent can enrol an AK and nothing reaches L1.
+   */
+  tpmRoots?: string[];
+  /** How long a quote nonce stays valid. Default 30 s. */
+  nonceTtlMs?: number;
+  /** Model registry, JSON text or parsed (docs/registry.md). Left out: no weights.allowed, host.engine or host.agent checks. */
+  registry?: string | ModelRegistry;
+  /** Keylime runtime policy for measured file entries, JSON text or parsed (docs/policy.md). Left out: no ima.policy check. */
+  imaPolicy?: string | RuntimePolicy;
 }
 
-export type ResolvedVerifierOptions = Required<Omit<VerifierOptions, 'resultKeyPem'>> &
-  Pick<VerifierOptions, 'resultKeyPem'>;
+export type ResolvedVerifierOptions = Required<
+  Omit<VerifierOptions, 'resultKeyPem' | 'telemetry' | 'registry' | 'imaPolicy'>
+> &
+  Pick<VerifierOptions, 'resultKeyPem' | 'telemetry' | 'registry' | 'imaPolicy'>;
 
 /** Agent names: printable ASCII without spaces, as the receipt format allows. */
 export const AGENT_NAME = /^[\x21-\x7e]{1,128}$/;
@@ -53,11 +72,16 @@ export function resolveOptions(o: VerifierOptions): ResolvedVerifierOptions {
     maxWaitMs: o.maxWaitMs ?? 30_000,
     requestTimeoutMs: o.requestTimeoutMs ?? 30_000,
     resultKeyPem: o.resultKeyPem,
+    telemetry: o.telemetry,
+    registry: o.registry,
+    imaPolicy: o.imaPolicy,
+    tpmRoots: o.tpmRoots ?? [],
+    nonceTtlMs: o.nonceTtlMs ?? 30_000,
   };
   if (typeof r.dbPath !== 'string' || r.dbPath === '') {
     throw new VerifierError('VERIFIER_CONFIG_INVALID', 'dbPath must be a file path or ":memory:"');
   }
-  for (const k of ['maxBodyBytes', 'maxBatch', 'maxWaitMs', 'requestTimeoutMs'] as const) {
+  for (const k of ['maxBodyBytes', 'maxBatch', 'maxWaitMs', 'requestTimeoutMs', 'nonceTtlMs'] as const) {
     if (!Number.isSafeInteger(r[k]) || r[k] <= 0) {
       throw new VerifierError('VERIFIER_CONFIG_INVALID', `${k} must be a positive integer`);
     }

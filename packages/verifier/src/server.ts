@@ -4,13 +4,19 @@ import type { Context } from './api/context.ts';
 import { enroll } from './api/enroll.ts';
 import { push } from './api/push.ts';
 import { getAgents, getByRequest, getReceipt, getVerifierKey } from './api/read.ts';
+import { activateAk, enrollAk } from './attest/enroll.ts';
+import { issueNonce, postEvidence } from './attest/evidence.ts';
+import { createAttestService } from './attest/service.ts';
 import { TokenAuth } from './auth.ts';
+import { HostAppraiser, loadReferences, postHostLog } from './host/index.ts';
 import { createResultSigner } from './ear.ts';
 import { VerifierError } from './errors.ts';
 import { sendError, sendJson } from './http/respond.ts';
 import { resolveOptions, type VerifierOptions } from './options.ts';
 import { SqliteStore } from './store/sqlite.ts';
 import type { KeyRecord, Store } from './store/types.ts';
+import { getTelemetryFinding, postTelemetry } from './telemetry/routes.ts';
+import { TelemetryService } from './telemetry/service.ts';
 import { Waiters } from './waiters.ts';
 
 /** A started verifier. */
@@ -33,6 +39,17 @@ const ROUTES: Route[] = [
     handle: (ctx, m) => getByRequest(ctx, decodeURIComponent(m[1]!)),
   },
   { method: 'GET', pattern: /^\/v1\/agents$/, handle: (ctx) => getAgents(ctx) },
+  { method: 'POST', pattern: /^\/v1\/attest\/enroll$/, handle: (ctx) => enrollAk(ctx) },
+  { method: 'POST', pattern: /^\/v1\/attest\/activate$/, handle: (ctx) => activateAk(ctx) },
+  { method: 'POST', pattern: /^\/v1\/attest\/nonce$/, handle: (ctx) => issueNonce(ctx) },
+  { method: 'POST', pattern: /^\/v1\/attest\/evidence$/, handle: (ctx) => postEvidence(ctx) },
+  { method: 'POST', pattern: /^\/v1\/telemetry$/, handle: (ctx) => postTelemetry(ctx) },
+  { method: 'POST', pattern: /^\/v1\/host\/log$/, handle: (ctx) => postHostLog(ctx) },
+  {
+    method: 'GET',
+    pattern: /^\/v1\/telemetry\/receipts\/([^/]+)$/,
+    handle: (ctx, m) => getTelemetryFinding(ctx, m[1]!),
+  },
   { method: 'GET', pattern: /^\/v1\/verifier-key$/, handle: (ctx) => getVerifierKey(ctx) },
   { method: 'GET', pattern: /^\/healthz$/, handle: async (ctx) => sendJson(ctx.res, 200, { ok: true }) },
 ];
@@ -46,10 +63,14 @@ const ROUTES: Route[] = [
  */
 export async function startVerifier(options: VerifierOptions): Promise<RunningVerifier> {
   const opts = resolveOptions(options);
+  const hostRefs = loadReferences(opts); // before the store opens: a bad registry leaks nothing
   const signer = createResultSigner(opts.resultKeyPem);
   const store: Store = new SqliteStore(opts.dbPath);
   const auth = new TokenAuth(opts.tokens);
   const waiters = new Waiters();
+  const attest = createAttestService(store, { roots: opts.tpmRoots, nonceTtlMs: opts.nonceTtlMs });
+  const telemetry = new TelemetryService(opts.dbPath, opts.telemetry);
+  const hostAppraiser = new HostAppraiser(store, hostRefs);
   const keys = new Map<string, KeyRecord>();
   const shutdown = new AbortController();
 
@@ -95,6 +116,9 @@ export async function startVerifier(options: VerifierOptions): Promise<RunningVe
       waiters,
       options: opts,
       signer,
+      attest,
+      telemetry,
+      host: hostAppraiser,
       signal: AbortSignal.any([conn.signal, shutdown.signal]),
       req,
       res,
@@ -141,6 +165,7 @@ export async function startVerifier(options: VerifierOptions): Promise<RunningVe
       server.closeAllConnections();
       await closed;
       await store.close();
+      telemetry.close();
     },
   };
 }

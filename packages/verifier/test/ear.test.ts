@@ -10,6 +10,8 @@ import {
   startVerifier,
   VerifierError,
 } from '@tmb/verifier';
+import { calculateJwkThumbprint, importJWK, jwtVerify } from 'jose';
+import { EAR_ISSUER, EAR_TTL_SECONDS } from '../src/ear.ts';
 import { call, enrolBody, newKey, receiptBody, signBody, TOKEN } from './fixtures.ts';
 
 const verdict = (over: Partial<Verdict> = {}): Verdict => ({
@@ -41,17 +43,54 @@ function open(
   };
 }
 
-test('an EAR result carries the profile, time, verifier id and the verdict under its submod', () => {
+test('an EAR result carries the profile, issuer, validity, verifier id and the verdict under its submod', async () => {
   const signer = createResultSigner();
-  const { header, claims } = open(signer.sign(verdict(), new Date(1_700_000_000_000)), signer.jwk);
+  const jwt = await signer.issue(verdict(), new Date(1_700_000_000_000));
+  const { header, claims } = open(jwt, signer.jwk);
   assert.deepEqual(header, { alg: 'ES256', kid: signer.jwk.kid, typ: 'JWT' });
   assert.equal(claims.eat_profile, EAR_PROFILE);
+  assert.equal(claims.iss, EAR_ISSUER);
   assert.equal(claims.iat, 1_700_000_000);
+  assert.equal(claims.nbf, 1_700_000_000);
+  assert.equal(claims.exp, 1_700_000_000 + EAR_TTL_SECONDS);
   assert.equal(typeof (claims['ear.verifier-id'] as { build: string }).build, 'string');
   const sub = (claims.submods as Record<string, Record<string, unknown>>)['tmb-receipt']!;
   assert.equal(sub['ear.status'], 'warning');
   assert.equal(sub['tmb.level'], 'L0');
   assert.equal(sub['tmb.receipt-id'], 'ab'.repeat(16));
+  assert.equal(sub['tmb.request-id'], 'req-1');
+  assert.deepEqual(sub['tmb.checks'], verdict().checks);
+});
+
+test('the kid is the RFC 7638 thumbprint of the public key, as jose computes it', async () => {
+  const signer = createResultSigner();
+  assert.equal(signer.jwk.kid, await calculateJwkThumbprint(signer.jwk, 'sha256'));
+  assert.deepEqual(Object.keys(signer.jwk).sort(), ['alg', 'crv', 'kid', 'kty', 'use', 'x', 'y']);
+});
+
+test('issue (jose) and the deprecated sync sign write the same header and claims bytes', async () => {
+  const signer = createResultSigner();
+  const at = new Date(1_700_000_123_456);
+  const v = verdict({ ok: false, level: 'none', requestId: null });
+  const a = (await signer.issue(v, at)).split('.');
+  const b = signer.sign(v, at).split('.');
+  assert.deepEqual(a.slice(0, 2), b.slice(0, 2));
+  open(b.join('.'), signer.jwk);
+});
+
+test('issuer, validity and build are options; a bad validity is refused', async () => {
+  const signer = createResultSigner(undefined, { issuer: 'verifier.example', ttlSeconds: 60, build: 'b 1' });
+  const { claims } = open(await signer.issue(verdict(), new Date(1_700_000_000_000)), signer.jwk);
+  assert.equal(claims.iss, 'verifier.example');
+  assert.equal(signer.issuer, 'verifier.example');
+  assert.equal(claims.exp, 1_700_000_060);
+  assert.deepEqual(claims['ear.verifier-id'], { developer: 'https://github.com/trust-me-bro', build: 'b 1' });
+  for (const ttlSeconds of [0, -1, 1.5, Number.NaN]) {
+    assert.throws(
+      () => createResultSigner(undefined, { ttlSeconds }),
+      (e: unknown) => e instanceof VerifierError && e.code === 'VERIFIER_CONFIG_INVALID',
+    );
+  }
 });
 
 test('ear.status follows the verdict: contraindicated on failure, warning at L0, affirming above', () => {
@@ -61,13 +100,13 @@ test('ear.status follows the verdict: contraindicated on failure, warning at L0,
   assert.equal(earStatus(verdict({ level: 'L1' })), 'affirming');
 });
 
-test('a PEM P-256 key is loaded and used; other keys are refused', () => {
+test('a PEM P-256 key is loaded and used; other keys are refused', async () => {
   const { privateKey } = generateKeyPairSync('ec', { namedCurve: 'P-256' });
   const pem = privateKey.export({ format: 'pem', type: 'pkcs8' }) as string;
   const signer = createResultSigner(pem);
   const expected = createPublicKey(privateKey).export({ format: 'jwk' });
   assert.equal(signer.jwk.x, expected.x);
-  open(signer.sign(verdict()), signer.jwk);
+  open(await signer.issue(verdict()), signer.jwk);
   const ed = generateKeyPairSync('ed25519').privateKey.export({ format: 'pem', type: 'pkcs8' }) as string;
   for (const bad of [ed, 'not a pem']) {
     assert.throws(
@@ -94,4 +133,12 @@ test('GET /v1/receipts/:id returns a result that verifies under GET /v1/verifier
   const sub = (claims.submods as Record<string, Record<string, unknown>>)['tmb-receipt']!;
   assert.equal(sub['tmb.receipt-id'], body.id);
   assert.deepEqual(sub['tmb.checks'], (r.json.verdict as Verdict).checks);
+  // And with jose, as a relying party would: only ES256, the issuer, and the time window.
+  const key = await importJWK(jwk, 'ES256');
+  const { payload } = await jwtVerify(r.json.result as string, key, {
+    algorithms: ['ES256'],
+    issuer: EAR_ISSUER,
+    requiredClaims: ['iat', 'exp'],
+  });
+  assert.equal(payload.eat_profile, EAR_PROFILE);
 });

@@ -28,6 +28,8 @@ export class Pusher {
   #running: Promise<void> | undefined;
   #failures = 0;
   #closed = false;
+  /** Called after every batch the verifier answered (pushedThrough's checks). */
+  readonly #afterBatch = new Set<() => void>();
 
   constructor(
     store: ReceiptStore,
@@ -55,6 +57,33 @@ export class Pusher {
   async flush(): Promise<void> {
     if (this.#running) await this.#running.catch(() => {});
     await this.#run();
+  }
+
+  /**
+   * Resolves once every receipt with seq < `size` has been answered for by the verifier,
+   * without waiting for receipts after it (under steady load the queue never empties).
+   * @throws AgentError AGENT_PUSH_FAILED when that takes longer than `timeoutMs`.
+   */
+  pushedThrough(size: number, timeoutMs: number): Promise<void> {
+    const stmt = this.#store.db.prepare('SELECT 1 AS x FROM receipts WHERE pushed = 0 AND seq < ? LIMIT 1');
+    const pending = () => stmt.get(size) !== undefined;
+    if (!pending()) return Promise.resolve();
+    return new Promise((resolve, reject) => {
+      const check = () => {
+        if (pending()) return;
+        this.#afterBatch.delete(check);
+        clearTimeout(timer);
+        resolve();
+      };
+      const timer = setTimeout(() => {
+        this.#afterBatch.delete(check);
+        reject(
+          new AgentError('AGENT_PUSH_FAILED', `receipts below ${size} not pushed within ${timeoutMs} ms`),
+        );
+      }, timeoutMs);
+      this.#afterBatch.add(check);
+      this.wake();
+    });
   }
 
   close(): void {
@@ -124,6 +153,7 @@ export class Pusher {
         rows.map((r) => r.seq),
         codes,
       );
+      for (const check of [...this.#afterBatch]) check();
     }
   }
 

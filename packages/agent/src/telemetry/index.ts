@@ -24,3 +24,5 @@ export { parseProcStat, parseProcStatus } from './procfs.ts';
 export type { MetricLine } from './prometheus.ts';
 export { parsePrometheusText } from './prometheus.ts';
 export type { GpuSample, ProcSample } from './sample.ts';
+export type { StreamCounts, TelemetryStreamOptions } from './stream.ts';
+export { TelemetryStream, telemetryExtension, telemetryHead } from './stream.ts';

@@ -1,5 +1,6 @@
 import { readFile } from 'node:fs/promises';
-import { startAgent } from '@tmb/agent';
+import { type AgentOptions, startAgent } from '@tmb/agent';
+import { parseTcti } from '@tmb/agent/tpm';
 import { parse, UsageError } from '../args.ts';
 import type { Io } from '../registry.ts';
 import { untilSignal } from '../signals.ts';
@@ -19,6 +20,19 @@ stores a receipt for every exchange and pushes receipts to the verifier.
   --max-body BYTES       largest request body forwarded (default 16 MiB)
   --upstream-timeout MS  upstream idle timeout (default 600000)
   --durability MODE      normal (survives kill -9, default) or full (fsync: survives power loss)
+  --nvidia-smi PATH      stream GPU telemetry to the verifier from this nvidia-smi (e.g. nvidia-smi,
+                         or demo/bin/nvidia-smi for a simulated GPU); docs/telemetry.md
+  --telemetry-ms MS      telemetry sampling period (default 100)
+  --weights PATH         model weights to measure at start: a file (GGUF) or a directory
+                         (safetensors); repeatable (docs/registry.md)
+  --engine-exe PATH      the model server's executable, measured at start
+  --engine-config PATH   a model server configuration file, measured at start; repeatable
+  --tpm TCTI             device[:PATH] | swtpm:host=H,port=P | unix:PATH | none (default: /dev/tpmrm0;
+                         without one the agent refuses to start unless --allow-no-tpm)
+  --allow-no-tpm         with no TPM found, serve receipts at L0 only instead of refusing to start
+  --tpm-pcr N            application PCR for the key binding and measurement log, 8..15 (default 15)
+  --checkpoint-ms MS     longest time between checkpoints/quotes while receipts arrive (default 1000)
+  --checkpoint-every N   receipts that bring the next checkpoint/quote forward (default 2000)
 
 Prints {"listening": URL, "keyId": HEX} on stdout when ready; stops on SIGINT or SIGTERM.`;
 
@@ -34,6 +48,16 @@ export async function main(argv: string[], io: Io): Promise<number> {
     'max-body': { type: 'string' },
     'upstream-timeout': { type: 'string' },
     durability: { type: 'string' },
+    'nvidia-smi': { type: 'string' },
+    'telemetry-ms': { type: 'string' },
+    weights: { type: 'string', multiple: true },
+    'engine-exe': { type: 'string' },
+    'engine-config': { type: 'string', multiple: true },
+    tpm: { type: 'string' },
+    'allow-no-tpm': { type: 'boolean' },
+    'tpm-pcr': { type: 'string' },
+    'checkpoint-ms': { type: 'string' },
+    'checkpoint-every': { type: 'string' },
     help: { type: 'boolean', short: 'h' },
   });
   if (values.help) {
@@ -54,7 +78,23 @@ export async function main(argv: string[], io: Io): Promise<number> {
   if (values.durability !== undefined && values.durability !== 'normal' && values.durability !== 'full') {
     throw new UsageError('--durability is normal or full');
   }
+  let tpm: AgentOptions['tpm'] = 'auto';
+  if (values.tpm === 'none') tpm = 'none';
+  else if (values.tpm !== undefined) {
+    tpm = parseTcti(values.tpm);
+    if (tpm === undefined)
+      throw new UsageError('--tpm is device[:PATH], swtpm:host=H,port=P, unix:PATH or none');
+  }
   const agent = await startAgent({
+    tpm,
+    allowNoTpm: values['allow-no-tpm'] === true,
+    appPcr: values['tpm-pcr'] === undefined ? undefined : int(values['tpm-pcr'], '--tpm-pcr'),
+    checkpointIntervalMs:
+      values['checkpoint-ms'] === undefined ? undefined : int(values['checkpoint-ms'], '--checkpoint-ms'),
+    checkpointEveryReceipts:
+      values['checkpoint-every'] === undefined
+        ? undefined
+        : int(values['checkpoint-every'], '--checkpoint-every'),
     upstream: values.upstream,
     name: values.name,
     host: values.host,
@@ -67,8 +107,25 @@ export async function main(argv: string[], io: Io): Promise<number> {
         ? undefined
         : int(values['upstream-timeout'], '--upstream-timeout'),
     durability: values.durability as 'normal' | 'full' | undefined,
+    ...(values['nvidia-smi'] === undefined
+      ? {}
+      : {
+          telemetry: {
+            nvidiaSmi: values['nvidia-smi'],
+            ...(values['telemetry-ms']
+              ? { intervalMs: int(values['telemetry-ms'], '--telemetry-ms') || 100 }
+              : {}),
+          },
+        }),
+    measure: {
+      weights: values.weights ?? [],
+      ...(values['engine-exe'] ? { engineExe: values['engine-exe'] } : {}),
+      engineConfig: values['engine-config'] ?? [],
+    },
   });
-  io.stdout(`${JSON.stringify({ listening: agent.url, agent: agent.name, keyId: agent.keyId })}\n`);
+  io.stdout(
+    `${JSON.stringify({ listening: agent.url, agent: agent.name, keyId: agent.keyId, tpmPcr: agent.tpmPcr })}\n`,
+  );
   await untilSignal();
   await agent.close();
   return 0;

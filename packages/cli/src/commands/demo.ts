@@ -1,15 +1,25 @@
 import { randomBytes } from 'node:crypto';
-import { mkdtemp, rm } from 'node:fs/promises';
+import { existsSync } from 'node:fs';
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { type RunningAgent, startAgent } from '@tmb/agent';
+import { type AgentOptions, agentBuild, type RunningAgent, startAgent } from '@tmb/agent';
+import { provisionSwtpm, startSwtpm } from '@tmb/agent/tpm';
 import { type ClientResult, createVerifiedFetch, type VerifiedFetch } from '@tmb/client';
-import { type RunningSampleServer, type SampleVariant, startSampleServer } from '@tmb/demo';
+import {
+  demoRegistry,
+  type RunningSampleServer,
+  SAMPLE_ENGINE_EXE,
+  type SampleVariant,
+  startSampleServer,
+  writeDemoWeights,
+} from '@tmb/demo';
 import { type RunningVerifier, startVerifier } from '@tmb/verifier';
 import OpenAI from 'openai';
 import { parse, UsageError } from '../args.ts';
 import type { Io } from '../registry.ts';
+import { telemetryDemo } from './demo-telemetry.ts';
 
 const HELP = `usage: tmb demo [--once] [--json] [options]
 
@@ -25,6 +35,12 @@ streamed and not, checks each answer against its receipt, and prints the verdict
   --model NAME        the model name both sample servers answer as (default sample-7b)
   --token-latency MS  the honest sample's milliseconds per token (default 5)
   --verbose           print the agents' log lines on stderr
+  --telemetry         instead: the GPU telemetry demo on a SIMULATED GPU (docs/demo.md): a warm-up
+                      fits a signed profile, then telemetry.consistent passes for the honest
+                      backend and fails for the cheap one (exit 0 when it does)
+  --tpm MODE          auto (default): the hardware TPM at /dev/tpmrm0, else one swtpm per agent
+                      (provisioned with its own local CA, which the verifier trusts) when swtpm is
+                      installed, else none; swtpm; device; none (receipts then reach L0 only)
 
 Without --once it keeps sending until Ctrl-C (SIGINT) or SIGTERM, then stops what it started.`;
 
@@ -36,6 +52,23 @@ export const L0_STATEMENT = [
   'stand-in under the same model name (note its shorter answers) and still reaches L0: it is NOT',
   'caught at L0. Weight measurement with TPM quotes (L1) and telemetry (L2) catch it; they come in',
   'later issues.',
+  'Each agent also measured its weights file (stand-ins, not models) and the verifier holds a model',
+  "registry: the cheap backend's weights are sample-1b, so its answers fail weights.allowed",
+  '(WEIGHTS_NOT_ALLOWED) even at L0: its own measurement log names them (docs/registry.md).',
+].join('\n');
+
+export const L1_STATEMENT = [
+  'What L1 adds: each agent created an attestation key (AK) on its TPM, proven to sit beside an',
+  'endorsement key whose certificate chains to a CA the verifier trusts (credential activation).',
+  'At start the agent extended the hash of its receipt-signing key into an application PCR, as an',
+  'event of its measurement log. About once a second it signs a checkpoint of its receipt log and',
+  'the TPM quotes it with a fresh verifier nonce; the verifier replays the log to the quoted PCR,',
+  'checks the key, the TPM clock and the checkpoint, and each receipt below is proven to be in a',
+  'quoted checkpoint (the client checks that inclusion proof itself). So a receipt at L1 was signed',
+  'by the key this TPM-attested boot of the agent bound, and the log was never forked.',
+  'With swtpm this is a software TPM and a local CA: it shows the mechanism, not hardware trust.',
+  "The weights files are measured into the same PCR: the honest backend's are sample-7b, allowed",
+  "for the model asked for; the cheap backend's are sample-1b, so it fails weights.allowed and stays below L1.",
 ].join('\n');
 
 type Endpoint = 'chat' | 'completions' | 'embeddings';
@@ -60,6 +93,9 @@ interface Backend {
 }
 
 interface Stack {
+  /** The level an honest answer reaches with this stack's TPMs. */
+  expected: 'L0' | 'L1';
+  tpmNote: string;
   verifier: RunningVerifier;
   backends: Backend[];
   tmb: VerifiedFetch;
@@ -85,7 +121,12 @@ export interface DemoRow {
 }
 
 /** Starts verifier, sample servers and agents; on failure stops what did start. */
-async function startStack(model: string, latencyMs: number, log: (line: string) => void): Promise<Stack> {
+async function startStack(
+  model: string,
+  latencyMs: number,
+  tpmMode: 'auto' | 'swtpm' | 'device' | 'none',
+  log: (line: string) => void,
+): Promise<Stack> {
   const dir = await mkdtemp(join(tmpdir(), 'tmb-demo-'));
   const closers: Array<() => Promise<void>> = [() => rm(dir, { recursive: true, force: true })];
   const close = async () => {
@@ -93,16 +134,45 @@ async function startStack(model: string, latencyMs: number, log: (line: string) 
   };
   try {
     const tokens = { honest: randomBytes(24).toString('hex'), cheap: randomBytes(24).toString('hex') };
+    const mode =
+      tpmMode !== 'auto'
+        ? tpmMode
+        : existsSync('/dev/tpmrm0')
+          ? 'device'
+          : onPath('swtpm') && onPath('swtpm_setup')
+            ? 'swtpm'
+            : 'none';
+    // One TPM per agent: an swtpm each (each with its own local CA), or the host's TPM, shared,
+    // with a PCR each (PCR 15 and 14).
+    const tpms: Record<SampleVariant, AgentOptions['tpm']> = { honest: 'none', cheap: 'none' };
+    const tpmRoots: string[] = [];
+    for (const variant of ['honest', 'cheap'] as const) {
+      if (mode === 'device') tpms[variant] = { kind: 'device' };
+      if (mode !== 'swtpm') continue;
+      const state = await provisionSwtpm(join(dir, `swtpm-${variant}`));
+      const swtpm = await startSwtpm(state);
+      closers.push(() => swtpm.stop());
+      tpms[variant] = swtpm.tcti;
+      tpmRoots.push(await readFile(state.rootCertPath, 'utf8'), await readFile(state.issuerCertPath, 'utf8'));
+    }
+    // Stand-in weights (honest: sample-7b, cheap: sample-1b) and the registry saying so (docs/registry.md).
+    const weights = await writeDemoWeights(dir, model);
     const verifier = await startVerifier({
+      registry: await demoRegistry(weights, [(await agentBuild()).digest]),
       dbPath: join(dir, 'verifier.db'),
       tokens: [
         { token: tokens.honest, agent: 'gpu-honest' },
         { token: tokens.cheap, agent: 'gpu-cheap' },
       ],
+      tpmRoots,
     });
     closers.push(() => verifier.close());
-    // The client names its own verifier rather than trusting the provider's tmb-receipt-url.
-    const tmb = createVerifiedFetch({ verifierUrl: verifier.url });
+    // The client names its own verifier rather than trusting the provider's tmb-receipt-url, and
+    // waits (up to 5 s) for a quoted checkpoint to cover each receipt.
+    const tmb = createVerifiedFetch({
+      verifierUrl: verifier.url,
+      waitForQuoteMs: mode === 'none' ? 0 : 5_000,
+    });
     const backends: Backend[] = [];
     for (const variant of ['honest', 'cheap'] as const) {
       const sample = await startSampleServer({ model, variant, tokenLatencyMs: latencyMs });
@@ -114,6 +184,12 @@ async function startStack(model: string, latencyMs: number, log: (line: string) 
           dataDir: join(dir, name),
           name,
           verifier: { url: verifier.url, token: tokens[variant] },
+          measure: { weights: [weights[variant].path], engineExe: SAMPLE_ENGINE_EXE },
+          tpm: tpms[variant],
+          appPcr: variant === 'honest' ? 15 : 14,
+          // Quote a little more often than the 1 s default, so each answer is covered quickly.
+          checkpointIntervalMs: 300,
+          checkpointMinIntervalMs: 250,
         },
         (event, detail) => log(`${name} ${event} ${JSON.stringify(detail)}`),
       );
@@ -126,7 +202,13 @@ async function startStack(model: string, latencyMs: number, log: (line: string) 
       });
       backends.push({ variant, sample, agent, openai });
     }
-    return { verifier, backends, tmb, close };
+    const tpmNote =
+      mode === 'swtpm'
+        ? 'TPM: one swtpm per agent (software TPM, local CA trusted by the verifier): answers reach L1'
+        : mode === 'device'
+          ? 'TPM: the host TPM at /dev/tpmrm0: answers reach L1'
+          : 'TPM: none (no /dev/tpmrm0 and no swtpm, or --tpm none): answers reach L0 only';
+    return { expected: mode === 'none' ? 'L0' : 'L1', tpmNote, verifier, backends, tmb, close };
   } catch (err) {
     await close();
     throw err;
@@ -201,7 +283,7 @@ function line(cells: string[]): string {
   return `${cells.map((c, i) => c.padEnd(COLUMNS[i]![1])).join('  ')}\n`;
 }
 
-/** `tmb demo`: see HELP. Returns 0 when every request reached L0 with no failed check. */
+/** `tmb demo`: see HELP. Returns 0 when every request reached L1 (L0 without a TPM) with no failed check. */
 export async function main(argv: string[], io: Io): Promise<number> {
   const { values } = parse(argv, {
     once: { type: 'boolean' },
@@ -210,6 +292,8 @@ export async function main(argv: string[], io: Io): Promise<number> {
     model: { type: 'string' },
     'token-latency': { type: 'string' },
     verbose: { type: 'boolean' },
+    tpm: { type: 'string' },
+    telemetry: { type: 'boolean' },
     help: { type: 'boolean', short: 'h' },
   });
   if (values.help) {
@@ -219,7 +303,11 @@ export async function main(argv: string[], io: Io): Promise<number> {
   const intervalMs = number(values.interval ?? '3', '--interval', 0.05) * 1000;
   const latencyMs = number(values['token-latency'] ?? '5', '--token-latency', 0);
   const model = values.model ?? 'sample-7b';
+  const tpmMode = values.tpm ?? 'auto';
+  if (tpmMode !== 'auto' && tpmMode !== 'swtpm' && tpmMode !== 'device' && tpmMode !== 'none')
+    throw new UsageError('--tpm is auto, swtpm, device or none');
   const json = values.json === true;
+  if (values.telemetry) return telemetryDemo({ model, latencyMs: Math.max(latencyMs, 1), json }, io);
   const say = json ? io.stderr : io.stdout; // prose never mixes with the JSON lines on stdout
 
   const stop = new AbortController();
@@ -229,16 +317,26 @@ export async function main(argv: string[], io: Io): Promise<number> {
   let stack: Stack | undefined;
   let allOk = true;
   try {
-    stack = await startStack(model, latencyMs, values.verbose ? (l) => io.stderr(`${l}\n`) : () => {});
+    stack = await startStack(
+      model,
+      latencyMs,
+      tpmMode,
+      values.verbose ? (l) => io.stderr(`${l}\n`) : () => {},
+    );
+    const expected = stack.expected;
     say(`verifier ${stack.verifier.url}\n`);
     for (const b of stack.backends)
       say(
         `${b.variant.padEnd(6)} SAMPLE model server ${b.sample.url} <- agent ${b.agent.name} ${b.agent.url}\n`,
       );
-    say(`\n${L0_STATEMENT}\n\n`);
+    say(`${stack.tpmNote}\n\n${L0_STATEMENT}\n\n${expected === 'L1' ? `${L1_STATEMENT}\n\n` : ''}`);
     if (!json) io.stdout(line(COLUMNS.map((c) => c[0])));
     const print = (r: DemoRow) => {
-      allOk &&= r.level === 'L0' && r.ok;
+      // The cheap backend's weights are sample-1b: it must be caught (weights.allowed fails).
+      allOk &&=
+        r.backend === 'cheap'
+          ? r.checks.some((c) => c.name === 'weights.allowed' && c.status === 'fail')
+          : r.level === expected && r.ok;
       if (json) io.stdout(`${JSON.stringify(r)}\n`);
       else io.stdout(line(COLUMNS.map((c) => c[2](r))));
     };
@@ -247,7 +345,7 @@ export async function main(argv: string[], io: Io): Promise<number> {
       print(await exchange(stack, stack.backends[i % 2]!, model, Math.floor(i / 2), stop.signal));
     if (values.once) {
       say(
-        `\n${allOk ? 'every request reached L0 with no failed check' : 'SOME REQUESTS FAILED VERIFICATION'}\n`,
+        `\n${allOk ? `every honest request reached ${expected} with no failed check; every cheap one failed weights.allowed` : 'SOME REQUESTS FAILED VERIFICATION'}\n`,
       );
       return stop.signal.aborted ? 130 : allOk ? 0 : 1;
     }
@@ -275,4 +373,9 @@ function number(text: string, flag: string, min: number): number {
   const n = Number(text);
   if (!Number.isFinite(n) || n < min) throw new UsageError(`${flag} must be a number >= ${min}, got ${text}`);
   return n;
+}
+
+/** Whether an executable is on PATH. */
+function onPath(name: string): boolean {
+  return (process.env.PATH ?? '').split(':').some((d) => d !== '' && existsSync(join(d, name)));
 }

@@ -1,5 +1,5 @@
-import { mkdir, readFile } from 'node:fs/promises';
-import { dirname } from 'node:path';
+import { mkdir, readdir, readFile } from 'node:fs/promises';
+import { dirname, join } from 'node:path';
 import { startVerifier, type TokenEntry } from '@tmb/verifier';
 import { parse, UsageError } from '../args.ts';
 import type { Io } from '../registry.ts';
@@ -18,6 +18,16 @@ with a verdict (docs/api.md).
   --port N             listen port (default 0: any free port, printed when ready)
   --result-key FILE    PKCS#8 PEM EC P-256 key that signs EAR results (default: a key generated
                        at start; its public half is at GET /v1/verifier-key)
+  --tpm-roots DIR      trusted EK CA certificates: every *.pem / *.crt in DIR (TPM manufacturers'
+                       roots and intermediates; swtpm's local CA in development). Without it no
+                       AK can enrol and no receipt reaches L1 (docs/evidence.md)
+  --registry FILE      model registry JSON (docs/registry.md): adds weights.allowed, host.engine
+                       and host.agent to every verdict
+  --ima-policy FILE    Keylime runtime policy JSON for measured files: adds ima.policy
+  --profiles DIR       signed telemetry profiles (*.json, docs/profile.md), re-read when the
+                       folder changes; needs --profile-key. Without it telemetry.consistent is skipped
+  --profile-key FILE   the profile signer's Ed25519 key (PEM, e.g. from tmb profile keygen, or
+                       base64 raw): only profiles it signed are used
 
 Prints {"listening": URL} on stdout when ready; stops on SIGINT or SIGTERM.`;
 
@@ -44,6 +54,11 @@ export async function main(argv: string[], io: Io): Promise<number> {
     host: { type: 'string' },
     port: { type: 'string' },
     'result-key': { type: 'string' },
+    registry: { type: 'string' },
+    'ima-policy': { type: 'string' },
+    'tpm-roots': { type: 'string' },
+    profiles: { type: 'string' },
+    'profile-key': { type: 'string' },
     help: { type: 'boolean', short: 'h' },
   });
   if (values.help) {
@@ -66,9 +81,31 @@ export async function main(argv: string[], io: Io): Promise<number> {
   const db = values.db ?? '.tmb/verifier.db';
   if (db !== ':memory:') await mkdir(dirname(db), { recursive: true });
   const resultKeyPem = values['result-key'] ? await readFile(values['result-key'], 'utf8') : undefined;
-  const verifier = await startVerifier({ dbPath: db, tokens, host: values.host, port, resultKeyPem });
+  const tpmRoots = values['tpm-roots'] ? await readRoots(values['tpm-roots']) : [];
+  if (values['tpm-roots'] && tpmRoots.length === 0)
+    throw new UsageError(`--tpm-roots ${values['tpm-roots']} holds no *.pem or *.crt file`);
+  const verifier = await startVerifier({
+    dbPath: db,
+    tokens,
+    host: values.host,
+    port,
+    resultKeyPem,
+    tpmRoots,
+    registry: values.registry ? await readFile(values.registry, 'utf8') : undefined,
+    imaPolicy: values['ima-policy'] ? await readFile(values['ima-policy'], 'utf8') : undefined,
+    telemetry: {
+      profilesDir: values.profiles,
+      profileKey: values['profile-key'] ? await readFile(values['profile-key'], 'utf8') : undefined,
+    },
+  });
   io.stdout(`${JSON.stringify({ listening: verifier.url })}\n`);
   await untilSignal();
   await verifier.close();
   return 0;
+}
+
+/** Every PEM certificate file (*.pem, *.crt) of a folder, sorted by name. */
+async function readRoots(dir: string): Promise<string[]> {
+  const names = (await readdir(dir)).filter((n) => /\.(pem|crt)$/.test(n)).sort();
+  return Promise.all(names.map((n) => readFile(join(dir, n), 'utf8')));
 }

@@ -10,4 +10,11 @@ export const VERDICT_FAILURE_CODES = [
   'REQUEST_HASH_MISMATCH',
   'RESPONSE_HASH_MISMATCH',
   'RECEIPT_NOT_FOUND',
+  // L1 (docs/evidence.md): named by the verifier's appraisal of TPM evidence.
+  'NONCE_UNKNOWN',
+  'NONCE_REUSED',
+  'KEY_NOT_BOUND',
+  'RECEIPTS_MISSING',
+  // L2 (docs/telemetry.md): the request's GPU telemetry is off the claimed model's profile.
+  'TELEMETRY_INCONSISTENT',
 ] as const;

@@ -1,15 +1,55 @@
 import type { Check, Level } from './types.ts';
 
-/** Checks that must all pass for each level, by name prefix order. Later issues add L1+. */
-const L0_REQUIRED = ['receipt.format', 'receipt.signature', 'agent.enrolled'] as const;
+/** Checks that must all pass for L0: a well-formed receipt signed by an enrolled agent key. */
+export const L0_CHECKS = ['receipt.format', 'receipt.signature', 'agent.enrolled'] as const;
+
+/**
+ * Checks that must all pass, on top of L0, for L1: a TPM-quoted host (docs/result.md). The
+ * EK chain and AK activation name the TPM; the quote, its nonce, clock and PCR digest and the
+ * replayed measurement log name the boot and the key bound into it; the checkpoint signed by
+ * that key covers the receipt and extends the agent's previous quoted checkpoint.
+ */
+export const L1_CHECKS = [
+  'host.ek_certificate',
+  'host.ak_activated',
+  'quote.signature',
+  'quote.nonce',
+  'quote.clock',
+  'quote.pcr_digest',
+  'log.replay',
+  'key.bound',
+  'checkpoint.signature',
+  'receipt.included',
+  'checkpoint.consistent',
+] as const;
+
+/**
+ * Host checks against the model registry (docs/registry.md), present only when the verifier
+ * has one. When present, L1 also needs `weights.allowed` to pass (the weights that served are
+ * measured and allowed for the model asked for), and `host.engine` and `host.agent` not to
+ * fail or be only asserted (`skipped`: the registry lists no engines or agent builds).
+ */
+export const L1_HOST_CHECKS = ['weights.allowed', 'host.engine', 'host.agent'] as const;
+
+/** Checks that must pass, on top of L1, for L2: GPU telemetry consistent with the claimed model's profile. */
+export const L2_CHECKS = ['telemetry.consistent'] as const;
 
 /**
  * The highest assurance level every required check of which passed. Telemetry and other
- * `asserted` checks never raise a level; any failed check caps it at `none` only when the
- * failed check belongs to that level's requirements.
+ * `asserted` checks never raise a level; a level is reached only when each of its checks is
+ * present and `pass`.
  */
 export function levelOf(checks: readonly Check[]): Level {
   const passed = new Set(checks.filter((c) => c.status === 'pass').map((c) => c.name));
-  if (!L0_REQUIRED.every((n) => passed.has(n))) return 'none';
-  return 'L0';
+  if (!L0_CHECKS.every((n) => passed.has(n))) return 'none';
+  if (!L1_CHECKS.every((n) => passed.has(n))) return 'L0';
+  if (checks.some((c) => hostCapsL1(c))) return 'L0';
+  if (!L2_CHECKS.every((n) => passed.has(n))) return 'L1';
+  return 'L2';
+}
+
+/** Whether a present registry check keeps a verdict below L1 (L1_HOST_CHECKS). */
+function hostCapsL1(c: Check): boolean {
+  if (!(L1_HOST_CHECKS as readonly string[]).includes(c.name)) return false;
+  return c.name === 'weights.allowed' ? c.status !== 'pass' : c.status === 'fail' || c.status === 'asserted';
 }

@@ -1,8 +1,11 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { AttestService } from '../attest/service.ts';
 import type { TokenAuth } from '../auth.ts';
 import type { ResultSigner } from '../ear.ts';
+import type { HostAppraiser } from '../host/appraiser.ts';
 import type { ResolvedVerifierOptions } from '../options.ts';
 import type { KeyRecord, Store } from '../store/types.ts';
+import type { TelemetryService } from '../telemetry/service.ts';
 import type { Waiters } from '../waiters.ts';
 
 /** What every endpoint handler gets: the service's parts and the request. */
@@ -14,6 +17,12 @@ export interface Context {
   waiters: Waiters;
   options: ResolvedVerifierOptions;
   signer: ResultSigner;
+  /** Nonces, pending AK enrolments and the agents' receipt trees (docs/evidence.md). */
+  attest: AttestService;
+  /** GPU telemetry: ingest, per-request check, host test (docs/telemetry.md). */
+  telemetry?: TelemetryService;
+  /** Host measurements and the registry checks of receipts (docs/registry.md). */
+  host?: HostAppraiser;
   /** Aborted when the request's connection closes or the service stops. */
   signal: AbortSignal;
   req: IncomingMessage;

@@ -75,6 +75,7 @@ export async function push(ctx: Context): Promise<void> {
         body: bytes,
         sig,
         receivedAt: now,
+        seq: rb.seq,
       },
     });
   }

@@ -1,4 +1,6 @@
+import { levelOf } from '@tmb/core';
 import { appraise, type ReceiptResult } from '../appraise.ts';
+import { l1Checks } from '../attest/verdict.ts';
 import { VerifierError } from '../errors.ts';
 import { sendError, sendJson } from '../http/respond.ts';
 import type { StoredReceipt } from '../store/types.ts';
@@ -68,7 +70,23 @@ export async function getAgents(ctx: Context): Promise<void> {
 
 async function result(ctx: Context, stored: StoredReceipt): Promise<ReceiptResult> {
   const r = appraise(stored, await ctx.store.getKey(stored.keyId));
-  return { ...r, result: ctx.signer.sign(r.verdict) };
+  const l1 = await l1Checks(ctx.store, ctx.attest, stored, r.body);
+  const checks = [...r.verdict.checks, ...l1.checks];
+  if (ctx.host && r.body) checks.push(...(await ctx.host.view(stored.agent))(r.body)); // weights.allowed, host.*
+  const telemetry = ctx.telemetry?.check(r.body, checks);
+  if (telemetry !== undefined) checks.push(telemetry);
+  const verdict = {
+    ...r.verdict,
+    checks,
+    level: levelOf(checks),
+    ok: checks.every((c) => c.status !== 'fail'),
+  };
+  return {
+    ...r,
+    verdict,
+    ...(l1.attestation ? { attestation: l1.attestation } : {}),
+    result: ctx.signer.sign(verdict),
+  };
 }
 
 /** GET /v1/verifier-key: the public key that signs results, as a JWK. */

@@ -1,6 +1,7 @@
 import { DatabaseSync, type StatementSync } from 'node:sqlite';
+import { leafHash } from '@tmb/core/log';
 import { VerifierError } from '../errors.ts';
-import type { KeyRecord, Store, StoredReceipt } from './types.ts';
+import type { KeyRecord, LeafRecord, Store, StoredReceipt } from './types.ts';
 
 const SCHEMA = `
 CREATE TABLE IF NOT EXISTS agent_keys (
@@ -19,6 +20,16 @@ CREATE TABLE IF NOT EXISTS receipts (
   received_at INTEGER NOT NULL
 ) STRICT;
 CREATE INDEX IF NOT EXISTS receipts_request_id ON receipts (request_id);
+CREATE TABLE IF NOT EXISTS log_leaves (
+  agent TEXT NOT NULL,
+  seq INTEGER NOT NULL,
+  hash BLOB NOT NULL,
+  PRIMARY KEY (agent, seq)
+) STRICT, WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS attest_agents (
+  agent TEXT PRIMARY KEY,
+  state TEXT NOT NULL
+) STRICT;
 `;
 
 type Row = Record<string, unknown>;
@@ -52,6 +63,12 @@ export class SqliteStore implements Store {
       ),
       getReceipt: p('SELECT * FROM receipts WHERE id = ?'),
       byRequestId: p('SELECT * FROM receipts WHERE request_id = ? ORDER BY received_at, id LIMIT ?'),
+      putLeaf: p('INSERT INTO log_leaves (agent, seq, hash) VALUES (?, ?, ?) ON CONFLICT DO NOTHING'),
+      leaves: p('SELECT seq, hash FROM log_leaves WHERE agent = ? AND seq >= ? ORDER BY seq LIMIT ?'),
+      getAttest: p('SELECT state FROM attest_agents WHERE agent = ?'),
+      putAttest: p(
+        'INSERT INTO attest_agents (agent, state) VALUES (?, ?) ON CONFLICT (agent) DO UPDATE SET state = excluded.state',
+      ),
     };
   }
 
@@ -85,6 +102,7 @@ export class SqliteStore implements Store {
           r.receivedAt,
         );
         if (changes === 1) {
+          if (r.seq !== undefined) this.#q.putLeaf!.run(r.agent, r.seq, leafHash(r.body));
           out.push('inserted');
           continue;
         }
@@ -107,6 +125,22 @@ export class SqliteStore implements Store {
 
   async byRequestId(requestId: string, limit: number): Promise<StoredReceipt[]> {
     return this.#q.byRequestId!.all(requestId, limit).map(receiptRow);
+  }
+
+  async leaves(agent: string, from: number, limit: number): Promise<LeafRecord[]> {
+    return this.#q.leaves!.all(agent, from, limit).map((r) => ({
+      seq: Number(r.seq),
+      hash: new Uint8Array(r.hash as Uint8Array),
+    }));
+  }
+
+  async getAttest(agent: string): Promise<string | undefined> {
+    const row = this.#q.getAttest!.get(agent);
+    return row === undefined ? undefined : (row.state as string);
+  }
+
+  async putAttest(agent: string, state: string): Promise<void> {
+    this.#q.putAttest!.run(agent, state);
   }
 
   async close(): Promise<void> {

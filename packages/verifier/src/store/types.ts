@@ -21,6 +21,15 @@ export interface StoredReceipt {
   sig: Uint8Array;
   /** Unix time in milliseconds. */
   receivedAt: number;
+  /** The receipt's index in its agent's log (body `seq`); given, the store keeps its leaf hash. */
+  seq?: number;
+}
+
+/** One leaf of an agent's receipt log as the verifier holds it. */
+export interface LeafRecord {
+  seq: number;
+  /** RFC 6962 leaf hash of the receipt body bytes. */
+  hash: Uint8Array;
 }
 
 /**
@@ -38,5 +47,10 @@ export interface Store {
   getReceipt(id: string): Promise<StoredReceipt | undefined>;
   /** Receipts with this provider request id, oldest first, at most `limit`. */
   byRequestId(requestId: string, limit: number): Promise<StoredReceipt[]>;
+  /** Leaves of an agent's log with seq >= from, in seq order, at most `limit`. */
+  leaves(agent: string, from: number, limit: number): Promise<LeafRecord[]>;
+  /** The agent's attestation state (JSON text, attest/state.ts), or undefined. */
+  getAttest(agent: string): Promise<string | undefined>;
+  putAttest(agent: string, state: string): Promise<void>;
   close(): Promise<void>;
 }

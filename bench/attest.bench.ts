@@ -1,0 +1,126 @@
+/**
+ * The agent with a TPM (swtpm, provisioned here) and a verifier: receipts per second sustained
+ * while the agent checkpoints and has each checkpoint quoted (at most twice a second: the
+ * defaults, 1 s or 2,000 receipts, 500 ms apart), and the time from a receipt's response to the
+ * verifier's acceptance of a quoted checkpoint covering it (p50, p99). Baseline: the same load on
+ * an agent without a TPM (checkpoints only, no quotes). The verifier and a fake model server run
+ * in a worker thread (bench/attest.worker.ts); the agent and the load generator share this one,
+ * so receipts/s is a floor for the agent alone.
+ * Bounded: 4 s of load at concurrency 64 per phase, then at most 10 s waiting for coverage.
+ */
+
+import { once } from 'node:events';
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { Agent as HttpAgent, request } from 'node:http';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Worker } from 'node:worker_threads';
+import { type AgentOptions, type RunningAgent, startAgent } from '@tmb/agent';
+import { provisionSwtpm, startSwtpm } from '@tmb/agent/tpm';
+import { type BenchRecord, percentile } from './record.ts';
+
+const LOAD_MS = 4_000;
+const CONCURRENCY = 64;
+const TOKEN = 'bench-attest-token-0123456789';
+const BODY = Buffer.from('{"model":"sample-bench","messages":[{"role":"user","content":"hi"}]}');
+
+function post(agent: HttpAgent, url: URL): Promise<string | null> {
+  return new Promise((resolve, reject) => {
+    const req = request(url, { method: 'POST', agent, headers: { 'content-length': BODY.length } }, (res) => {
+      res.resume();
+      res.on('end', () => resolve((res.headers['tmb-receipt-id'] as string | undefined) ?? null));
+    });
+    req.on('error', reject);
+    req.end(BODY);
+  });
+}
+
+/** Load for LOAD_MS; returns each receipt's id and the Date.now() its response ended. */
+async function load(url: string): Promise<{ id: string; at: number }[]> {
+  const http = new HttpAgent({ keepAlive: true, maxSockets: CONCURRENCY });
+  const target = new URL('/v1/chat/completions', url);
+  const out: { id: string; at: number }[] = [];
+  const deadline = performance.now() + LOAD_MS;
+  const loop = async () => {
+    while (performance.now() < deadline) {
+      const id = await post(http, target);
+      if (id !== null) out.push({ id, at: Date.now() });
+    }
+  };
+  await Promise.all(Array.from({ length: CONCURRENCY }, loop));
+  http.destroy();
+  return out;
+}
+
+async function phase(dir: string, name: string, tpm: AgentOptions['tpm'], roots: string[]) {
+  const worker = new Worker(new URL('./attest.worker.ts', import.meta.url), {
+    workerData: { dbPath: join(dir, `${name}.db`), token: TOKEN, roots },
+  });
+  const [urls] = (await once(worker, 'message')) as [{ verifier: string; upstream: string }];
+  const agent: RunningAgent = await startAgent(
+    {
+      upstream: urls.upstream,
+      dataDir: join(dir, name),
+      name,
+      verifier: { url: urls.verifier, token: TOKEN },
+      tpm,
+    },
+    () => {},
+  );
+  const quotes: { size: number; at: number }[] = [];
+  agent.attester.onQuoted((q) => quotes.push({ size: q.size, at: q.at }));
+  try {
+    const t0 = Date.now();
+    const done = await load(agent.url);
+    const seconds = (Date.now() - t0) / 1000;
+    const seqs = done.map((d) => ({ seq: agent.store.byId(d.id)?.seq ?? -1, at: d.at }));
+    const last = Math.max(...seqs.map((s) => s.seq));
+    const deadline = Date.now() + 10_000;
+    while (tpm !== 'none' && (quotes.at(-1)?.size ?? 0) <= last && Date.now() < deadline)
+      await new Promise((r) => setTimeout(r, 50));
+    const coverage = seqs
+      .map((s) => {
+        const q = quotes.find((x) => x.size > s.seq);
+        return q === undefined ? Number.POSITIVE_INFINITY : q.at - s.at;
+      })
+      .sort((a, b) => a - b);
+    const during = quotes.filter((q) => q.at <= t0 + seconds * 1000).length;
+    return { perSecond: done.length / seconds, coverage, quotesPerSecond: during / seconds };
+  } finally {
+    await agent.close();
+    worker.postMessage('close');
+    await once(worker, 'message');
+    await worker.terminate();
+  }
+}
+
+export async function* run(): AsyncGenerator<BenchRecord> {
+  const dir = await mkdtemp(join(tmpdir(), 'tmb-bench-attest-'));
+  const state = await provisionSwtpm(join(dir, 'swtpm'));
+  const swtpm = await startSwtpm(state);
+  try {
+    const roots = [await readFile(state.rootCertPath, 'utf8'), await readFile(state.issuerCertPath, 'utf8')];
+    const base = await phase(dir, 'bench-no-tpm', 'none', roots);
+    const tpm = await phase(dir, 'bench-tpm', swtpm.tcti, roots);
+    const bench = 'attest';
+    yield {
+      bench,
+      metric: 'receipts_per_s_quoting',
+      value: Math.round(tpm.perSecond),
+      unit: 'receipts/s',
+      baseline: Math.round(base.perSecond),
+    };
+    yield {
+      bench,
+      metric: 'quotes_per_s',
+      value: Number(tpm.quotesPerSecond.toFixed(2)),
+      unit: 'quotes/s',
+      baseline: null,
+    };
+    yield { bench, metric: 'coverage_p50', value: percentile(tpm.coverage, 50), unit: 'ms', baseline: null };
+    yield { bench, metric: 'coverage_p99', value: percentile(tpm.coverage, 99), unit: 'ms', baseline: null };
+  } finally {
+    await swtpm.stop();
+    await rm(dir, { recursive: true, force: true });
+  }
+}

@@ -1,0 +1,130 @@
+import assert from 'node:assert/strict';
+import { randomBytes } from 'node:crypto';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { test } from 'node:test';
+import { type AgentOptions, agentBuild, startAgent } from '@tmb/agent';
+import { provisionSwtpm, startSwtpm } from '@tmb/agent/tpm';
+import { startVerifier } from '@tmb/verifier';
+import { demoRegistry, SAMPLE_ENGINE_EXE, startSampleServer, writeDemoWeights } from '../../src/index.ts';
+
+interface Check {
+  name: string;
+  status: string;
+  code?: string;
+  detail: string;
+}
+
+/** Verifier with the demo registry, and an agent (with a TPM or not) in front of a sample server whose weights are `variant`'s. */
+async function stack(t: { after(fn: () => Promise<unknown>): void }, tpm: boolean) {
+  const dir = await mkdtemp(join(tmpdir(), 'tmb-weights-e2e-'));
+  t.after(() => rm(dir, { recursive: true, force: true }));
+  const weights = await writeDemoWeights(dir);
+  const token = randomBytes(24).toString('hex');
+  const tpmRoots: string[] = [];
+  const tpms: Record<string, AgentOptions['tpm']> = { honest: 'none', cheap: 'none' };
+  if (tpm)
+    for (const variant of ['honest', 'cheap']) {
+      const state = await provisionSwtpm(join(dir, `swtpm-${variant}`));
+      const s = await startSwtpm(state);
+      t.after(() => s.stop());
+      tpms[variant] = s.tcti;
+      tpmRoots.push(await readFile(state.rootCertPath, 'utf8'), await readFile(state.issuerCertPath, 'utf8'));
+    }
+  const verifier = await startVerifier({
+    dbPath: join(dir, 'v.db'),
+    tokens: [{ token }],
+    tpmRoots,
+    registry: await demoRegistry(weights, [(await agentBuild()).digest]),
+  });
+  t.after(() => verifier.close());
+  const agents = {} as Record<'honest' | 'cheap', Awaited<ReturnType<typeof startAgent>>>;
+  for (const variant of ['honest', 'cheap'] as const) {
+    const sample = await startSampleServer({ model: 'sample-7b', variant, tokenLatencyMs: 0 });
+    t.after(() => sample.close());
+    const agent = await startAgent(
+      {
+        upstream: sample.url,
+        dataDir: join(dir, variant),
+        name: `gpu-${variant}`,
+        verifier: { url: verifier.url, token },
+        tpm: tpms[variant],
+        appPcr: variant === 'honest' ? 15 : 14,
+        checkpointIntervalMs: 100,
+        checkpointMinIntervalMs: 50,
+        measure: { weights: [weights[variant].path], engineExe: SAMPLE_ENGINE_EXE, watchMs: 100 },
+      },
+      () => {},
+    );
+    t.after(() => agent.close());
+    agents[variant] = agent;
+  }
+  return { dir, verifier, agents, weights };
+}
+
+/** Sends a chat request through an agent; returns the verifier's verdict once `until` holds (or the last one). */
+async function verdictOf(agentUrl: string, verifierUrl: string, until: (checks: Check[]) => boolean) {
+  const res = await fetch(`${agentUrl}/v1/chat/completions`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify({ model: 'sample-7b', messages: [{ role: 'user', content: 'hi' }] }),
+  });
+  await res.arrayBuffer();
+  const id = res.headers.get('tmb-receipt-id');
+  let verdict: { level: string; ok: boolean; checks: Check[] } | undefined;
+  for (let i = 0; i < 100; i++) {
+    const r = await fetch(`${verifierUrl}/v1/receipts/${id}?wait=5000`);
+    verdict = ((await r.json()) as { verdict: typeof verdict }).verdict;
+    if (verdict && until(verdict.checks)) break;
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  return verdict!;
+}
+
+const named = (checks: Check[], name: string) => checks.find((c) => c.name === name);
+
+test('without a TPM: the honest backend\'s weights are only asserted, the cheap one\'s fail: "these weights are sample-1b"', async (t) => {
+  const s = await stack(t, false);
+  const honest = await verdictOf(s.agents.honest.url, s.verifier.url, () => true);
+  assert.equal(named(honest.checks, 'weights.allowed')?.status, 'asserted', JSON.stringify(honest.checks));
+  assert.equal(honest.level, 'L0');
+  assert.equal(honest.ok, true);
+  const cheap = await verdictOf(s.agents.cheap.url, s.verifier.url, () => true);
+  const w = named(cheap.checks, 'weights.allowed');
+  assert.equal(w?.code, 'WEIGHTS_NOT_ALLOWED');
+  assert.match(w!.detail, /these weights are sample-1b/);
+  assert.equal(cheap.ok, false);
+});
+
+test('with an swtpm per agent: honest reaches L1 with weights.allowed pass; cheap fails it and stays at L0; a swapped file is caught', async (t) => {
+  const s = await stack(t, true);
+  const quoted = (c: Check[]) =>
+    named(c, 'weights.allowed')?.status !== 'skipped' && named(c, 'receipt.included')?.status === 'pass';
+  const honest = await verdictOf(s.agents.honest.url, s.verifier.url, quoted);
+  assert.equal(named(honest.checks, 'weights.allowed')?.status, 'pass', JSON.stringify(honest.checks));
+  assert.match(named(honest.checks, 'weights.allowed')!.detail, /measured under a TPM quote/);
+  assert.equal(named(honest.checks, 'host.engine')?.status, 'pass');
+  assert.equal(named(honest.checks, 'host.agent')?.status, 'pass');
+  assert.equal(honest.level, 'L1');
+  const cheap = await verdictOf(s.agents.cheap.url, s.verifier.url, quoted);
+  assert.equal(named(cheap.checks, 'weights.allowed')?.code, 'WEIGHTS_NOT_ALLOWED');
+  assert.match(named(cheap.checks, 'weights.allowed')!.detail, /these weights are sample-1b/);
+  assert.equal(cheap.level, 'L0');
+  // The honest host's weights file is replaced by the cheap one's bytes: the agent re-measures,
+  // the new entry is quoted, and later verdicts of that run fail.
+  await writeFile(s.weights.honest.path, await readFile(s.weights.cheap.path));
+  // Requests keep the agent quoting: the first quote after the re-measurement (every 100 ms
+  // here) covers the new entry, and from then on every receipt of this run fails.
+  let swapped = honest;
+  for (let i = 0; i < 60 && named(swapped.checks, 'weights.allowed')?.status !== 'fail'; i++) {
+    await new Promise((r) => setTimeout(r, 100));
+    swapped = await verdictOf(s.agents.honest.url, s.verifier.url, quoted);
+  }
+  assert.equal(
+    named(swapped.checks, 'weights.allowed')?.code,
+    'WEIGHTS_NOT_ALLOWED',
+    JSON.stringify(swapped.checks),
+  );
+  assert.equal(swapped.level, 'L0');
+});

@@ -1,0 +1,72 @@
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { CoreError } from '@tmb/core';
+import { encodeConsistencyProof, encodeInclusionProof } from '@tmb/core/log';
+import type { ReceiptLog } from '../log/store.ts';
+
+/** The receipt-log endpoints of the agent (docs/evidence.md), under /.well-known/tmb/. */
+export const LOG_PATHS = {
+  checkpoint: '/.well-known/tmb/checkpoint',
+  inclusion: '/.well-known/tmb/proof/inclusion',
+  consistency: '/.well-known/tmb/proof/consistency',
+} as const;
+
+function send(res: ServerResponse, status: number, body: string, type = 'application/json'): void {
+  res.writeHead(status, { 'content-type': type, 'content-length': Buffer.byteLength(body) });
+  res.end(body);
+}
+
+function error(res: ServerResponse, status: number, code: string, message: string): void {
+  send(res, status, JSON.stringify({ error: { code, message } }));
+}
+
+/** A query parameter as a non-negative safe integer, or undefined. */
+function count(url: URL, name: string): number | undefined {
+  const v = url.searchParams.get(name);
+  if (v === null || !/^(0|[1-9][0-9]{0,15})$/.test(v)) return undefined;
+  const n = Number(v);
+  return Number.isSafeInteger(n) ? n : undefined;
+}
+
+/**
+ * Answers a log endpoint and returns true, or returns false when the path is not one of them
+ * (the caller routes it on).
+ * - GET checkpoint: the latest signed checkpoint note (text/plain), 404 before the first one.
+ * - GET proof/inclusion?index=I&size=N: docs/proofs.md inclusion proof JSON.
+ * - GET proof/consistency?from=M&to=N: docs/proofs.md consistency proof JSON.
+ * Bad or out-of-range parameters answer 400 PROOF_RANGE_INVALID.
+ */
+export function handleLogRoute(req: IncomingMessage, res: ServerResponse, log: ReceiptLog): boolean {
+  const url = new URL(req.url ?? '/', 'http://agent.invalid');
+  const path = url.pathname;
+  if (path !== LOG_PATHS.checkpoint && path !== LOG_PATHS.inclusion && path !== LOG_PATHS.consistency)
+    return false;
+  req.resume();
+  if (req.method !== 'GET') {
+    error(res, 405, 'METHOD_NOT_ALLOWED', 'only GET');
+    return true;
+  }
+  if (path === LOG_PATHS.checkpoint) {
+    const cp = log.latestCheckpoint();
+    if (cp === null) error(res, 404, 'CHECKPOINT_NOT_FOUND', 'the log has signed no checkpoint yet');
+    else send(res, 200, cp.note, 'text/plain; charset=utf-8');
+    return true;
+  }
+  try {
+    if (path === LOG_PATHS.inclusion) {
+      const index = count(url, 'index');
+      const size = count(url, 'size') ?? log.size;
+      if (index === undefined || index >= size)
+        throw new CoreError('PROOF_RANGE_INVALID', 'need index < size');
+      send(res, 200, JSON.stringify(encodeInclusionProof(log.inclusionProof(index, size))));
+    } else {
+      const from = count(url, 'from');
+      const to = count(url, 'to') ?? log.size;
+      if (from === undefined || from > to) throw new CoreError('PROOF_RANGE_INVALID', 'need from <= to');
+      send(res, 200, JSON.stringify(encodeConsistencyProof(log.consistencyProof(from, to))));
+    }
+  } catch (err) {
+    if (!(err instanceof CoreError)) throw err;
+    error(res, 400, err.code, `${err.message} (log size ${log.size})`);
+  }
+  return true;
+}

@@ -1,0 +1,87 @@
+import { type Check, CoreError, fromBase64Url, L1_CHECKS, type ReceiptBody } from '@tmb/core';
+import {
+  decodeInclusionProof,
+  ed25519NoteVerifier,
+  openCheckpoint,
+  verifyReceiptInCheckpoint,
+} from '@tmb/core/log';
+import type { ClientCheck } from './types.ts';
+
+/** The verifier's `attestation` member of a receipt answer (docs/api.md), untrusted. */
+export interface AnswerAttestation {
+  checkpoint: string;
+  checkpointKey: string | null;
+  proof: unknown;
+}
+
+/**
+ * The L1 checks of a client result, when the verifier's verdict has them: each is the
+ * verifier's ("per the verifier"), except `receipt.included`, which the client checks itself
+ * when the answer carries the quoted checkpoint and an inclusion proof: the checkpoint's
+ * signature under the key given, its origin `tmb/agent/<agent>`, and the proof of the exact
+ * receipt body bytes against its root. An answer without L1 checks adds none.
+ */
+export function l1ClientChecks(
+  verdictChecks: readonly unknown[],
+  body: ReceiptBody,
+  bodyBytes: Uint8Array,
+  attestation: AnswerAttestation | undefined,
+): ClientCheck[] {
+  const theirs = new Map<string, Check>();
+  for (const c of verdictChecks) {
+    const x = c as Check;
+    if (typeof x === 'object' && x !== null && (L1_CHECKS as readonly string[]).includes(x.name))
+      theirs.set(x.name, x);
+  }
+  if (theirs.size === 0) return [];
+  return L1_CHECKS.map((name): ClientCheck => {
+    if (name === 'receipt.included' && attestation !== undefined)
+      return included(body, bodyBytes, attestation);
+    const c = theirs.get(name);
+    if (c === undefined)
+      return {
+        name,
+        status: 'fail',
+        code: 'VERIFIER_ANSWER_INVALID',
+        detail: `the verdict has no ${name} check`,
+      };
+    const detail = `per the verifier: ${String(c.detail)}`;
+    return c.status === 'fail'
+      ? { name, status: 'fail', ...(c.code ? { code: c.code } : {}), detail }
+      : { name, status: c.status, detail };
+  });
+}
+
+function included(body: ReceiptBody, bytes: Uint8Array, a: AnswerAttestation): ClientCheck {
+  const name = 'receipt.included';
+  const origin = `tmb/agent/${body.agent}`;
+  try {
+    if (typeof a.checkpoint !== 'string' || typeof a.checkpointKey !== 'string')
+      throw new CoreError('CHECKPOINT_MALFORMED', 'no checkpoint or key in the answer');
+    const opened = openCheckpoint(
+      a.checkpoint,
+      [ed25519NoteVerifier(origin, fromBase64Url(a.checkpointKey))],
+      origin,
+    );
+    if (!opened.ok) return { name, status: 'fail', code: opened.code, detail: opened.detail };
+    const proof = decodeInclusionProof(a.proof);
+    if (proof.index !== body.seq)
+      return {
+        name,
+        status: 'fail',
+        code: 'INCLUSION_PROOF_INVALID',
+        detail: `proof is for leaf ${proof.index}, the receipt is #${body.seq}`,
+      };
+    const r = verifyReceiptInCheckpoint(bytes, proof, opened.checkpoint);
+    return r.ok
+      ? {
+          name,
+          status: 'pass',
+          detail: `checked here: leaf ${body.seq} of the quoted checkpoint of size ${opened.checkpoint.size}`,
+        }
+      : { name, status: 'fail', ...(r.code ? { code: r.code } : {}), detail: r.detail };
+  } catch (err) {
+    if (!(err instanceof CoreError)) throw err;
+    return { name, status: 'fail', code: err.code, detail: err.message };
+  }
+}

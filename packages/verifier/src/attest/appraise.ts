@@ -1,0 +1,308 @@
+import { agentKeyId, type Check, CoreError, fromBase64, sha256, toBase64, toHex, utf8 } from '@tmb/core';
+import { advanceIma, type ImaEntry, initialImaState, parseBinaryLog } from '@tmb/core/ima';
+import {
+  type Checkpoint,
+  decodeConsistencyProof,
+  ed25519NoteVerifier,
+  openCheckpoint,
+  verifyCheckpointExtends,
+} from '@tmb/core/log';
+import { parsePcrsFile, verifyQuote } from '@tmb/core/tpm';
+import type { KeyRecord } from '../store/types.ts';
+import type { AgentAttest } from './state.ts';
+
+/** The ima-buf event whose buffer is a raw agent key (agent measure/log.ts AGENT_KEY_EVENT). */
+export const AGENT_KEY_EVENT = 'tmb.agent-key';
+
+/** Evidence as posted, decoded (docs/evidence.md). Every field is untrusted. */
+export interface Evidence {
+  nonce: string;
+  note: string;
+  attest: Uint8Array;
+  signature: Uint8Array;
+  pcrs: Uint8Array;
+  logFrom: number;
+  log: Uint8Array;
+  consistency: unknown;
+}
+
+const pass = (name: string, detail: string): Check => ({ name, status: 'pass', detail });
+const failed = (name: string, c: Check): Check => ({ ...c, name });
+
+/** The first failed check among `names` of verifyQuote's, renamed, else a pass. */
+function pick(all: Check[], names: string[], name: string, ok: string): Check {
+  const f = all.find((c) => names.includes(c.name) && c.status === 'fail');
+  return f ? failed(name, f) : pass(name, ok);
+}
+
+/**
+ * Appraises one round of evidence against the agent's state. Pure but for the nonce verdict
+ * passed in. Returns the named checks (docs/result.md) and, when every check passed, the next state.
+ */
+export function appraiseEvidence(o: {
+  state: AgentAttest;
+  ev: Evidence;
+  nonceRefusal: { code: 'NONCE_UNKNOWN' | 'NONCE_REUSED'; detail: string } | undefined;
+  keys: KeyRecord[];
+  origin: string;
+  /** The verifier's own tree of the agent's receipts, grown to the checkpoint's size if it can be. */
+  treeRoot: (size: number) => Uint8Array | null;
+}): { checks: Check[]; next: AgentAttest | null; accepted: ImaEntry[] } {
+  const { state, ev } = o;
+  const checks: Check[] = [];
+  // Checkpoint signature: by a key enrolled for this agent, under the agent's origin.
+  // Newest keys first: the signer is almost always this start's key.
+  const keys = [...o.keys].sort((a, b) => b.enrolledAt - a.enrolledAt);
+  let opened = openCheckpoint(ev.note, [], o.origin);
+  let signer: KeyRecord | undefined;
+  for (const k of keys) {
+    const r = openCheckpoint(ev.note, [ed25519NoteVerifier(o.origin, k.key)], o.origin);
+    if (r.ok || r.code !== 'NOTE_NO_KNOWN_SIGNER') {
+      opened = r;
+      if (r.ok) signer = k;
+      break;
+    }
+    opened = r;
+  }
+  let cp: Checkpoint | null = null;
+  if (opened.ok) {
+    cp = opened.checkpoint;
+    checks.push(
+      pass(
+        'checkpoint.signature',
+        `checkpoint of size ${cp.size} signed by agent key ${signer?.keyId.slice(0, 16) ?? '?'}…`,
+      ),
+    );
+  } else
+    checks.push({ name: 'checkpoint.signature', status: 'fail', code: opened.code, detail: opened.detail });
+
+  const qualifying = (() => {
+    try {
+      return sha256(Buffer.from(ev.nonce, 'hex'), utf8(ev.note));
+    } catch {
+      return new Uint8Array(32);
+    }
+  })();
+  const q = verifyQuote({
+    attest: ev.attest,
+    signature: ev.signature,
+    akPublic: fromBase64Url(state.akPublic),
+    akName: Buffer.from(state.akName, 'hex'),
+    pcrs: ev.pcrs,
+    requirePcrs: true,
+    expectedQualifyingData: qualifying,
+    ...(state.clock ? { previousClock: { ...state.clock, clock: BigInt(state.clock.clock) } } : {}),
+  });
+  checks.push(
+    pick(
+      q.checks,
+      [
+        'tpm.ak.public',
+        'tpm.ak.enrolled',
+        'tpm.ak.attributes',
+        'tpm.quote.format',
+        'tpm.quote.magic',
+        'tpm.quote.type',
+        'tpm.quote.signature',
+      ],
+      'quote.signature',
+      `quote signed by the activated AK ${state.akName.slice(0, 16)}…`,
+    ),
+  );
+  checks.push(
+    o.nonceRefusal
+      ? { name: 'quote.nonce', status: 'fail', code: o.nonceRefusal.code, detail: o.nonceRefusal.detail }
+      : pick(
+          q.checks,
+          ['tpm.quote.nonce'],
+          'quote.nonce',
+          'qualifying data = SHA-256(fresh nonce ‖ checkpoint)',
+        ),
+  );
+  const ci = q.attest?.clockInfo;
+  checks.push(
+    pick(
+      q.checks,
+      ['tpm.quote.safe', 'tpm.quote.clock'],
+      'quote.clock',
+      ci ? `clock ${ci.clock}, resetCount ${ci.resetCount}, restartCount ${ci.restartCount}` : 'no clock',
+    ),
+  );
+  // PCR digest, and the application PCR among the quoted ones.
+  let quotedPcr: Uint8Array | null = null;
+  let pcrCheck = pick(
+    q.checks,
+    ['tpm.quote.pcrs'],
+    'quote.pcr_digest',
+    `PCR ${state.pcr} quoted, digest matches`,
+  );
+  if (pcrCheck.status === 'pass') {
+    try {
+      const values = parsePcrsFile(ev.pcrs);
+      let i = 0;
+      for (const bank of values.selection)
+        for (const p of bank.pcrs) {
+          if (bank.hash === 'sha256' && p === state.pcr) quotedPcr = values.digests[i] ?? null;
+          i++;
+        }
+    } catch {
+      quotedPcr = null;
+    }
+    if (quotedPcr === null)
+      pcrCheck = {
+        name: 'quote.pcr_digest',
+        status: 'fail',
+        code: 'QUOTE_PCR_SELECTION_MISMATCH',
+        detail: `the quote does not select sha256 PCR ${state.pcr}`,
+      };
+  }
+  checks.push(pcrCheck);
+
+  // Measurement log replay to the quoted application PCR, and the keys bound in it.
+  let nextIma = state.ima;
+  let bound = state.bound;
+  let boundBoot = state.boundBoot ?? [];
+  let accepted: ImaEntry[] = [];
+  if (quotedPcr !== null && ci !== undefined) {
+    let entries: ImaEntry[] | null = null;
+    try {
+      entries = parseBinaryLog(ev.log, { firstIndex: ev.logFrom });
+      checks.push(
+        replayCheck(state, ev.logFrom, entries, quotedPcr, ci.resetCount, (s, boot, covered) => {
+          nextIma = s;
+          accepted = covered;
+          boundBoot = boot;
+          bound = [...new Set([...state.bound, ...boot])];
+        }),
+      );
+    } catch (err) {
+      if (!(err instanceof CoreError)) throw err;
+      checks.push({ name: 'log.replay', status: 'fail', code: err.code, detail: err.message });
+    }
+  } else checks.push({ name: 'log.replay', status: 'skipped', detail: 'no verified PCR value to replay to' });
+
+  if (signer === undefined)
+    checks.push({ name: 'key.bound', status: 'skipped', detail: 'no verified checkpoint signer' });
+  else if (boundBoot.includes(signer.keyId))
+    checks.push(
+      pass('key.bound', `checkpoint key ${signer.keyId.slice(0, 16)}… was extended into PCR ${state.pcr}`),
+    );
+  else
+    checks.push({
+      name: 'key.bound',
+      status: 'fail',
+      code: 'KEY_NOT_BOUND',
+      detail: `checkpoint key ${signer.keyId.slice(0, 16)}… is not in a tmb.agent-key event replayed to the quoted PCR ${state.pcr}`,
+    });
+
+  // Consistency with the previous quoted checkpoint.
+  if (cp === null)
+    checks.push({ name: 'checkpoint.consistent', status: 'skipped', detail: 'no verified checkpoint' });
+  else if (state.checkpoint === null)
+    checks.push(pass('checkpoint.consistent', 'the first quoted checkpoint of this agent'));
+  else {
+    const prev: Checkpoint = {
+      origin: o.origin,
+      size: state.checkpoint.size,
+      root: fromBase64(state.checkpoint.root),
+      extensions: [],
+    };
+    let r: { ok: boolean; code?: Check['code']; detail: string };
+    try {
+      r = verifyCheckpointExtends(prev, cp, decodeConsistencyProof(ev.consistency));
+    } catch (err) {
+      if (!(err instanceof CoreError)) throw err;
+      r = { ok: false, code: err.code, detail: err.message };
+    }
+    checks.push(
+      r.ok
+        ? pass('checkpoint.consistent', `size ${prev.size} -> ${cp.size}: ${r.detail}`)
+        : {
+            name: 'checkpoint.consistent',
+            status: 'fail',
+            ...(r.code ? { code: r.code } : {}),
+            detail: r.detail,
+          },
+    );
+  }
+  // The root over the receipts this verifier holds.
+  if (cp !== null) {
+    const root = o.treeRoot(cp.size);
+    if (root === null)
+      checks.push({
+        name: 'checkpoint.receipts',
+        status: 'fail',
+        code: 'RECEIPTS_MISSING',
+        detail: `the verifier holds fewer than ${cp.size} consecutive receipts of this agent`,
+      });
+    else if (toHex(root) !== toHex(cp.root))
+      checks.push({
+        name: 'checkpoint.receipts',
+        status: 'fail',
+        code: 'CHECKPOINT_ROOT_MISMATCH',
+        detail: `the root over the ${cp.size} receipts held here differs from the checkpoint's`,
+      });
+    else checks.push(pass('checkpoint.receipts', `root over the ${cp.size} receipts held here matches`));
+  }
+  if (checks.some((c) => c.status !== 'pass') || cp === null || signer === undefined || ci === undefined)
+    return { checks, next: null, accepted: [] };
+  return {
+    checks,
+    accepted,
+    next: {
+      ...state,
+      clock: {
+        clock: ci.clock.toString(),
+        resetCount: ci.resetCount,
+        restartCount: ci.restartCount,
+        safe: ci.safe,
+      },
+      ima: nextIma,
+      bound,
+      boundBoot,
+      checkpoint: { note: ev.note, size: cp.size, root: toBase64(cp.root), keyId: signer.keyId },
+      checks,
+      quote: {
+        attest: toBase64Url(ev.attest),
+        signature: toBase64Url(ev.signature),
+        pcrs: toBase64Url(ev.pcrs),
+        nonce: ev.nonce,
+      },
+      acceptedAt: Date.now(),
+    },
+  };
+}
+
+function replayCheck(
+  state: AgentAttest,
+  from: number,
+  entries: ImaEntry[],
+  quoted: Uint8Array,
+  resetCount: number,
+  commit: (s: AgentAttest['ima'], boundBoot: string[], accepted: ImaEntry[]) => void,
+): Check {
+  const start = state.ima ?? initialImaState('sha256', state.pcr, resetCount);
+  const r = advanceIma(start, { startIndex: from, entries, quotedPcr: quoted, resetCount });
+  const c = r.checks.find((x) => x.name === 'ima.replay')!;
+  if (c.status !== 'pass')
+    return { name: 'log.replay', status: 'fail', code: c.code ?? 'IMA_PCR_MISMATCH', detail: c.detail };
+  const bad = r.checks.find((x) => x.status === 'fail');
+  if (bad) return failed('log.replay', bad);
+  const bound = new Set(resetCount === state.ima?.resetCount ? (state.boundBoot ?? []) : []);
+  for (const e of r.accepted) {
+    const key = e.extra;
+    if (e.path !== AGENT_KEY_EVENT || e.template !== 'ima-buf' || key === null || key.length !== 32) continue;
+    if (toHex(sha256(key)) !== e.digest) continue;
+    bound.add(agentKeyId(key));
+  }
+  commit(r.state, [...bound], r.accepted);
+  return pass('log.replay', c.detail);
+}
+
+function fromBase64Url(s: string): Uint8Array {
+  return new Uint8Array(Buffer.from(s, 'base64url'));
+}
+
+function toBase64Url(b: Uint8Array): string {
+  return Buffer.from(b).toString('base64url');
+}

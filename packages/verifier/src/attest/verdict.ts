@@ -1,0 +1,137 @@
+import { type Check, fromBase64, L1_CHECKS, type ReceiptBody } from '@tmb/core';
+import {
+  encodeInclusionProof,
+  type InclusionProofJson,
+  inclusionProof,
+  verifyReceiptInCheckpoint,
+} from '@tmb/core/log';
+import type { Store, StoredReceipt } from '../store/types.ts';
+import { logOrigin } from './evidence.ts';
+import type { AttestService } from './service.ts';
+import { loadAttest } from './state.ts';
+
+/** What a receipt answer carries so that a client can check inclusion itself (docs/api.md). */
+export interface Attestation {
+  /** The quoted checkpoint note covering the receipt. */
+  checkpoint: string;
+  /** base64url raw Ed25519 key that signed the checkpoint (enrolled for the agent, bound by the TPM). */
+  checkpointKey: string | null;
+  /** Inclusion proof of the receipt (leaf = body bytes) in that checkpoint (docs/proofs.md). */
+  proof: InclusionProofJson;
+  /** The TPM quote over the checkpoint and its nonce, base64url / hex. */
+  quote: { attest: string; signature: string; pcrs: string; nonce: string };
+  akPublic: string;
+  pcr: number;
+}
+
+const PASS_THROUGH = [
+  'quote.signature',
+  'quote.nonce',
+  'quote.clock',
+  'quote.pcr_digest',
+  'log.replay',
+  'checkpoint.signature',
+  'checkpoint.consistent',
+];
+
+/**
+ * The L1 checks of one stored receipt, in L1_CHECKS order (docs/result.md), recomputed on each
+ * read: host checks from the AK enrolment, quote and log checks from the evidence that quoted the
+ * agent's latest checkpoint, `key.bound` for the receipt's own key, and `receipt.included` by
+ * an inclusion proof of the stored body bytes against that checkpoint's root.
+ */
+export async function l1Checks(
+  store: Store,
+  attest: AttestService,
+  stored: StoredReceipt,
+  body: ReceiptBody | null,
+): Promise<{ checks: Check[]; attestation?: Attestation }> {
+  const all = (status: 'skipped', detail: string) => ({
+    checks: L1_CHECKS.map((name): Check => ({ name, status, detail })),
+  });
+  if (body === null) return all('skipped', 'the body does not decode');
+  const state = await loadAttest(store, stored.agent);
+  // An agent without a TPM gets the L0 verdict unchanged: no L1 check applies to it.
+  if (state === undefined) return { checks: [] };
+  const byName = new Map<string, Check>();
+  byName.set('host.ek_certificate', state.ekCheck);
+  byName.set('host.ak_activated', {
+    name: 'host.ak_activated',
+    status: 'pass',
+    detail: `AK ${state.akName.slice(0, 20)}… activated on the certified EK at ${new Date(state.activatedAt).toISOString()}`,
+  });
+  const cp = state.checkpoint;
+  for (const name of PASS_THROUGH) {
+    const c = cp === null ? undefined : state.checks.find((x) => x.name === name);
+    byName.set(name, c ?? { name, status: 'skipped', detail: 'no quoted checkpoint of this agent yet' });
+  }
+  const covered = cp !== null && body.seq < cp.size;
+  const bound = state.bound.includes(body.key);
+  byName.set(
+    'key.bound',
+    bound
+      ? {
+          name: 'key.bound',
+          status: 'pass',
+          detail: `key ${body.key.slice(0, 16)}… was extended into the quoted PCR ${state.pcr}`,
+        }
+      : covered
+        ? {
+            name: 'key.bound',
+            status: 'fail',
+            code: 'KEY_NOT_BOUND',
+            detail: `key ${body.key.slice(0, 16)}… is in no tmb.agent-key event replayed to a quoted PCR ${state.pcr}`,
+          }
+        : {
+            name: 'key.bound',
+            status: 'asserted',
+            detail: 'pending: no quote has covered this key binding yet',
+          },
+  );
+  let attestation: Attestation | undefined;
+  if (!covered || cp === null || state.quote === null) {
+    byName.set('receipt.included', {
+      name: 'receipt.included',
+      status: 'asserted',
+      detail: `pending: receipt #${body.seq} is not yet covered by a quoted checkpoint (latest quoted size ${cp?.size ?? 'none'})`,
+    });
+  } else {
+    const tree = await attest.trees.upTo(stored.agent, cp.size);
+    const checkpoint = {
+      origin: logOrigin(stored.agent),
+      size: cp.size,
+      root: fromBase64(cp.root),
+      extensions: [],
+    };
+    let check: Check;
+    if (tree.size < cp.size) {
+      check = {
+        name: 'receipt.included',
+        status: 'fail',
+        code: 'RECEIPTS_MISSING',
+        detail: `the verifier holds fewer than ${cp.size} receipts of this agent`,
+      };
+    } else {
+      const proof = inclusionProof(tree, body.seq, cp.size);
+      const r = verifyReceiptInCheckpoint(stored.body, proof, checkpoint);
+      check = r.ok
+        ? {
+            name: 'receipt.included',
+            status: 'pass',
+            detail: `leaf ${body.seq} of the quoted checkpoint of size ${cp.size}`,
+          }
+        : { name: 'receipt.included', status: 'fail', ...(r.code ? { code: r.code } : {}), detail: r.detail };
+      const key = (await store.getKey(cp.keyId))?.key;
+      attestation = {
+        checkpoint: cp.note,
+        checkpointKey: key === undefined ? null : Buffer.from(key).toString('base64url'),
+        proof: encodeInclusionProof(proof),
+        quote: state.quote,
+        akPublic: state.akPublic,
+        pcr: state.pcr,
+      };
+    }
+    byName.set('receipt.included', check);
+  }
+  return { checks: L1_CHECKS.map((n) => byName.get(n)!), ...(attestation ? { attestation } : {}) };
+}

@@ -1,0 +1,33 @@
+import { CoreError } from '@tmb/core';
+import {
+  compilePolicy,
+  compileRegistry,
+  type ModelRegistry,
+  parseRegistry,
+  parseRuntimePolicy,
+  type RuntimePolicy,
+} from '@tmb/core/ima';
+import { VerifierError } from '../errors.ts';
+import type { HostReferences } from './checks.ts';
+
+/**
+ * Parses and compiles the verifier's reference values: the model registry (docs/registry.md)
+ * and a Keylime runtime policy (docs/policy.md), each JSON text or already parsed. Either may
+ * be left out; without both, receipts get no host checks.
+ * @throws VerifierError VERIFIER_CONFIG_INVALID naming the core code (REGISTRY_INVALID,
+ *   IMA_POLICY_INVALID) and what is wrong
+ */
+export function loadReferences(o: {
+  registry?: string | ModelRegistry | undefined;
+  imaPolicy?: string | RuntimePolicy | undefined;
+}): HostReferences {
+  try {
+    return {
+      registry: o.registry === undefined ? null : compileRegistry(parseRegistry(o.registry)),
+      policy: o.imaPolicy === undefined ? null : compilePolicy(parseRuntimePolicy(o.imaPolicy)),
+    };
+  } catch (err) {
+    if (!(err instanceof CoreError)) throw err;
+    throw new VerifierError('VERIFIER_CONFIG_INVALID', `${err.code}: ${err.message}`, { cause: err });
+  }
+}

@@ -1,0 +1,36 @@
+import { bytesEqual, fromBase64, toBase64 } from '@tmb/core';
+import type { TelemetryStore } from './store.ts';
+
+const LINE = /^tmb-telemetry ([1-9][0-9]{0,15}) ([A-Za-z0-9+/]{43}=)$/;
+
+/** What a checkpoint's `tmb-telemetry` extension line says about the agent's telemetry chain. */
+export type ExtensionCheck =
+  | { status: 'pass'; detail: string }
+  | { status: 'fail'; detail: string }
+  | { status: 'pending'; detail: string };
+
+/**
+ * Checks a checkpoint extension line `tmb-telemetry <count> <base64 head>` (written by the
+ * agent's telemetryExtension) against the batches the verifier received: the head of batch
+ * count-1 of the agent's current chain must be that head. `pending` when the verifier has not
+ * received that batch yet; `fail` when it holds another head (the stream and the quoted
+ * checkpoint disagree) or the line is malformed.
+ */
+export function checkTelemetryExtension(store: TelemetryStore, agent: string, line: string): ExtensionCheck {
+  const m = LINE.exec(line);
+  if (m === null) return { status: 'fail', detail: 'malformed tmb-telemetry extension line' };
+  const count = Number(m[1]);
+  const head = fromBase64(m[2]!);
+  const state = store.chain(agent);
+  if (state === undefined || state.nextSeq < count)
+    return { status: 'pending', detail: `telemetry batch ${count - 1} has not reached the verifier yet` };
+  const stored = store.batchHead(agent, state.chain, count - 1);
+  if (stored === undefined)
+    return { status: 'pending', detail: `telemetry batch ${count - 1} is no longer kept` };
+  return bytesEqual(stored, head)
+    ? { status: 'pass', detail: `the checkpoint commits to the ${count} telemetry batches received` }
+    : {
+        status: 'fail',
+        detail: `the checkpoint names telemetry head ${toBase64(head).slice(0, 12)}… for batch ${count - 1}, the verifier received ${toBase64(stored).slice(0, 12)}…`,
+      };
+}

@@ -1,0 +1,94 @@
+import { toBase64Url } from '@tmb/core';
+import type { JsonValue, Sample } from '@tmb/stats';
+import type { Context } from '../api/context.ts';
+import { TokenAuth } from '../auth.ts';
+import { VerifierError } from '../errors.ts';
+import { asObject, readJson, stringField } from '../http/body.ts';
+import { sendJson } from '../http/respond.ts';
+import { checkChain, head32, type PushedBatch } from './chain.ts';
+import type { TelemetryStore } from './store.ts';
+
+/** Most batches in one push, and samples in one batch (a batch a second at 10 Hz is 10). */
+export const MAX_PUSH_BATCHES = 100;
+export const MAX_BATCH_SAMPLES = 20_000;
+
+/** Numeric sample fields: each, when present, a finite number. */
+const NUMERIC = [
+  't',
+  'gpu',
+  'toolTime',
+  'powerW',
+  'powerInstantW',
+  'energyJ',
+  'utilGpu',
+  'utilMem',
+  'memUsedMiB',
+  'smClockMHz',
+  'memClockMHz',
+  'tempC',
+] as const;
+
+function sample(v: unknown, where: string): Sample {
+  const o = asObject(v, where);
+  for (const k of NUMERIC) {
+    const x = o[k];
+    if (x === undefined && k !== 't') continue;
+    if (typeof x !== 'number' || !Number.isFinite(x))
+      throw new VerifierError('BODY_MALFORMED', `${where}.${k} must be a finite number`);
+  }
+  const gpu = o.gpu as number | undefined;
+  if (gpu !== undefined && !(Number.isInteger(gpu) && gpu >= 0 && gpu < 1024))
+    throw new VerifierError('BODY_MALFORMED', `${where}.gpu must be a GPU index`);
+  return o as unknown as Sample;
+}
+
+/** Parses one pushed batch: {seq, prevHead, head, gpu: [...], proc: [...]}. */
+function batch(v: unknown, i: number): PushedBatch {
+  const o = asObject(v, `batches[${i}]`);
+  const seq = o.seq;
+  if (typeof seq !== 'number' || !Number.isSafeInteger(seq) || seq < 0)
+    throw new VerifierError('BODY_MALFORMED', `batches[${i}].seq must be a non-negative integer`);
+  const gpu = o.gpu ?? [];
+  const proc = o.proc ?? [];
+  if (!Array.isArray(gpu) || !Array.isArray(proc) || gpu.length + proc.length > MAX_BATCH_SAMPLES)
+    throw new VerifierError(
+      'BODY_MALFORMED',
+      `batches[${i}].gpu and .proc must be arrays of at most ${MAX_BATCH_SAMPLES} samples`,
+    );
+  return {
+    seq,
+    prevHead: head32(o.prevHead, `batches[${i}].prevHead`),
+    head: head32(o.head, `batches[${i}].head`),
+    gpu: gpu.map((s, j) => sample(s, `batches[${i}].gpu[${j}]`)),
+    proc: proc as JsonValue[],
+  };
+}
+
+/**
+ * POST /v1/telemetry: {"agent", "batches": [{seq, prevHead, head, gpu, proc}]}. Same bearer
+ * token as receipts. The batches must continue the agent's digest chain (checkChain); the
+ * whole push is stored in one transaction or not at all. Answers
+ * {"accepted", "duplicate", "chain", "seq" (next due), "head"}.
+ * @throws VerifierError TOKEN_INVALID | TOKEN_AGENT_MISMATCH | BODY_MALFORMED | BODY_TOO_LARGE |
+ *   BATCH_TOO_LARGE | TELEMETRY_CHAIN_BROKEN | TELEMETRY_BATCH_TAMPERED
+ */
+export async function ingestTelemetry(ctx: Context, store: TelemetryStore): Promise<void> {
+  const grant = ctx.auth.check(ctx.req.headers.authorization);
+  const body = asObject(await readJson(ctx.req, ctx.options.maxBodyBytes), 'telemetry push');
+  const agent = stringField(body, 'agent', 128);
+  TokenAuth.allow(grant, agent);
+  const raw = body.batches;
+  if (!Array.isArray(raw)) throw new VerifierError('BODY_MALFORMED', '"batches" must be an array');
+  if (raw.length > MAX_PUSH_BATCHES)
+    throw new VerifierError('BATCH_TOO_LARGE', `${raw.length} batches, at most ${MAX_PUSH_BATCHES}`);
+  const batches = raw.map(batch);
+  const out = checkChain(store.chain(agent), batches, (chain, seq) => store.batchHead(agent, chain, seq));
+  if (out.accept.length > 0) store.append(agent, out.state, out.accept);
+  sendJson(ctx.res, 200, {
+    accepted: out.accept.length,
+    duplicate: out.duplicate,
+    chain: out.state.chain,
+    seq: out.state.nextSeq,
+    head: toBase64Url(out.state.head),
+  });
+}

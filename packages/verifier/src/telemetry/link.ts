@@ -1,0 +1,120 @@
+import type { Check, ReceiptBody } from '@tmb/core';
+import {
+  concurrencyBucket,
+  type FeatureResult,
+  type RequestFeatures,
+  type RequestSpan,
+  requestFeatures,
+  type TelemetryLink,
+  telemetryLink,
+} from '@tmb/stats';
+import type { LoadedProfile } from './profiles.ts';
+import type { StoredSpan, TelemetryStore } from './store.ts';
+
+/** The modelDigest a profile carries to be used for receipts asking for model NAME, until receipts carry measured weight digests. */
+export function nameDigest(model: string): string {
+  return `name:${model}`;
+}
+
+/** What the verifier found for one receipt's telemetry (GET /v1/telemetry/receipts/:id). */
+export interface TelemetryFinding {
+  check: Check;
+  profile?: { id: string; key: LoadedProfile['profile']['key'] };
+  link?: TelemetryLink;
+  features?: RequestFeatures;
+  /** Requests in flight at once over this one's window, as far as the verifier has seen them. */
+  concurrency?: number;
+}
+
+/** The span of a receipt on the sample clock: receipt times are Unix µs, samples Unix ms from the same clock. */
+export function spanOf(body: ReceiptBody): StoredSpan {
+  const firstToken = body.response.stream && body.time.firstByte !== null ? body.time.firstByte / 1000 : null;
+  return {
+    id: body.id,
+    start: body.time.start / 1000,
+    firstToken,
+    end: body.time.end / 1000,
+    tokens: body.usage.completion ?? 0,
+  };
+}
+
+function skipped(detail: string): TelemetryFinding {
+  return { check: { name: 'telemetry.consistent', status: 'skipped', detail } };
+}
+
+/**
+ * The telemetry link of one receipt: its window of GPU samples (the agent's, gpu 0), cut at
+ * time.start / firstByte / end; its features (requestFeatures, energy shared with overlapping
+ * receipts); the profile for the model asked for and the concurrency bucket; the score.
+ * `pass` when consistent, `fail` TELEMETRY_INCONSISTENT when below the profile's calibrated
+ * threshold, `skipped` (never pass) when there is no profile, no tokens or too few samples.
+ */
+export function linkReceipt(
+  body: ReceiptBody,
+  store: TelemetryStore,
+  profiles: readonly LoadedProfile[],
+): TelemetryFinding {
+  const model = body.model.requested;
+  if (model === null) return skipped('the request names no model: no profile to compare with');
+  if (body.outcome !== 'complete') return skipped(`the exchange ended ${body.outcome}: not comparable`);
+  const span = spanOf(body);
+  if (!(span.tokens > 0)) return skipped('no output tokens reported: nothing to compare per token');
+  const overlapping = store.spans(body.agent, span);
+  const concurrency = Math.max(1, overlapping.length);
+  const bucket = concurrencyBucket(concurrency);
+  const spans: RequestSpan[] = overlapping.map((s) => ({
+    id: s.id,
+    start: s.start,
+    end: s.end,
+    outputTokens: s.tokens,
+    ...(s.firstToken !== null ? { firstToken: s.firstToken } : {}),
+  }));
+  const lo = Math.min(span.start, ...spans.map((s) => s.start));
+  const hi = Math.max(span.end, ...spans.map((s) => s.end));
+  const samples = store.window(body.agent, 0, lo, hi);
+  const result: FeatureResult = requestFeatures(samples, spans).get(body.id) ?? {
+    ok: false,
+    reason: 'no-samples-around-window',
+  };
+  const measured = { concurrency, ...(result.ok ? { features: result.features } : {}) };
+  const forModel = profiles.filter((p) => p.profile.key.modelDigest === nameDigest(model));
+  const matching = forModel.filter((p) => p.profile.key.concurrencyBucket === bucket);
+  if (matching.length !== 1)
+    return {
+      ...skipped(
+        forModel.length === 0
+          ? `no trusted telemetry profile for model ${JSON.stringify(model)}`
+          : matching.length === 0
+            ? `no profile for ${JSON.stringify(model)} at concurrency bucket ${bucket}`
+            : `${matching.length} profiles match ${JSON.stringify(model)} at bucket ${bucket}; which hardware is not known`,
+      ),
+      ...measured,
+    };
+  const chosen = matching[0]!;
+  const link = telemetryLink(chosen.profile, result);
+  const base = { profile: { id: chosen.id, key: chosen.profile.key }, link, ...measured };
+  const who = `profile ${chosen.id} (${chosen.profile.key.modelDigest}, ${chosen.profile.key.gpuModel}, bucket ${bucket})`;
+  if (!result.ok || link.status === 'insufficient-data')
+    return {
+      ...base,
+      check: {
+        name: 'telemetry.consistent',
+        status: 'skipped',
+        detail: `insufficient telemetry for ${who}: ${link.reason ?? (result.ok ? '' : result.reason)}${result.ok ? '' : result.reason === 'no-samples-around-window' ? ' (samples after the end may not have arrived yet)' : ''}`,
+      },
+    };
+  const f = result.features;
+  const numbers = `log-likelihood ${link.logLikelihood!.toFixed(2)} vs threshold ${link.threshold!.toFixed(2)}; ${f.energyPerToken.toFixed(3)} J/token, ${f.tokensPerSecond.toFixed(0)} tokens/s, utilization ${(f.utilization * 100).toFixed(0)}%, ${f.sampleCount} samples`;
+  return {
+    ...base,
+    check:
+      link.status === 'consistent'
+        ? { name: 'telemetry.consistent', status: 'pass', detail: `consistent with ${who}: ${numbers}` }
+        : {
+            name: 'telemetry.consistent',
+            status: 'fail',
+            code: 'TELEMETRY_INCONSISTENT',
+            detail: `inconsistent with ${who}: ${numbers}`,
+          },
+  };
+}

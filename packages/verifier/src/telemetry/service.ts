@@ -1,0 +1,135 @@
+import { type Check, levelOf, type ReceiptBody } from '@tmb/core';
+import { HostMonitor } from '@tmb/stats';
+import type { Context } from '../api/context.ts';
+import { VerifierError } from '../errors.ts';
+import { sendJson } from '../http/respond.ts';
+import { ingestTelemetry } from './ingest.ts';
+import { linkReceipt, type TelemetryFinding } from './link.ts';
+import { type LoadedProfile, ProfileRegistry, profileKeyFromText } from './profiles.ts';
+import { TelemetryStore } from './store.ts';
+
+/** Telemetry options of the verifier (`startVerifier({ telemetry })`, docs/telemetry.md). */
+export interface VerifierTelemetryOptions {
+  /** Folder of signed profiles (`--profiles DIR`). Left out: every telemetry check is skipped. */
+  profilesDir?: string;
+  /** The profile signer's key file text (`--profile-key FILE`): PEM or base64 raw Ed25519. */
+  profileKey?: string;
+  /** Samples kept per agent, newest first. Default 360,000 (10 hours at 10 Hz). */
+  retainSamples?: number;
+  /** SPRT error rates of the per-host test against substitute profiles. Default 1e-4 and 0.01. */
+  alpha?: number;
+  beta?: number;
+}
+
+interface HostState {
+  monitor: HostMonitor;
+  seen: Set<string>;
+  last: string;
+}
+
+/**
+ * The verifier's telemetry: POST /v1/telemetry (ingest), the telemetry.consistent check of
+ * each verdict, the per-host sequential test, GET /v1/telemetry/receipts/:id (the finding with
+ * its features, for calibration and debugging).
+ */
+export class TelemetryService {
+  readonly store: TelemetryStore;
+  readonly profiles: ProfileRegistry;
+  readonly #o: { alpha: number; beta: number };
+  readonly #hosts = new Map<string, HostState>();
+
+  constructor(dbPath: string, o: VerifierTelemetryOptions = {}) {
+    const retain = o.retainSamples ?? 360_000;
+    if (!Number.isSafeInteger(retain) || retain <= 0)
+      throw new VerifierError('VERIFIER_CONFIG_INVALID', 'retainSamples must be a positive integer');
+    const key = o.profileKey === undefined ? undefined : profileKeyFromText(o.profileKey);
+    this.profiles = new ProfileRegistry(o.profilesDir, key);
+    this.store = new TelemetryStore(dbPath === ':memory:' ? ':memory:' : `${dbPath}.telemetry`, retain);
+    this.#o = { alpha: o.alpha ?? 1e-4, beta: o.beta ?? 0.01 };
+  }
+
+  /** POST /v1/telemetry. */
+  ingest(ctx: Context): Promise<void> {
+    return ingestTelemetry(ctx, this.store);
+  }
+
+  /** The finding for a decoded receipt body whose earlier checks `ok` says passed. */
+  find(body: ReceiptBody | null, ok: boolean): TelemetryFinding {
+    if (body === null || !ok)
+      return {
+        check: { name: 'telemetry.consistent', status: 'skipped', detail: 'an earlier check failed' },
+      };
+    const profiles = this.profiles.list();
+    const f = linkReceipt(body, this.store, profiles);
+    if (f.features !== undefined && f.profile !== undefined) {
+      const host = this.#observe(body, f, profiles);
+      if (host !== undefined) f.check = { ...f.check, detail: `${f.check.detail}; ${host}` };
+    }
+    return f;
+  }
+
+  /**
+   * The telemetry.consistent check of a receipt, given the checks made so far; undefined when
+   * the verifier has no profiles folder (telemetry is not appraised at all). Telemetry is
+   * appraised only once the receipt itself holds (L0), and never overrides a failure.
+   */
+  check(body: ReceiptBody | null, checks: readonly Check[]): Check | undefined {
+    if (!this.profiles.configured) return undefined;
+    return this.find(body, levelOf(checks) !== 'none').check;
+  }
+
+  /** GET /v1/telemetry/receipts/:id: the finding for a stored receipt. */
+  async getFinding(
+    ctx: Context,
+    id: string,
+    decode: (id: string) => Promise<ReceiptBody | null>,
+  ): Promise<void> {
+    const body = await decode(id);
+    if (body === null) throw new VerifierError('ROUTE_NOT_FOUND', `no decodable receipt ${id}`);
+    sendJson(ctx.res, 200, this.find(body, true));
+  }
+
+  close(): void {
+    this.store.close();
+  }
+
+  /**
+   * Feeds the host's sequential test once per receipt, against every trusted profile for the
+   * same hardware and bucket with another model digest (the registered substitutes).
+   */
+  #observe(body: ReceiptBody, f: TelemetryFinding, profiles: readonly LoadedProfile[]): string | undefined {
+    const claimed = profiles.find((p) => p.id === f.profile!.id)!;
+    const k = claimed.profile.key;
+    const subs = profiles.filter(
+      (p) =>
+        p.profile.key.modelDigest !== k.modelDigest &&
+        p.profile.key.gpuModel === k.gpuModel &&
+        p.profile.key.gpuCount === k.gpuCount &&
+        p.profile.key.concurrencyBucket === k.concurrencyBucket,
+    );
+    if (subs.length === 0) return undefined;
+    const name = `${body.agent}\n${claimed.id}`;
+    let h = this.#hosts.get(name);
+    if (h === undefined) {
+      h = {
+        monitor: new HostMonitor(
+          claimed.profile,
+          subs.map((s) => s.profile),
+          this.#o,
+        ),
+        seen: new Set(),
+        last: '',
+      };
+      this.#hosts.set(name, h);
+    }
+    if (!h.seen.has(body.id)) {
+      if (h.seen.size > 100_000) h.seen.clear();
+      h.seen.add(body.id);
+      const states = h.monitor.observe(f.features!);
+      h.last = states
+        .map((s) => `host SPRT vs ${s.substitute.modelDigest}: ${s.decision}, flagged ${s.flags} times`)
+        .join('; ');
+    }
+    return h.last;
+  }
+}

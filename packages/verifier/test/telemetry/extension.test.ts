@@ -1,0 +1,32 @@
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import { toBase64 } from '@tmb/core';
+import { checkTelemetryExtension } from '../../src/telemetry/extension.ts';
+import { TelemetryStore } from '../../src/telemetry/store.ts';
+
+test('a checkpoint extension line is checked against the received telemetry chain', () => {
+  const store = new TelemetryStore(':memory:', 100);
+  const heads = [new Uint8Array(32).fill(1), new Uint8Array(32).fill(2)];
+  store.append('a', { chain: 0, nextSeq: 2, head: heads[1]!, restarts: 0 }, [
+    { chain: 0, seq: 0, head: heads[0]!, gpu: [{ t: 1 }] },
+    { chain: 0, seq: 1, head: heads[1]!, gpu: [{ t: 2 }] },
+  ]);
+  assert.equal(checkTelemetryExtension(store, 'a', `tmb-telemetry 2 ${toBase64(heads[1]!)}`).status, 'pass');
+  assert.equal(checkTelemetryExtension(store, 'a', `tmb-telemetry 1 ${toBase64(heads[0]!)}`).status, 'pass');
+  assert.equal(checkTelemetryExtension(store, 'a', `tmb-telemetry 1 ${toBase64(heads[1]!)}`).status, 'fail');
+  assert.equal(
+    checkTelemetryExtension(store, 'a', `tmb-telemetry 3 ${toBase64(heads[1]!)}`).status,
+    'pending',
+  );
+  assert.equal(
+    checkTelemetryExtension(store, 'b', `tmb-telemetry 1 ${toBase64(heads[0]!)}`).status,
+    'pending',
+  );
+  for (const bad of [
+    'tmb-telemetry 0 x',
+    'tmb-telemetry 01 AAAA',
+    `tmb-telemetry 1 ${toBase64(heads[0]!)} extra`,
+  ])
+    assert.equal(checkTelemetryExtension(store, 'a', bad).status, 'fail');
+  store.close();
+});
