@@ -19,8 +19,12 @@ import {
 } from '@tmb/stats';
 import { SIM_GPU_NAME } from './sim.ts';
 
-/** Noise floors for a short warm-up on a shared machine: ln-scale sd and beta concentration. */
-export const MIN_LOG_SD = 0.1;
+/**
+ * Noise floors for a short warm-up on a shared machine: ln-scale sd of energy per token and of
+ * tokens per second (timers slip under load, so the rate gets the wider one), beta concentration.
+ */
+export const MIN_LOG_SD_ENERGY = 0.12;
+export const MIN_LOG_SD_RATE = 0.2;
 export const MAX_BETA_CONCENTRATION = 20;
 
 /** Options of fitWarmupProfile. */
@@ -42,7 +46,7 @@ function widen(b: BetaParams): BetaParams {
 /**
  * A profile for `model` on the simulated GPU at concurrency 1 (modelDigest `name:<model>`,
  * as the verifier looks profiles up until receipts carry weight digests), fitted on the warm-up
- * requests' features, with the spreads floored (MIN_LOG_SD, MAX_BETA_CONCENTRATION) and the
+ * requests' features, with the spreads floored (MIN_LOG_SD_*, MAX_BETA_CONCENTRATION) and the
  * threshold set on 20,000 draws from the result.
  * @throws StatsError from the fits (too few requests, degenerate data)
  */
@@ -60,8 +64,11 @@ export function fitWarmupProfile(features: readonly FitInput[], o: WarmupFitOpti
   const p: Profile = {
     ...fitted,
     features: {
-      energyPerToken: { mu: f.energyPerToken.mu, sigma: Math.max(MIN_LOG_SD, f.energyPerToken.sigma) },
-      tokensPerSecond: { mu: f.tokensPerSecond.mu, sigma: Math.max(MIN_LOG_SD, f.tokensPerSecond.sigma) },
+      energyPerToken: { mu: f.energyPerToken.mu, sigma: Math.max(MIN_LOG_SD_ENERGY, f.energyPerToken.sigma) },
+      tokensPerSecond: {
+        mu: f.tokensPerSecond.mu,
+        sigma: Math.max(MIN_LOG_SD_RATE, f.tokensPerSecond.sigma),
+      },
       utilization: widen(f.utilization),
     },
   };

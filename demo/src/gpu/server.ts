@@ -19,6 +19,9 @@ export interface RunningSimGpu {
   close(): Promise<void>;
 }
 
+/** An SSE event that carries a token: `data: {...` with non-empty chat content or completion text. */
+const TOKEN_EVENT = /^data: \{.*"(?:content|text)":"[^"]/;
+
 /** Path of the nvidia-smi stand-in, a plain JavaScript program (runs under any node >= 18). */
 export const FAKE_NVIDIA_SMI = new URL('../../bin/nvidia-smi', import.meta.url).pathname;
 
@@ -47,8 +50,14 @@ export async function startSimulatedGpu(options: SimGpuOptions): Promise<Running
     gpu,
     onRequest: (req, res) => {
       if (req.method !== 'POST') return;
-      const end = gpu.begin();
-      res.once('close', end);
+      const r = gpu.begin();
+      // Each server-sent event carrying a token (a chat delta or a completion's text) is a token.
+      const write = res.write.bind(res) as (...args: unknown[]) => boolean;
+      res.write = ((chunk: unknown, ...rest: unknown[]) => {
+        if (typeof chunk === 'string' ? TOKEN_EVENT.test(chunk) : TOKEN_EVENT.test(String(chunk))) r.token();
+        return write(chunk, ...rest);
+      }) as typeof res.write;
+      res.once('close', r.end);
     },
     close: async () => {
       const closed = new Promise<void>((resolve) => server.close(() => resolve()));

@@ -19,7 +19,7 @@ export interface SimGpuOptions {
   variant: SampleVariant;
   /** The sample server's milliseconds per token for this variant (already scaled for cheap). */
   tokenLatencyMs: number;
-  /** Honest energy per generated token, J. Default 0.5 (the cheap variant: x CHEAP_ENERGY_FACTOR). */
+  /** Honest energy per generated token, J. Default 1.5 (the cheap variant: x CHEAP_ENERGY_FACTOR). */
   energyPerTokenJ?: number;
   /** Power with nothing in flight, W. Default 60. */
   idleW?: number;
@@ -53,23 +53,44 @@ export interface SimGpuReading {
   powerLimitW: number;
 }
 
+/** A request in flight on the simulated GPU. */
+export interface SimRequest {
+  /** A token was sent: its energy is spent now. */
+  token(): void;
+  /** The request ended (idempotent). */
+  end(): void;
+}
+
+interface InFlight {
+  start: number;
+  tokens: number;
+}
+
+/** Time constant of the reported power's smoothing of per-token energy, ms. */
+const POWER_TAU_MS = 100;
+
 /**
- * The simulated device. Each request in flight adds, for its first token latency (prefill), a
- * fixed prefill power, then energy-per-token x the variant's nominal token rate (decode).
- * Energy is integrated exactly between state changes; power readings carry 3% noise.
+ * The simulated device. Each request in flight draws a fixed prefill power for its first token
+ * latency; then every token it sends spends the variant's energy per token at that moment, so
+ * energy follows the tokens actually generated however the machine's timers run. A request
+ * that sends no token before its end (a JSON answer) draws, after its prefill, energy per token
+ * x the variant's nominal token rate instead. The energy counter integrates all of it exactly;
+ * power readings (per-token energy smoothed over 100 ms, plus the continuous part) carry 3% noise.
  */
 export class SimulatedGpu {
   readonly options: Required<SimGpuOptions>;
   readonly #ept: number;
   readonly #rng: Rng;
-  readonly #inFlight = new Map<number, number>();
-  #nextId = 0;
+  readonly #inFlight = new Set<InFlight>();
   #energyJ = 0;
   #last: number;
+  /** Smoothed power of per-token energy, W, as of #rateAt. */
+  #rate = 0;
+  #rateAt = 0;
 
   constructor(options: SimGpuOptions) {
     this.options = {
-      energyPerTokenJ: 0.5,
+      energyPerTokenJ: 1.5,
       idleW: 60,
       powerLimitW: 700,
       seed: 1,
@@ -87,15 +108,27 @@ export class SimulatedGpu {
     return this.#inFlight.size;
   }
 
-  /** A request arrived; returns the function that ends it. */
-  begin(): () => void {
+  /** A request arrived. */
+  begin(): SimRequest {
     this.#advance();
-    const id = this.#nextId++;
-    this.#inFlight.set(id, this.#last);
-    return () => {
-      if (!this.#inFlight.has(id)) return;
-      this.#advance();
-      this.#inFlight.delete(id);
+    const r: InFlight = { start: this.#last, tokens: 0 };
+    this.#inFlight.add(r);
+    return {
+      token: () => {
+        if (!this.#inFlight.has(r)) return;
+        this.#advance();
+        r.tokens++;
+        this.#energyJ += this.#ept;
+        const now = this.#last;
+        this.#rate =
+          this.#rate * Math.exp(-(now - this.#rateAt) / POWER_TAU_MS) + (this.#ept * 1000) / POWER_TAU_MS;
+        this.#rateAt = now;
+      },
+      end: () => {
+        if (!this.#inFlight.has(r)) return;
+        this.#advance();
+        this.#inFlight.delete(r);
+      },
     };
   }
 
@@ -103,7 +136,10 @@ export class SimulatedGpu {
   read(): SimGpuReading {
     this.#advance();
     const now = this.#last;
-    const p = this.#power(now);
+    const p = Math.min(
+      this.options.powerLimitW,
+      this.#power(now) + this.#rate * Math.exp(-(now - this.#rateAt) / POWER_TAU_MS),
+    );
     const busy = this.#inFlight.size > 0;
     const util = busy ? (this.options.variant === 'cheap' ? 70 : 93) : 0;
     const noisy = (x: number, sd: number) => Math.max(0, x * (1 + sd * this.#rng.normal()));
@@ -128,26 +164,27 @@ export class SimulatedGpu {
     };
   }
 
-  /** Power at `now`, W: idle plus each request's prefill or decode power, capped. */
+  /** Continuous power at `now`, W: idle, prefill, and the nominal decode of token-less requests. */
   #power(now: number): number {
     const o = this.options;
     const rate = o.tokenLatencyMs > 0 ? 1000 / o.tokenLatencyMs : Number.POSITIVE_INFINITY;
     let p = o.idleW;
-    for (const start of this.#inFlight.values()) {
-      const prefill = now - start < o.tokenLatencyMs;
+    for (const r of this.#inFlight) {
+      if (r.tokens > 0) continue;
+      const prefill = now - r.start < o.tokenLatencyMs;
       p += prefill ? 250 * (this.#ept / o.energyPerTokenJ) : this.#ept * rate;
     }
     return Math.min(p, o.powerLimitW);
   }
 
-  /** Integrates energy up to now. Power is piecewise constant except at prefill ends. */
+  /** Integrates the continuous power up to now, split at prefill ends so the integral is exact. */
   #advance(): void {
     const now = this.options.now();
     let t = this.#last;
     if (now <= t) return;
-    // Split at prefill ends inside (t, now] so the integral is exact.
-    const cuts = [...this.#inFlight.values()]
-      .map((s) => s + this.options.tokenLatencyMs)
+    const cuts = [...this.#inFlight]
+      .filter((r) => r.tokens === 0)
+      .map((r) => r.start + this.options.tokenLatencyMs)
       .filter((c) => c > t && c < now)
       .sort((a, b) => a - b);
     for (const c of [...cuts, now]) {

@@ -4,29 +4,50 @@ import { test } from 'node:test';
 import { DEFAULT_NVSMI_QUERY, NvSmiParser } from '@tmb/agent/telemetry';
 import { FAKE_NVIDIA_SMI, SIM_GPU_NAME, SimulatedGpu, startSimulatedGpu } from '@tmb/demo';
 
-test('the simulated GPU integrates idle, prefill and decode power exactly (honest and cheap)', () => {
-  for (const [variant, latency, want] of [
-    // idle 1 s at 60 W; prefill 10 ms at 60 + 250 W; decode 200 ms at 60 + 0.5 J x 100 tokens/s
-    ['honest', 10, 60 + 0.01 * 310 + 0.2 * 110],
-    // cheap: 0.6 x the energy per token: prefill 60 + 150 W; decode 60 + 0.3 J x 100 tokens/s
-    ['cheap', 10, 60 + 0.01 * 210 + 0.2 * 90],
+test('the simulated GPU integrates idle, prefill and per-token energy exactly (honest and cheap)', () => {
+  for (const [variant, ept] of [
+    ['honest', 0.5],
+    ['cheap', 0.3], // 0.6 x the energy per token
   ] as const) {
     let now = 0;
-    const gpu = new SimulatedGpu({ variant, tokenLatencyMs: latency, now: () => now });
+    const gpu = new SimulatedGpu({ variant, tokenLatencyMs: 10, energyPerTokenJ: 0.5, now: () => now });
     now = 1000;
     assert.equal(gpu.read().utilGpu, 0);
-    const end = gpu.begin();
-    now = 1100;
+    const r = gpu.begin();
+    now = 1010; // prefill: 10 ms at 250 W x the variant's factor
+    for (let i = 0; i < 20; i++) {
+      r.token();
+      now += 10;
+    }
     const busy = gpu.read();
     assert.ok(busy.utilGpu > 50, 'busy while a request is in flight');
+    assert.ok(busy.powerInstantW > 60, 'per-token energy shows in the power reading');
     assert.equal(busy.name, SIM_GPU_NAME);
-    now = 1210;
-    end();
+    now = 1215;
+    r.end();
+    r.token(); // after the end: nothing
     now = 2000;
-    const r = gpu.read();
-    assert.equal(r.energyMj, Math.floor((want + 0.79 * 60) * 1000));
-    assert.equal(r.simulated, true);
+    const read = gpu.read();
+    const want = 2 * 60 + 0.01 * 250 * (ept / 0.5) + 20 * ept;
+    assert.ok(Math.abs(read.energyMj - want * 1000) <= 1, `${read.energyMj} mJ, want ${want * 1000}`);
+    assert.equal(read.simulated, true);
   }
+});
+
+test('a request that sends no token before its end draws the nominal decode power after its prefill', () => {
+  let now = 0;
+  const gpu = new SimulatedGpu({
+    variant: 'honest',
+    tokenLatencyMs: 10,
+    energyPerTokenJ: 0.5,
+    now: () => now,
+  });
+  const r = gpu.begin();
+  now = 210;
+  r.end();
+  // 10 ms prefill at 250 W, then 200 ms at 0.5 J x 100 tokens/s, plus idle 60 W throughout.
+  const want = (0.21 * 60 + 0.01 * 250 + 0.2 * 50) * 1000;
+  assert.ok(Math.abs(gpu.read().energyMj - want) <= 1);
 });
 
 test('demo/bin/nvidia-smi prints the query in exactly the CSV the real tool prints, which the real parser reads', async () => {

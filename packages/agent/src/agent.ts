@@ -216,15 +216,15 @@ function chooseTpm(opts: ResolvedAgentOptions, log: AgentLog): TctiConfig | unde
     return undefined;
   }
   if (opts.tpm !== 'auto') return opts.tpm;
-  if (existsSync('/dev/tpmrm0')) return { kind: 'device' };
+  if (existsSync(opts.tpmDevice)) return { kind: 'device', path: opts.tpmDevice };
   if (opts.allowNoTpm) {
     log('tpm_absent', {
-      message: 'no TPM at /dev/tpmrm0 and none configured: serving at L0 only (allowNoTpm)',
+      message: `no TPM at ${opts.tpmDevice} and none configured: serving at L0 only (allowNoTpm)`,
     });
     return undefined;
   }
   throw new TpmDriverError(
     'TPM_UNAVAILABLE',
-    'no TPM: /dev/tpmrm0 does not exist and no --tpm was given; give --tpm swtpm:host=H,port=P, --tpm unix:PATH or --tpm device:PATH, or --allow-no-tpm to serve receipts at L0 only',
+    `no TPM: ${opts.tpmDevice} does not exist and no --tpm was given; give --tpm swtpm:host=H,port=P, --tpm unix:PATH or --tpm device:PATH, or --allow-no-tpm to serve receipts at L0 only`,
   );
 }

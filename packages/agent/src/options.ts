@@ -40,6 +40,8 @@ export interface AgentOptions {
   tpm?: TctiConfig | 'auto' | 'none';
   /** With `tpm: 'auto'` and no TPM present: serve at L0 (true) or refuse to start (false, the default). */
   allowNoTpm?: boolean;
+  /** The hardware TPM `tpm: 'auto'` looks for. Default /dev/tpmrm0 (the kernel's resource manager). */
+  tpmDevice?: string;
   /**
    * Application PCR (sha256 bank) that the signing-key binding and the agent's measurement log
    * are extended into: 8..15. Default 15 (on most hosts only a measured-UKI systemd boot touches
@@ -48,7 +50,7 @@ export interface AgentOptions {
   appPcr?: number;
   /** Longest time between two checkpoints (and quotes) while receipts arrive. Default 1000 ms. */
   checkpointIntervalMs?: number;
-  /** Receipts that bring the next checkpoint forward. Default 2000. */
+  /** Receipts that bring the next checkpoint forward (to checkpointMinIntervalMs after the last). Default 500: under load, a quote every 500 ms. */
   checkpointEveryReceipts?: number;
   /** Shortest time between two checkpoints (and quotes): at most 2 a second by default (500 ms). */
   checkpointMinIntervalMs?: number;
@@ -113,9 +115,10 @@ export function resolveOptions(o: AgentOptions): ResolvedAgentOptions {
     verifierTimeoutMs: o.verifierTimeoutMs ?? 10_000,
     tpm: o.tpm ?? 'none',
     allowNoTpm: o.allowNoTpm ?? false,
+    tpmDevice: o.tpmDevice ?? '/dev/tpmrm0',
     appPcr: o.appPcr ?? 15,
     checkpointIntervalMs: o.checkpointIntervalMs ?? 1000,
-    checkpointEveryReceipts: o.checkpointEveryReceipts ?? 2000,
+    checkpointEveryReceipts: o.checkpointEveryReceipts ?? 500,
     checkpointMinIntervalMs: o.checkpointMinIntervalMs ?? 500,
     measure: o.measure,
   };

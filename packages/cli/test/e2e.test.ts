@@ -34,21 +34,50 @@ describe('openai client -> agent -> stand-in model server; verifier; SDK checks'
     upstream = await listen(async (req, res) => {
       const parts: Buffer[] = [];
       for await (const c of req) parts.push(c as Buffer);
-      const body = JSON.parse(Buffer.concat(parts).toString() || '{}') as { stream?: boolean; model?: string };
+      const body = JSON.parse(Buffer.concat(parts).toString() || '{}') as {
+        stream?: boolean;
+        model?: string;
+      };
       if (body.stream) {
         res.writeHead(200, { 'content-type': 'text/event-stream' });
         for (const word of ['one', 'two', 'three']) {
-          res.write(`data: ${JSON.stringify({ id: 'x', object: 'chat.completion.chunk', created: 1, model: body.model, choices: [{ index: 0, delta: { content: `${word} ` }, finish_reason: null }] })}\n\n`);
+          res.write(
+            `data: ${JSON.stringify({ id: 'x', object: 'chat.completion.chunk', created: 1, model: body.model, choices: [{ index: 0, delta: { content: `${word} ` }, finish_reason: null }] })}\n\n`,
+          );
         }
         res.end('data: [DONE]\n\n');
         return;
       }
       res.writeHead(200, { 'content-type': 'application/json' });
-      res.end(JSON.stringify({ id: 'x', object: 'chat.completion', created: 1, model: body.model, choices: [{ index: 0, message: { role: 'assistant', content: 'four five' }, finish_reason: 'stop', logprobs: null }], usage: { prompt_tokens: 3, completion_tokens: 2, total_tokens: 5 } }));
+      res.end(
+        JSON.stringify({
+          id: 'x',
+          object: 'chat.completion',
+          created: 1,
+          model: body.model,
+          choices: [
+            {
+              index: 0,
+              message: { role: 'assistant', content: 'four five' },
+              finish_reason: 'stop',
+              logprobs: null,
+            },
+          ],
+          usage: { prompt_tokens: 3, completion_tokens: 2, total_tokens: 5 },
+        }),
+      );
     });
-    verifier = await startVerifier({ dbPath: join(dir, 'verifier.db'), tokens: [{ token: 'agent-token-0123456789', agent: 'gpu-01' }] });
+    verifier = await startVerifier({
+      dbPath: join(dir, 'verifier.db'),
+      tokens: [{ token: 'agent-token-0123456789', agent: 'gpu-01' }],
+    });
     agent = await startAgent(
-      { upstream: upstream.url, dataDir: join(dir, 'agent'), name: 'gpu-01', verifier: { url: verifier.url, token: 'agent-token-0123456789' } },
+      {
+        upstream: upstream.url,
+        dataDir: join(dir, 'agent'),
+        name: 'gpu-01',
+        verifier: { url: verifier.url, token: 'agent-token-0123456789' },
+      },
       silent,
     );
   });
@@ -62,8 +91,15 @@ describe('openai client -> agent -> stand-in model server; verifier; SDK checks'
 
   test('non-streamed and streamed chat completions verify at L0 with byte-exact hashes', async () => {
     const tmb = createVerifiedFetch({ verifierUrl: verifier.url });
-    const openai = new OpenAI({ baseURL: `${agent.url}/v1`, apiKey: 'sk-none', fetch: tmb.fetch, maxRetries: 0 });
-    const plain = await openai.chat.completions.create({ model: 'big-70b', messages: [{ role: 'user', content: 'count' }] }).withResponse();
+    const openai = new OpenAI({
+      baseURL: `${agent.url}/v1`,
+      apiKey: 'sk-none',
+      fetch: tmb.fetch,
+      maxRetries: 0,
+    });
+    const plain = await openai.chat.completions
+      .create({ model: 'big-70b', messages: [{ role: 'user', content: 'count' }] })
+      .withResponse();
     assert.equal(plain.data.choices[0]!.message.content, 'four five');
     const r1 = await tmb.verify(plain.response);
     assert.equal(r1.ok, true, JSON.stringify(r1.checks));
@@ -90,7 +126,11 @@ describe('openai client -> agent -> stand-in model server; verifier; SDK checks'
     const mitm = await listen(async (req, res) => {
       const parts: Buffer[] = [];
       for await (const c of req) parts.push(c as Buffer);
-      const r = await fetch(agent.url + req.url, { method: req.method, headers: { 'content-type': 'application/json' }, body: Buffer.concat(parts) });
+      const r = await fetch(agent.url + req.url, {
+        method: req.method,
+        headers: { 'content-type': 'application/json' },
+        body: Buffer.concat(parts),
+      });
       const bytes = Buffer.from(await r.arrayBuffer());
       bytes[bytes.indexOf('four')] = 0x46; // "four" -> "Four"
       const headers: Record<string, string> = {};
@@ -102,13 +142,23 @@ describe('openai client -> agent -> stand-in model server; verifier; SDK checks'
     });
     try {
       const tmb = createVerifiedFetch({ verifierUrl: verifier.url });
-      const openai = new OpenAI({ baseURL: `${mitm.url}/v1`, apiKey: 'sk-none', fetch: tmb.fetch, maxRetries: 0 });
-      const { data, response } = await openai.chat.completions.create({ model: 'big-70b', messages: [] }).withResponse();
+      const openai = new OpenAI({
+        baseURL: `${mitm.url}/v1`,
+        apiKey: 'sk-none',
+        fetch: tmb.fetch,
+        maxRetries: 0,
+      });
+      const { data, response } = await openai.chat.completions
+        .create({ model: 'big-70b', messages: [] })
+        .withResponse();
       assert.equal(data.choices[0]!.message.content, 'Four five');
       const result = await tmb.verify(response);
       assert.equal(result.ok, false);
       const failed = result.checks.filter((c) => c.status === 'fail');
-      assert.deepEqual(failed.map((c) => c.code), ['RESPONSE_HASH_MISMATCH']);
+      assert.deepEqual(
+        failed.map((c) => c.code),
+        ['RESPONSE_HASH_MISMATCH'],
+      );
     } finally {
       mitm.server.closeAllConnections();
       mitm.server.close();
@@ -123,7 +173,9 @@ describe('openai client -> agent -> stand-in model server; verifier; SDK checks'
     });
     await res.arrayBuffer();
     await agent.flush();
-    const byReq = (await (await fetch(`${verifier.url}/v1/requests/router-abc`)).json()) as { results: { verdict: { level: string; ok: boolean } }[] };
+    const byReq = (await (await fetch(`${verifier.url}/v1/requests/router-abc`)).json()) as {
+      results: { verdict: { level: string; ok: boolean } }[];
+    };
     assert.equal(byReq.results.length, 1);
     assert.equal(byReq.results[0]!.verdict.level, 'L0');
   });

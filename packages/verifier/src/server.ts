@@ -6,11 +6,12 @@ import { push } from './api/push.ts';
 import { getAgents, getByRequest, getReceipt, getVerifierKey } from './api/read.ts';
 import { activateAk, enrollAk } from './attest/enroll.ts';
 import { issueNonce, postEvidence } from './attest/evidence.ts';
+import { getConsistency, getQuotedCheckpoint } from './attest/read.ts';
 import { createAttestService } from './attest/service.ts';
 import { TokenAuth } from './auth.ts';
-import { HostAppraiser, loadReferences, postHostLog } from './host/index.ts';
 import { createResultSigner } from './ear.ts';
 import { VerifierError } from './errors.ts';
+import { HostAppraiser, loadReferences, postHostLog } from './host/index.ts';
 import { sendError, sendJson } from './http/respond.ts';
 import { resolveOptions, type VerifierOptions } from './options.ts';
 import { SqliteStore } from './store/sqlite.ts';
@@ -43,6 +44,16 @@ const ROUTES: Route[] = [
   { method: 'POST', pattern: /^\/v1\/attest\/activate$/, handle: (ctx) => activateAk(ctx) },
   { method: 'POST', pattern: /^\/v1\/attest\/nonce$/, handle: (ctx) => issueNonce(ctx) },
   { method: 'POST', pattern: /^\/v1\/attest\/evidence$/, handle: (ctx) => postEvidence(ctx) },
+  {
+    method: 'GET',
+    pattern: /^\/v1\/agents\/([^/]+)\/checkpoint$/,
+    handle: (ctx, m) => getQuotedCheckpoint(ctx, m[1]!),
+  },
+  {
+    method: 'GET',
+    pattern: /^\/v1\/agents\/([^/]+)\/proof\/consistency$/,
+    handle: (ctx, m) => getConsistency(ctx, m[1]!),
+  },
   { method: 'POST', pattern: /^\/v1\/telemetry$/, handle: (ctx) => postTelemetry(ctx) },
   { method: 'POST', pattern: /^\/v1\/host\/log$/, handle: (ctx) => postHostLog(ctx) },
   {

@@ -19,6 +19,8 @@ export interface QuotedCheckpoint {
   note: string;
   /** Date.now() when the verifier's acceptance arrived. */
   at: number;
+  /** Milliseconds of the cycle, from the checkpoint's signing: push, nonce, quote, evidence. */
+  ms: { push: number; nonce: number; quote: number; evidence: number };
 }
 
 type Log = (event: string, detail: Record<string, unknown>) => void;
@@ -143,8 +145,13 @@ export class Attester {
     const done = () => {
       this.#running = undefined;
       if (this.#closed) return;
-      const backoff = this.#failures === 0 ? 0 : Math.min(5_000, 100 * 2 ** Math.min(this.#failures, 6));
-      if (this.#sinceLast > 0 || this.#failures > 0) this.#schedule(Math.max(backoff, this.#s.minIntervalMs));
+      if (this.#failures > 0) this.#schedule(Math.min(5_000, 100 * 2 ** Math.min(this.#failures, 6)));
+      else if (this.#sinceLast > 0) {
+        // The period runs from the start of the last cycle: a slow cycle is not followed by a full interval.
+        const since = Date.now() - this.#lastStart;
+        const every = this.#sinceLast >= this.#s.everyReceipts ? this.#s.minIntervalMs : this.#s.intervalMs;
+        this.#schedule(Math.max(0, every - since, this.#s.minIntervalMs - since));
+      }
     };
     this.#running.then(done, done);
     return this.#running;
@@ -161,8 +168,9 @@ export class Attester {
       });
       await this.#enrolling;
     }
+    const t0 = performance.now();
     await this.#push(cp.size);
-    await this.#quote(cp, this.#host, this.#client);
+    await this.#quote(cp, this.#host, this.#client, performance.now() - t0);
   }
 
   /** AK enrolment: EK public, EK certificate, AK public area; then ActivateCredential. */
@@ -182,10 +190,13 @@ export class Attester {
     this.#emit('ak_activated', { pcr: host.pcr });
   }
 
-  async #quote(cp: StoredCheckpoint, host: AttestHost, client: AttestClient): Promise<void> {
+  async #quote(cp: StoredCheckpoint, host: AttestHost, client: AttestClient, pushMs: number): Promise<void> {
+    const t0 = performance.now();
     const n = await client.post<NonceAnswer>('/v1/attest/nonce', { agent: this.#agent });
+    const t1 = performance.now();
     const qualifying = sha256(fromHex(n.nonce), utf8(cp.note));
     const q = await host.driver.quote([host.pcr], qualifying);
+    const t2 = performance.now();
     // The log is read after the quote: entries logged in between wait for the next quote.
     const { resetCount } = parseAttest(q.attest).clockInfo;
     const count = host.entryCount();
@@ -206,7 +217,13 @@ export class Attester {
       log: { from, entries: toBase64Url(host.entriesFrom(from)) },
       consistency,
     });
-    this.quoted = { size: cp.size, note: cp.note, at: Date.now() };
+    const ms = {
+      push: Math.round(pushMs),
+      nonce: Math.round(t1 - t0),
+      quote: Math.round(t2 - t1),
+      evidence: Math.round(performance.now() - t2),
+    };
+    this.quoted = { size: cp.size, note: cp.note, at: Date.now(), ms };
     for (const l of this.#listeners) l(this.quoted);
   }
 }

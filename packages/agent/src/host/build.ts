@@ -5,10 +5,10 @@ import { listFiles, manifest } from '../measure/index.ts';
 
 /**
  * The source trees an agent build is made of, relative to the repository's `packages/`:
- * the agent itself and the core library it runs (it imports nothing else of ours; its npm
- * dependencies are pinned by the lock file, which is left out: see docs/registry.md).
+ * the agent itself and the two libraries of ours it runs, core and stats (its npm dependencies
+ * are pinned by the lock file, which is left out: see docs/registry.md).
  */
-export const AGENT_BUILD_TREES = ['agent/src', 'core/src'] as const;
+export const AGENT_BUILD_TREES = ['agent/src', 'core/src', 'stats/src'] as const;
 
 /** An agent build: its manifest (sha256sum format) and the manifest's digest, `sha256:<hex>`. */
 export interface AgentBuild {

@@ -103,6 +103,16 @@ test('a receipt reaches L1: quoted checkpoint, bound key, inclusion proof', asyn
     assert.ok(cp.startsWith('tmb/agent/e2e-l1\n'));
     const proof = await (await fetch(`${agent.url}/.well-known/tmb/proof/inclusion?index=0&size=1`)).json();
     assert.equal((proof as { type: string }).type, 'inclusion');
+    // The verifier serves the latest quoted checkpoint and consistency proofs over what it holds.
+    const quoted = (await (await fetch(`${verifier.url}/v1/agents/e2e-l1/checkpoint`)).json()) as {
+      checkpoint: string;
+      size: number;
+    };
+    assert.ok(quoted.checkpoint.startsWith('tmb/agent/e2e-l1\n'));
+    const cons = await fetch(`${verifier.url}/v1/agents/e2e-l1/proof/consistency?from=0&to=${quoted.size}`);
+    assert.equal(((await cons.json()) as { type: string }).type, 'consistency');
+    const beyond = await fetch(`${verifier.url}/v1/agents/e2e-l1/proof/consistency?from=0&to=99999`);
+    assert.equal(beyond.status, 400);
     // The client checks the inclusion itself and reaches L1 too.
     const tmb = createVerifiedFetch({ verifierUrl: verifier.url, waitForQuoteMs: 10_000 });
     const res = await tmb.fetch(`${agent.url}/v1/chat/completions`, {
@@ -230,7 +240,7 @@ test('held-back evidence: replay, unknown nonce, another AK and each tampered fi
   assert.ok(failedChecks(foreign.json).includes('quote.nonce:NONCE_UNKNOWN'));
 });
 
-test('no TPM: refused unless allowed; with tpm none the receipt stays L0 with L1 checks skipped', async () => {
+test('no TPM: refused unless allowed; with tpm none the receipt stays L0 and carries no L1 check', async () => {
   await assert.rejects(
     startAgent(
       {
@@ -238,6 +248,7 @@ test('no TPM: refused unless allowed; with tpm none the receipt stays L0 with L1
         dataDir: join(dir, 'no-tpm'),
         name: 'no-tpm',
         tpm: 'auto',
+        tpmDevice: join(dir, 'no-such-tpm'),
         allowNoTpm: false,
       },
       () => {},
@@ -256,6 +267,22 @@ test('no TPM: refused unless allowed; with tpm none the receipt stays L0 with L1
     ),
     (err: { code?: string }) => err.code === 'TPM_UNAVAILABLE',
   );
+  // allowNoTpm: it starts, and says plainly that it serves at L0 only.
+  const events: string[] = [];
+  const allowed = await startAgent(
+    {
+      upstream: upstream.url,
+      dataDir: join(dir, 'allowed'),
+      name: 'allowed',
+      tpm: 'auto',
+      tpmDevice: join(dir, 'no-such-tpm'),
+      allowNoTpm: true,
+    },
+    (event) => events.push(event),
+  );
+  assert.equal(allowed.tpmPcr, null);
+  await allowed.close();
+  assert.ok(events.includes('tpm_absent'), events.join());
   const agent = await startAgent(
     {
       upstream: upstream.url,

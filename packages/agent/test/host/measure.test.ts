@@ -96,17 +96,19 @@ test('a changed weights file appends new entries (never rewriting) and the PCR f
   assert.deepEqual(replayed.pcr, pcr.value);
 });
 
-test('agentBuild: a manifest of agent/src and core/src, whose digest changes with any source byte', async (t) => {
+test('agentBuild: a manifest of agent/src, core/src and stats/src, whose digest changes with any source byte', async (t) => {
   const root = await mkdtemp(join(tmpdir(), 'tmb-build-'));
   t.after(() => rm(root, { recursive: true, force: true }));
   await mkdir(join(root, 'agent', 'src'), { recursive: true });
   await mkdir(join(root, 'core', 'src', 'ima'), { recursive: true });
   await writeFile(join(root, 'agent', 'src', 'agent.ts'), 'export {}');
   await writeFile(join(root, 'core', 'src', 'ima', 'replay.ts'), 'export {}');
+  await mkdir(join(root, 'stats', 'src'), { recursive: true });
+  await writeFile(join(root, 'stats', 'src', 'index.ts'), 'export {};');
   const a = await agentBuild(root);
   assert.equal(
     new TextDecoder().decode(a.manifest),
-    `${hex('export {}')}  agent/src/agent.ts\n${hex('export {}')}  core/src/ima/replay.ts\n`,
+    `${hex('export {}')}  agent/src/agent.ts\n${hex('export {}')}  core/src/ima/replay.ts\n${hex('export {};')}  stats/src/index.ts\n`,
   );
   assert.equal(a.digest, `sha256:${hex(a.manifest)}`);
   await writeFile(join(root, 'core', 'src', 'ima', 'replay.ts'), 'export {};');

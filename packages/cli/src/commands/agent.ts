@@ -32,7 +32,7 @@ stores a receipt for every exchange and pushes receipts to the verifier.
   --allow-no-tpm         with no TPM found, serve receipts at L0 only instead of refusing to start
   --tpm-pcr N            application PCR for the key binding and measurement log, 8..15 (default 15)
   --checkpoint-ms MS     longest time between checkpoints/quotes while receipts arrive (default 1000)
-  --checkpoint-every N   receipts that bring the next checkpoint/quote forward (default 2000)
+  --checkpoint-every N   receipts that bring the next checkpoint/quote forward (default 500)
 
 Prints {"listening": URL, "keyId": HEX} on stdout when ready; stops on SIGINT or SIGTERM.`;
 

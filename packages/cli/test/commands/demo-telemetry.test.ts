@@ -1,8 +1,14 @@
 import assert from 'node:assert/strict';
+import { existsSync } from 'node:fs';
+import { delimiter, join } from 'node:path';
 import { test } from 'node:test';
 import { main } from '../../src/main.ts';
 
-test('tmb demo --telemetry --json: honest rows pass telemetry.consistent, cheap rows fail it; says the GPU is simulated', async () => {
+const onPath = (name: string) =>
+  (process.env.PATH ?? '').split(delimiter).some((d) => d !== '' && existsSync(join(d, name)));
+
+test('tmb demo --telemetry --json: honest rows pass telemetry.consistent (L2 with swtpm), cheap rows fail it; the GPU is simulated', async () => {
+  const swtpm = onPath('swtpm') && onPath('swtpm_setup');
   const io = {
     out: '',
     err: '',
@@ -18,13 +24,19 @@ test('tmb demo --telemetry --json: honest rows pass telemetry.consistent, cheap 
   const rows = io.out
     .trim()
     .split('\n')
-    .map((l) => JSON.parse(l) as { backend: string; telemetry: { status: string; code?: string } });
+    .map(
+      (l) =>
+        JSON.parse(l) as { backend: string; level: string; telemetry: { status: string; code?: string } },
+    );
   assert.equal(rows.length, 8);
-  for (const r of rows)
+  for (const r of rows) {
     assert.deepEqual(
       [r.telemetry.status, r.telemetry.code],
       r.backend === 'honest' ? ['pass', undefined] : ['fail', 'TELEMETRY_INCONSISTENT'],
     );
+    // With an swtpm per agent the honest answers reach L1, and with telemetry L2.
+    assert.equal(r.level, r.backend === 'honest' && swtpm ? 'L2' : 'L0');
+  }
   assert.match(io.err, /THE GPU IS SIMULATED/);
   assert.match(io.err, /cheap backend was caught by telemetry/);
 });
