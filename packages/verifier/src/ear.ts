@@ -4,9 +4,8 @@ import {
   createPublicKey,
   generateKeyPairSync,
   type KeyObject,
-  sign,
 } from 'node:crypto';
-import { toBase64Url, utf8, type Verdict } from '@tmb/core';
+import { toBase64Url, type Verdict } from '@tmb/core';
 import { type JWTPayload, SignJWT } from 'jose';
 import { VerifierError } from './errors.ts';
 
@@ -54,11 +53,6 @@ export interface ResultSigner {
   issuer: string;
   /** The EAR JWT for a verdict, issued at `now` (default: now), signed with jose's SignJWT. */
   issue(verdict: Verdict, now?: Date): Promise<string>;
-  /**
-   * The same JWT, signed synchronously with node:crypto.
-   * @deprecated Kept only until `api/read.ts` awaits {@link ResultSigner.issue}; then removed.
-   */
-  sign(verdict: Verdict, now?: Date): string;
 }
 
 /**
@@ -118,11 +112,6 @@ export function createResultSigner(pem?: string, options: ResultSignerOptions = 
     issuer,
     issue: (verdict, now = new Date()) =>
       new SignJWT(claims(verdict, now)).setProtectedHeader(header).sign(cryptoKey),
-    sign(verdict, now = new Date()) {
-      const input = `${b64json(header)}.${b64json(claims(verdict, now))}`;
-      const sig = sign('sha256', utf8(input), { key, dsaEncoding: 'ieee-p1363' });
-      return `${input}.${toBase64Url(new Uint8Array(sig))}`;
-    },
   };
 }
 
@@ -138,8 +127,4 @@ function loadKey(pem: string | undefined): KeyObject {
     throw new VerifierError('VERIFIER_CONFIG_INVALID', 'result key must be an EC P-256 key');
   }
   return key;
-}
-
-function b64json(value: unknown): string {
-  return toBase64Url(utf8(JSON.stringify(value)));
 }

@@ -4,8 +4,15 @@ export type { ReceiptResult } from './appraise.ts';
 export { appraise } from './appraise.ts';
 export type { Grant } from './auth.ts';
 export { TokenAuth } from './auth.ts';
-export type { ResultKeyJwk, ResultSigner } from './ear.ts';
-export { createResultSigner, EAR_PROFILE, EAR_SUBMOD, earStatus } from './ear.ts';
+export type { ResultKeyJwk, ResultSigner, ResultSignerOptions } from './ear.ts';
+export {
+  createResultSigner,
+  EAR_ISSUER,
+  EAR_PROFILE,
+  EAR_SUBMOD,
+  EAR_TTL_SECONDS,
+  earStatus,
+} from './ear.ts';
 export type { VerifierErrorCode } from './errors.ts';
 export { VERIFIER_ERROR_CODES, VERIFIER_ERROR_STATUS, VerifierError } from './errors.ts';
 export type { TokenEntry, VerifierOptions } from './options.ts';

@@ -68,16 +68,6 @@ test('the kid is the RFC 7638 thumbprint of the public key, as jose computes it'
   assert.deepEqual(Object.keys(signer.jwk).sort(), ['alg', 'crv', 'kid', 'kty', 'use', 'x', 'y']);
 });
 
-test('issue (jose) and the deprecated sync sign write the same header and claims bytes', async () => {
-  const signer = createResultSigner();
-  const at = new Date(1_700_000_123_456);
-  const v = verdict({ ok: false, level: 'none', requestId: null });
-  const a = (await signer.issue(v, at)).split('.');
-  const b = signer.sign(v, at).split('.');
-  assert.deepEqual(a.slice(0, 2), b.slice(0, 2));
-  open(b.join('.'), signer.jwk);
-});
-
 test('issuer, validity and build are options; a bad validity is refused', async () => {
   const signer = createResultSigner(undefined, { issuer: 'verifier.example', ttlSeconds: 60, build: 'b 1' });
   const { claims } = open(await signer.issue(verdict(), new Date(1_700_000_000_000)), signer.jwk);

@@ -85,7 +85,7 @@ async function result(ctx: Context, stored: StoredReceipt): Promise<ReceiptResul
     ...r,
     verdict,
     ...(l1.attestation ? { attestation: l1.attestation } : {}),
-    result: ctx.signer.sign(verdict),
+    result: await ctx.signer.issue(verdict),
   };
 }
 
