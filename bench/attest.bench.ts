@@ -5,7 +5,8 @@
  * verifier's acceptance of a quoted checkpoint covering it (p50, p99). Baseline: the same load on
  * an agent without a TPM (checkpoints only, no quotes). The verifier and a fake model server run
  * in a worker thread (bench/attest.worker.ts); the agent and the load generator share this one,
- * so receipts/s is a floor for the agent alone.
+ * so receipts/s is a floor for the agent alone. `quote_step_p50` is the TPM step of a quote cycle
+ * (bench/quote.bench.ts compares it with the old load-per-quote path).
  * Bounded: 4 s of load at concurrency 64 per phase, then at most 10 s waiting for coverage.
  */
 
@@ -86,7 +87,8 @@ async function phase(dir: string, name: string, tpm: AgentOptions['tpm'], roots:
       .sort((a, b) => a - b);
     const during = quotes.filter((q) => q.at <= t0 + seconds * 1000).length;
     if (process.env.TMB_BENCH_VERBOSE) for (const q of quotes) process.stderr.write(`${JSON.stringify(q)}\n`);
-    return { perSecond: done.length / seconds, coverage, quotesPerSecond: during / seconds };
+    const quoteMs = quotes.map((q) => q.ms.quote ?? Number.NaN).sort((a, b) => a - b);
+    return { perSecond: done.length / seconds, coverage, quotesPerSecond: during / seconds, quoteMs };
   } finally {
     await agent.close();
     worker.postMessage('close');
@@ -118,6 +120,8 @@ export async function* run(): AsyncGenerator<BenchRecord> {
       unit: 'quotes/s',
       baseline: null,
     };
+    // The TPM step of each quote cycle (TpmDriver.quote: one tpm2_quote with the persistent AK).
+    yield { bench, metric: 'quote_step_p50', value: percentile(tpm.quoteMs, 50), unit: 'ms', baseline: null };
     yield { bench, metric: 'coverage_p50', value: percentile(tpm.coverage, 50), unit: 'ms', baseline: null };
     yield { bench, metric: 'coverage_p99', value: percentile(tpm.coverage, 99), unit: 'ms', baseline: null };
   } finally {

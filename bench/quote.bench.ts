@@ -3,13 +3,83 @@
  * the AK public area, attestation, signature and PCR file, check every field, verify the signature;
  * target <= 1 ms), against a bare signature verification of the same bytes with a ready KeyObject
  * measured in the same run; `_enrolled_ak` holds the AK's parsed public area as a verifier does. Uses the committed swtpm vectors (packages/core/test/vectors/tpm).
+ *
+ * Then the agent's quote cycle on an swtpm provisioned here (TpmDriver.quote: tool runs, files
+ * read back, the driver's signature check): the AK at its persistent handle against the old path
+ * (akHandle null: EK session, load, quote, flushes) in the same run, alternating, 20 quotes each:
+ * p50 ms, tool processes per quote, and CPU ms per quote of this process and its waited-for
+ * children (the tools; /proc/self/stat, 10 ms ticks; not swtpm's own).
  */
 
 import { verify } from 'node:crypto';
 import { readFileSync } from 'node:fs';
-import { fromHex } from '@tmb/core';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { provisionSwtpm, startSwtpm, TpmDriver } from '@tmb/agent/tpm';
+import { fromHex, sha256, utf8 } from '@tmb/core';
 import { parseSignature, parseTpm2bPublic, publicKeyOf, verifyQuote } from '@tmb/core/tpm';
-import type { BenchRecord } from './record.ts';
+import { type BenchRecord, percentile } from './record.ts';
+
+const QUOTES = 20;
+
+/** CPU ms used so far by this process and its waited-for children (Linux /proc; 0 elsewhere). */
+function cpuMs(): number {
+  const own = process.cpuUsage();
+  let children = 0;
+  try {
+    // /proc/self/stat fields 16, 17 (cutime, cstime) in clock ticks (USER_HZ 100), after `(comm)`.
+    const f = readFileSync('/proc/self/stat', 'utf8');
+    const rest = f.slice(f.lastIndexOf(')') + 2).split(' ');
+    children = (Number(rest[13]) + Number(rest[14])) * 10;
+  } catch {
+    children = 0;
+  }
+  return (own.user + own.system) / 1000 + children;
+}
+
+/** Quote cycles of the persistent-handle driver against the load-per-quote one, alternating. */
+async function* cycle(): AsyncGenerator<BenchRecord> {
+  const dir = await mkdtemp(join(tmpdir(), 'tmb-bench-quote-'));
+  const swtpm = await startSwtpm(await provisionSwtpm(join(dir, 'swtpm')));
+  try {
+    const held = new TpmDriver({ tcti: swtpm.tcti, workDir: join(dir, 'work') });
+    await held.createAk();
+    const loaded = new TpmDriver({ tcti: swtpm.tcti, workDir: join(dir, 'work'), akHandle: null });
+    const stats = [held, loaded].map((d) => ({ d, ms: [] as number[], runs: 0, cpu: 0 }));
+    for (let i = -1; i < QUOTES; i++)
+      for (const s of stats) {
+        const [runs, cpu, t0] = [s.d.toolRuns, cpuMs(), performance.now()];
+        await s.d.quote([16], sha256(utf8(`bench ${i}`)));
+        if (i < 0) continue; // the first quote of each checks the handle: not steady state
+        s.ms.push(performance.now() - t0);
+        s.runs += s.d.toolRuns - runs;
+        s.cpu += cpuMs() - cpu;
+      }
+    const [now, old] = stats.map((s) => ({
+      p50: percentile(
+        s.ms.sort((a, b) => a - b),
+        50,
+      ),
+      runs: s.runs / QUOTES,
+      cpu: s.cpu / QUOTES,
+    }));
+    if (held.akMode !== 'persistent') throw new Error(`AK not persistent: ${held.akMode}`);
+    const r = (x: number) => Number(x.toFixed(1));
+    yield { bench: 'quote', metric: 'quote_cycle_ms', value: r(now!.p50), unit: 'ms', baseline: r(old!.p50) };
+    yield {
+      bench: 'quote',
+      metric: 'tool_runs_per_quote',
+      value: now!.runs,
+      unit: 'processes',
+      baseline: old!.runs,
+    };
+    yield { bench: 'quote', metric: 'quote_cpu_ms', value: r(now!.cpu), unit: 'ms', baseline: r(old!.cpu) };
+  } finally {
+    await swtpm.stop();
+    await rm(dir, { recursive: true, force: true });
+  }
+}
 
 const dir = new URL('../packages/core/test/vectors/tpm/', import.meta.url).pathname;
 const read = (f: string) => new Uint8Array(readFileSync(dir + f));
@@ -63,4 +133,5 @@ export async function* run(): AsyncGenerator<BenchRecord> {
       baseline: bare,
     };
   }
+  yield* cycle();
 }

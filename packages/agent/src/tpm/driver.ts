@@ -1,7 +1,19 @@
+import { readFileSync, rmSync } from 'node:fs';
 import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { toHex } from '@tmb/core';
-import { hashName, type PcrValues, parsePcrsFile, parseTpm2bPublic, TpmAlg, tpmName } from '@tmb/core/tpm';
+import { type PcrValues, parsePcrsFile, parseTpm2bPublic, type TpmPublic } from '@tmb/core/tpm';
+import {
+  AK_ARGS,
+  type AkAlg,
+  DEFAULT_AK_HANDLE,
+  type HeldAk,
+  handleText,
+  handleVerdict,
+  readHeldAk,
+  signedBy,
+} from './ak.ts';
+import { derLength, EK } from './ek.ts';
 import { TpmDriverError } from './errors.ts';
 import { runTool, type ToolOutput } from './exec.ts';
 import { type TctiConfig, tctiString } from './tcti.ts';
@@ -20,17 +32,13 @@ export interface TpmDriverOptions {
   ek?: 'rsa' | 'ecc';
   /** Per-tool timeout in ms (default 10,000); a tool past it is killed and TPM_TOOL_TIMEOUT thrown. */
   timeoutMs?: number;
+  /**
+   * The persistent handle the AK is kept at, so that a quote is one `tpm2_quote` (default
+   * DEFAULT_AK_HANDLE, 0x81000a4b; agents sharing a TPM need one each). `null`: nothing persistent,
+   * the AK is loaded under the EK and flushed for every quote (eight tool runs a quote).
+   */
+  akHandle?: number | null;
 }
-
-/** The AK key and signing scheme: tpm2_createak's -G/-g/-s. ECC P-256 with ECDSA/SHA-256 is the default. */
-export type AkAlg = 'ecc256' | 'ecc384' | 'rsassa' | 'rsapss';
-
-const AK_ARGS: Record<AkAlg, string[]> = {
-  ecc256: ['-G', 'ecc256', '-g', 'sha256', '-s', 'ecdsa'],
-  ecc384: ['-G', 'ecc384', '-g', 'sha384', '-s', 'ecdsa'],
-  rsassa: ['-G', 'rsa', '-g', 'sha256', '-s', 'rsassa'],
-  rsapss: ['-G', 'rsa', '-g', 'sha256', '-s', 'rsapss'],
-};
 
 /** A quote as tpm2_quote writes it: TPMS_ATTEST, TPMT_SIGNATURE and the PCR values file. */
 export interface QuoteOutput {
@@ -41,43 +49,56 @@ export interface QuoteOutput {
   pcrValues: PcrValues;
 }
 
-const EK = {
-  rsa: { handle: '0x81010001', nv: '0x01c00002', alg: 'rsa' },
-  ecc: { handle: '0x81010002', nv: '0x01c0000a', alg: 'ecc' },
-} as const;
-
-/** The length of one DER value at the start of `b` (NV indices pad certificates), or b.length. */
-function derLength(b: Uint8Array): number {
-  if (b.length < 2 || b[0] !== 0x30) return b.length;
-  const first = b[1]!;
-  if (first < 0x80) return Math.min(b.length, 2 + first);
-  const n = first & 0x7f;
-  let len = 0;
-  for (let i = 0; i < n; i++) len = len * 256 + (b[2 + i] ?? 0);
-  return Math.min(b.length, 2 + n + len);
-}
-
 /**
  * Drives a TPM through tpm2-tools. Every command runs with a timeout; commands are serialised
- * (swtpm has no resource manager); every transient object and session the driver loads is
- * flushed before the command's promise settles, whether it succeeded or not. Persistent
- * handles: only the EK's (see `ek`); the AK is kept as blobs in `workDir` and loaded per use.
+ * (swtpm has no resource manager). Every transient object and session the driver loads is
+ * flushed before the command's promise settles, whether it succeeded or not; commands that load
+ * nothing (quotes with the persistent AK, PCR reads and extends) flush only when they fail.
+ * Persistent handles: the EK's (see `ek`) and the AK's (`akHandle`): the AK is created under the
+ * EK, its blobs kept in `workDir`, and made persistent so that a quote is one `tpm2_quote` run.
  */
 export class TpmDriver {
   readonly tcti: string;
   readonly workDir: string;
   readonly ek: (typeof EK)['rsa' | 'ecc'];
   readonly timeoutMs: number;
+  /** Where the AK is kept persistent (`0x81000a4b`), or null when it is loaded per use. */
+  readonly akHandle: string | null;
   #queue: Promise<unknown> = Promise.resolve();
+  #ak: HeldAk | null = null;
+  /** Whether akHandle was seen to hold this AK ('unknown' until the first quote or createAk). */
+  #akAt: 'unknown' | 'persistent' | 'loaded' = 'unknown';
+  #toolRuns = 0;
+  #made = false;
 
   constructor(opts: TpmDriverOptions) {
     this.tcti = tctiString(opts.tcti);
     this.workDir = resolve(opts.workDir);
     this.ek = EK[opts.ek ?? 'rsa'];
     this.timeoutMs = opts.timeoutMs ?? 10_000;
+    const h = opts.akHandle === undefined ? DEFAULT_AK_HANDLE : opts.akHandle;
+    if (h !== null && !(Number.isInteger(h) && h >= 0x81000000 && h <= 0x817fffff))
+      throw new RangeError(`akHandle must be in the owner's persistent range 0x81000000-0x817fffff`);
+    this.akHandle = h === null ? null : handleText(h);
+    if (h === null) this.#akAt = 'loaded';
+  }
+
+  /** How many tool processes this driver has started (bench/quote.bench.ts counts them per quote). */
+  get toolRuns(): number {
+    return this.#toolRuns;
+  }
+
+  /**
+   * How quotes find the AK: `persistent` at akHandle (one tool run a quote), `loaded` from its
+   * blobs each time (akHandle null, or the handle holds a key that is not an AK: left alone), or
+   * `unknown` before the first quote or createAk.
+   */
+  get akMode(): 'unknown' | 'persistent' | 'loaded' {
+    return this.#akAt;
   }
 
   #tool(name: string, args: string[]): Promise<ToolOutput> {
+    this.#toolRuns++;
     return runTool(name, args, { tcti: this.tcti, timeoutMs: this.timeoutMs, cwd: this.workDir });
   }
 
@@ -85,14 +106,23 @@ export class TpmDriver {
     return join(this.workDir, name);
   }
 
-  /** Runs `fn` after every earlier command, then flushes transient objects and sessions. */
-  #serial<T>(fn: () => Promise<T>): Promise<T> {
+  /**
+   * Runs `fn` after every earlier command, then flushes transient objects and sessions: always
+   * (`fn` loads some), or only when `fn` failed (`fn` loads none itself, or flushes what it loads).
+   */
+  #serial<T>(fn: () => Promise<T>, flush: 'always' | 'on-error' = 'always'): Promise<T> {
     const run = this.#queue.then(async () => {
-      await mkdir(this.workDir, { recursive: true });
+      if (!this.#made) {
+        await mkdir(this.workDir, { recursive: true });
+        this.#made = true;
+      }
+      let ok = false;
       try {
-        return await fn();
+        const out = await fn();
+        ok = true;
+        return out;
       } finally {
-        await this.#flush();
+        if (flush === 'always' || !ok) await this.#flush();
       }
     });
     this.#queue = run.catch(() => undefined);
@@ -104,8 +134,19 @@ export class TpmDriver {
       await this.#tool('tpm2_flushcontext', [flag]).catch(() => undefined);
   }
 
+  /** Runs `fn`, which loads objects or sessions, then flushes them. */
+  async #flushed<T>(fn: () => Promise<T>): Promise<T> {
+    try {
+      return await fn();
+    } finally {
+      await this.#flush();
+    }
+  }
+
   /**
-   * Checks that a TPM answers. @throws TpmDriverError TPM_UNAVAILABLE naming the TCTI and why
+   * Checks that a TPM answers, then flushes every transient object and session (a crashed earlier
+   * run may have left some: swtpm has three object slots).
+   * @throws TpmDriverError TPM_UNAVAILABLE naming the TCTI and why
    */
   open(): Promise<void> {
     return this.#serial(async () => {
@@ -131,10 +172,12 @@ export class TpmDriver {
       try {
         await this.#tool('tpm2_readpublic', ['-c', this.ek.handle, '-o', out]);
       } catch {
-        await this.#tool('tpm2_createek', ['-G', this.ek.alg, '-c', this.ek.handle, '-u', out]);
+        await this.#flushed(() =>
+          this.#tool('tpm2_createek', ['-G', this.ek.alg, '-c', this.ek.handle, '-u', out]),
+        );
       }
       return new Uint8Array(await readFile(out));
-    });
+    }, 'on-error');
   }
 
   /** The EK certificate (DER) from its NV index, or null when the TPM holds none. */
@@ -148,17 +191,19 @@ export class TpmDriver {
       }
       const der = new Uint8Array(await readFile(out));
       return der.subarray(0, derLength(der));
-    });
+    }, 'on-error');
   }
 
   /**
    * Creates an AK under the EK (a restricted signing key, tpm2_createak), keeps its blobs in
-   * workDir (replacing any earlier AK), and returns its TPM2B_PUBLIC and name (computed here from
-   * the public area).
+   * workDir (replacing any earlier AK), makes it persistent at akHandle (replacing the earlier AK
+   * there; see akMode), and returns its TPM2B_PUBLIC and name (computed here from the public area).
    */
   createAk(alg: AkAlg = 'ecc256'): Promise<{ public: Uint8Array; name: Uint8Array }> {
     return this.#serial(async () => {
-      const [pub, priv] = [this.#file('ak.pub'), this.#file('ak.priv')];
+      const [pub, priv, ctx] = [this.#file('ak.pub'), this.#file('ak.priv'), this.#file('ak.ctx')];
+      this.#ak = null;
+      this.#akAt = this.akHandle === null ? 'loaded' : 'unknown';
       await this.#tool('tpm2_createak', [
         '-C',
         this.ek.handle,
@@ -168,11 +213,56 @@ export class TpmDriver {
         '-r',
         priv,
         '-c',
-        this.#file('ak.ctx'),
+        ctx,
       ]);
-      const bytes = new Uint8Array(await readFile(pub));
-      return { public: bytes, name: tpmName(parseTpm2bPublic(bytes)) };
+      const ak = await this.#heldAk();
+      // The new AK is loaded (ak.ctx): persist that copy rather than load it again.
+      if (this.akHandle !== null) await this.#placeAk(ctx);
+      return { public: ak.public, name: ak.name };
     });
+  }
+
+  async #heldAk(): Promise<HeldAk> {
+    this.#ak ??= await readHeldAk(this.#file('ak.pub'));
+    return this.#ak;
+  }
+
+  /**
+   * Makes akHandle hold this AK (call inside #serial; what it loads it flushes): reuses it when it holds
+   * this AK's name, replaces an absent handle or another AK, leaves any other key alone (akMode
+   * `loaded`). `loaded` is the AK's context file when it is already loaded.
+   */
+  async #placeAk(loaded?: string): Promise<'persistent' | 'loaded'> {
+    const handle = this.akHandle!;
+    const ak = await this.#heldAk();
+    const found = this.#file('handle.pub');
+    let there: TpmPublic | null = null;
+    let verdict: 'reuse' | 'replace' | 'refuse';
+    try {
+      await this.#tool('tpm2_readpublic', ['-c', handle, '-o', found]);
+      try {
+        there = parseTpm2bPublic(new Uint8Array(await readFile(found)));
+        verdict = handleVerdict(there, ak);
+      } catch {
+        verdict = 'refuse'; // an object of a type no AK has (keyedhash, symcipher): not ours
+      }
+    } catch (err) {
+      // An empty handle fails TPM2_ReadPublic (TPM_RC_HANDLE); a dead TPM fails the next tool too.
+      if (!(err instanceof TpmDriverError && err.code === 'TPM_TOOL_FAILED')) throw err;
+      verdict = 'replace';
+    }
+    if (verdict !== 'replace') {
+      this.#akAt = verdict === 'reuse' ? 'persistent' : 'loaded';
+      return this.#akAt;
+    }
+    if (there !== null) await this.#tool('tpm2_evictcontrol', ['-C', 'o', '-c', handle]);
+    if (loaded !== undefined) await this.#tool('tpm2_evictcontrol', ['-C', 'o', '-c', loaded, handle]);
+    else
+      await this.#flushed(async () =>
+        this.#tool('tpm2_evictcontrol', ['-C', 'o', '-c', await this.#loadAk(), handle]),
+      );
+    this.#akAt = 'persistent';
+    return this.#akAt;
   }
 
   /** Starts a policy session satisfying the EK's policy (PolicySecret of the endorsement hierarchy). */
@@ -205,7 +295,8 @@ export class TpmDriver {
 
   /**
    * TPM2_ActivateCredential with the AK and EK: recovers the secret from a credential file in the
-   * `tpm2_makecredential -o` layout (as core's makeCredential writes it).
+   * `tpm2_makecredential -o` layout (as core's makeCredential writes it). The AK is loaded from its
+   * blobs (not the persistent handle: another program may have replaced what it holds).
    */
   activateCredential(credentialFile: Uint8Array): Promise<Uint8Array> {
     return this.#serial(async () => {
@@ -232,34 +323,55 @@ export class TpmDriver {
 
   /**
    * TPM2_Quote by the AK over `pcrs` of `bank` with `qualifyingData` (at most 64 bytes), signed with
-   * the AK's scheme.
+   * the AK's scheme. With the AK persistent this is one `tpm2_quote` run; the quote's signature is
+   * checked against this AK, and a handle found holding another key (or failing) is placed again
+   * and the quote made once more. The first quote of a driver checks the handle (tpm2_readpublic).
    */
   quote(
     pcrs: readonly number[],
     qualifyingData: Uint8Array,
     bank: 'sha256' | 'sha384' = 'sha256',
   ): Promise<QuoteOutput> {
+    const sel = `${bank}:${pcrs.join(',')}`;
     return this.#serial(async () => {
-      const ak = await this.#loadAk();
-      const [m, s, o] = [this.#file('quote.msg'), this.#file('quote.sig'), this.#file('quote.pcrs')];
-      await Promise.all([m, s, o].map((f) => rm(f, { force: true })));
-      const sel = `${bank}:${pcrs.join(',')}`;
-      // The signing hash must be the AK scheme's: a restricted key refuses any other.
-      const scheme = parseTpm2bPublic(new Uint8Array(await readFile(this.#file('ak.pub')))).scheme;
-      const hash = hashName(scheme.hashAlg ?? TpmAlg.SHA256) ?? 'sha256';
-      const args = ['-c', ak, '-l', sel, '-q', toHex(qualifyingData), '-g', hash];
-      if (scheme.scheme === TpmAlg.RSAPSS) args.push('--scheme', 'rsapss');
-      await this.#tool('tpm2_quote', [...args, '-m', m, '-s', s, '-o', o]);
-      const [attest, signature, pcrsFile] = await Promise.all(
-        [m, s, o].map(async (f) => new Uint8Array(await readFile(f))),
-      );
-      return {
-        attest: attest!,
-        signature: signature!,
-        pcrsFile: pcrsFile!,
-        pcrValues: parsePcrsFile(pcrsFile!),
-      };
-    });
+      if (this.#akAt === 'unknown') await this.#placeAk();
+      if (this.#akAt === 'loaded')
+        return this.#flushed(async () => this.#quoteBy(await this.#loadAk(), sel, qualifyingData));
+      const ak = await this.#heldAk();
+      try {
+        const q = await this.#quoteBy(this.akHandle!, sel, qualifyingData);
+        if (signedBy(q, ak, qualifyingData)) return q;
+      } catch (err) {
+        if (!(err instanceof TpmDriverError && err.code === 'TPM_TOOL_FAILED')) throw err;
+      }
+      // The handle no longer holds this AK (evicted, taken by another agent, TPM cleared): place it again.
+      const placed = await this.#placeAk();
+      const by = placed === 'persistent' ? this.akHandle! : await this.#loadAk();
+      const q = await this.#flushed(() => this.#quoteBy(by, sel, qualifyingData));
+      if (!signedBy(q, ak, qualifyingData))
+        throw new TpmDriverError('TPM_TOOL_FAILED', `the quote by ${by} is not signed by this driver's AK`);
+      return q;
+    }, 'on-error');
+  }
+
+  /**
+   * One tpm2_quote run by `ak` (a handle or a context file), reading back its three files. The
+   * files are a few hundred bytes: read synchronously, since every await costs a turn of an event
+   * loop the proxy keeps busy (bench/attest.bench.ts `quote_step_p50`).
+   */
+  async #quoteBy(ak: string, sel: string, qualifyingData: Uint8Array): Promise<QuoteOutput> {
+    const { quoteArgs } = await this.#heldAk();
+    const [m, s, o] = [this.#file('quote.msg'), this.#file('quote.sig'), this.#file('quote.pcrs')];
+    for (const f of [m, s, o]) rmSync(f, { force: true });
+    const q = toHex(qualifyingData);
+    await this.#tool('tpm2_quote', ['-c', ak, '-l', sel, '-q', q, ...quoteArgs, '-m', m, '-s', s, '-o', o]);
+    const [attest, signature, pcrsFile] = [m, s, o].map((f) => new Uint8Array(readFileSync(f)));
+    return {
+      attest: attest!,
+      signature: signature!,
+      pcrsFile: pcrsFile!,
+      pcrValues: parsePcrsFile(pcrsFile!),
+    };
   }
 
   /** TPM2_PCR_Extend of a SHA-256 bank PCR with a 32-byte digest. */
@@ -268,7 +380,7 @@ export class TpmDriver {
       throw new RangeError('pcrExtend takes a PCR 0..23 and a 32-byte SHA-256 digest');
     return this.#serial(async () => {
       await this.#tool('tpm2_pcrextend', [`${pcr}:sha256=${toHex(sha256Digest)}`]);
-    });
+    }, 'on-error');
   }
 
   /** Current values of `pcrs` in `bank`, by index. */
@@ -279,6 +391,6 @@ export class TpmDriver {
       for (const m of stdout.matchAll(/^\s+(\d+)\s*:\s*0x([0-9A-Fa-f]+)\s*$/gm))
         out.set(Number(m[1]), Uint8Array.from(Buffer.from(m[2]!, 'hex')));
       return out;
-    });
+    }, 'on-error');
   }
 }

@@ -1,4 +1,6 @@
-export type { AkAlg, QuoteOutput, TpmDriverOptions } from './driver.ts';
+export type { AkAlg } from './ak.ts';
+export { DEFAULT_AK_HANDLE } from './ak.ts';
+export type { QuoteOutput, TpmDriverOptions } from './driver.ts';
 export { TpmDriver } from './driver.ts';
 export type { TpmDriverErrorCode } from './errors.ts';
 export { TPM_DRIVER_ERROR_CODES, TpmDriverError } from './errors.ts';
