@@ -4,22 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { main } from '../../src/main.ts';
-import type { Io } from '../../src/registry.ts';
-
-function capture(): Io & { out: string; err: string } {
-  const io = {
-    out: '',
-    err: '',
-    stdout: (t: string) => {
-      io.out += t;
-    },
-    stderr: (t: string) => {
-      io.err += t;
-    },
-    stdin: async () => new Uint8Array(0),
-  };
-  return io;
-}
+import { capture } from '../io.ts';
 
 test('tmb agent refuses to start when its TPM does not answer', async () => {
   const dir = await mkdtemp(join(tmpdir(), 'tmb-cli-agent-'));

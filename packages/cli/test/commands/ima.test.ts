@@ -6,22 +6,7 @@ import { join } from 'node:path';
 import { after, test } from 'node:test';
 import { generateAscii, generateBinary } from '../../../../scripts/ima-gen.ts';
 import { main } from '../../src/main.ts';
-import type { Io } from '../../src/registry.ts';
-
-function capture(): Io & { out: string; err: string } {
-  const io = {
-    out: '',
-    err: '',
-    stdout: (t: string) => {
-      io.out += t;
-    },
-    stderr: (t: string) => {
-      io.err += t;
-    },
-    stdin: async () => new Uint8Array(0),
-  };
-  return io;
-}
+import { capture } from '../io.ts';
 
 const dir = mkdtempSync(join(tmpdir(), 'tmb-ima-cli-'));
 after(() => rmSync(dir, { recursive: true, force: true }));

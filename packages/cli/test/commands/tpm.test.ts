@@ -5,22 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, test } from 'node:test';
 import { main } from '../../src/main.ts';
-import type { Io } from '../../src/registry.ts';
-
-function capture(): Io & { out: string; err: string } {
-  const io = {
-    out: '',
-    err: '',
-    stdout: (t: string) => {
-      io.out += t;
-    },
-    stderr: (t: string) => {
-      io.err += t;
-    },
-    stdin: async () => new Uint8Array(0),
-  };
-  return io;
-}
+import { capture } from '../io.ts';
 
 const vectors = new URL('../../../core/test/vectors/tpm/', import.meta.url).pathname;
 const v = (kind: string, file: string) => join(vectors, kind, file);

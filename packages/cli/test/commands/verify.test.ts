@@ -7,7 +7,7 @@ import { after, before, test } from 'node:test';
 import { type RunningVerifier, startVerifier } from '@tmb/verifier';
 import { call, enrolBody, newKey, receiptBody, signBody, TOKEN } from '../../../verifier/test/fixtures.ts';
 import { main, type VerifyOutput } from '../../src/commands/verify.ts';
-import type { Io } from '../../src/registry.ts';
+import { capture as io } from '../io.ts';
 
 let dir: string;
 let v: RunningVerifier;
@@ -37,21 +37,6 @@ after(async () => {
   await v.close();
   await rm(dir, { recursive: true });
 });
-
-function io(): Io & { out: string; err: string } {
-  const o = {
-    out: '',
-    err: '',
-    stdout: (t: string) => {
-      o.out += t;
-    },
-    stderr: (t: string) => {
-      o.err += t;
-    },
-    stdin: async () => new Uint8Array(0),
-  };
-  return o;
-}
 
 test('a good receipt prints a table with every check and level L0, exit 0', async () => {
   const x = io();
