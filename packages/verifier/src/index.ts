@@ -25,6 +25,11 @@ export type { ExtensionCheck } from './telemetry/extension.ts';
 export { checkTelemetryExtension } from './telemetry/extension.ts';
 export type { TelemetryFinding } from './telemetry/link.ts';
 export type { LoadedProfile } from './telemetry/profiles.ts';
-export { ProfileRegistry, profileKeyFromText, verifyProfileText } from './telemetry/profiles.ts';
+export {
+  ProfileRegistry,
+  profileKeyFromText,
+  profileSigningMessage,
+  verifyProfileText,
+} from './telemetry/profiles.ts';
 export type { VerifierTelemetryOptions } from './telemetry/service.ts';
 export { TelemetryService } from './telemetry/service.ts';

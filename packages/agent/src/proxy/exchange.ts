@@ -136,10 +136,9 @@ export async function handleExchange(
     return finish(outcome, false);
   };
 
-  // --- 1. the request body, bounded: nothing is forwarded before all of it is here and under the limit.
-  const declared = Number(req.headers['content-length'] ?? 0);
-  if (declared > ctx.opts.maxBodyBytes) {
-    await answer(
+  // 413, nothing forwarded; the connection closes, since the rest of the body is never read.
+  const refuseTooLarge = () =>
+    answer(
       413,
       openAiError(
         `request body over ${ctx.opts.maxBodyBytes} bytes`,
@@ -149,6 +148,11 @@ export async function handleExchange(
       'rejected_too_large',
       true,
     );
+
+  // --- 1. the request body, bounded: nothing is forwarded before all of it is here and under the limit.
+  const declared = Number(req.headers['content-length'] ?? 0);
+  if (declared > ctx.opts.maxBodyBytes) {
+    await refuseTooLarge();
     return;
   }
   // The receipt of a refused body covers the bytes read before the limit was crossed.
@@ -182,16 +186,7 @@ export async function handleExchange(
     });
   });
   if (tooLarge) {
-    await answer(
-      413,
-      openAiError(
-        `request body over ${ctx.opts.maxBodyBytes} bytes`,
-        'invalid_request_error',
-        'request_too_large',
-      ),
-      'rejected_too_large',
-      true,
-    );
+    await refuseTooLarge();
     return;
   }
   requestBody = parts.length === 1 ? parts[0]! : Buffer.concat(parts);

@@ -1,4 +1,4 @@
-import { agentKeyId, type Check, CoreError, fromBase64, sha256, toBase64, toHex, utf8 } from '@tmb/core';
+import { agentKeyId, type Check, CoreError, sha256, toBase64, toHex, utf8 } from '@tmb/core';
 import { advanceIma, type ImaEntry, initialImaState, parseBinaryLog } from '@tmb/core/ima';
 import {
   type Checkpoint,
@@ -9,6 +9,8 @@ import {
 } from '@tmb/core/log';
 import { parsePcrsFile, verifyQuote } from '@tmb/core/tpm';
 import type { KeyRecord } from '../store/types.ts';
+import type { ExtensionCheck } from '../telemetry/extension.ts';
+import { reopenQuoted, telemetryChainCheck } from './quoted.ts';
 import type { AgentAttest } from './state.ts';
 
 /** The ima-buf event whose buffer is a raw agent key (agent measure/log.ts AGENT_KEY_EVENT). */
@@ -47,6 +49,8 @@ export function appraiseEvidence(o: {
   origin: string;
   /** The verifier's own tree of the agent's receipts, grown to the checkpoint's size if it can be. */
   treeRoot: (size: number) => Uint8Array | null;
+  /** Checks a `tmb-telemetry` line against the telemetry received (checkTelemetryExtension). */
+  telemetry?: (line: string) => ExtensionCheck;
 }): { checks: Check[]; next: AgentAttest | null; accepted: ImaEntry[] } {
   const { state, ev } = o;
   const checks: Check[] = [];
@@ -201,22 +205,21 @@ export function appraiseEvidence(o: {
   else if (state.checkpoint === null)
     checks.push(pass('checkpoint.consistent', 'the first quoted checkpoint of this agent'));
   else {
-    const prev: Checkpoint = {
-      origin: o.origin,
-      size: state.checkpoint.size,
-      root: fromBase64(state.checkpoint.root),
-      extensions: [],
-    };
+    // The previous quoted note, opened again as signed (with its extension lines).
+    const last = state.checkpoint;
+    const prev = reopenQuoted(last.note, keys.find((k) => k.keyId === last.keyId)?.key, o.origin);
     let r: { ok: boolean; code?: Check['code']; detail: string };
     try {
-      r = verifyCheckpointExtends(prev, cp, decodeConsistencyProof(ev.consistency));
+      r = prev.ok
+        ? verifyCheckpointExtends(prev.checkpoint, cp, decodeConsistencyProof(ev.consistency))
+        : { ok: false, code: prev.code, detail: `the previous quoted checkpoint: ${prev.detail}` };
     } catch (err) {
       if (!(err instanceof CoreError)) throw err;
       r = { ok: false, code: err.code, detail: err.message };
     }
     checks.push(
       r.ok
-        ? pass('checkpoint.consistent', `size ${prev.size} -> ${cp.size}: ${r.detail}`)
+        ? pass('checkpoint.consistent', `size ${last.size} -> ${cp.size}: ${r.detail}`)
         : {
             name: 'checkpoint.consistent',
             status: 'fail',
@@ -243,8 +246,14 @@ export function appraiseEvidence(o: {
         detail: `the root over the ${cp.size} receipts held here differs from the checkpoint's`,
       });
     else checks.push(pass('checkpoint.receipts', `root over the ${cp.size} receipts held here matches`));
+    // The telemetry chain head the checkpoint commits to, against the batches received.
+    checks.push(telemetryChainCheck(cp.extensions, o.telemetry));
   }
-  if (checks.some((c) => c.status !== 'pass') || cp === null || signer === undefined || ci === undefined)
+  // Every check must pass; telemetry.chain may be skipped (no telemetry line).
+  const refused = checks.some(
+    (c) => c.status !== 'pass' && !(c.name === 'telemetry.chain' && c.status === 'skipped'),
+  );
+  if (refused || cp === null || signer === undefined || ci === undefined)
     return { checks, next: null, accepted: [] };
   return {
     checks,

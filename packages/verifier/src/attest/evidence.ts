@@ -2,6 +2,7 @@ import type { Context } from '../api/context.ts';
 import { VerifierError } from '../errors.ts';
 import { asObject, stringField } from '../http/body.ts';
 import { sendJson } from '../http/respond.ts';
+import { checkTelemetryExtension } from '../telemetry/extension.ts';
 import { appraiseEvidence, type Evidence } from './appraise.ts';
 import { agentRequest, bytesField, reject } from './enroll.ts';
 import { type AgentAttest, loadAttest, saveAttest } from './state.ts';
@@ -74,6 +75,9 @@ export async function postEvidence(ctx: Context): Promise<void> {
     keys,
     origin: logOrigin(agent),
     treeRoot: (n) => (tree.size >= n ? tree.root(n) : null),
+    ...(ctx.telemetry
+      ? { telemetry: (line: string) => checkTelemetryExtension(ctx.telemetry!.store, agent, line) }
+      : {}),
   });
   if (next === null) {
     reject(ctx, checks);

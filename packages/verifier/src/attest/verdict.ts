@@ -1,4 +1,4 @@
-import { type Check, fromBase64, L1_CHECKS, type ReceiptBody } from '@tmb/core';
+import { type Check, L1_CHECKS, type ReceiptBody } from '@tmb/core';
 import {
   encodeInclusionProof,
   type InclusionProofJson,
@@ -7,6 +7,7 @@ import {
 } from '@tmb/core/log';
 import type { Store, StoredReceipt } from '../store/types.ts';
 import { logOrigin } from './evidence.ts';
+import { reopenQuoted } from './quoted.ts';
 import type { AttestService } from './service.ts';
 import { loadAttest } from './state.ts';
 
@@ -97,14 +98,13 @@ export async function l1Checks(
     });
   } else {
     const tree = await attest.trees.upTo(stored.agent, cp.size);
-    const checkpoint = {
-      origin: logOrigin(stored.agent),
-      size: cp.size,
-      root: fromBase64(cp.root),
-      extensions: [],
-    };
+    // The quoted note as signed (extension lines included), opened again under its key.
+    const key = (await store.getKey(cp.keyId))?.key;
+    const opened = reopenQuoted(cp.note, key, logOrigin(stored.agent));
     let check: Check;
-    if (tree.size < cp.size) {
+    if (!opened.ok) {
+      check = { name: 'receipt.included', status: 'fail', code: opened.code, detail: opened.detail };
+    } else if (tree.size < cp.size) {
       check = {
         name: 'receipt.included',
         status: 'fail',
@@ -113,7 +113,7 @@ export async function l1Checks(
       };
     } else {
       const proof = inclusionProof(tree, body.seq, cp.size);
-      const r = verifyReceiptInCheckpoint(stored.body, proof, checkpoint);
+      const r = verifyReceiptInCheckpoint(stored.body, proof, opened.checkpoint);
       check = r.ok
         ? {
             name: 'receipt.included',
@@ -121,7 +121,6 @@ export async function l1Checks(
             detail: `leaf ${body.seq} of the quoted checkpoint of size ${cp.size}`,
           }
         : { name: 'receipt.included', status: 'fail', ...(r.code ? { code: r.code } : {}), detail: r.detail };
-      const key = (await store.getKey(cp.keyId))?.key;
       attestation = {
         checkpoint: cp.note,
         checkpointKey: key === undefined ? null : Buffer.from(key).toString('base64url'),

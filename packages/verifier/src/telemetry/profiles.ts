@@ -63,11 +63,16 @@ export function verifyProfileText(text: string, trusted: Uint8Array): Profile | 
     return 'publicKey or signature is not base64';
   }
   if (!bytesEqual(pub, trusted)) return 'signed by a key other than the trusted profile key';
+  return ed25519Verify(trusted, profileSigningMessage(profile), sig) ? profile : 'signature does not verify';
+}
+
+/** What a profile signature covers: "tmb-profile-v1" ‖ 0x00 ‖ JCS(profile) (docs/profile.md). */
+export function profileSigningMessage(profile: Profile): Uint8Array {
   const body = canonicalBytes(profile);
   const msg = new Uint8Array(SIG_DOMAIN.length + body.length);
   msg.set(SIG_DOMAIN);
   msg.set(body, SIG_DOMAIN.length);
-  return ed25519Verify(trusted, msg, sig) ? profile : 'signature does not verify';
+  return msg;
 }
 
 /**

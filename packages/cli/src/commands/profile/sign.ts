@@ -1,10 +1,9 @@
 import { createPublicKey, type KeyObject, sign } from 'node:crypto';
 import { ed25519Raw, ed25519Verify, fromBase64, toBase64 } from '@tmb/core';
-import { canonicalBytes, type Profile, parseProfile, StatsError } from '@tmb/stats';
+import { type Profile, parseProfile, StatsError } from '@tmb/stats';
+import { profileSigningMessage } from '@tmb/verifier';
 
 // Signed profile files (docs/profile.md): Ed25519 over a domain prefix and the profile's canonical bytes.
-
-const SIG_DOMAIN = new TextEncoder().encode('tmb-profile-v1\0');
 
 /** A signed profile file (docs/profile.md). */
 export interface SignedProfile {
@@ -13,21 +12,13 @@ export interface SignedProfile {
   signature: string;
 }
 
-function message(p: Profile): Uint8Array {
-  const body = canonicalBytes(p);
-  const m = new Uint8Array(SIG_DOMAIN.length + body.length);
-  m.set(SIG_DOMAIN);
-  m.set(body, SIG_DOMAIN.length);
-  return m;
-}
-
 /** Signs a profile with an Ed25519 private key. */
 export function signProfile(p: Profile, key: KeyObject): SignedProfile {
   const pub = ed25519Raw(createPublicKey(key));
   return {
     profile: p,
     publicKey: toBase64(pub),
-    signature: toBase64(new Uint8Array(sign(null, message(p), key))),
+    signature: toBase64(new Uint8Array(sign(null, profileSigningMessage(p), key))),
   };
 }
 
@@ -59,7 +50,7 @@ export function verifySignedProfile(
   }
   if (trustedKey !== undefined && trustedKey !== o.publicKey)
     return { ok: false, profile, why: 'signed by a key other than the trusted one' };
-  if (!ed25519Verify(pub, message(profile), sig))
+  if (!ed25519Verify(pub, profileSigningMessage(profile), sig))
     return { ok: false, profile, why: 'signature does not verify' };
   return { ok: true, profile };
 }
