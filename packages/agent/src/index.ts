@@ -5,7 +5,7 @@ export { AGENT_ERROR_CODES, AgentError } from './errors.ts';
 export type { HostMeasurement, HostMeasurements, HostSpec } from './host/index.ts';
 export { agentBuild, measureHost, startHostMeasurement } from './host/index.ts';
 export type { AgentKey } from './keys.ts';
-export { enrolMessage, generateAgentKey } from './keys.ts';
+export { generateAgentKey } from './keys.ts';
 export type { AgentOptions } from './options.ts';
 export { resolveOptions } from './options.ts';
 export type { ReceiptFields } from './signer.ts';

@@ -1,18 +1,13 @@
 import { generateKeyPairSync, type KeyObject, sign } from 'node:crypto';
-import { agentKeyId, concat, ed25519Raw, utf8 } from '@tmb/core';
+import { agentKeyId, ed25519Raw, enrolMessage } from '@tmb/core';
 
 /** The per-start receipt-signing key: generated in memory, never written to disk. */
 export interface AgentKey {
   privateKey: KeyObject;
   publicKey: Uint8Array;
   keyId: string;
-  /** Proof of possession for enrolment (docs/api.md): signature over ENROL_PREFIX ‖ name ‖ LF ‖ key. */
+  /** Proof of possession for enrolment (docs/api.md): signature over core's enrolMessage(name, key). */
   proof: Uint8Array;
-}
-
-/** What an enrolment proof signs, so a verifier can check the agent holds the key it enrols. */
-export function enrolMessage(name: string, publicKey: Uint8Array): Uint8Array {
-  return concat(utf8('tmb.enroll.v1\n'), utf8(name), utf8('\n'), publicKey);
 }
 
 /** Generates this start's Ed25519 key and its enrolment proof. */

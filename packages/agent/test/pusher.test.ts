@@ -1,8 +1,7 @@
 import assert from 'node:assert/strict';
 import { verify } from 'node:crypto';
 import { after, test } from 'node:test';
-import { enrolMessage } from '@tmb/agent';
-import { ed25519PublicKey, openSignedReceipt } from '@tmb/core';
+import { ed25519PublicKey, enrolMessage, openSignedReceipt } from '@tmb/core';
 import { agentFor, fakeUpstream } from './fixtures.ts';
 
 // A fake verifier (a stub of the verifier's push API, docs/api.md) that fails the first pushes,

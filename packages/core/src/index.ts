@@ -27,6 +27,7 @@ export {
   receiptSigningMessage,
   toSignedReceipt,
 } from './receipt/codec.ts';
+export { enrolMessage } from './receipt/enrol.ts';
 export type { Outcome, ReceiptBody, SignedReceipt } from './receipt/types.ts';
 export { OUTCOMES } from './receipt/types.ts';
 export type { ReceiptCheck } from './receipt/verify.ts';

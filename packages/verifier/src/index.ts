@@ -1,4 +1,3 @@
-export { enrolMessage } from './api/enroll.ts';
 export type { Rejection } from './api/push.ts';
 export type { ReceiptResult } from './appraise.ts';
 export { appraise } from './appraise.ts';

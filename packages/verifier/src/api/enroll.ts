@@ -1,15 +1,10 @@
-import { agentKeyId, concat, ed25519Verify, fromBase64Url, utf8 } from '@tmb/core';
+import { agentKeyId, ed25519Verify, enrolMessage, fromBase64Url } from '@tmb/core';
 import { TokenAuth } from '../auth.ts';
 import { VerifierError } from '../errors.ts';
 import { asObject, readJson, stringField } from '../http/body.ts';
 import { sendJson } from '../http/respond.ts';
 import { AGENT_NAME } from '../options.ts';
 import type { Context } from './context.ts';
-
-/** What an enrolment proof signs (docs/api.md): "tmb.enroll.v1\n" ‖ agent ‖ "\n" ‖ raw key. */
-export function enrolMessage(agent: string, key: Uint8Array): Uint8Array {
-  return concat(utf8('tmb.enroll.v1\n'), utf8(agent), utf8('\n'), key);
-}
 
 /**
  * POST /v1/agents/enroll: enrols an agent key after checking the token and the proof that
