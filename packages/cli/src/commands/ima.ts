@@ -1,14 +1,14 @@
 import { readFile } from 'node:fs/promises';
 import { CoreError, toHex } from '@tmb/core';
 import {
-  appraise,
+  appraiseColumns,
   compilePolicy,
   IMA_PCR,
   ImaParseError,
   type PcrBank,
-  parseLog,
+  parseLogColumns,
   parseRuntimePolicy,
-  replay,
+  replayColumns,
 } from '@tmb/core/ima';
 import { parse, UsageError } from '../args.ts';
 import type { Io } from '../registry.ts';
@@ -50,7 +50,7 @@ async function replayCommand(argv: string[], io: Io): Promise<number> {
   const pcrIndex = pcrOption(values.pcr);
   const entries = await loadLog(one(positionals, 'FILE'), io);
   if (entries === null) return 1;
-  const r = replay(entries, { bank: bank as PcrBank, pcrIndex, checkTemplateHash: true });
+  const r = replayColumns(entries, { bank: bank as PcrBank, pcrIndex, checkTemplateHash: true });
   if (values.json) io.stdout(`${JSON.stringify({ bank, pcr: toHex(r.pcr), entries: entries.length })}\n`);
   else {
     io.stdout(`PCR ${pcrIndex} (${bank}): ${toHex(r.pcr)}\n`);
@@ -94,7 +94,7 @@ async function appraiseCommand(argv: string[], io: Io): Promise<number> {
     io.stderr(`tmb ima: ${err.code}: ${err.message}\n`);
     return 1;
   }
-  const a = appraise(entries, compiled, {
+  const a = appraiseColumns(entries, compiled, {
     pcrIndex: pcrOption(values.pcr),
     allowViolations: values['allow-violations'] === true,
   });
@@ -111,7 +111,10 @@ async function appraiseCommand(argv: string[], io: Io): Promise<number> {
   return a.failures.length === 0 ? 0 : 1;
 }
 
-/** Reads and parses a log; prints a parse error (code, entry, offset) and returns null. */
+/**
+ * Reads and parses a log into columns (no object per entry: a 300,000-entry log stays small);
+ * prints a parse error (code, entry, offset) and returns null.
+ */
 async function loadLog(path: string, io: Io) {
   let bytes: Uint8Array;
   try {
@@ -120,7 +123,7 @@ async function loadLog(path: string, io: Io) {
     throw new UsageError(`${path}: ${(err as Error).message}`);
   }
   try {
-    return parseLog(bytes).entries;
+    return parseLogColumns(bytes).columns;
   } catch (err) {
     if (err instanceof ImaParseError) {
       io.stderr(

@@ -1,5 +1,6 @@
 import type { CoreErrorCode } from '../errors.ts';
 import type { Check } from '../verdict/types.ts';
+import { EXCLUDED, type FailureCode, failureDetail, judge, PASSED } from './judge.ts';
 import { compileExcludes, type RuntimePolicy } from './policy.ts';
 import { IMA_PCR, type ImaEntry } from './types.ts';
 
@@ -90,60 +91,23 @@ export function appraise(
   const failures: EntryFailure[] = [];
   let excluded = 0;
   for (const e of entries) {
-    if (pcrIndex !== null && e.pcr !== pcrIndex) {
-      failures.push(failure(e, 'IMA_WRONG_PCR', `extended into PCR ${e.pcr}, expected ${pcrIndex}`));
-      continue;
-    }
     const path = e.path;
-    if (compiled.excludes?.test(path)) {
-      excluded++;
-      continue;
-    }
-    if (e.violation) {
-      if (!allowViolations)
-        failures.push(
-          failure(
-            e,
-            'IMA_VIOLATION',
-            'violation entry (all-zero template hash): its content is not measured',
-          ),
-        );
-      continue;
-    }
-    if (e.template !== 'ima-buf') {
-      const allowed = compiled.digests.get(path);
-      if (allowed === undefined)
-        failures.push(failure(e, 'IMA_FILE_NOT_IN_POLICY', 'path not in the policy'));
-      else if (!allows(allowed, e.digest))
-        failures.push(failure(e, 'IMA_DIGEST_NOT_ALLOWED', 'digest not allowed for this path'));
-      continue;
-    }
-    if (compiled.keyrings.has(path) || path.startsWith('.')) {
-      if (compiled.ignoredKeyrings.has('*') || compiled.ignoredKeyrings.has(path)) continue;
-      if (!allows(compiled.keyrings.get(path), e.digest))
-        failures.push(failure(e, 'IMA_KEYRING_NOT_ALLOWED', 'key not allowed on this keyring'));
-      continue;
-    }
-    if (!allows(compiled.imaBuf.get(path), e.digest))
-      failures.push(failure(e, 'IMA_BUF_NOT_ALLOWED', 'ima-buf digest not allowed'));
+    const v = judge(compiled, pcrIndex, allowViolations, e.pcr, e.template, e.violation, path, e);
+    if (v === EXCLUDED) excluded++;
+    else if (v !== PASSED) failures.push(failure(e, v, path, pcrIndex));
   }
   return { entries: entries.length, passed: entries.length - excluded - failures.length, excluded, failures };
 }
 
-function allows(allowed: AllowedDigests | undefined, digest: string): boolean {
-  if (allowed === undefined) return false;
-  return Array.isArray(allowed) ? allowed.includes(digest) : (allowed as ReadonlySet<string>).has(digest);
-}
-
-function failure(e: ImaEntry, code: CoreErrorCode, detail: string): EntryFailure {
+function failure(e: ImaEntry, code: FailureCode, path: string, pcrIndex: number | null): EntryFailure {
   return {
     index: e.index,
     offset: e.offset,
     template: e.template,
-    path: e.path,
+    path,
     digest: `${e.digestAlg}:${e.digest}`,
     code,
-    detail,
+    detail: failureDetail(code, e.pcr, pcrIndex),
   };
 }
 

@@ -1,5 +1,7 @@
 import { parseAsciiLog } from './ascii.ts';
-import { parseBinaryLog } from './binary.ts';
+import { parseBinaryColumns, parseBinaryLog } from './binary.ts';
+import { columnsOf } from './column-builder.ts';
+import type { ImaColumns } from './columns.ts';
 import type { ImaEntry, ParseOptions } from './types.ts';
 
 /** The two forms the kernel exports a measurement list in. */
@@ -25,4 +27,21 @@ export function parseLog(
 ): { form: LogForm; entries: ImaEntry[] } {
   const form = detectForm(bytes);
   return { form, entries: form === 'ascii' ? parseAsciiLog(bytes, options) : parseBinaryLog(bytes, options) };
+}
+
+/**
+ * parseLog into columns: a binary list is read straight into them; an ASCII one is parsed into
+ * entries first (its template data is rebuilt anyway), then laid out as columns.
+ * @throws ImaParseError (see parseBinaryLog and parseAsciiLog)
+ */
+export function parseLogColumns(
+  bytes: Uint8Array,
+  options: ParseOptions = {},
+): { form: LogForm; columns: ImaColumns } {
+  const form = detectForm(bytes);
+  const columns =
+    form === 'ascii'
+      ? columnsOf(parseAsciiLog(bytes, options), options.firstIndex ?? 0)
+      : parseBinaryColumns(bytes, options);
+  return { form, columns };
 }

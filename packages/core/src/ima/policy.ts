@@ -139,16 +139,28 @@ function strings(v: unknown, where: string): string[] {
 
 function digests(v: unknown, where: string): Record<string, string[]> {
   const o = obj(v, where);
+  // A null-prototype map (a key may be "constructor"); the lists are checked, not copied: a
+  // 100,000-path policy would otherwise hold every list twice while it loads.
   const out: Record<string, string[]> = Object.create(null);
-  for (const [k, list] of Object.entries(o)) {
-    const at = `${where}[${JSON.stringify(k)}]`;
-    const hexes = strings(list, at);
-    if (hexes.length === 0) bad(at, 'empty list (Keylime requires at least one digest)');
-    for (const h of hexes)
-      if (!HEX_DIGEST.test(h)) bad(at, `${JSON.stringify(h)} is not lower-case hex of 40 to 128 digits`);
-    out[k] = hexes;
+  for (const k of Object.keys(o)) {
+    const list = o[k];
+    if (!Array.isArray(list) || list.length === 0 || !list.every(isDigest))
+      bad(`${where}[${JSON.stringify(k)}]`, whyNot(list));
+    out[k] = list as string[];
   }
   return out;
+}
+
+function isDigest(h: unknown): boolean {
+  return typeof h === 'string' && HEX_DIGEST.test(h);
+}
+
+/** Why a digest list is not valid (only called when it is not). */
+function whyNot(list: unknown): string {
+  if (!Array.isArray(list) || !list.every((s) => typeof s === 'string')) return 'not an array of strings';
+  if (list.length === 0) return 'empty list (Keylime requires at least one digest)';
+  const h = list.find((x) => !HEX_DIGEST.test(x as string));
+  return `${JSON.stringify(h)} is not lower-case hex of 40 to 128 digits`;
 }
 
 function bad(where: string, what: string): never {
