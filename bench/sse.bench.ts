@@ -39,13 +39,24 @@ export async function* run(): AsyncGenerator<BenchRecord> {
     await rate(sockets, pair.agent);
     const direct: number[] = [];
     const through: number[] = [];
+    // Busy time of the agent's loop per event relayed, against the sample server's per event sent
+    // directly: what relaying costs, apart from how the shared cores were divided.
+    let agentBusy = 0;
+    let sampleBusy = 0;
+    const timed = async (url: string, into: number[]) => {
+      const a0 = pair.busy.agent();
+      const s0 = pair.busy.sample();
+      into.push(await rate(sockets, url));
+      if (url === pair.agent) agentBusy += pair.busy.agent() - a0;
+      else sampleBusy += pair.busy.sample() - s0;
+    };
     for (let round = 0; round < ROUNDS; round++) {
       if (round % 2 === 0) {
-        direct.push(await rate(sockets, pair.direct));
-        through.push(await rate(sockets, pair.agent));
+        await timed(pair.direct, direct);
+        await timed(pair.agent, through);
       } else {
-        through.push(await rate(sockets, pair.agent));
-        direct.push(await rate(sockets, pair.direct));
+        await timed(pair.agent, through);
+        await timed(pair.direct, direct);
       }
     }
     const d = median(direct);
@@ -56,6 +67,13 @@ export async function* run(): AsyncGenerator<BenchRecord> {
       value: Math.round(a),
       unit: 'events/s',
       baseline: Math.round(d),
+    };
+    yield {
+      bench: 'sse',
+      metric: 'agent_busy_per_event',
+      value: Math.round(((agentBusy * 1000) / (ROUNDS * (EVENTS + 2))) * 1000) / 1000,
+      unit: 'us',
+      baseline: Math.round(((sampleBusy * 1000) / (ROUNDS * (EVENTS + 2))) * 1000) / 1000,
     };
     yield {
       bench: 'sse',
