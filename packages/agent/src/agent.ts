@@ -18,7 +18,7 @@ import { handleWellKnown, WELL_KNOWN } from './proxy/wellknown.ts';
 import { Pusher } from './push/pusher.ts';
 import { ReceiptSigner } from './signer.ts';
 import { ReceiptStore } from './store/store.ts';
-import { TelemetryStream } from './telemetry/stream.ts';
+import { TelemetryStream, telemetryExtension } from './telemetry/stream.ts';
 import { TpmDriverError } from './tpm/errors.ts';
 import type { TctiConfig } from './tpm/tcti.ts';
 
@@ -38,7 +38,7 @@ export interface RunningAgent {
   attester: Attester;
   /** The TPM application PCR the key is bound into, or null when the agent runs without a TPM (L0 only). */
   tpmPcr: number | null;
-  /** The GPU telemetry stream (options.telemetry), whose head() checkpoints should carry. */
+  /** The GPU telemetry stream (options.telemetry); every checkpoint carries its head (`tmb-telemetry` line). */
   telemetry: TelemetryStream | undefined;
   /** Pushes every pending receipt to the verifier now. @throws AgentError AGENT_PUSH_FAILED */
   flush(): Promise<void>;
@@ -133,6 +133,11 @@ export async function startAgent(options: AgentOptions, log: AgentLog = stderrLo
     feeder,
     origin,
     signer: checkpointSigner(origin, key),
+    // The telemetry chain's head, so a quoted checkpoint commits to every batch cut before it.
+    extensions: () => {
+      const line = telemetry && telemetryExtension(telemetry);
+      return line === undefined ? [] : [line];
+    },
     agent: opts.name,
     ...(host !== undefined ? { host } : {}),
     ...(host !== undefined && opts.verifier
@@ -140,6 +145,8 @@ export async function startAgent(options: AgentOptions, log: AgentLog = stderrLo
       : {}),
     push: async (size) => {
       if (pusher) await pusher.pushedThrough(size, opts.verifierTimeoutMs);
+      // The verifier checks the checkpoint's telemetry head against the batches it holds.
+      await telemetry?.flush();
     },
     schedule: {
       intervalMs: opts.checkpointIntervalMs,

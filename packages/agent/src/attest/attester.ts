@@ -37,6 +37,7 @@ export class Attester {
   readonly #feeder: LogFeeder;
   readonly #origin: string;
   readonly #signer: NoteSigner;
+  readonly #extensions: () => readonly string[];
   readonly #host: AttestHost | undefined;
   readonly #client: AttestClient | undefined;
   readonly #agent: string;
@@ -61,10 +62,12 @@ export class Attester {
     feeder: LogFeeder;
     origin: string;
     signer: NoteSigner;
+    /** Extension lines of each checkpoint, read as it is signed (the telemetry head). Default none. */
+    extensions?: () => readonly string[];
     agent: string;
     host?: AttestHost;
     client?: AttestClient;
-    /** Resolves once every receipt below `size` is pushed to the verifier. */
+    /** Resolves once every receipt below `size` (and the telemetry the checkpoint names) is pushed to the verifier. */
     push: (size: number) => Promise<void>;
     schedule: AttesterSchedule;
     emit: Log;
@@ -73,6 +76,7 @@ export class Attester {
     this.#feeder = o.feeder;
     this.#origin = o.origin;
     this.#signer = o.signer;
+    this.#extensions = o.extensions ?? (() => []);
     this.#host = o.host;
     this.#client = o.client;
     this.#agent = o.agent;
@@ -159,8 +163,9 @@ export class Attester {
 
   async #cycle(changed: boolean): Promise<void> {
     this.#feeder.flush();
-    if (!changed && this.#log.latestCheckpoint()?.size === this.#log.size) return;
-    const cp = await this.#log.checkpoint(this.#origin, this.#signer);
+    // After a failed cycle the checkpoint is signed (its telemetry line read) and quoted again.
+    if (!changed && this.#failures === 0 && this.#log.latestCheckpoint()?.size === this.#log.size) return;
+    const cp = await this.#log.checkpoint(this.#origin, this.#signer, this.#extensions);
     if (this.#host === undefined || this.#client === undefined) return;
     if (!this.#activated) {
       this.#enrolling ??= this.#enrol().finally(() => {

@@ -226,19 +226,29 @@ export class ReceiptLog implements TreeNodes {
    * Signs a checkpoint of the tree as it is now with `signers` (the agent key first: see
    * checkpointSigner), stores it durably (fsync, which also makes every earlier append durable)
    * and returns it. Only committed leaves are covered. Signing the same note twice stores it once.
+   * `extensions` are the note's extension lines (docs/checkpoint.md: `tmb-telemetry`), read when
+   * the checkpoint is signed.
    */
-  checkpoint(origin: string, signers: NoteSigner | readonly NoteSigner[]): Promise<StoredCheckpoint> {
+  checkpoint(
+    origin: string,
+    signers: NoteSigner | readonly NoteSigner[],
+    extensions: () => readonly string[] = () => [],
+  ): Promise<StoredCheckpoint> {
     // One at a time, so signing order (seq) is also size order even with a slow async signer.
-    const run = this.#signing.then(() => this.#checkpoint(origin, signers));
+    const run = this.#signing.then(() => this.#checkpoint(origin, signers, extensions()));
     this.#signing = run.catch(() => undefined);
     return run;
   }
 
-  async #checkpoint(origin: string, signers: NoteSigner | readonly NoteSigner[]): Promise<StoredCheckpoint> {
+  async #checkpoint(
+    origin: string,
+    signers: NoteSigner | readonly NoteSigner[],
+    extensions: readonly string[],
+  ): Promise<StoredCheckpoint> {
     const size = this.#size;
     const root = this.root();
     const list = Array.isArray(signers) ? (signers as readonly NoteSigner[]) : [signers as NoteSigner];
-    const note = await signCheckpoint({ origin, size, root, extensions: [] }, list);
+    const note = await signCheckpoint({ origin, size, root, extensions: [...extensions] }, list);
     const before = (this.#db.prepare('PRAGMA synchronous').get() as { synchronous: number }).synchronous;
     this.#db.exec('PRAGMA synchronous = FULL');
     try {

@@ -103,6 +103,16 @@ test('checkpoints are signed C2SP notes over committed leaves, stored once, audi
     assert.deepEqual(r.checkpoint.root, log.rootAt(cp.size));
   }
   assert.deepEqual(log.latestCheckpoint(), b);
+  // Extension lines (the telemetry head) are read at signing and signed with the note; the same
+  // size with another line is another checkpoint, kept too.
+  const line = 'tmb-telemetry 2 AQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQE=';
+  const c = await log.checkpoint(origin, signer, () => [line]);
+  const r = openCheckpoint(c.note, [verifier], origin);
+  assert.ok(r.ok);
+  assert.deepEqual(r.checkpoint.extensions, [line]);
+  assert.equal(c.size, b.size);
+  assert.notEqual(c.seq, b.seq);
+  assert.deepEqual(log.latestCheckpoint(), c);
   assert.ok(log.audit().ok);
   log.close();
 });

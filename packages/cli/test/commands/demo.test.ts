@@ -32,7 +32,7 @@ async function refused(url: string): Promise<boolean> {
   }
 }
 
-test('tmb demo --once --json: with an swtpm per agent every honest request reaches L1 and ok; every cheap one is caught by weights.allowed', async () => {
+test('tmb demo --once --json: swtpm and simulated-GPU telemetry: honest answers reach L2 (embeddings L1); cheap ones are caught by weights.allowed and telemetry.consistent', async () => {
   const before = await demoDirs();
   const io = capture();
   assert.equal(await main(['demo', '--once', '--json', '--tpm', 'swtpm'], io), 0, io.err);
@@ -41,48 +41,56 @@ test('tmb demo --once --json: with an swtpm per agent every honest request reach
     .split('\n')
     .map((l) => JSON.parse(l));
   assert.equal(rows.length, 8);
+  type C = { name: string; status: string; code?: string; detail: string };
   for (const r of rows) {
     const cheap = r.backend === 'cheap';
+    const embeddings = r.endpoint === 'embeddings';
+    const check = (name: string) => r.checks.find((c: C) => c.name === name) as C | undefined;
     // The cheap backend's measured weights are sample-1b: caught, and kept below L1 (docs/registry.md).
-    const weights = r.checks.find((c: { name: string }) => c.name === 'weights.allowed');
+    const weights = check('weights.allowed');
     assert.equal(weights?.status, cheap ? 'fail' : 'pass', JSON.stringify(weights));
-    if (cheap) assert.match(weights.detail, /these weights are sample-1b/);
-    assert.equal(r.level, cheap ? 'L0' : 'L1', JSON.stringify(r.checks));
+    if (cheap) assert.match(weights!.detail, /these weights are sample-1b/);
+    // Its simulated GPU spends 0.6 times the energy per token: telemetry catches it too.
+    const telemetry = check('telemetry.consistent');
+    if (embeddings) assert.equal(telemetry?.status ?? 'skipped', 'skipped', JSON.stringify(telemetry));
+    else
+      assert.deepEqual(
+        [telemetry?.status, telemetry?.code],
+        cheap ? ['fail', 'TELEMETRY_INCONSISTENT'] : ['pass', undefined],
+        JSON.stringify(telemetry),
+      );
+    assert.equal(r.level, cheap ? 'L0' : embeddings ? 'L1' : 'L2', JSON.stringify(r.checks));
     assert.equal(r.ok, !cheap);
+    if (!embeddings) assert.equal(r.completionTokens, 48);
     assert.match(r.receiptId, /^[0-9a-f]{32}$/);
     assert.equal(typeof r.requestId, 'string');
     assert.equal(r.verdict.receiptId, r.receiptId);
-    assert.equal(r.verdict.level, cheap ? 'L0' : 'L1');
-    assert.ok(
-      r.checks.some(
-        (c: { name: string; status: string; detail: string }) =>
-          c.name === 'receipt.included' && c.status === 'pass' && c.detail.startsWith('checked here'),
-      ),
-    );
-    assert.ok(
-      r.checks.some(
-        (c: { name: string; status: string }) => c.name === 'client.response_hash' && c.status === 'pass',
-      ),
-    );
+    assert.equal(r.verdict.level, cheap ? 'L0' : embeddings ? 'L1' : 'L2');
+    assert.equal(check('receipt.included')?.status, 'pass');
+    assert.match(check('receipt.included')!.detail, /^checked here/);
+    assert.equal(check('client.response_hash')?.status, 'pass');
     assert.equal(r.model, 'sample-7b');
   }
   assert.deepEqual([...new Set(rows.map((r) => r.backend))].sort(), ['cheap', 'honest']);
   assert.deepEqual([...new Set(rows.map((r) => r.stream))].sort(), [false, true]);
   assert.equal(new Set(rows.map((r) => r.receiptId)).size, 8);
-  // The prose goes to stderr and says what L0 does not catch.
+  // The prose goes to stderr: what each level proves, that the GPU is simulated, the warm-up's time.
   assert.match(io.err, /What L0 proves/);
   assert.match(io.err, /NOT\s+caught at L0/);
   assert.match(io.err, /What L1 adds/);
+  assert.match(io.err, /What L2 adds: THE GPU IS SIMULATED/);
+  assert.match(io.err, /warm-up: \d+ requests to the honest backend in \d+\.\d s/);
+  assert.match(io.err, /every cheap one was caught by weights\.allowed and telemetry\.consistent/);
   // Everything it started is stopped and its temporary folder removed.
   const started = urls(io.err);
-  assert.equal(started.length, 5); // verifier, two sample servers, two agents
+  assert.equal(started.length, 7); // verifier, two sample servers, two simulated GPUs, two agents
   for (const u of started) assert.ok(await refused(u), `${u} still answers`);
   assert.deepEqual(await demoDirs(), before);
 });
 
-test('tmb demo --once prints a table with one row per request and the L0 statement', async () => {
+test('tmb demo --once --tpm none prints a table: L0 at most, the cheap rows caught by both checks', async () => {
   const io = capture();
-  assert.equal(await main(['demo', '--once', '--token-latency', '0', '--tpm', 'none'], io), 0, io.err);
+  assert.equal(await main(['demo', '--once', '--tpm', 'none'], io), 0, io.out);
   const lines = io.out.split('\n');
   const header = lines.findIndex((l) => l.startsWith('request id'));
   assert.ok(header > 0);
@@ -95,16 +103,25 @@ test('tmb demo --once prints a table with one row per request and the L0 stateme
   for (const r of rows)
     assert.match(
       r,
-      / cheap /.test(r) ? / L0 +NO +weights\.allowed \(WEIGHTS_NOT_ALLOWED\)$/ : / L0 +yes +-$/,
+      !/ cheap /.test(r)
+        ? / L0 +yes +-$/
+        : / embeddings /.test(r)
+          ? / L0 +NO +weights\.allowed \(WEIGHTS_NOT_ALLOWED\)$/
+          : / L0 +NO +weights\.allowed \(WEIGHTS_NOT_ALLOWED\), telemetry\.consistent \(TELEMETRY_INCONSISTENT\)$/,
     );
   assert.match(io.out, /NOT\s+caught at L0/);
+  assert.match(io.out, /THE GPU IS SIMULATED/);
+  assert.match(io.out, /L1 and L2 are out of reach/);
 });
 
 test('without --once it keeps sending until SIGTERM, then stops everything', async () => {
   const before = await demoDirs();
   const listeners = process.listenerCount('SIGTERM');
   const io = capture();
-  const done = main(['demo', '--interval', '0.05', '--token-latency', '0', '--tpm', 'none'], io);
+  const done = main(
+    ['demo', '--interval', '0.05', '--token-latency', '0', '--tpm', 'none', '--no-telemetry'],
+    io,
+  );
   let settled = false;
   done.then(
     () => (settled = true),
@@ -126,7 +143,12 @@ test('bad flags are a usage error; --help exits 0', async () => {
   assert.equal(await main(['demo', '--interval', 'soon'], io), 2);
   assert.match(io.err, /--interval/);
   assert.equal(await main(['demo', '--nope'], capture()), 2);
+  // The simulated GPU needs time per token: 0 only without telemetry.
+  const zero = capture();
+  assert.equal(await main(['demo', '--token-latency', '0'], zero), 2);
+  assert.match(zero.err, /--token-latency must be a number >= 1/);
   const help = capture();
   assert.equal(await main(['demo', '--help'], help), 0);
   assert.match(help.out, /--once/);
+  assert.match(help.out, /--no-telemetry/);
 });

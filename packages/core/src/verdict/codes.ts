@@ -17,4 +17,7 @@ export const VERDICT_FAILURE_CODES = [
   'RECEIPTS_MISSING',
   // L2 (docs/telemetry.md): the request's GPU telemetry is off the claimed model's profile.
   'TELEMETRY_INCONSISTENT',
+  // L1 evidence (docs/evidence.md): a quoted checkpoint's tmb-telemetry line against the stream.
+  'TELEMETRY_HEAD_MISMATCH',
+  'TELEMETRY_HEAD_UNKNOWN',
 ] as const;

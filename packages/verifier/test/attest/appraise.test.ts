@@ -38,6 +38,7 @@ const NAMES = [
   'key.bound',
   'checkpoint.consistent',
   'checkpoint.receipts',
+  'telemetry.chain',
 ];
 
 function appraise(ev: Evidence) {

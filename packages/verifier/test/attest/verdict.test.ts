@@ -1,7 +1,8 @@
 import assert from 'node:assert/strict';
+import { sign } from 'node:crypto';
 import { test } from 'node:test';
 import { type Check, encodeReceiptBody, type ReceiptBody, toBase64 } from '@tmb/core';
-import { leafHash, MemoryTree } from '@tmb/core/log';
+import { ed25519NoteSigner, leafHash, MemoryTree, signCheckpoint } from '@tmb/core/log';
 import { createAttestService } from '../../src/attest/service.ts';
 import { type AgentAttest, saveAttest } from '../../src/attest/state.ts';
 import { l1Checks } from '../../src/attest/verdict.ts';
@@ -32,9 +33,18 @@ function stored(i: number, body = bytes[i]!): StoredReceipt {
   };
 }
 
-async function setup() {
+const ORIGIN = 'tmb/agent/gpu-1';
+const TELEMETRY = `tmb-telemetry 3 ${toBase64(new Uint8Array(32).fill(7))}`;
+const signer = ed25519NoteSigner(ORIGIN, bound.raw, (t) => new Uint8Array(sign(null, t, bound.privateKey)));
+// The quoted note as the agent signs it: with its telemetry extension line.
+const note = await signCheckpoint({ origin: ORIGIN, size: 2, root: tree.root(2), extensions: [TELEMETRY] }, [
+  signer,
+]);
+
+async function setup(checkpointNote = note) {
   const store = new SqliteStore(':memory:');
   await store.putReceipts([0, 1, 2].map((i) => stored(i)));
+  await store.addKey({ agent: 'gpu-1', keyId: bound.keyId, key: bound.raw, enrolledAt: 0 });
   const pass = (name: string) => ({ name, status: 'pass' as const, detail: 'ok' });
   const state: AgentAttest = {
     ekPublic: '',
@@ -47,7 +57,7 @@ async function setup() {
     ima: null,
     bound: [bound.keyId],
     // A quoted checkpoint of size 2: receipts 0 and 1 are covered, 2 is not yet.
-    checkpoint: { note: 'n', size: 2, root: toBase64(tree.root(2)), keyId: bound.keyId },
+    checkpoint: { note: checkpointNote, size: 2, root: toBase64(tree.root(2)), keyId: bound.keyId },
     checks: [
       'quote.signature',
       'quote.nonce',
@@ -79,6 +89,16 @@ test('a covered receipt signed by a bound key passes every L1 check and carries 
   );
   assert.equal(r.attestation?.proof.index, 0);
   assert.equal(r.attestation?.proof.size, 2);
+  // The note is served as signed, extension line included.
+  assert.equal(r.attestation?.checkpoint, note);
+  assert.ok(note.includes(`\n${TELEMETRY}\n`));
+});
+
+test('a stored quoted note that no longer verifies under its key fails receipt.included', async () => {
+  const { store, attest } = await setup(note.replace(TELEMETRY, TELEMETRY.replace('3', '4')));
+  const r = await l1Checks(store, attest, stored(0), bodies[0]!);
+  assert.equal(by(r.checks, 'receipt.included').code, 'NOTE_SIGNATURE_INVALID');
+  assert.equal(r.attestation, undefined);
 });
 
 test('a covered receipt signed by a key never bound fails key.bound', async () => {

@@ -1,0 +1,130 @@
+import { setTimeout as sleep } from 'node:timers/promises';
+import type { ClientResult } from '@tmb/client';
+import { type Check, levelOf } from '@tmb/core';
+import type { SampleVariant } from '@tmb/demo';
+import { type Backend, SAMPLE_MS, type Stack } from './stack.ts';
+
+export type Endpoint = 'chat' | 'completions' | 'embeddings';
+
+/** One round: to each backend in turn. */
+export const ROUND: ReadonlyArray<{ endpoint: Endpoint; stream: boolean }> = [
+  { endpoint: 'chat', stream: false },
+  { endpoint: 'chat', stream: true },
+  { endpoint: 'completions', stream: true },
+  { endpoint: 'embeddings', stream: false },
+];
+const PROMPTS = [
+  'Which model wrote this answer?',
+  'Summarise remote attestation in one line.',
+  'What does a receipt bind?',
+  'Name one way to catch a substituted model.',
+];
+
+/**
+ * Tokens of every generated answer (vLLM's min_tokens with max_tokens): a fixed length, so even
+ * the fast cheap answers span several telemetry samples, and both backends say as much.
+ */
+export const ANSWER_TOKENS = 48;
+
+/** One request's outcome, as printed. */
+export interface DemoRow {
+  requestId: string | null;
+  receiptId: string | null;
+  backend: SampleVariant;
+  endpoint: Endpoint;
+  stream: boolean;
+  /** The model the upstream reported, from the signed receipt. */
+  model: string | null;
+  /** Completion tokens the upstream reported, from the signed receipt (none for embeddings). */
+  completionTokens: number | null;
+  level: ClientResult['level'];
+  ok: boolean;
+  /** The client's checks, and the verifier's telemetry.consistent (the client holds no samples). */
+  checks: ClientResult['checks'];
+  /** The verifier's own verdict, read after the samples around the answer arrived. */
+  verdict: ClientResult['verdict'] | null;
+}
+
+type VerdictAnswer = { verdict?: NonNullable<ClientResult['verdict']> };
+
+/**
+ * Waits (polling, up to 5 s) until the samples after the end of receipt `id` reached the
+ * verifier, so its telemetry.consistent check is scored rather than skipped for want of samples.
+ */
+export async function settle(stack: Stack, b: Backend, id: string | null): Promise<void> {
+  if (b.agent.telemetry === undefined) return;
+  for (let i = 0; i < 80; i++) {
+    await sleep(3 * SAMPLE_MS);
+    await b.agent.telemetry.flush().catch(() => {});
+    await b.agent.flush().catch(() => {});
+    if (id === null) return;
+    const r = await fetch(`${stack.verifier.url}/v1/telemetry/receipts/${id}`);
+    const f = (await r.json()) as { check?: { detail: string } };
+    if (r.status === 200 && !/no-samples-around-window/.test(f.check?.detail ?? '')) return;
+  }
+}
+
+/** Sends request number `i` (its kind and prompt cycle) to `b` and checks it against its receipt. */
+export async function exchange(
+  stack: Stack,
+  b: Backend,
+  model: string,
+  i: number,
+  signal: AbortSignal,
+): Promise<DemoRow> {
+  const { endpoint, stream } = ROUND[i % ROUND.length]!;
+  const prompt = PROMPTS[i % PROMPTS.length]!;
+  const opts = { signal };
+  // Sent as is by the openai client; not in its types (a vLLM extension).
+  const length = { max_tokens: ANSWER_TOKENS, ...{ min_tokens: ANSWER_TOKENS } };
+  let response: Response;
+  if (endpoint === 'embeddings') {
+    ({ response } = await b.openai.embeddings.create({ model, input: prompt }, opts).withResponse());
+  } else if (endpoint === 'chat') {
+    const messages = [{ role: 'user' as const, content: prompt }];
+    if (stream) {
+      const r = await b.openai.chat.completions
+        .create({ model, messages, ...length, stream, stream_options: { include_usage: true } }, opts)
+        .withResponse();
+      response = r.response;
+      for await (const _ of r.data); // read to the end: the receipt covers the whole stream
+    } else
+      ({ response } = await b.openai.chat.completions
+        .create({ model, messages, ...length }, opts)
+        .withResponse());
+  } else {
+    const r = await b.openai.completions
+      .create({ model, prompt, ...length, stream: true, stream_options: { include_usage: true } }, opts)
+      .withResponse();
+    response = r.response;
+    for await (const _ of r.data);
+  }
+  signal.throwIfAborted(); // a request cut by Ctrl-C is not worth a verdict
+  await settle(stack, b, response.headers.get('tmb-receipt-id'));
+  const result = await stack.tmb.verify(response);
+  let verdict = result.verdict ?? null;
+  const checks = [...result.checks];
+  if (b.agent.telemetry !== undefined && result.receiptId !== null) {
+    // Verdicts are recomputed on every read: read it again now that the samples are in.
+    const again = (await (
+      await fetch(`${stack.verifier.url}/v1/receipts/${result.receiptId}`)
+    ).json()) as VerdictAnswer;
+    verdict = again.verdict ?? verdict;
+    const t = again.verdict?.checks.find((c) => c.name === 'telemetry.consistent');
+    if (t !== undefined)
+      checks.push({ ...t, detail: `per the verifier: ${t.detail}` } as ClientResult['checks'][number]);
+  }
+  return {
+    requestId: result.requestId,
+    receiptId: result.receiptId,
+    backend: b.variant,
+    endpoint,
+    stream,
+    model: result.body?.model.reported ?? null,
+    completionTokens: result.body?.usage.completion ?? null,
+    level: levelOf(checks as Check[]),
+    ok: checks.every((c) => c.status !== 'fail'),
+    checks,
+    verdict,
+  };
+}
