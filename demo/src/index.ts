@@ -5,8 +5,6 @@
 
 export type { WarmupFitOptions } from './gpu/calibrate.ts';
 export { fitWarmupProfile, signProfile } from './gpu/calibrate.ts';
-export type { TelemetryDemoOptions, TelemetryDemoResult, TelemetryDemoRow } from './gpu/run.ts';
-export { runTelemetryDemo } from './gpu/run.ts';
 export type { RunningSimGpu } from './gpu/server.ts';
 export { FAKE_NVIDIA_SMI, startSimulatedGpu, writeNvidiaSmiWrapper } from './gpu/server.ts';
 export type { SimGpuOptions, SimGpuReading } from './gpu/sim.ts';

@@ -7,6 +7,7 @@ import {
   fromBase64Url,
   L1_CHECKS,
   L1_HOST_CHECKS,
+  L2_CHECKS,
   levelOf,
 } from '@tmb/core';
 import type { CapturedBody } from './capture.ts';
@@ -157,17 +158,20 @@ function completeness(r: CapturedBody): ClientCheck {
   }
 }
 
+// Checks only the verifier can make: it alone holds the measurements (docs/registry.md) and the
+// telemetry samples (docs/telemetry.md).
+const VERIFIER_ONLY: readonly string[] = [...L1_HOST_CHECKS, ...L2_CHECKS];
+
 /**
- * The verifier's registry checks (weights.allowed, host.engine, host.agent: docs/registry.md),
- * carried "per the verifier" when its verdict has them: only the verifier holds the
- * measurements. Untrusted: anything malformed is left out, an unknown code dropped.
+ * The verifier's registry and telemetry checks (weights.allowed, host.engine, host.agent,
+ * telemetry.consistent), carried "per the verifier" when its verdict has them. Untrusted:
+ * anything malformed is left out, an unknown code dropped.
  */
 function hostChecks(verdictChecks: readonly unknown[]): ClientCheck[] {
   const out: ClientCheck[] = [];
   for (const x of verdictChecks) {
     const c = x as Check;
-    if (typeof c !== 'object' || c === null || !(L1_HOST_CHECKS as readonly string[]).includes(c.name))
-      continue;
+    if (typeof c !== 'object' || c === null || !VERIFIER_ONLY.includes(c.name)) continue;
     if (!['pass', 'fail', 'asserted', 'skipped'].includes(c.status)) continue;
     const detail = `per the verifier: ${String(c.detail)}`;
     const code = (CORE_ERROR_CODES as readonly unknown[]).includes(c.code) ? c.code : undefined;
