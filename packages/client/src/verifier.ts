@@ -1,6 +1,9 @@
-import type { ReceiptBody, SignedReceipt, Verdict } from '@tmb/core';
+import { type ReceiptBody, readBoundedText, type SignedReceipt, type Verdict } from '@tmb/core';
 import type { AnswerAttestation } from './inclusion.ts';
 import type { ClientCheck } from './types.ts';
+
+/** Largest verifier answer read (a receipt, its verdict and proofs are a few KiB). */
+const MAX_ANSWER_BYTES = 4 * 1024 * 1024;
 
 /** What GET /v1/receipts/:id answers (docs/api.md), as far as the client relies on it. */
 export interface VerifierAnswer {
@@ -39,7 +42,7 @@ export async function fetchReceipt(
       headers: { accept: 'application/json' },
       signal: AbortSignal.timeout(waitMs + timeoutMs),
     });
-    json = await res.json();
+    json = JSON.parse(await readBoundedText(res, MAX_ANSWER_BYTES));
   } catch (err) {
     const timeout = err instanceof Error && err.name === 'TimeoutError';
     return {

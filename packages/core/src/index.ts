@@ -1,3 +1,4 @@
+export { readBounded, readBoundedText } from './bytes/bounded.ts';
 export type { CanonicalValue } from './bytes/canonical.ts';
 export { canonicalBytes, canonicalJson, parseCanonical } from './bytes/canonical.ts';
 export { Cursor } from './bytes/cursor.ts';

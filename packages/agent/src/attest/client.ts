@@ -1,3 +1,4 @@
+import { readBoundedText } from '@tmb/core';
 import { AgentError } from '../errors.ts';
 
 const MAX_ANSWER_BYTES = 1024 * 1024;
@@ -56,9 +57,12 @@ export class AttestClient {
     } catch (cause) {
       throw new AgentError('AGENT_PUSH_FAILED', `verifier unreachable at ${this.#url}`, { cause });
     }
-    const text = await res.text();
-    if (text.length > MAX_ANSWER_BYTES)
-      throw new AgentError('AGENT_PUSH_FAILED', 'verifier answer too large');
+    let text: string;
+    try {
+      text = await readBoundedText(res, MAX_ANSWER_BYTES);
+    } catch (cause) {
+      throw new AgentError('AGENT_PUSH_FAILED', `verifier answer to ${path} too large or cut`, { cause });
+    }
     let value: unknown;
     try {
       value = JSON.parse(text);

@@ -1,3 +1,4 @@
+import { readBoundedText } from '@tmb/core';
 import type { MeasurementLog } from '../measure/index.ts';
 
 /** Where the agent sends its measurement log when no TPM quotes it. */
@@ -21,7 +22,7 @@ export async function postAssertedLog(
     body: JSON.stringify({ agent, entries: Buffer.from(log.binary(0)).toString('base64url') }),
     signal: AbortSignal.timeout(timeoutMs),
   });
-  const text = await res.text();
+  const text = await readBoundedText(res, 64 * 1024);
   if (res.status !== 200)
     throw new Error(`verifier answered ${res.status} to ${HOST_LOG_PATH}: ${text.slice(0, 200)}`);
 }

@@ -1,4 +1,4 @@
-import { toBase64Url, toSignedReceipt } from '@tmb/core';
+import { readBoundedText, toBase64Url, toSignedReceipt } from '@tmb/core';
 import { AgentError } from '../errors.ts';
 import type { ReceiptStore } from '../store/store.ts';
 
@@ -169,9 +169,12 @@ export class Pusher {
     } catch (cause) {
       throw new AgentError('AGENT_PUSH_FAILED', `verifier unreachable at ${this.#o.url}`, { cause });
     }
-    const text = await res.text();
-    if (text.length > MAX_ANSWER_BYTES)
-      throw new AgentError('AGENT_PUSH_FAILED', 'verifier answer too large');
+    let text: string;
+    try {
+      text = await readBoundedText(res, MAX_ANSWER_BYTES);
+    } catch (cause) {
+      throw new AgentError('AGENT_PUSH_FAILED', `verifier answer to ${path} too large or cut`, { cause });
+    }
     if (!res.ok) {
       const code = res.status === 401 || res.status === 403 ? 'AGENT_ENROL_REJECTED' : 'AGENT_PUSH_FAILED';
       throw new AgentError(code, `verifier answered ${res.status} to ${path}: ${text.slice(0, 200)}`);

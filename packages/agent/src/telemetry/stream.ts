@@ -1,4 +1,4 @@
-import { toBase64, toBase64Url } from '@tmb/core';
+import { readBoundedText, toBase64, toBase64Url } from '@tmb/core';
 import { AgentError } from '../errors.ts';
 import { nowUs } from '../proxy/clock.ts';
 import { BatchChain, GENESIS_HEAD, type SampleBatch } from './chain.ts';
@@ -190,7 +190,7 @@ export class TelemetryStream {
         signal: AbortSignal.timeout(this.#o.timeoutMs),
       });
       status = r.status;
-      const text = (await r.text()).slice(0, 64 * 1024);
+      const text = await readBoundedText(r, 64 * 1024);
       if (status !== 200) code = (JSON.parse(text) as { error?: { code?: string } }).error?.code;
     } catch (cause) {
       this.counts.pushFailures++;
