@@ -91,8 +91,41 @@ export interface ReplayResult {
   matchedValue: Uint8Array | null;
 }
 
+/**
+ * One log as the fold reads it, entry by entry: the object form (ImaEntry[]) and the columnar
+ * form (ImaColumns) both present themselves this way, so there is one fold to get right.
+ */
+export interface FoldSource {
+  length: number;
+  pcr(i: number): number;
+  violation(i: number): boolean;
+  /** The template hash input of entry i (templateHashInput). */
+  input(i: number): Uint8Array;
+  /** The bytes holding entry i's logged SHA-1 template hash, and where it starts. */
+  hashBytes(i: number): Uint8Array;
+  hashAt(i: number): number;
+  /** Entry i as an object, built only for the entries a result names. */
+  entry(i: number): ImaEntry;
+}
+
 /** Folds entries into one bank of one PCR, as the TPM did. Pure: no I/O, never throws on bad evidence. */
 export function replay(entries: readonly ImaEntry[], options: ReplayOptions = {}): ReplayResult {
+  return fold(
+    {
+      length: entries.length,
+      pcr: (i) => entries[i]!.pcr,
+      violation: (i) => entries[i]!.violation,
+      input: (i) => templateHashInput(entries[i]!),
+      hashBytes: (i) => entries[i]!.bytes,
+      hashAt: (i) => entries[i]!.hashAt,
+      entry: (i) => entries[i]!,
+    },
+    options,
+  );
+}
+
+/** The fold of replay() and replayColumns() over any FoldSource. */
+export function fold(src: FoldSource, options: ReplayOptions = {}): ReplayResult {
   const bank = options.bank ?? 'sha256';
   const pcrIndex = options.pcrIndex ?? IMA_PCR;
   const check = bank === 'sha1' || options.checkTemplateHash === true;
@@ -109,18 +142,21 @@ export function replay(entries: readonly ImaEntry[], options: ReplayOptions = {}
   let violations = 0;
   let matchedAfter: number | null = pcr === quoted ? 0 : null;
   let matchedValue: string | null = matchedAfter === 0 ? pcr : null;
-  for (let i = 0; i < entries.length; i++) {
-    const e = entries[i]!;
-    if (e.pcr !== pcrIndex) continue;
+  const n = src.length;
+  for (let i = 0; i < n; i++) {
+    if (src.pcr(i) !== pcrIndex) continue;
     let d: string;
-    if (e.violation) {
+    if (src.violation(i)) {
       violations++;
       d = ff;
     } else {
-      const input = templateHashInput(e);
+      const input = src.input(i);
       d = hashLatin1(bank, input);
-      if (check && !sameBytes(bank === 'sha1' ? d : hashLatin1('sha1', input), e.bytes, e.hashAt))
-        mismatches.push(e);
+      if (
+        check &&
+        !sameBytes(bank === 'sha1' ? d : hashLatin1('sha1', input), src.hashBytes(i), src.hashAt(i))
+      )
+        mismatches.push(src.entry(i));
     }
     putLatin1(buf, d, size);
     pcr = hashLatin1(bank, buf);
@@ -137,7 +173,7 @@ export function replay(entries: readonly ImaEntry[], options: ReplayOptions = {}
     pcrIndex,
     pcr: fromLatin1(pcr),
     folded,
-    total: entries.length,
+    total: n,
     violations,
     templateHashMismatches: mismatches,
     matchedAfter,
