@@ -2,6 +2,7 @@ import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { DatabaseSync, type StatementSync } from 'node:sqlite';
 import { AgentError } from '../errors.ts';
+import { WalCheckpointer } from './checkpointer.ts';
 import { SCHEMA } from './schema.ts';
 
 /** A receipt as stored: canonical body bytes and signature. */
@@ -40,6 +41,7 @@ export class ReceiptStore {
   #scheduled = false;
   #insert: StatementSync;
   #closed = false;
+  #checkpointer: WalCheckpointer;
 
   /** Opens (creating if needed) `dataDir/receipts.db`. */
   constructor(dataDir: string, durability: 'normal' | 'full' = 'normal') {
@@ -51,12 +53,17 @@ export class ReceiptStore {
       );
       this.db.exec('PRAGMA busy_timeout=5000;');
       this.db.exec(SCHEMA);
+      // Checkpoints happen off the event loop (checkpointer.ts); back on here if that fails.
+      this.db.exec('PRAGMA wal_autocheckpoint=0;');
     } catch (cause) {
       throw new AgentError('AGENT_STORE_FAILED', `cannot open the receipt store in ${dataDir}`, { cause });
     }
     this.#insert = this.db.prepare(
       'INSERT INTO receipts (seq, id, request_id, key_id, body, sig) VALUES (?, ?, ?, ?, ?, ?)',
     );
+    this.#checkpointer = new WalCheckpointer(join(dataDir, 'receipts.db'), 1000, () => {
+      if (!this.#closed) this.db.exec('PRAGMA wal_autocheckpoint=1000;');
+    });
   }
 
   /** The next free log index: receipts are numbered densely from 0 across restarts. */
@@ -164,6 +171,7 @@ export class ReceiptStore {
     if (this.#closed) return;
     this.#commit();
     this.#closed = true;
+    void this.#checkpointer.close();
     this.db.close();
   }
 }
