@@ -46,9 +46,9 @@ export interface SampleServerOptions {
   /** Request bodies over this many bytes get 413. Left out: 16 MiB. */
   maxBodyBytes?: number;
   /**
-   * Called once per generation when it ends. This is the seam for a later issue's simulated
-   * GPU telemetry feed (power and utilisation derived from token counts and timing); nothing
-   * listens to it yet. Exceptions it throws are ignored so it can never break a response.
+   * Called once per generation when it ends, with its token counts and timing (tests and other
+   * observers; the simulated GPU follows requests as they run through `onRequest` instead).
+   * Exceptions it throws are ignored so it can never break a response.
    */
   onGeneration?: (event: GenerationEvent) => void;
   /**
