@@ -17,11 +17,12 @@ import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { isMainThread, parentPort, Worker, workerData } from 'node:worker_threads';
+import { isMainThread, parentPort, workerData } from 'node:worker_threads';
 import { startAgent } from '@tmb/agent';
 import { type ClientResult, createVerifiedFetch } from '@tmb/client';
 import { startVerifier } from '@tmb/verifier';
 import type { BenchRecord } from './record.ts';
+import { type Hosted, hostWorker } from './servers.ts';
 
 const TOKEN = 'bench-token-0123456789abcdef';
 const CONCURRENCY = 8;
@@ -91,20 +92,8 @@ if (!isMainThread && String((workerData as Partial<Job> | null)?.role).startsWit
   });
 }
 
-async function host(job: Job): Promise<{ url: string; close(): Promise<void> }> {
-  const worker = new Worker(new URL(import.meta.url), { workerData: job });
-  const [msg] = (await Promise.race([
-    once(worker, 'message'),
-    once(worker, 'error').then(([e]) => Promise.reject(e)),
-  ])) as [{ url: string }];
-  return {
-    url: msg.url,
-    close: async () => {
-      worker.postMessage('close');
-      await once(worker, 'message');
-      await worker.terminate();
-    },
-  };
+function host(job: Job): Promise<Hosted> {
+  return hostWorker(new URL(import.meta.url), job);
 }
 
 /** The verifier in its thread, then the agent (pushing to it) and its upstream in another. */

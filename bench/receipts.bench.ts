@@ -5,37 +5,18 @@
  * commit per receipt, the worst case). Baseline: the same loop, encoding and signing only.
  * Bounded: at most 100,000 receipts or 3 s a measurement.
  */
-import { randomBytes, sign } from 'node:crypto';
+import { sign } from 'node:crypto';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { generateAgentKey, type ReceiptFields, ReceiptSigner, ReceiptStore } from '@tmb/agent';
+import { generateAgentKey, ReceiptSigner, ReceiptStore } from '@tmb/agent';
 import { encodeReceiptBody, type ReceiptBody, receiptSigningMessage } from '@tmb/core';
 import type { BenchRecord } from './record.ts';
+import { chatFields } from './servers.ts';
 
 const MAX = 100_000;
 const MS = 3_000;
 const IN_FLIGHT = 256;
-
-/** A receipt's fields as the proxy fills them for a typical chat completion. */
-function fields(i: number): ReceiptFields {
-  const now = Date.now() * 1000;
-  return {
-    id: randomBytes(16).toString('hex'),
-    request: {
-      id: `req-${i}`,
-      method: 'POST',
-      path: '/v1/chat/completions',
-      bytes: 1024,
-      sha256: 'ab'.repeat(32),
-    },
-    response: { status: 200, upstreamStatus: 200, stream: false, bytes: 812, sha256: 'cd'.repeat(32) },
-    model: { requested: 'sample-7b', reported: 'sample-7b' },
-    usage: { prompt: 260, completion: 40, total: 300 },
-    time: { start: now, firstByte: now + 900, end: now + 1200 },
-    outcome: 'complete',
-  };
-}
 
 /** Runs `step(i)` in groups of `inFlight` until `max` or MS; returns operations per second. */
 async function perSecond(
@@ -58,8 +39,8 @@ async function stored(durability: 'normal' | 'full', inFlight: number): Promise<
   const store = new ReceiptStore(dir, durability);
   try {
     const signer = new ReceiptSigner('bench', generateAgentKey('bench'), store, Date.now() * 1000);
-    await perSecond(inFlight, (i) => signer.issue(fields(i)), 2_000); // warm-up
-    return await perSecond(inFlight, (i) => signer.issue(fields(i)));
+    await perSecond(inFlight, (i) => signer.issue(chatFields(i)), 2_000); // warm-up
+    return await perSecond(inFlight, (i) => signer.issue(chatFields(i)));
   } finally {
     store.close();
     await rm(dir, { recursive: true, force: true });
@@ -75,7 +56,7 @@ function signedOnly(): Promise<number> {
       agent: 'bench',
       key: key.keyId,
       seq: i,
-      ...fields(i),
+      ...chatFields(i),
     };
     return sign(null, receiptSigningMessage(encodeReceiptBody(body)), key.privateKey);
   };

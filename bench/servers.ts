@@ -1,9 +1,11 @@
+import { randomBytes } from 'node:crypto';
 import { once } from 'node:events';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { type Agent as HttpAgent, request as httpRequest } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Worker } from 'node:worker_threads';
+import type { ReceiptFields } from '@tmb/agent';
 import type { WorkerJob } from './worker.ts';
 
 /** The model name benchmarks ask the sample server for. */
@@ -17,8 +19,12 @@ export interface Hosted {
   close(): Promise<void>;
 }
 
-async function host(job: WorkerJob): Promise<Hosted> {
-  const worker = new Worker(new URL('./worker.ts', import.meta.url), { workerData: job });
+/**
+ * Runs `module` in a worker thread with `data` as its workerData. The module posts `{ url }` when
+ * it listens and, told 'close', closes and posts again. Shared by every bench that hosts a server.
+ */
+export async function hostWorker(module: URL, data: unknown): Promise<Hosted> {
+  const worker = new Worker(module, { workerData: data });
   const [msg] = (await Promise.race([
     once(worker, 'message'),
     once(worker, 'error').then(([e]) => Promise.reject(e)),
@@ -32,6 +38,10 @@ async function host(job: WorkerJob): Promise<Hosted> {
       await worker.terminate();
     },
   };
+}
+
+function host(job: WorkerJob): Promise<Hosted> {
+  return hostWorker(new URL('./worker.ts', import.meta.url), job);
 }
 
 /**
@@ -107,4 +117,23 @@ export function send(agent: HttpAgent, url: string, path: string, body: Buffer):
     req.on('error', reject);
     req.end(body);
   });
+}
+
+/** A receipt's fields as the proxy fills them for a typical non-streamed chat completion. */
+export function chatFields(i: number, nowUs = Date.now() * 1000): ReceiptFields {
+  return {
+    id: randomBytes(16).toString('hex'),
+    request: {
+      id: `req-${i}`,
+      method: 'POST',
+      path: '/v1/chat/completions',
+      bytes: 1024,
+      sha256: 'ab'.repeat(32),
+    },
+    response: { status: 200, upstreamStatus: 200, stream: false, bytes: 812, sha256: 'cd'.repeat(32) },
+    model: { requested: 'sample-7b', reported: 'sample-7b' },
+    usage: { prompt: 260, completion: 40, total: 300 },
+    time: { start: nowUs + i, firstByte: nowUs + i + 900, end: nowUs + i + 1200 },
+    outcome: 'complete',
+  };
 }

@@ -7,13 +7,12 @@
  * its worker entry) so the load generator does not share its event loop. Loopback only; bounded:
  * at most 40 batches or 8 s of pushing, 2,000 GETs of each kind or 5 s.
  */
-import { randomBytes, sign } from 'node:crypto';
-import { once } from 'node:events';
+import { sign } from 'node:crypto';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { Agent as HttpAgent, request as httpRequest } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { isMainThread, parentPort, Worker, workerData } from 'node:worker_threads';
+import { isMainThread, parentPort, workerData } from 'node:worker_threads';
 import { type AgentKey, generateAgentKey } from '@tmb/agent';
 import {
   checkSignedReceipt,
@@ -26,6 +25,7 @@ import {
 } from '@tmb/core';
 import { startVerifier } from '@tmb/verifier';
 import { type BenchRecord, percentile } from './record.ts';
+import { chatFields, type Hosted, hostWorker } from './servers.ts';
 
 const TOKEN = 'bench-token-0123456789abcdef';
 const AGENT = 'bench';
@@ -87,22 +87,10 @@ function receipts(key: AgentKey, n: number): { signed: SignedReceipt[]; ids: str
     const body: ReceiptBody = {
       v: 1,
       type: 'tmb.receipt',
-      id: randomBytes(16).toString('hex'),
       agent: AGENT,
       key: key.keyId,
       seq: i,
-      request: {
-        id: `req-${i}`,
-        method: 'POST',
-        path: '/v1/chat/completions',
-        bytes: 1024,
-        sha256: 'ab'.repeat(32),
-      },
-      response: { status: 200, upstreamStatus: 200, stream: false, bytes: 812, sha256: 'cd'.repeat(32) },
-      model: { requested: 'sample-7b', reported: 'sample-7b' },
-      usage: { prompt: 260, completion: 40, total: 300 },
-      time: { start: now + i, firstByte: now + i + 900, end: now + i + 1200 },
-      outcome: 'complete',
+      ...chatFields(i, now),
     };
     const bytes = encodeReceiptBody(body);
     signed.push(
@@ -113,22 +101,8 @@ function receipts(key: AgentKey, n: number): { signed: SignedReceipt[]; ids: str
   return { signed, ids };
 }
 
-async function hostVerifier(dbPath: string): Promise<{ url: string; close(): Promise<void> }> {
-  const worker = new Worker(new URL(import.meta.url), {
-    workerData: { role: 'tmb-bench-verifier', dbPath },
-  });
-  const [msg] = (await Promise.race([
-    once(worker, 'message'),
-    once(worker, 'error').then(([e]) => Promise.reject(e)),
-  ])) as [{ url: string }];
-  return {
-    url: msg.url,
-    close: async () => {
-      worker.postMessage('close');
-      await once(worker, 'message');
-      await worker.terminate();
-    },
-  };
+function hostVerifier(dbPath: string): Promise<Hosted> {
+  return hostWorker(new URL(import.meta.url), { role: 'tmb-bench-verifier', dbPath });
 }
 
 /** Yields ingest receipts/s (baseline: checkSignedReceipt/s) and GET receipt p50/p99 (baseline: /healthz). */

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import fc from 'fast-check';
-import { CoreError, levelOf } from '../../src/index.ts';
+import { CoreError, L0_CHECKS, L1_CHECKS, levelOf } from '../../src/index.ts';
 import { compileRegistry, normalizeDigest, parseRegistry } from '../../src/registry/index.ts';
 import type { Check } from '../../src/verdict/types.ts';
 
@@ -73,22 +73,7 @@ test('malformed registries: each fails REGISTRY_INVALID naming the member', () =
 });
 
 test('L1 needs weights.allowed to pass when a verifier checked it; host checks may be skipped, not fail or asserted', () => {
-  const names = [
-    'receipt.format',
-    'receipt.signature',
-    'agent.enrolled',
-    'host.ek_certificate',
-    'host.ak_activated',
-    'quote.signature',
-    'quote.nonce',
-    'quote.clock',
-    'quote.pcr_digest',
-    'log.replay',
-    'key.bound',
-    'checkpoint.signature',
-    'receipt.included',
-    'checkpoint.consistent',
-  ];
+  const names = [...L0_CHECKS, ...L1_CHECKS];
   const l1: Check[] = names.map((name) => ({ name, status: 'pass', detail: '' }));
   const w = (status: Check['status']): Check => ({ name: 'weights.allowed', status, detail: '' });
   const e = (status: Check['status']): Check => ({ name: 'host.engine', status, detail: '' });
