@@ -24,6 +24,9 @@ function samples(from: number, n: number): Sample[] {
     energyJ: 1e6 + (from + i) * 40,
     utilGpu: 90 + (i % 10),
     memUsedMiB: 73412,
+    // The GPU identity every agent sample carries (docs/telemetry.md), matching the profile's gpuModel.
+    uuid: 'GPU-34319582-d595-d1c7-d1d2-179bcfa61660',
+    name: 'G',
   }));
 }
 

@@ -62,7 +62,8 @@ export async function* run(): AsyncIterable<BenchRecord> {
   };
 
   const p = new NvSmiParser({ fields: DEFAULT_NVSMI_QUERY });
-  const line = '2026/05/09 03:57:48.161, 0, 397.81, 319199171, 96, 41, 70000, 1980, 2619, 41';
+  const line =
+    '2026/05/09 03:57:48.161, 0, GPU-34319582-d595-d1c7-d1d2-179bcfa61660, NVIDIA H100 80GB HBM3, 397.81, 319199171, 96, 41, 70000, 1980, 2619, 41';
   const n = 200_000;
   const t = performance.now();
   for (let i = 0; i < n; i++) p.line(line, i);

@@ -7,8 +7,9 @@ root="$(cd "$(dirname "$0")/.." && pwd)"
 cd "$root"
 
 # Debian packages: swtpm and its tools (development TPM with an EK certificate), tpm2-tools (agent side),
+# gcc and libc6-dev (the simulated kernel's fanotify helper, demo/kernel/fanotify.c, docs/kernel.md),
 
-debs=(swtpm swtpm-tools tpm2-tools)
+debs=(swtpm swtpm-tools tpm2-tools gcc libc6-dev)
 missing=()
 for p in "${debs[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
@@ -31,4 +32,16 @@ if [ ! -x node_modules/.bin/node ] || [ ! -f node_modules/.package-lock.json ] |
   [ package-lock.json -nt node_modules/.package-lock.json ]; then
   echo "bootstrap: npm ci" >&2
   npm ci --no-audit --no-fund >&2
+fi
+
+# The simulated kernel's fanotify helper (development only, docs/kernel.md), compiled into the
+# git-ignored demo/kernel/build/, again whenever its source is newer. Written under a temporary
+# name and renamed, as demo/src/kernel/build.ts does when a test finds it missing.
+helper_src=demo/kernel/fanotify.c
+helper_bin=demo/kernel/build/fanotify
+if [ ! -x "$helper_bin" ] || [ "$helper_src" -nt "$helper_bin" ]; then
+  echo "bootstrap: gcc $helper_src" >&2
+  mkdir -p demo/kernel/build
+  gcc -O2 -Wall -o "$helper_bin.$$.tmp" "$helper_src"
+  mv -f "$helper_bin.$$.tmp" "$helper_bin"
 fi

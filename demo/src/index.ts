@@ -3,12 +3,23 @@
  * SAMPLE (a stub that runs no model), never something to deploy.
  */
 
+// The simulated UEFI firmware (DEVELOPMENT ONLY, docs/boot.md): extends PCRs 0-9, writes a TCG2 log.
+export { SIMULATED_BOOT, simulatedBootPolicy, simulateFirmware } from './firmware/index.ts';
 export type { WarmupFitOptions } from './gpu/calibrate.ts';
 export { fitWarmupProfile, signProfile } from './gpu/calibrate.ts';
 export type { RunningSimGpu } from './gpu/server.ts';
 export { FAKE_NVIDIA_SMI, startSimulatedGpu, writeNvidiaSmiWrapper } from './gpu/server.ts';
 export type { SimGpuOptions, SimGpuReading } from './gpu/sim.ts';
 export { CHEAP_ENERGY_FACTOR, SIM_GPU_NAME, SimulatedGpu } from './gpu/sim.ts';
+// The simulated kernel (DEVELOPMENT ONLY, docs/kernel.md): fanotify-measured mount namespace + TPM proxy.
+export type { KernelSimErrorCode, SimulatedKernel, SimulatedKernelOptions } from './kernel/index.ts';
+export {
+  KERNEL_SIM_ERROR_CODES,
+  KernelSimError,
+  SIMULATED_KERNEL_BUFFER,
+  SIMULATED_KERNEL_EVENT,
+  startSimulatedKernel,
+} from './kernel/index.ts';
 export type { GenerationEvent, SampleServerOptions, SampleVariant } from './sample/options.ts';
 export { CHEAP_LATENCY_FACTOR, MAX_COMPLETION_TOKENS } from './sample/options.ts';
 export type { RunningSampleServer } from './sample/server.ts';

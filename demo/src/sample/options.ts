@@ -39,6 +39,12 @@ export interface SampleServerOptions {
    * `CHEAP_LATENCY_FACTOR` times as long.
    */
   tokenLatencyMs?: number;
+  /**
+   * A weights file the server reads whole at start and keeps open while it runs, as an engine
+   * loads its model (sample/weights.ts): the read is what a host's IMA measures. The bytes are
+   * not used. Left out: nothing is read (tests and benchmarks that need no measured host).
+   */
+  weights?: string;
   /** Left out: 127.0.0.1, so the sample is never reachable from another machine by accident. */
   host?: string;
   /** Left out: 0, a free port chosen by the system (read it back from `url`). */

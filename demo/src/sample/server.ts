@@ -14,6 +14,7 @@ import { SampleError } from './errors.ts';
 import { type ResolvedOptions, resolveOptions, type SampleServerOptions } from './options.ts';
 import { parseBody, parseCompletion, parseEmbedding } from './parse.ts';
 import { sendError, sendJson } from './reply.ts';
+import { loadWeights } from './weights.ts';
 
 /** The `server` header of every answer, so nobody mistakes the sample for a model. */
 export const SAMPLE_SERVER_HEADER = 'tmb-sample/0.1 (sample model server: deterministic text, no model)';
@@ -22,6 +23,8 @@ export const SAMPLE_SERVER_HEADER = 'tmb-sample/0.1 (sample model server: determ
 export interface RunningSampleServer {
   /** Base URL without the /v1, e.g. http://127.0.0.1:40123 (an OpenAI client's baseURL is url + '/v1'). */
   url: string;
+  /** `sha256:<hex>` of the weights read at start (`weights` option), or null. */
+  weights: string | null;
   /** Stops listening and drops open connections, streams in progress included. */
   close(): Promise<void>;
 }
@@ -73,6 +76,8 @@ async function handle(o: ResolvedOptions, req: IncomingMessage, res: ServerRespo
  */
 export async function startSampleServer(options: SampleServerOptions): Promise<RunningSampleServer> {
   const o = resolveOptions(options);
+  // Loaded before listening, as an engine does: no answer is ever served without them.
+  const weights = options.weights === undefined ? undefined : await loadWeights(options.weights);
   const server = createServer((req, res) => {
     try {
       options.onRequest?.(req, res);
@@ -89,15 +94,22 @@ export async function startSampleServer(options: SampleServerOptions): Promise<R
     });
   });
   server.listen(options.port ?? 0, options.host ?? '127.0.0.1');
-  await once(server, 'listening');
+  try {
+    await once(server, 'listening');
+  } catch (err) {
+    await weights?.release();
+    throw err;
+  }
   const { address, port } = server.address() as AddressInfo;
   const host = address.includes(':') ? `[${address}]` : address;
   return {
     url: `http://${host}:${port}`,
+    weights: weights?.digest ?? null,
     close: async () => {
       const closed = new Promise<void>((resolve) => server.close(() => resolve()));
       server.closeAllConnections();
       await closed;
+      await weights?.release();
     },
   };
 }

@@ -77,11 +77,12 @@ test('demo/bin/nvidia-smi prints the query in exactly the CSV the real tool prin
     for (const l of lines)
       assert.match(
         l,
-        /^\d{4}\/\d\d\/\d\d \d\d:\d\d:\d\d\.\d{3}, 0, \d+\.\d\d, \d+, \d+, \d+, \d+, \d+, \d+, \d+$/,
+        /^\d{4}\/\d\d\/\d\d \d\d:\d\d:\d\d\.\d{3}, 0, GPU-[0-9a-f-]{36}, TMB SIMULATED GPU 80GB, \d+\.\d\d, \d+, \d+, \d+, \d+, \d+, \d+, \d+$/,
       );
     const parser = new NvSmiParser({ fields: DEFAULT_NVSMI_QUERY });
     const samples = lines.map((l, i) => parser.line(l, Date.now() + i));
     assert.ok(samples.every((s) => s !== undefined && s.energyJ !== undefined && s.powerW !== undefined));
+    assert.ok(samples.every((s) => s?.name === SIM_GPU_NAME && s.uuid === samples[0]?.uuid));
     assert.equal(parser.counts.total(), 0, JSON.stringify(parser.counts));
     // With units and a header, as `--format=csv` prints them.
     const withUnits = spawn(

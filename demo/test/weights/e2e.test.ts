@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
-import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
@@ -97,34 +97,23 @@ test('without a TPM: the honest backend\'s weights are only asserted, the cheap 
   assert.equal(cheap.ok, false);
 });
 
-test('with an swtpm per agent: honest reaches L1 with weights.allowed pass; cheap fails it and stays at L0; a swapped file is caught', async (t) => {
+test('with an swtpm per agent but no kernel IMA log: the quote holds, yet no answer reaches L1 and no weights are proven', async (t) => {
+  // The agent's own measurement log is the provider's word: any root process can extend the PCR
+  // it lives in. L1 and the host checks rest on the kernel's log (docs/deploy.md); the demo and
+  // packages/cli/test/commands/demo*.test.ts show them with a simulated kernel.
   const s = await stack(t, true);
-  const quoted = (c: Check[]) =>
-    named(c, 'weights.allowed')?.status !== 'skipped' && named(c, 'receipt.included')?.status === 'pass';
-  const honest = await verdictOf(s.agents.honest.url, s.verifier.url, quoted);
-  assert.equal(named(honest.checks, 'weights.allowed')?.status, 'pass', JSON.stringify(honest.checks));
-  assert.match(named(honest.checks, 'weights.allowed')!.detail, /measured under a TPM quote/);
-  assert.equal(named(honest.checks, 'host.engine')?.status, 'pass');
-  assert.equal(named(honest.checks, 'host.agent')?.status, 'pass');
-  assert.equal(honest.level, 'L1');
-  const cheap = await verdictOf(s.agents.cheap.url, s.verifier.url, quoted);
-  assert.equal(named(cheap.checks, 'weights.allowed')?.code, 'WEIGHTS_NOT_ALLOWED');
-  assert.match(named(cheap.checks, 'weights.allowed')!.detail, /these weights are sample-1b/);
-  assert.equal(cheap.level, 'L0');
-  // The honest host's weights file is replaced by the cheap one's bytes: the agent re-measures,
-  // the new entry is quoted, and later verdicts of that run fail.
-  await writeFile(s.weights.honest.path, await readFile(s.weights.cheap.path));
-  // Requests keep the agent quoting: the first quote after the re-measurement (every 100 ms
-  // here) covers the new entry, and from then on every receipt of this run fails.
-  let swapped = honest;
-  for (let i = 0; i < 60 && named(swapped.checks, 'weights.allowed')?.status !== 'fail'; i++) {
-    await new Promise((r) => setTimeout(r, 100));
-    swapped = await verdictOf(s.agents.honest.url, s.verifier.url, quoted);
+  const quoted = (c: Check[]) => named(c, 'receipt.included')?.status === 'pass';
+  for (const variant of ['honest', 'cheap'] as const) {
+    const v = await verdictOf(s.agents[variant].url, s.verifier.url, quoted);
+    assert.equal(named(v.checks, 'receipt.included')?.status, 'pass', JSON.stringify(v.checks));
+    assert.equal(named(v.checks, 'quote.signature')?.status, 'pass');
+    const integrity = named(v.checks, 'host.integrity');
+    assert.deepEqual(
+      [integrity?.status, integrity?.code],
+      ['fail', 'KERNEL_LOG_ABSENT'],
+      JSON.stringify(v.checks),
+    );
+    assert.notEqual(named(v.checks, 'weights.allowed')?.status, 'pass');
+    assert.equal(v.level, 'L0');
   }
-  assert.equal(
-    named(swapped.checks, 'weights.allowed')?.code,
-    'WEIGHTS_NOT_ALLOWED',
-    JSON.stringify(swapped.checks),
-  );
-  assert.equal(swapped.level, 'L0');
 });

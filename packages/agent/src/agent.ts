@@ -1,17 +1,27 @@
-import { existsSync, mkdirSync } from 'node:fs';
+import { accessSync, constants, existsSync, mkdirSync } from 'node:fs';
 import { createServer, Agent as HttpAgent } from 'node:http';
 import { Agent as HttpsAgent } from 'node:https';
 import type { AddressInfo } from 'node:net';
+import { join } from 'node:path';
 import { Attester } from './attest/attester.ts';
 import { AttestClient } from './attest/client.ts';
 import { LogFeeder } from './attest/feeder.ts';
 import { type AttestHost, openHost } from './attest/host.ts';
+import { KERNEL_PCR, KernelEvidence } from './attest/kernel.ts';
 import { handleLogRoute } from './attest/routes.ts';
+import { AgentError } from './errors.ts';
 import { startHostMeasurement } from './host/run.ts';
+import { KernelLog } from './kernel/reader.ts';
 import { generateAgentKey } from './keys.ts';
 import { checkpointSigner } from './log/signer.ts';
 import { ReceiptLog } from './log/store.ts';
-import { type AgentOptions, logOrigin, type ResolvedAgentOptions, resolveOptions } from './options.ts';
+import {
+  type AgentOptions,
+  DEFAULT_SECURITYFS,
+  logOrigin,
+  type ResolvedAgentOptions,
+  resolveOptions,
+} from './options.ts';
 import { nowUs } from './proxy/clock.ts';
 import { handleExchange, type ProxyContext } from './proxy/exchange.ts';
 import { handleWellKnown, WELL_KNOWN } from './proxy/wellknown.ts';
@@ -19,6 +29,7 @@ import { Pusher } from './push/pusher.ts';
 import { ReceiptSigner } from './signer.ts';
 import { ReceiptStore } from './store/store.ts';
 import { TelemetryStream, telemetryExtension } from './telemetry/stream.ts';
+import { resolveExecutable } from './telemetry/tool.ts';
 import { TpmDriverError } from './tpm/errors.ts';
 import type { TctiConfig } from './tpm/tcti.ts';
 
@@ -68,6 +79,8 @@ export async function startAgent(options: AgentOptions, log: AgentLog = stderrLo
   const key = generateAgentKey(opts.name);
   mkdirSync(opts.dataDir, { recursive: true, mode: 0o700 });
   const tcti = chooseTpm(opts, log);
+  // Before openHost extends the application PCR: a kernel log rules out PCRs 8-10.
+  const kernelLog = tcti === undefined ? undefined : chooseKernel(opts, log);
   const host: AttestHost | undefined =
     tcti === undefined
       ? undefined
@@ -154,6 +167,9 @@ export async function startAgent(options: AgentOptions, log: AgentLog = stderrLo
       minIntervalMs: opts.checkpointMinIntervalMs,
     },
     emit: log,
+    ...(kernelLog !== undefined ? { kernel: new KernelEvidence(kernelLog, log) } : {}),
+    telemetryTool: options.telemetry ? resolveExecutable(options.telemetry.nvidiaSmi ?? 'nvidia-smi') : null,
+    pollMs: opts.hostPollMs,
   });
   const self = { name: opts.name, keyId: key.keyId, publicKey: key.publicKey };
   const server = createServer({ keepAliveTimeout: 65_000, headersTimeout: 60_000 }, (req, res) => {
@@ -202,6 +218,9 @@ export async function startAgent(options: AgentOptions, log: AgentLog = stderrLo
         feeder.flush();
         hostMeasure?.stop();
         await attester.close();
+        await kernelLog?.close();
+        await host?.driver.close();
+        await host?.measure.close();
         if (pusher) {
           await pusher.flush().catch(() => {});
           pusher.close();
@@ -234,4 +253,37 @@ function chooseTpm(opts: ResolvedAgentOptions, log: AgentLog): TctiConfig | unde
     'TPM_UNAVAILABLE',
     `no TPM: ${opts.tpmDevice} does not exist and no --tpm was given; give --tpm swtpm:host=H,port=P, --tpm unix:PATH or --tpm device:PATH, or --allow-no-tpm to serve receipts at L0 only`,
   );
+}
+
+/**
+ * The kernel's IMA log to send with quotes, or undefined (logged once as `kernel_ima_absent`).
+ * @throws AgentError AGENT_CONFIG_INVALID for a configured securityfs without a readable log, or
+ *   an application PCR of 8-10 alongside a kernel log
+ */
+function chooseKernel(opts: ResolvedAgentOptions, log: AgentLog): KernelLog | undefined {
+  const absent = (why: string) => {
+    log('kernel_ima_absent', {
+      message: `${why}: receipts cannot reach L1 (the verifier fails host.integrity with KERNEL_LOG_ABSENT)`,
+    });
+    return undefined;
+  };
+  if (opts.kernel === false) return absent('kernel IMA log turned off');
+  const securityfs = opts.kernel?.securityfs ?? DEFAULT_SECURITYFS;
+  const path = join(securityfs, 'ima', 'binary_runtime_measurements');
+  try {
+    accessSync(path, constants.R_OK);
+  } catch {
+    if (opts.kernel !== undefined)
+      throw new AgentError(
+        'AGENT_CONFIG_INVALID',
+        `no readable kernel IMA log at ${path} (kernel.securityfs)`,
+      );
+    return absent(`no kernel IMA log at ${path}`);
+  }
+  if (opts.appPcr <= KERNEL_PCR)
+    throw new AgentError(
+      'AGENT_CONFIG_INVALID',
+      `appPcr ${opts.appPcr} is a measured-boot or IMA PCR (0-9 boot, 10 the kernel's log): use 11..15 with a kernel log`,
+    );
+  return new KernelLog({ securityfs });
 }

@@ -5,6 +5,9 @@ export const AGENT_ERROR_CODES = [
   'AGENT_ENROL_REJECTED',
   'AGENT_PUSH_FAILED',
   'UPSTREAM_TIMEOUT',
+  'KERNEL_LOG_MALFORMED',
+  'KERNEL_LOG_UNREADABLE',
+  'UPSTREAM_PROC_MALFORMED',
 ] as const;
 
 export type AgentErrorCode = (typeof AGENT_ERROR_CODES)[number];

@@ -58,10 +58,33 @@ export interface AgentOptions {
   telemetry?: TelemetryStreamOptions;
   /** Weights, engine executable and configuration, own build: measured at start into the measurement log (docs/registry.md). Left out: nothing is measured. */
   measure?: HostSpec;
+  /**
+   * The kernel's IMA log and the boot event log, sent with every quote (docs/evidence.md,
+   * "Kernel log"): `{ securityfs }` reads `<securityfs>/ima/binary_runtime_measurements` and
+   * `<securityfs>/tpm0/binary_bios_measurements` (the agent refuses to start when the first is
+   * not readable there). Left out: `/sys/kernel/security` when its IMA log exists and is
+   * readable, else none. `false` or none found: the agent logs `kernel_ima_absent` once, sends
+   * `"kernel": null`, and its receipts cannot reach L1 (the verifier fails host.integrity with
+   * KERNEL_LOG_ABSENT). Used only with a TPM. With a kernel log the application PCR must be
+   * 11..15: 0-9 hold measured boot and 10 the kernel's log.
+   */
+  kernel?: { securityfs: string } | false;
+  /**
+   * How often the kernel's measurement count (`ima/runtime_measurements_count`) and the agent's
+   * measurement log are checked for growth, ms. Default 200: a change on the host is quoted
+   * within about pollMs + checkpointMinIntervalMs + one quote (under 2 s) with no traffic; the
+   * check reads a few bytes.
+   */
+  hostPollMs?: number;
 }
 
-export type ResolvedAgentOptions = Required<Omit<AgentOptions, 'verifier' | 'telemetry' | 'measure'>> &
-  Pick<AgentOptions, 'verifier' | 'telemetry' | 'measure'>;
+export type ResolvedAgentOptions = Required<
+  Omit<AgentOptions, 'verifier' | 'telemetry' | 'measure' | 'kernel'>
+> &
+  Pick<AgentOptions, 'verifier' | 'telemetry' | 'measure' | 'kernel'>;
+
+/** Where the kernel's securityfs is mounted on a Linux host. */
+export const DEFAULT_SECURITYFS = '/sys/kernel/security';
 
 /** PCRs an agent may bind into: 8..15 (16 and 23 are resettable at locality 0, docs/tpm.md). */
 export function isBindablePcr(pcr: number): boolean {
@@ -121,7 +144,11 @@ export function resolveOptions(o: AgentOptions): ResolvedAgentOptions {
     checkpointEveryReceipts: o.checkpointEveryReceipts ?? 500,
     checkpointMinIntervalMs: o.checkpointMinIntervalMs ?? 500,
     measure: o.measure,
+    kernel: o.kernel,
+    hostPollMs: o.hostPollMs ?? 200,
   };
+  if (r.kernel !== undefined && r.kernel !== false && typeof r.kernel.securityfs !== 'string')
+    throw new AgentError('AGENT_CONFIG_INVALID', 'kernel.securityfs must be a folder path');
   if (!isBindablePcr(r.appPcr))
     throw new AgentError(
       'AGENT_CONFIG_INVALID',
@@ -136,6 +163,7 @@ export function resolveOptions(o: AgentOptions): ResolvedAgentOptions {
     'checkpointIntervalMs',
     'checkpointEveryReceipts',
     'checkpointMinIntervalMs',
+    'hostPollMs',
   ] as const) {
     if (!Number.isSafeInteger(r[k]) || r[k] <= 0)
       throw new AgentError('AGENT_CONFIG_INVALID', `${k} must be a positive integer`);

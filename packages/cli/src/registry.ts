@@ -22,6 +22,10 @@ export const COMMANDS: Record<string, Command> = {
     load: () => import('./commands/agent.ts'),
   },
   verifier: { summary: 'run the verifier service', load: () => import('./commands/verifier.ts') },
+  'sample-server': {
+    summary: 'run the SAMPLE model server (a stub standing in for vLLM, llama.cpp...)',
+    load: () => import('./commands/sample.ts'),
+  },
   verify: {
     summary: 'fetch and check a receipt and its verdict',
     load: () => import('./commands/verify.ts'),
@@ -33,6 +37,10 @@ export const COMMANDS: Record<string, Command> = {
   tpm: { summary: 'check a TPM quote; run a development swtpm', load: () => import('./commands/tpm.ts') },
   stats: { summary: 'fit a distribution to numbers on stdin', load: () => import('./commands/stats.ts') },
   ima: { summary: 'replay and appraise IMA measurement lists', load: () => import('./commands/ima.ts') },
+  boot: {
+    summary: 'replay and appraise UEFI measured-boot event logs',
+    load: () => import('./commands/boot.ts'),
+  },
   policy: {
     summary: 'create and compare Keylime runtime policies',
     load: () => import('./commands/policy.ts'),

@@ -5,6 +5,7 @@ import { AGENT_ERROR_CODES } from '@tmb/agent';
 import { TPM_DRIVER_ERROR_CODES } from '@tmb/agent/tpm';
 import { CLIENT_ERROR_CODES } from '@tmb/client';
 import { CORE_ERROR_CODES } from '@tmb/core';
+import { KERNEL_SIM_ERROR_CODES } from '@tmb/demo';
 import { STATS_ERROR_CODES } from '@tmb/stats';
 import { VERIFIER_ERROR_CODES } from '@tmb/verifier';
 
@@ -15,6 +16,7 @@ const LISTS: Record<string, readonly string[]> = {
   verifier: VERIFIER_ERROR_CODES,
   client: CLIENT_ERROR_CODES,
   stats: STATS_ERROR_CODES,
+  demo: KERNEL_SIM_ERROR_CODES,
 };
 
 async function tableRows(): Promise<Map<string, string>> {

@@ -1,4 +1,6 @@
+import { BOOT_ERROR_CODES } from './boot/codes.ts';
 import { BYTES_ERROR_CODES } from './bytes/codes.ts';
+import { HOST_FAILURE_CODES } from './host/codes.ts';
 import { IMA_ERROR_CODES } from './ima/codes.ts';
 import { LOG_ERROR_CODES } from './log/codes.ts';
 import { RECEIPT_ERROR_CODES } from './receipt/codes.ts';
@@ -17,6 +19,8 @@ export const CORE_ERROR_CODES = [
   ...TPM_ERROR_CODES,
   ...LOG_ERROR_CODES,
   ...IMA_ERROR_CODES,
+  ...HOST_FAILURE_CODES,
+  ...BOOT_ERROR_CODES,
 ] as const;
 
 export type CoreErrorCode = (typeof CORE_ERROR_CODES)[number];

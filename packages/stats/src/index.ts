@@ -18,6 +18,8 @@ export { STATS_ERROR_CODES, StatsError } from './errors.ts';
 export type { Attribution } from './features/attribute.ts';
 export { attributeEnergy } from './features/attribute.ts';
 export { intervalEnergy } from './features/energy.ts';
+export type { GpuIdentity } from './features/gpu.ts';
+export { gpuNameMatches, samplesAround, windowGpu } from './features/gpu.ts';
 export type {
   FeatureResult,
   InsufficientReason,

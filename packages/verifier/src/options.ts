@@ -1,3 +1,4 @@
+import type { BootPolicyJson } from '@tmb/core/boot';
 import type { ModelRegistry, RuntimePolicy } from '@tmb/core/ima';
 import { VerifierError } from './errors.ts';
 import type { VerifierTelemetryOptions } from './telemetry/service.ts';
@@ -47,12 +48,18 @@ export interface VerifierOptions {
   registry?: string | ModelRegistry;
   /** Keylime runtime policy for measured file entries, JSON text or parsed (docs/policy.md). Left out: no ima.policy check. */
   imaPolicy?: string | RuntimePolicy;
+  /**
+   * Measured-boot reference policy, JSON text or parsed (docs/boot.md). Left out: the UEFI event
+   * log must still replay to the quoted PCRs 0-9 for host.boot to pass, and nothing more is asked
+   * of it (Secure Boot state is reported, not required).
+   */
+  bootPolicy?: string | BootPolicyJson;
 }
 
 export type ResolvedVerifierOptions = Required<
-  Omit<VerifierOptions, 'resultKeyPem' | 'telemetry' | 'registry' | 'imaPolicy'>
+  Omit<VerifierOptions, 'resultKeyPem' | 'telemetry' | 'registry' | 'imaPolicy' | 'bootPolicy'>
 > &
-  Pick<VerifierOptions, 'resultKeyPem' | 'telemetry' | 'registry' | 'imaPolicy'>;
+  Pick<VerifierOptions, 'resultKeyPem' | 'telemetry' | 'registry' | 'imaPolicy' | 'bootPolicy'>;
 
 /** Agent names: printable ASCII without spaces, as the receipt format allows. */
 export const AGENT_NAME = /^[\x21-\x7e]{1,128}$/;
@@ -75,6 +82,7 @@ export function resolveOptions(o: VerifierOptions): ResolvedVerifierOptions {
     telemetry: o.telemetry,
     registry: o.registry,
     imaPolicy: o.imaPolicy,
+    bootPolicy: o.bootPolicy,
     tpmRoots: o.tpmRoots ?? [],
     nonceTtlMs: o.nonceTtlMs ?? 30_000,
   };

@@ -2,9 +2,10 @@ import { fromBase64Url, fromHex, sha256, toBase64Url, utf8 } from '@tmb/core';
 import { encodeConsistencyProof, type NoteSigner } from '@tmb/core/log';
 import { parseAttest } from '@tmb/core/tpm';
 import type { ReceiptLog, StoredCheckpoint } from '../log/store.ts';
-import type { AttestClient, NonceAnswer } from './client.ts';
+import { type AttestClient, kernelAsk, type NonceAnswer } from './client.ts';
 import type { LogFeeder } from './feeder.ts';
 import type { AttestHost } from './host.ts';
+import { type KernelEvidence, quotePcrs } from './kernel.ts';
 
 /** When to checkpoint (and, with a TPM, quote): see AgentOptions.checkpoint*. */
 export interface AttesterSchedule {
@@ -29,8 +30,10 @@ type Log = (event: string, detail: Record<string, unknown>) => void;
  * Signs checkpoints of the receipt log on a schedule and, when the host has a TPM and a
  * verifier is configured, enrols the AK (credential activation) and has each checkpoint
  * quoted with the verifier's nonce (docs/evidence.md): qualifying data =
- * SHA-256(nonce ‖ checkpoint note bytes). Evidence is posted after every receipt below the
- * checkpoint's size was pushed.
+ * SHA-256(nonce ‖ checkpoint note bytes), over sha256 PCRs 0-10 and the application PCR.
+ * Evidence (version 2) is posted after every receipt below the checkpoint's size was pushed,
+ * with the kernel's IMA log and the boot log read after the quote (KernelEvidence). A host
+ * change (kernel log or measurement log grown) is quoted without waiting for traffic (start()).
  */
 export class Attester {
   readonly #log: ReceiptLog;
@@ -54,6 +57,17 @@ export class Attester {
   #sinceLast = 0;
   #closed = false;
   #failures = 0;
+  readonly #kernel: KernelEvidence | undefined;
+  readonly #telemetryTool: string | null;
+  readonly #pollMs: number;
+  #poll: NodeJS.Timeout | undefined;
+  #polling = false;
+  /** The host changed (kernel log or measurement log grew) since the state the last quote covered. */
+  #hostDirty = false;
+  /** Kernel measurements and measurement-log entries counted before the last accepted quote: it covers at least these. */
+  #covered = { kernel: -1 as number | null, app: -1 };
+  /** The state the quote in flight covers, while one is. */
+  #inFlight: { kernel: number | null; app: number } | undefined;
   /** The latest checkpoint the verifier accepted a quote over. */
   quoted: QuotedCheckpoint | undefined;
 
@@ -71,6 +85,12 @@ export class Attester {
     push: (size: number) => Promise<void>;
     schedule: AttesterSchedule;
     emit: Log;
+    /** The kernel's IMA log and the boot log (evidence `kernel`, `boot`). Left out: both null, and the verifier fails host.integrity (KERNEL_LOG_ABSENT). */
+    kernel?: KernelEvidence;
+    /** The telemetry tool's resolved path (evidence `telemetryTool`). Default null: no telemetry. */
+    telemetryTool?: string | null;
+    /** How often the kernel's measurement count and the measurement log are checked for growth, ms. Default 200. */
+    pollMs?: number;
   }) {
     this.#log = o.log;
     this.#feeder = o.feeder;
@@ -83,6 +103,9 @@ export class Attester {
     this.#push = o.push;
     this.#s = o.schedule;
     this.#emit = o.emit;
+    this.#kernel = o.kernel;
+    this.#telemetryTool = o.telemetryTool ?? null;
+    this.#pollMs = o.pollMs ?? 200;
   }
 
   /** Calls `listener` each time the verifier accepts a quoted checkpoint. */
@@ -90,9 +113,39 @@ export class Attester {
     this.#listeners.push(listener);
   }
 
-  /** Starts enrolment (when there is a TPM and a verifier) and the first checkpoint. */
+  /**
+   * Starts enrolment (when there is a TPM and a verifier) and the first checkpoint, and, with
+   * both, polls the host every pollMs: when the kernel's log or the measurement log grew past
+   * what the last quote covered, a cycle is brought forward (to checkpointMinIntervalMs after the
+   * last), whether or not a receipt came: a change is quoted within pollMs + minIntervalMs + one
+   * cycle (under 2 s with the defaults) even with no traffic.
+   */
   start(): void {
     this.#schedule(0);
+    if (this.#host === undefined || this.#client === undefined) return;
+    this.#poll = setInterval(() => void this.#pollHost(), this.#pollMs);
+    this.#poll.unref();
+  }
+
+  async #pollHost(): Promise<void> {
+    if (this.#polling || this.quoted === undefined) return; // the first quote is on its way anyway
+    this.#polling = true;
+    try {
+      const now = await this.#hostState();
+      const covered = this.#inFlight ?? this.#covered;
+      const kernelGrew = now.kernel !== null && now.kernel !== covered.kernel;
+      if ((kernelGrew || now.app !== covered.app) && !this.#closed) {
+        this.#hostDirty = true;
+        this.#schedule(Math.max(0, this.#s.minIntervalMs - (Date.now() - this.#lastStart)));
+      }
+    } finally {
+      this.#polling = false;
+    }
+  }
+
+  async #hostState(): Promise<{ kernel: number | null; app: number }> {
+    const kernel = this.#kernel === undefined ? null : await this.#kernel.measured();
+    return { kernel, app: this.#host?.entryCount() ?? 0 };
   }
 
   /** Called for every new receipt: brings the next checkpoint forward once `everyReceipts` are waiting. */
@@ -111,6 +164,7 @@ export class Attester {
 
   async close(): Promise<void> {
     this.#closed = true;
+    clearInterval(this.#poll);
     clearTimeout(this.#timer);
     this.#timer = undefined;
     await this.#running?.catch(() => {});
@@ -134,8 +188,10 @@ export class Attester {
   #run(): Promise<void> {
     this.#lastStart = Date.now();
     const waiting = this.#sinceLast;
+    const dirty = this.#hostDirty;
     this.#sinceLast = 0;
-    this.#running = this.#cycle(waiting > 0 || this.quoted === undefined).then(
+    this.#hostDirty = false;
+    this.#running = this.#cycle(waiting > 0 || dirty || this.quoted === undefined).then(
       () => {
         this.#failures = 0;
       },
@@ -148,8 +204,11 @@ export class Attester {
     );
     const done = () => {
       this.#running = undefined;
+      this.#inFlight = undefined;
       if (this.#closed) return;
       if (this.#failures > 0) this.#schedule(Math.min(5_000, 100 * 2 ** Math.min(this.#failures, 6)));
+      else if (this.#hostDirty)
+        this.#schedule(Math.max(0, this.#s.minIntervalMs - (Date.now() - this.#lastStart)));
       else if (this.#sinceLast > 0) {
         // The period runs from the start of the last cycle: a slow cycle is not followed by a full interval.
         const since = Date.now() - this.#lastStart;
@@ -164,6 +223,8 @@ export class Attester {
   async #cycle(changed: boolean): Promise<void> {
     this.#feeder.flush();
     // After a failed cycle the checkpoint is signed (its telemetry line read) and quoted again.
+    // A host change with no new receipt signs a checkpoint of the same size (the store keeps an
+    // identical note once) and quotes it with a fresh nonce.
     if (!changed && this.#failures === 0 && this.#log.latestCheckpoint()?.size === this.#log.size) return;
     const cp = await this.#log.checkpoint(this.#origin, this.#signer, this.#extensions);
     if (this.#host === undefined || this.#client === undefined) return;
@@ -200,16 +261,23 @@ export class Attester {
     const n = await client.post<NonceAnswer>('/v1/attest/nonce', { agent: this.#agent });
     const t1 = performance.now();
     const qualifying = sha256(fromHex(n.nonce), utf8(cp.note));
-    const q = await host.driver.quote([host.pcr], qualifying);
+    const state = await this.#hostState();
+    this.#inFlight = state; // cleared when the cycle ends
+    const q = await host.driver.quote(quotePcrs(host.pcr), qualifying);
     const t2 = performance.now();
-    // The log is read after the quote: entries logged in between wait for the next quote.
+    // The logs are read after the quote: entries logged in between wait for the next quote.
     const { resetCount } = parseAttest(q.attest).clockInfo;
+    const sameBoot = n.resetCount === resetCount;
     const count = host.entryCount();
-    const from = n.resetCount === resetCount && n.logFrom <= count ? n.logFrom : 0;
+    const from = sameBoot && n.logFrom <= count ? n.logFrom : 0;
     const consistency =
       n.checkpointSize !== null && n.checkpointSize <= cp.size
         ? encodeConsistencyProof(this.#log.consistencyProof(n.checkpointSize, cp.size))
         : null;
+    const members =
+      this.#kernel === undefined
+        ? { kernel: null, boot: null, read: null }
+        : await this.#kernel.members(kernelAsk(n), sameBoot);
     await client.post('/v1/attest/evidence', {
       agent: this.#agent,
       nonce: n.nonce,
@@ -221,7 +289,15 @@ export class Attester {
       },
       log: { from, entries: toBase64Url(host.entriesFrom(from)) },
       consistency,
+      kernel: members.kernel,
+      boot: members.boot,
+      telemetryTool: this.#telemetryTool,
     });
+    // Entries counted but not yet readable whole (a torn tail) count as not covered: the poll
+    // brings the next quote once they are.
+    const kernel =
+      state.kernel === null || members.read === null ? state.kernel : Math.min(state.kernel, members.read);
+    this.#covered = { kernel, app: state.app };
     const ms = {
       push: Math.round(pushMs),
       nonce: Math.round(t1 - t0),

@@ -13,6 +13,26 @@ export interface NonceAnswer {
   resetCount: number | null;
   /** Size of the agent's latest quoted checkpoint (null before the first). */
   checkpointSize: number | null;
+  /**
+   * Evidence v2: the next kernel IMA log entry the verifier needs (0 after a reboot). Absent
+   * from a version-1 verifier: read as 0 (see kernelAsk).
+   */
+  kernelFrom?: number;
+  /** Evidence v2: send the boot event log (the verifier has none for this boot). Absent: false. */
+  bootLog?: boolean;
+}
+
+/**
+ * The v2 members of a nonce answer as the agent acts on them; anything but a non-negative safe
+ * integer `kernelFrom` is 0 and anything but `bootLog: true` is false, so an old verifier (which
+ * sends neither) gets the whole kernel log once and no boot log unless the TPM reset.
+ */
+export function kernelAsk(n: NonceAnswer): { kernelFrom: number; bootLog: boolean } {
+  const k = n.kernelFrom;
+  return {
+    kernelFrom: typeof k === 'number' && Number.isSafeInteger(k) && k >= 0 ? k : 0,
+    bootLog: n.bootLog === true,
+  };
 }
 
 /** A refusal of the verifier, with the checks it named (evidence) when it gave them. */

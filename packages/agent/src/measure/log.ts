@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { appendFile, readFile } from 'node:fs/promises';
+import { type FileHandle, open, readFile } from 'node:fs/promises';
 import { resolve } from 'node:path';
 import {
   buildEntry,
@@ -61,6 +61,12 @@ export class MeasurementLog {
   readonly #entries: ImaEntry[] = [];
   readonly #tracked = new Map<string, Tracked>();
   #queue: Promise<unknown> = Promise.resolve();
+  /**
+   * The files, opened for appending once and written through these handles: the agent never
+   * opens or reads its own log again while it runs (a host's IMA measures a changed file each
+   * time root opens it for reading; docs/evidence.md, "Files the agent reads").
+   */
+  #handles: { binary?: FileHandle; ascii?: FileHandle } = {};
 
   constructor(options: MeasurementLogOptions) {
     this.#options = options;
@@ -229,11 +235,27 @@ export class MeasurementLog {
     const { binaryPath, asciiPath } = this.#options;
     // Log first, then extend, as the kernel does: a crash in between leaves the log ahead of
     // the PCR, which a verifier tolerates for one round; the reverse would be a mismatch.
-    if (binaryPath !== undefined) await appendFile(binaryPath, entryToBinary(entry));
-    if (asciiPath !== undefined) await appendFile(asciiPath, entryToAscii(entry));
+    if (binaryPath !== undefined) {
+      this.#handles.binary ??= await open(binaryPath, 'a');
+      await this.#handles.binary.appendFile(entryToBinary(entry));
+    }
+    if (asciiPath !== undefined) {
+      this.#handles.ascii ??= await open(asciiPath, 'a');
+      await this.#handles.ascii.appendFile(entryToAscii(entry));
+    }
     this.#entries.push(entry);
     await this.#options.extend(this.pcrIndex, extendDigest(entry, 'sha256'));
     return entry;
+  }
+
+  /** Closes the log's files after the measurements in flight (a later measurement opens them again). */
+  close(): Promise<void> {
+    return this.#serial(async () => {
+      const { binary, ascii } = this.#handles;
+      this.#handles = {};
+      await binary?.close();
+      await ascii?.close();
+    });
   }
 
   #serial<T>(task: () => Promise<T>): Promise<T> {

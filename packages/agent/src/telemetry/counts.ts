@@ -24,6 +24,8 @@ export const TELEMETRY_REASONS = [
   'negative',
   /** A percentage over 100: that field is left out. */
   'out-of-range',
+  /** A GPU name or UUID that is not in the tool's form (control characters, too long, not GPU-/MIG-...): left out. */
+  'bad-identity',
   /** A timestamp that does not parse: the line is dropped (it cannot be ordered). */
   'bad-timestamp',
   /** A tool timestamp earlier than the previous one for the same GPU: the line is dropped. */

@@ -1,4 +1,5 @@
 import { TelemetryCounts } from './counts.ts';
+import { parseIdentityCell } from './fields.ts';
 import { parsePrometheusText } from './prometheus.ts';
 import type { GpuSample } from './sample.ts';
 
@@ -33,10 +34,25 @@ const DCGM_METRICS: Readonly<Record<string, { key: Key; divisor?: number; percen
  */
 const DCGM_BLANK = 140737488355328;
 
+/** Sets a sample's uuid or name from a label (dcgm-exporter's `UUID`, `modelName`), or counts why not. */
+function identity(
+  s: GpuSample,
+  kind: 'uuid' | 'name',
+  label: string | undefined,
+  counts: TelemetryCounts,
+): void {
+  if (label === undefined) return;
+  const v = parseIdentityCell(label, kind);
+  if (v.ok) s[kind] = v.value;
+  else counts.add(v.reason);
+}
+
 /**
  * Turns one dcgm-exporter scrape (Prometheus text) into one sample per GPU, keyed by the `gpu`
- * label, all stamped `now`. DCGM_FI_PROF_* metrics go into `prof` as fractions. Never throws;
- * bad lines and values are counted in the returned counts.
+ * label, all stamped `now`, with the GPU's `UUID` and `modelName` labels (where the exporter
+ * prints them; dcgm-exporter 3.x and later print modelName) as uuid and name, taken from the
+ * GPU's first metric line. DCGM_FI_PROF_* metrics go into `prof` as fractions. Never throws;
+ * bad lines, values and identity labels are counted in the returned counts.
  */
 export function parseDcgm(text: string, now: number): { samples: GpuSample[]; counts: TelemetryCounts } {
   const counts = new TelemetryCounts();
@@ -54,7 +70,8 @@ export function parseDcgm(text: string, now: number): { samples: GpuSample[]; co
     let s = byGpu.get(gpu);
     if (s === undefined) {
       s = { t: now, gpu };
-      if (m.labels.UUID !== undefined) s.uuid = m.labels.UUID;
+      identity(s, 'uuid', m.labels.UUID, counts);
+      identity(s, 'name', m.labels.modelName, counts);
       byGpu.set(gpu, s);
     }
     const v = m.value;

@@ -8,7 +8,7 @@ export interface NvSmiField {
     | 'gpu'
     | 'uuid'
     | 'name'
-    | Exclude<keyof GpuSample, 't' | 'gpu' | 'uuid' | 'toolTime' | 'prof'>;
+    | Exclude<keyof GpuSample, 't' | 'gpu' | 'uuid' | 'name' | 'toolTime' | 'prof'>;
   /** The unit nvidia-smi prints after the value without `nounits` (and in the header), or '' for none. */
   unit: string;
   /** Divisor into the GpuSample's unit (1000: mJ to J); division keeps 123.456 exact where x 1e-3 would not. */
@@ -40,8 +40,8 @@ export const NVSMI_FIELDS: Readonly<Record<string, NvSmiField>> = {
   'temperature.gpu': { key: 'tempC', unit: '' },
 };
 
-/** The default query: everything issue 5 asks for that every current driver prints. */
-export const DEFAULT_NVSMI_QUERY = [
+/** The metrics of the default query (issue 5): everything every current driver prints. */
+export const NVSMI_METRIC_FIELDS = [
   'timestamp',
   'index',
   'power.draw',
@@ -52,6 +52,19 @@ export const DEFAULT_NVSMI_QUERY = [
   'clocks.sm',
   'clocks.mem',
   'temperature.gpu',
+] as const;
+
+/**
+ * The collector's default query: NVSMI_METRIC_FIELDS with the GPU's identity (uuid, name)
+ * after the index, on every line, so every sample says which GPU it was read from and the
+ * verifier can hold it against the profile's GPU model (docs/telemetry.md, "GPU identity").
+ */
+export const DEFAULT_NVSMI_QUERY = [
+  'timestamp',
+  'index',
+  'uuid',
+  'name',
+  ...NVSMI_METRIC_FIELDS.slice(2),
 ] as const;
 
 /**
@@ -94,6 +107,44 @@ export function parseNumericCell(raw: string, unit: string): Cell {
   }
   if (!NUMBER.test(text)) return { ok: false, reason: 'not-a-number' };
   return { ok: true, value: Number(text) };
+}
+
+/**
+ * Longest GPU name or UUID kept: NVML's buffers for both are 96 bytes with the terminating NUL
+ * (NVML_DEVICE_NAME_V2_BUFFER_SIZE, NVML_DEVICE_UUID_V2_BUFFER_SIZE in nvml.h).
+ */
+export const MAX_IDENTITY = 95;
+
+/**
+ * A UUID as NVML prints it: `GPU-` (a whole GPU) or `MIG-` (a MIG instance), then hex groups
+ * separated by dashes; any letter is accepted, not only hex, since nothing is read from it.
+ */
+const UUID = /^(?:GPU|MIG)-[0-9A-Za-z-]{1,91}$/;
+/** Printable ASCII, no leading or trailing space: GPU product names are plain ASCII. */
+const NAME = /^[\x21-\x7e](?:[\x20-\x7e]*[\x21-\x7e])?$/;
+
+/** A text cell's value, or the reason it has none. */
+export type TextCell =
+  | { ok: true; value: string }
+  | { ok: false; reason: 'not-available' | 'not-supported' | 'tool-error' | 'bad-identity' };
+
+/**
+ * Reads a GPU identity cell or label (attacker-influenced text that ends up in verdicts): a
+ * `name` must be 1-95 printable ASCII characters without surrounding space, a `uuid` must be
+ * `GPU-` or `MIG-` and up to 91 letters, digits and dashes. nvidia-smi's bracketed messages
+ * mean no value; anything else is `bad-identity`.
+ */
+export function parseIdentityCell(raw: string, kind: 'name' | 'uuid'): TextCell {
+  if (raw.startsWith('[')) {
+    if (raw === '[N/A]') return { ok: false, reason: 'not-available' };
+    if (raw === '[Not Supported]') return { ok: false, reason: 'not-supported' };
+    return { ok: false, reason: 'tool-error' };
+  }
+  if (raw === 'N/A') return { ok: false, reason: 'not-available' };
+  if (raw.length > MAX_IDENTITY) return { ok: false, reason: 'bad-identity' };
+  return (kind === 'uuid' ? UUID : NAME).test(raw)
+    ? { ok: true, value: raw }
+    : { ok: false, reason: 'bad-identity' };
 }
 
 /** The field name of a header cell: `power.draw [W]` → `power.draw`. */

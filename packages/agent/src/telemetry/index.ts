@@ -16,7 +16,15 @@ export { defaultSpawn, LineSplitter } from './collect/spawn.ts';
 export type { TelemetryReason } from './counts.ts';
 export { TELEMETRY_REASONS, TelemetryCounts } from './counts.ts';
 export { parseDcgm } from './dcgm.ts';
-export { DEFAULT_NVSMI_QUERY, NVSMI_FIELDS, parseNvSmiTimestamp } from './fields.ts';
+export type { TextCell } from './fields.ts';
+export {
+  DEFAULT_NVSMI_QUERY,
+  MAX_IDENTITY,
+  NVSMI_FIELDS,
+  NVSMI_METRIC_FIELDS,
+  parseIdentityCell,
+  parseNvSmiTimestamp,
+} from './fields.ts';
 export type { NvSmiParserOptions } from './nvsmi.ts';
 export { MAX_LINE, NvSmiParser } from './nvsmi.ts';
 export type { ProcStat, ProcStatus } from './procfs.ts';

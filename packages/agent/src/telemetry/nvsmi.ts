@@ -3,6 +3,7 @@ import {
   headerName,
   NVSMI_FIELDS,
   type NvSmiField,
+  parseIdentityCell,
   parseNumericCell,
   parseNvSmiTimestamp,
 } from './fields.ts';
@@ -82,9 +83,10 @@ export class NvSmiParser {
       const f = cols[i];
       const cell = cells[i]!;
       if (f === undefined) continue;
-      if (f.key === 'name') continue;
-      if (f.key === 'uuid') {
-        s.uuid = cell;
+      if (f.key === 'name' || f.key === 'uuid') {
+        const id = parseIdentityCell(cell, f.key);
+        if (id.ok) s[f.key] = id.value;
+        else this.counts.add(id.reason);
         continue;
       }
       if (f.key === 'toolTime') {

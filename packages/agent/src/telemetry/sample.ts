@@ -7,7 +7,18 @@ export interface GpuSample {
   t: number;
   /** GPU index as the tool numbers it (0 when there is one GPU and no index column). */
   gpu: number;
+  /**
+   * The GPU's UUID as the tool prints it (`GPU-xxxxxxxx-...`, or `MIG-...` for a MIG instance;
+   * nvidia-smi `uuid`, dcgm-exporter's `UUID` label). The verifier fails a request whose window
+   * shows two UUIDs (the GPU changed under the stream).
+   */
   uuid?: string;
+  /**
+   * The GPU's product name as the tool prints it, e.g. `NVIDIA H100 80GB HBM3` (nvidia-smi
+   * `name`, dcgm-exporter's `modelName` label). The verifier compares it with the profile's
+   * gpuModel (docs/telemetry.md, "GPU identity").
+   */
+  name?: string;
   /** The tool's own timestamp, ms since 1970 read as UTC (nvidia-smi prints local time without a zone). */
   toolTime?: number;
   /** Board power, W (nvidia-smi power.draw: a 1 s average on recent drivers; DCGM POWER_USAGE). */

@@ -1,8 +1,7 @@
-import { readFileSync, rmSync } from 'node:fs';
 import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { toHex } from '@tmb/core';
-import { type PcrValues, parsePcrsFile, parseTpm2bPublic, type TpmPublic } from '@tmb/core/tpm';
+import { parsePcrsFile, parseTpm2bPublic, type TpmPublic } from '@tmb/core/tpm';
 import {
   AK_ARGS,
   type AkAlg,
@@ -16,38 +15,11 @@ import {
 import { derLength, EK } from './ek.ts';
 import { TpmDriverError } from './errors.ts';
 import { runTool, type ToolOutput } from './exec.ts';
-import { type TctiConfig, tctiString } from './tcti.ts';
+import type { QuoteOutput, TpmDriverOptions } from './options.ts';
+import { QuoteOutputs } from './pipes.ts';
+import { tctiString } from './tcti.ts';
 
-/** Options of a TpmDriver. */
-export interface TpmDriverOptions {
-  /** Where the TPM is. */
-  tcti: TctiConfig;
-  /** A folder of this agent's own (created): the AK's public and private blobs and scratch files. */
-  workDir: string;
-  /**
-   * The EK: `rsa` (default) RSA-2048 at persistent handle 0x81010001, certificate in NV 0x01c00002;
-   * `ecc` NIST P-256 at 0x81010002, certificate in NV 0x01c0000a (TCG EK Credential Profile and
-   * Provisioning Guidance handles). An EK missing from its handle is created there (owner auth empty).
-   */
-  ek?: 'rsa' | 'ecc';
-  /** Per-tool timeout in ms (default 10,000); a tool past it is killed and TPM_TOOL_TIMEOUT thrown. */
-  timeoutMs?: number;
-  /**
-   * The persistent handle the AK is kept at, so that a quote is one `tpm2_quote` (default
-   * DEFAULT_AK_HANDLE, 0x81000a4b; agents sharing a TPM need one each). `null`: nothing persistent,
-   * the AK is loaded under the EK and flushed for every quote (eight tool runs a quote).
-   */
-  akHandle?: number | null;
-}
-
-/** A quote as tpm2_quote writes it: TPMS_ATTEST, TPMT_SIGNATURE and the PCR values file. */
-export interface QuoteOutput {
-  attest: Uint8Array;
-  signature: Uint8Array;
-  /** The bytes of `tpm2_quote -o` (tpm2-tools' serialization). */
-  pcrsFile: Uint8Array;
-  pcrValues: PcrValues;
-}
+export type { QuoteOutput, TpmDriverOptions } from './options.ts';
 
 /**
  * Drives a TPM through tpm2-tools. Every command runs with a timeout; commands are serialised
@@ -70,6 +42,7 @@ export class TpmDriver {
   #akAt: 'unknown' | 'persistent' | 'loaded' = 'unknown';
   #toolRuns = 0;
   #made = false;
+  #outputs: QuoteOutputs | undefined;
 
   constructor(opts: TpmDriverOptions) {
     this.tcti = tctiString(opts.tcti);
@@ -95,6 +68,23 @@ export class TpmDriver {
    */
   get akMode(): 'unknown' | 'persistent' | 'loaded' {
     return this.#akAt;
+  }
+
+  /**
+   * How quotes get tpm2_quote's outputs: `pipes` (named pipes made once in workDir: no file is
+   * written and read back per quote, which a host's IMA would measure each time), `files` (the
+   * folder cannot hold named pipes: three files a quote), or `unknown` before the first quote.
+   */
+  get quoteOutputs(): 'unknown' | 'pipes' | 'files' {
+    return this.#outputs?.kind ?? 'unknown';
+  }
+
+  /** Closes the quote pipes (a later quote opens them again). */
+  close(): Promise<void> {
+    return this.#serial(async () => {
+      this.#outputs?.close();
+      this.#outputs = undefined;
+    }, 'on-error');
   }
 
   #tool(name: string, args: string[]): Promise<ToolOutput> {
@@ -355,17 +345,20 @@ export class TpmDriver {
   }
 
   /**
-   * One tpm2_quote run by `ak` (a handle or a context file), reading back its three files. The
-   * files are a few hundred bytes: read synchronously, since every await costs a turn of an event
-   * loop the proxy keeps busy (bench/attest.bench.ts `quote_step_p50`).
+   * One tpm2_quote run by `ak` (a handle or a context file), its three outputs read back from the
+   * driver's named pipes (or files, see quoteOutputs). They are a few hundred bytes: read
+   * synchronously, since every await costs a turn of an event loop the proxy keeps busy
+   * (bench/attest.bench.ts `quote_step_p50`).
    */
   async #quoteBy(ak: string, sel: string, qualifyingData: Uint8Array): Promise<QuoteOutput> {
     const { quoteArgs } = await this.#heldAk();
-    const [m, s, o] = [this.#file('quote.msg'), this.#file('quote.sig'), this.#file('quote.pcrs')];
-    for (const f of [m, s, o]) rmSync(f, { force: true });
+    this.#outputs ??= await QuoteOutputs.open(this.workDir, this.timeoutMs);
+    const out = this.#outputs;
+    const [m, s, o] = out.paths as [string, string, string];
+    out.begin();
     const q = toHex(qualifyingData);
     await this.#tool('tpm2_quote', ['-c', ak, '-l', sel, '-q', q, ...quoteArgs, '-m', m, '-s', s, '-o', o]);
-    const [attest, signature, pcrsFile] = [m, s, o].map((f) => new Uint8Array(readFileSync(f)));
+    const [attest, signature, pcrsFile] = out.collect();
     return {
       attest: attest!,
       signature: signature!,

@@ -6,10 +6,11 @@ import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import { startAgent } from '@tmb/agent';
 import { BatchChain, GENESIS_HEAD, type SpawnFn } from '@tmb/agent/telemetry';
-import { provisionSwtpm, type Swtpm, startSwtpm } from '@tmb/agent/tpm';
+import { provisionSwtpm, type Swtpm, startSwtpm, TpmDriver } from '@tmb/agent/tpm';
 import { toBase64Url } from '@tmb/core';
 import { type RunningVerifier, startVerifier } from '@tmb/verifier';
 import { fakeUpstream } from '../fixtures.ts';
+import { FakeSecurityfs, TestKernel } from '../kernel/fixtures.ts';
 
 // On a real swtpm: the agent's quoted checkpoints carry its telemetry chain head, the verifier
 // checks it against the batches it received (telemetry.chain), and a checkpoint whose line does
@@ -23,11 +24,19 @@ let dir: string;
 let tpm: Swtpm;
 let verifier: RunningVerifier;
 let upstream: Awaited<ReturnType<typeof fakeUpstream>>;
+let securityfs: FakeSecurityfs;
 
 before(async () => {
   dir = await mkdtemp(join(tmpdir(), 'tmb-attest-telemetry-'));
   const state = await provisionSwtpm(join(dir, 'swtpm'));
   tpm = await startSwtpm(state);
+  securityfs = await new FakeSecurityfs(join(dir, 'securityfs')).create(new Uint8Array(0));
+  const kernel = new TestKernel(
+    securityfs,
+    new TpmDriver({ tcti: tpm.tcti, workDir: join(dir, 'kernel-tpm') }),
+  );
+  await kernel.firmware();
+  await kernel.boot();
   const roots = [await readFile(state.rootCertPath, 'utf8'), await readFile(state.issuerCertPath, 'utf8')];
   verifier = await startVerifier({ dbPath: ':memory:', tokens: [{ token: TOKEN }], tpmRoots: roots });
   upstream = await fakeUpstream((_req, _body, res) => {
@@ -93,6 +102,7 @@ test('quoted checkpoints carry the telemetry head; a line that does not match th
       verifier: { url: verifier.url, token: TOKEN },
       tpm: tpm.tcti,
       appPcr: 12,
+      kernel: { securityfs: securityfs.dir },
       checkpointIntervalMs: 200,
       checkpointMinIntervalMs: 100,
       telemetry: { spawn: fakeSpawn, intervalMs: 20, pushIntervalMs: 50 },

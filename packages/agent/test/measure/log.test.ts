@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
-import { mkdir, mkdtemp, readFile, rm, symlink, writeFile } from 'node:fs/promises';
+import { existsSync } from 'node:fs';
+import { mkdir, mkdtemp, readFile, rename, rm, symlink, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
@@ -143,4 +144,29 @@ test('open() continues the log already on disk after an agent restart', async (t
   assert.deepEqual(replay(entries, { bank: 'sha256', pcrIndex: 15 }).pcr, pcr.value);
   assert.equal((await readFile(paths.asciiPath, 'utf8')).split('\n').length, 3);
   assert.deepEqual(again.binary(), new Uint8Array(await readFile(paths.binaryPath)));
+});
+
+test('appends go through one open handle: the log files are never opened again by path while the log runs', async (t) => {
+  const dir = await mkdtemp(join(tmpdir(), 'tmb-measure-handle-'));
+  t.after(() => rm(dir, { recursive: true, force: true }));
+  const { extend } = softPcr();
+  const [bin, txt] = [join(dir, 'm.bin'), join(dir, 'm.txt')];
+  const log = new MeasurementLog({ pcrIndex: 14, binaryPath: bin, asciiPath: txt, extend });
+  await log.measureBuffer('first', new Uint8Array([1]));
+  // Moved away after the first append: an append that opened the path again would recreate it.
+  await rename(bin, `${bin}.moved`);
+  await rename(txt, `${txt}.moved`);
+  await log.measureBuffer('second', new Uint8Array([2]));
+  await log.measureBuffer('third', new Uint8Array([3]));
+  await log.close();
+  assert.equal(existsSync(bin) || existsSync(txt), false, 'an append reopened a log file by path');
+  assert.deepEqual(
+    parseBinaryLog(new Uint8Array(await readFile(`${bin}.moved`))).map((e) => e.path),
+    ['first', 'second', 'third'],
+  );
+  assert.equal(parseAsciiLog(new Uint8Array(await readFile(`${txt}.moved`))).length, 3);
+  // After close, the next measurement opens the path again.
+  await log.measureBuffer('fourth', new Uint8Array([4]));
+  await log.close();
+  assert.equal(parseBinaryLog(new Uint8Array(await readFile(bin))).length, 1);
 });

@@ -2,7 +2,8 @@
  * A stand-in for `nvidia-smi --query-gpu=... --format=csv,noheader,nounits -lms N`, for tests
  * and bench/telemetry.bench.ts on machines without a GPU: prints one CSV line per period in the
  * noheader,nounits layout of vectors/nvsmi-query-gpu-noheader-nounits.csv for the fields asked.
- * FAKE_EXIT_AFTER=n exits after n lines (a crashing tool).
+ * FAKE_EXIT_AFTER=n exits after n lines (a crashing tool); FAKE_GPU_NAME / FAKE_GPU_UUID name the GPU
+ * (default an H100's name and a UUID in the form NVML prints).
  */
 const args = process.argv.slice(2);
 const lms = Number(args[args.indexOf('-lms') + 1] ?? 100);
@@ -21,6 +22,10 @@ const value = (f: string): string => {
       return stamp(new Date());
     case 'index':
       return '0';
+    case 'uuid':
+      return process.env.FAKE_GPU_UUID ?? 'GPU-34319582-d595-d1c7-d1d2-179bcfa61660';
+    case 'name':
+      return process.env.FAKE_GPU_NAME ?? 'NVIDIA H100 80GB HBM3';
     case 'power.draw':
       return (400 + (n % 7)).toFixed(2);
     case 'total_energy_consumption':

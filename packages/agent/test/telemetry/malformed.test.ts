@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import {
   DEFAULT_NVSMI_QUERY,
+  NVSMI_METRIC_FIELDS,
   NvSmiParser,
   parseComputeApps,
   parseDcgm,
@@ -17,7 +18,7 @@ const cells = (edit: Record<number, string>) =>
 
 /** One line after a good one; returns whether it was kept and what was counted. */
 function after(line: string, dt = 100): { kept: boolean; reasons: Partial<Record<TelemetryReason, number>> } {
-  const p = new NvSmiParser({ fields: DEFAULT_NVSMI_QUERY });
+  const p = new NvSmiParser({ fields: NVSMI_METRIC_FIELDS });
   assert.ok(p.line(GOOD, 0));
   const s = p.line(line, dt);
   return { kept: s !== undefined, reasons: p.counts.nonZero() };
@@ -36,6 +37,47 @@ test('bad cells drop the field with a counted reason, the line is kept', () => {
   ];
   for (const [line, reason] of cases)
     assert.deepEqual(after(line), { kept: true, reasons: { [reason]: 1 } }, line);
+});
+
+test('bad GPU identity cells leave the name or uuid out with a counted reason, the line is kept', () => {
+  const UUID = 'GPU-34319582-d595-d1c7-d1d2-179bcfa61660';
+  const NAME = 'NVIDIA H100 80GB HBM3';
+  const [ts, index, ...metrics] = GOOD.split(', ');
+  const line = (uuid: string, name: string) => [ts, index, uuid, name, ...metrics].join(', ');
+  const read = (uuid: string, name: string) => {
+    const p = new NvSmiParser({ fields: DEFAULT_NVSMI_QUERY });
+    const s = p.line(line(uuid, name), 0);
+    return { uuid: s?.uuid, name: s?.name, power: s?.powerW, reasons: p.counts.nonZero() };
+  };
+  assert.deepEqual(read(UUID, NAME), { uuid: UUID, name: NAME, power: 62.87, reasons: {} });
+  assert.equal(
+    read('MIG-c6d4f1e8-0b7d-5a6e-8f1a-2d3c4b5a6978', NAME).uuid,
+    'MIG-c6d4f1e8-0b7d-5a6e-8f1a-2d3c4b5a6978',
+  );
+  const cases: [string, string, 'uuid' | 'name', TelemetryReason][] = [
+    ['[N/A]', NAME, 'uuid', 'not-available'],
+    [UUID, '[N/A]', 'name', 'not-available'],
+    [UUID, '[Not Supported]', 'name', 'not-supported'],
+    [UUID, '[Unknown Error]', 'name', 'tool-error'],
+    ['[Insufficient Permissions]', NAME, 'uuid', 'tool-error'],
+    ['34319582-d595-d1c7-d1d2-179bcfa61660', NAME, 'uuid', 'bad-identity'],
+    ['GPU-', NAME, 'uuid', 'bad-identity'],
+    ['GPU-3431 9582', NAME, 'uuid', 'bad-identity'],
+    [`GPU-${'a'.repeat(92)}`, NAME, 'uuid', 'bad-identity'],
+    [UUID, 'NVIDIA\u0007H100', 'name', 'bad-identity'],
+    [UUID, 'NVIDIA H100 \u00e9', 'name', 'bad-identity'],
+    [UUID, 'N'.repeat(96), 'name', 'bad-identity'],
+  ];
+  for (const [uuid, name, left, reason] of cases) {
+    const r = read(uuid, name);
+    assert.equal(r[left], undefined, `${uuid} ${name}`);
+    assert.equal(r.power, 62.87, 'the rest of the line is kept');
+    assert.deepEqual(r.reasons, { [reason]: 1 }, `${uuid} ${name}`);
+  }
+  // A name with ", " in it cannot be told from two cells (nvidia-smi does not quote): the line goes.
+  const p = new NvSmiParser({ fields: DEFAULT_NVSMI_QUERY });
+  assert.equal(p.line(line(UUID, 'NVIDIA H100, 80GB'), 0), undefined);
+  assert.deepEqual(p.counts.nonZero(), { 'extra-column': 1 });
 });
 
 test('bad lines are dropped with a counted reason', () => {
@@ -93,6 +135,23 @@ test('compute apps, dcgm and /proc malformed input', () => {
     ].join('\n'),
     0,
   );
+  const ids = parseDcgm(
+    [
+      'DCGM_FI_DEV_POWER_USAGE{gpu="0",UUID="not-a-uuid",modelName="NVIDIA H100 80GB HBM3"} 5',
+      'DCGM_FI_DEV_POWER_USAGE{gpu="1",UUID="GPU-604ac76c-d9cf-fef3-62e9-d92044ab6e52",modelName=""} 5',
+      'DCGM_FI_DEV_POWER_USAGE{gpu="2",modelName="NVIDIA\\nH100"} 5',
+    ].join('\n'),
+    0,
+  );
+  assert.deepEqual(
+    ids.samples.map((s) => [s.gpu, s.uuid, s.name]),
+    [
+      [0, undefined, 'NVIDIA H100 80GB HBM3'],
+      [1, 'GPU-604ac76c-d9cf-fef3-62e9-d92044ab6e52', undefined],
+      [2, undefined, undefined],
+    ],
+  );
+  assert.deepEqual(ids.counts.nonZero(), { 'bad-identity': 3 });
   assert.deepEqual(d.counts.nonZero(), {
     negative: 1,
     'not-a-number': 1,

@@ -3,6 +3,7 @@ import { readFileSync } from 'node:fs';
 import { test } from 'node:test';
 import {
   DEFAULT_NVSMI_QUERY,
+  NVSMI_METRIC_FIELDS,
   NvSmiParser,
   parseComputeApps,
   parseDcgm,
@@ -38,7 +39,7 @@ test('nvidia-smi --format=csv with header and units', () => {
 });
 
 test('nvidia-smi --format=csv,noheader,nounits with two GPUs', () => {
-  const p = new NvSmiParser({ fields: DEFAULT_NVSMI_QUERY });
+  const p = new NvSmiParser({ fields: NVSMI_METRIC_FIELDS });
   const out = lines('nvsmi-query-gpu-noheader-nounits.csv').map((l, i) => p.line(l, 50 * i));
   assert.deepEqual(
     out.map((s) => [s!.gpu, s!.powerW, s!.energyJ, s!.utilGpu]),
@@ -50,6 +51,48 @@ test('nvidia-smi --format=csv,noheader,nounits with two GPUs', () => {
     ],
   );
   assert.equal(p.counts.total(), 0);
+});
+
+test('nvidia-smi with the GPU identity (the default query): uuid and name on every sample', () => {
+  const p = new NvSmiParser();
+  const out = lines('nvsmi-query-gpu-identity.csv').map((l, i) => p.line(l, 1000 + 50 * i));
+  assert.equal(out[0], undefined, 'the header is not a sample');
+  assert.deepEqual(out[1], {
+    t: 1050,
+    gpu: 0,
+    uuid: 'GPU-34319582-d595-d1c7-d1d2-179bcfa61660',
+    name: 'NVIDIA H100 80GB HBM3',
+    toolTime: Date.UTC(2026, 4, 9, 3, 57, 48, 161),
+    powerW: 62.87,
+    energyJ: 319159.391,
+    utilGpu: 0,
+    utilMem: 0,
+    memUsedMiB: 70000,
+    smClockMHz: 1470,
+    memClockMHz: 2619,
+    tempC: 40,
+  });
+  assert.deepEqual(
+    out.slice(1).map((s) => [s!.gpu, s!.uuid, s!.name]),
+    [
+      [0, 'GPU-34319582-d595-d1c7-d1d2-179bcfa61660', 'NVIDIA H100 80GB HBM3'],
+      [1, 'GPU-604ac76c-d9cf-fef3-62e9-d92044ab6e52', 'NVIDIA H100 80GB HBM3'],
+      [0, 'GPU-34319582-d595-d1c7-d1d2-179bcfa61660', 'NVIDIA H100 80GB HBM3'],
+      [1, 'GPU-604ac76c-d9cf-fef3-62e9-d92044ab6e52', 'NVIDIA H100 80GB HBM3'],
+    ],
+  );
+  assert.equal(p.counts.total(), 0);
+  // The same header is exactly the collector's default query, so noheader lines read the same.
+  assert.deepEqual(
+    vector('nvsmi-query-gpu-identity.csv')
+      .split('\n')[0]!
+      .split(', ')
+      .map((c) => c.replace(/ \[.*\]$/, '')),
+    [...DEFAULT_NVSMI_QUERY],
+  );
+  const q = new NvSmiParser({ fields: DEFAULT_NVSMI_QUERY });
+  const bare = lines('nvsmi-query-gpu-identity.csv')[1]!.replace(/ (W|mJ|%|MiB|MHz)(?=,|$)/g, '');
+  assert.deepEqual(q.line(bare, 1050), out[1]);
 });
 
 test('compute apps, with header and without', () => {
@@ -97,6 +140,31 @@ test('dcgm-exporter Prometheus text', () => {
   assert.equal(samples[1]!.energyJ, 31035686.671);
   assert.equal(samples[1]!.uuid, 'GPU-604ac76c-d9cf-fef3-62e9-d92044ab6e52');
   // MEMORY_TEMP is not read, so its blank value is not counted; nothing else is wrong.
+  assert.equal(counts.total(), 0);
+});
+
+test('dcgm-exporter with modelName and UUID labels: the GPU identity of each sample', () => {
+  const { samples, counts } = parseDcgm(vector('dcgm-exporter-modelname.prom'), 5);
+  assert.deepEqual(samples, [
+    {
+      t: 5,
+      gpu: 0,
+      uuid: 'GPU-34319582-d595-d1c7-d1d2-179bcfa61660',
+      name: 'NVIDIA H100 80GB HBM3',
+      smClockMHz: 1980,
+      powerW: 409.692,
+      energyJ: 319159.391,
+    },
+    {
+      t: 5,
+      gpu: 1,
+      uuid: 'GPU-604ac76c-d9cf-fef3-62e9-d92044ab6e52',
+      name: 'NVIDIA H100 80GB HBM3',
+      smClockMHz: 345,
+      powerW: 71.316,
+      energyJ: 31035686.671,
+    },
+  ]);
   assert.equal(counts.total(), 0);
 });
 

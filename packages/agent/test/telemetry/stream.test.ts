@@ -51,6 +51,9 @@ test('samples from nvidia-smi reach the verifier over HTTP as a digest chain who
     assert.equal(telemetryExtension(s), `tmb-telemetry ${count} ${toBase64(head)}`);
     // The samples are stamped on the receipts' clock: Unix milliseconds, now.
     assert.ok(s.counts.samples > 0);
+    // The tool is asked for the GPU's identity with every line, and it parsed cleanly.
+    assert.match(s.collector.args[0]!, /^--query-gpu=timestamp,index,uuid,name,power\.draw,/);
+    assert.deepEqual(s.collector.parser.counts.nonZero(), {});
   } finally {
     await s.close();
     await v.close();

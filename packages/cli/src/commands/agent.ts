@@ -33,6 +33,11 @@ stores a receipt for every exchange and pushes receipts to the verifier.
   --tpm-pcr N            application PCR for the key binding and measurement log, 8..15 (default 15)
   --checkpoint-ms MS     longest time between checkpoints/quotes while receipts arrive (default 1000)
   --checkpoint-every N   receipts that bring the next checkpoint/quote forward (default 500)
+  --securityfs DIR       where the kernel's IMA log and boot event log are: DIR/ima/binary_runtime_measurements,
+                         DIR/tpm0/binary_bios_measurements (default /sys/kernel/security when its IMA log is
+                         readable; the simulated kernel's folder in development); sent with every quote
+  --no-kernel-ima        send no kernel log: receipts cannot reach L1 (host.integrity fails)
+  --host-poll-ms MS      how often the kernel's measurement count is checked for changes to quote (default 200)
 
 Prints {"listening": URL, "keyId": HEX} on stdout when ready; stops on SIGINT or SIGTERM.`;
 
@@ -58,6 +63,9 @@ export async function main(argv: string[], io: Io): Promise<number> {
     'tpm-pcr': { type: 'string' },
     'checkpoint-ms': { type: 'string' },
     'checkpoint-every': { type: 'string' },
+    securityfs: { type: 'string' },
+    'no-kernel-ima': { type: 'boolean' },
+    'host-poll-ms': { type: 'string' },
     help: { type: 'boolean', short: 'h' },
   });
   if (values.help) {
@@ -78,6 +86,14 @@ export async function main(argv: string[], io: Io): Promise<number> {
   if (values.durability !== undefined && values.durability !== 'normal' && values.durability !== 'full') {
     throw new UsageError('--durability is normal or full');
   }
+  if (values.securityfs !== undefined && values['no-kernel-ima'] === true)
+    throw new UsageError('--securityfs and --no-kernel-ima exclude each other');
+  const kernel: AgentOptions['kernel'] =
+    values['no-kernel-ima'] === true
+      ? false
+      : values.securityfs !== undefined
+        ? { securityfs: values.securityfs }
+        : undefined;
   let tpm: AgentOptions['tpm'] = 'auto';
   if (values.tpm === 'none') tpm = 'none';
   else if (values.tpm !== undefined) {
@@ -87,6 +103,10 @@ export async function main(argv: string[], io: Io): Promise<number> {
   }
   const agent = await startAgent({
     tpm,
+    ...(kernel !== undefined ? { kernel } : {}),
+    ...(values['host-poll-ms'] !== undefined
+      ? { hostPollMs: int(values['host-poll-ms'], '--host-poll-ms') }
+      : {}),
     allowNoTpm: values['allow-no-tpm'] === true,
     appPcr: values['tpm-pcr'] === undefined ? undefined : int(values['tpm-pcr'], '--tpm-pcr'),
     checkpointIntervalMs:

@@ -1,6 +1,7 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { parse, UsageError } from '../args.ts';
 import type { Io } from '../registry.ts';
+import { ATTACKS, type AttackName, isAttack, runAttack } from './demo/attacks.ts';
 import { type DemoRow, exchange, ROUND } from './demo/exchange.ts';
 import { type Stack, startStack, type TpmMode } from './demo/stack.ts';
 import { HELP, L0_STATEMENT, L1_STATEMENT, L2_STATEMENT, tableHeader, tableRow } from './demo/text.ts';
@@ -40,6 +41,7 @@ export async function main(argv: string[], io: Io): Promise<number> {
     tpm: { type: 'string' },
     telemetry: { type: 'boolean' },
     'no-telemetry': { type: 'boolean' },
+    attack: { type: 'string' },
     help: { type: 'boolean', short: 'h' },
   });
   if (values.help) {
@@ -54,6 +56,10 @@ export async function main(argv: string[], io: Io): Promise<number> {
   const tpm = values.tpm ?? 'auto';
   if (tpm !== 'auto' && tpm !== 'swtpm' && tpm !== 'device' && tpm !== 'none')
     throw new UsageError('--tpm is auto, swtpm, device or none');
+  const attack = values.attack;
+  if (attack !== undefined && !isAttack(attack))
+    throw new UsageError(`--attack is one of ${Object.keys(ATTACKS).join(', ')}`);
+  const once = values.once === true || attack !== undefined;
   const json = values.json === true;
   const say = json ? io.stderr : io.stdout; // prose never mixes with the JSON lines on stdout
 
@@ -65,12 +71,13 @@ export async function main(argv: string[], io: Io): Promise<number> {
   let allOk = true;
   try {
     const log = values.verbose ? (l: string) => io.stderr(`${l}\n`) : () => {};
-    stack = await startStack({ model, latencyMs, tpm: tpm as TpmMode, telemetry, log });
+    const progress = (l: string) => io.stderr(`${l}\n`);
+    stack = await startStack({ model, latencyMs, tpm: tpm as TpmMode, telemetry, log, progress });
     const s = stack;
-    say(`verifier ${s.verifier.url}\n`);
+    say(`state folder ${s.dir} (removed at the end)\nverifier ${s.verifier.url}\n`);
     for (const b of s.backends)
       say(
-        `${b.variant.padEnd(6)} SAMPLE model server ${b.sample.url}${b.gpu ? `, SIMULATED GPU ${b.gpu.url}` : ''} <- agent ${b.agent.name} ${b.agent.url}\n`,
+        `${b.variant.padEnd(6)} host ${b.host.name}: SAMPLE model server ${String(b.host.engine?.ready.listening)}${b.gpuUrl ? `, SIMULATED GPU ${b.gpuUrl}` : ''} <- agent ${b.agentUrl}\n`,
       );
     say(`${s.tpmNote}\n`);
     say(
@@ -86,7 +93,18 @@ export async function main(argv: string[], io: Io): Promise<number> {
     let i = 0;
     for (; i < ROUND.length * s.backends.length && !stop.signal.aborted; i++)
       print(await exchange(s, s.backends[i % 2]!, model, Math.floor(i / 2), stop.signal));
-    if (values.once) {
+    if (attack !== undefined && !stop.signal.aborted) {
+      const caught = await attackRound(s, attack, model, stop.signal, say, (r) =>
+        io.stdout(json ? `${JSON.stringify({ ...r, attack })}\n` : tableRow(r)),
+      );
+      say(
+        caught
+          ? `\nattack ${attack} was caught: ${ATTACKS[attack].caughtBy} failed on every answer after it\n`
+          : `\nATTACK ${attack} WAS NOT CAUGHT on every answer\n`,
+      );
+      return stop.signal.aborted ? 130 : allOk && caught ? 0 : 1;
+    }
+    if (once) {
       const caughtBy = telemetry ? 'weights.allowed and telemetry.consistent' : 'weights.allowed';
       const level = s.l1 ? (telemetry ? 'L2 (embeddings: L1, no tokens to score)' : 'L1') : 'L0';
       say(
@@ -104,14 +122,42 @@ export async function main(argv: string[], io: Io): Promise<number> {
     return 0;
   } catch (err) {
     // Ctrl-C during a request: its abort is expected, not a failure.
-    if (stop.signal.aborted) return values.once ? 130 : 0;
+    if (stop.signal.aborted) return once ? 130 : 0;
     throw err;
   } finally {
     process.off('SIGINT', onSignal);
     process.off('SIGTERM', onSignal);
-    say('stopping the agents, the verifier, the sample servers and the simulated GPUs\n');
+    say('stopping the hosts (agents, sample servers, simulated GPUs and kernels, swtpms) and the verifier\n');
     await stack?.close();
   }
+}
+
+/**
+ * Attacks the honest host (demo/attacks.ts), then sends a round to it and prints each answer.
+ * Returns whether every answer after the attack failed the attack's check and stayed below the
+ * level an honest answer reaches.
+ */
+async function attackRound(
+  s: Stack,
+  name: AttackName,
+  model: string,
+  signal: AbortSignal,
+  say: (t: string) => void,
+  print: (r: DemoRow) => void,
+): Promise<boolean> {
+  say(`\nattack ${name}: ${ATTACKS[name].what}\n`);
+  await runAttack(s, name);
+  const honest = s.backends.find((b) => b.variant === 'honest')!;
+  let caught = true;
+  for (let i = 0; i < ROUND.length && !signal.aborted; i++) {
+    const r = await exchange(s, honest, model, i, signal);
+    print(r);
+    const failed = r.checks.some((c) => c.name === ATTACKS[name].caughtBy && c.status === 'fail');
+    // Embeddings generate no tokens: telemetry cannot speak for them.
+    const counts = !(ATTACKS[name].caughtBy.startsWith('telemetry.') && r.endpoint === 'embeddings');
+    if (counts) caught &&= failed && !r.ok && r.level !== expectedLevel(s, r);
+  }
+  return caught;
 }
 
 function number(text: string, flag: string, min: number): number {

@@ -23,7 +23,10 @@ with a verdict (docs/api.md).
                        AK can enrol and no receipt reaches L1 (docs/evidence.md)
   --registry FILE      model registry JSON (docs/registry.md): adds weights.allowed, host.engine
                        and host.agent to every verdict
-  --ima-policy FILE    Keylime runtime policy JSON for measured files: adds ima.policy
+  --ima-policy FILE    Keylime runtime policy JSON: every file the host's kernel measured since boot
+                       must be allowed by it or by the registry (host.integrity; docs/deploy.md)
+  --boot-policy FILE   measured-boot reference policy JSON (docs/boot.md): what host.boot requires
+                       of the UEFI event log beyond replaying to PCRs 0-9 (Secure Boot, boot apps...)
   --profiles DIR       signed telemetry profiles (*.json, docs/profile.md), re-read when the
                        folder changes; needs --profile-key. Without it telemetry.consistent is skipped
   --profile-key FILE   the profile signer's Ed25519 key (PEM, e.g. from tmb profile keygen, or
@@ -56,6 +59,7 @@ export async function main(argv: string[], io: Io): Promise<number> {
     'result-key': { type: 'string' },
     registry: { type: 'string' },
     'ima-policy': { type: 'string' },
+    'boot-policy': { type: 'string' },
     'tpm-roots': { type: 'string' },
     profiles: { type: 'string' },
     'profile-key': { type: 'string' },
@@ -93,6 +97,7 @@ export async function main(argv: string[], io: Io): Promise<number> {
     tpmRoots,
     registry: values.registry ? await readFile(values.registry, 'utf8') : undefined,
     imaPolicy: values['ima-policy'] ? await readFile(values['ima-policy'], 'utf8') : undefined,
+    bootPolicy: values['boot-policy'] ? await readFile(values['boot-policy'], 'utf8') : undefined,
     telemetry: {
       profilesDir: values.profiles,
       profileKey: values['profile-key'] ? await readFile(values['profile-key'], 'utf8') : undefined,

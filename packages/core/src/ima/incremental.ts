@@ -1,6 +1,8 @@
 import { fromHex, toHex } from '../bytes/encoding.ts';
 import type { Check } from '../verdict/types.ts';
-import { pcrInitialValue, replay } from './replay.ts';
+import type { ImaColumns } from './columns.ts';
+import { pcrInitialValue, type ReplayOptions, type ReplayResult, replay } from './replay.ts';
+import { replayColumns } from './replay-columns.ts';
 import type { ImaEntry, PcrBank } from './types.ts';
 
 /**
@@ -63,6 +65,8 @@ export interface AdvanceOptions {
   maxUnmatchedRounds?: number;
   /** Passed to replay(). */
   checkTemplateHash?: boolean;
+  /** Passed to replay(): filled with each entry's bank digest (latin1) at its position. */
+  digests?: string[];
 }
 
 /** The outcome of one round. */
@@ -81,11 +85,86 @@ export interface AdvanceResult {
  * quote) to (state', checks). Never throws for bad evidence.
  */
 export function advanceIma(state: ImaState, ev: ImaEvidence, options: AdvanceOptions = {}): AdvanceResult {
-  const fail = (code: Check['code'], detail: string, s: ImaState = state): AdvanceResult => ({
+  const es = ev.entries;
+  const misplaced = es.findIndex((e, i) => e.index !== ev.startIndex + i);
+  const r = advance(
+    state,
+    ev,
+    {
+      length: es.length,
+      misplaced: misplaced < 0 ? null : es[misplaced]!.index,
+      replay: (o) => replay(es, o),
+      offset: (k) => es[k]!.offset,
+    },
+    options,
+  );
+  if (r.covered === null) return { state: r.state, checks: r.checks, accepted: [], fresh: [] };
+  const seen = r.seen;
+  return {
+    state: r.state,
+    checks: r.checks,
+    accepted: es.slice(0, r.covered).filter((e) => e.pcr === state.pcrIndex),
+    fresh: r.fresh ? es.filter((e) => e.index >= seen) : [],
+  };
+}
+
+/** advanceIma()'s outcome over columns: the same state and checks; entries as a count. */
+export interface AdvanceColumnsResult {
+  state: ImaState;
+  checks: Check[];
+  /**
+   * Columns [0, covered) are now covered by a quote (those of state.pcrIndex are advanceIma's
+   * `accepted`); 0 when nothing is.
+   */
+  covered: number;
+}
+
+/**
+ * advanceIma() over columns (parseBinaryColumns with firstIndex = startIndex): the same rules,
+ * state and checks, with no ImaEntry per entry. Property tests check both agree.
+ */
+export function advanceImaColumns(
+  state: ImaState,
+  ev: Omit<ImaEvidence, 'entries'> & { columns: ImaColumns },
+  options: AdvanceOptions = {},
+): AdvanceColumnsResult {
+  const cols = ev.columns;
+  const r = advance(
+    state,
+    ev,
+    {
+      length: cols.length,
+      misplaced: cols.length > 0 && cols.firstIndex !== ev.startIndex ? cols.firstIndex : null,
+      replay: (o) => replayColumns(cols, o),
+      offset: (k) => cols.offset[k]!,
+    },
+    options,
+  );
+  return { state: r.state, checks: r.checks, covered: r.covered ?? 0 };
+}
+
+/** One round's entries as advance() reads them (objects or columns). */
+interface RoundSource {
+  length: number;
+  /** The index of the first entry not at its place, or null. */
+  misplaced: number | null;
+  replay(o: ReplayOptions): ReplayResult;
+  offset(k: number): number;
+}
+
+/** The rules of advanceIma(), over either form. `covered` null: nothing accepted. */
+function advance(
+  state: ImaState,
+  ev: Omit<ImaEvidence, 'entries'>,
+  src: RoundSource,
+  options: AdvanceOptions,
+): { state: ImaState; checks: Check[]; covered: number | null; seen: number; fresh: boolean } {
+  const fail = (code: Check['code'], detail: string, s: ImaState = state) => ({
     state: s,
-    checks: [{ name: 'ima.replay', status: 'fail', code, detail }],
-    accepted: [],
-    fresh: [],
+    checks: [{ name: 'ima.replay', status: 'fail', code, detail }] as Check[],
+    covered: null,
+    seen: 0,
+    fresh: false,
   });
   let s = state;
   if (ev.resetCount !== s.resetCount) {
@@ -104,22 +183,21 @@ export function advanceIma(state: ImaState, ev: ImaEvidence, options: AdvanceOpt
       );
     }
   }
-  const n = ev.entries.length;
-  const misplaced = ev.entries.findIndex((e, i) => e.index !== ev.startIndex + i);
-  if (ev.startIndex !== s.nextIndex || misplaced >= 0) {
+  const n = src.length;
+  if (ev.startIndex !== s.nextIndex || src.misplaced !== null) {
     return fail(
       'IMA_INDEX_GAP',
-      `expected entries from index ${s.nextIndex}, found ${misplaced >= 0 ? ev.entries[misplaced]!.index : ev.startIndex}`,
+      `expected entries from index ${s.nextIndex}, found ${src.misplaced ?? ev.startIndex}`,
     );
   }
   const seen = s.nextIndex + s.pending;
-  const fresh = ev.entries.filter((e) => e.index >= seen);
-  const r = replay(ev.entries, {
+  const r = src.replay({
     bank: s.bank,
     pcrIndex: s.pcrIndex,
     initial: fromHex(s.pcr),
     quoted: ev.quotedPcr,
     ...(options.checkTemplateHash !== undefined ? { checkTemplateHash: options.checkTemplateHash } : {}),
+    ...(options.digests !== undefined ? { digests: options.digests } : {}),
   });
   const checks: Check[] = [];
   const bad = r.templateHashMismatches[0];
@@ -149,7 +227,7 @@ export function advanceIma(state: ImaState, ev: ImaEvidence, options: AdvanceOpt
             detail: `the quoted PCR ${s.pcrIndex} is ahead of the ${n} entries sent; nothing accepted, the next log must reach it`,
           },
     );
-    return { state: next, checks, accepted: [], fresh };
+    return { state: next, checks, covered: null, seen, fresh: true };
   }
   const k = r.matchedAfter;
   const next: ImaState = {
@@ -159,8 +237,6 @@ export function advanceIma(state: ImaState, ev: ImaEvidence, options: AdvanceOpt
     pending: n - k,
     unmatchedRounds: 0,
   };
-  const accepted = ev.entries.slice(0, k).filter((e) => e.pcr === s.pcrIndex);
-  const past = ev.entries[k];
   if (k < s.pending) {
     checks.unshift({
       name: 'ima.replay',
@@ -168,12 +244,12 @@ export function advanceIma(state: ImaState, ev: ImaEvidence, options: AdvanceOpt
       code: 'IMA_QUOTE_NOT_CAUGHT_UP',
       detail: `entries #${ev.startIndex + k} to #${seen - 1} were logged before the previous quote and this quote still does not cover them`,
     });
-  } else if (options.strict === true && past !== undefined) {
+  } else if (options.strict === true && k < n) {
     checks.unshift({
       name: 'ima.replay',
       status: 'fail',
       code: 'IMA_LOG_AHEAD_OF_QUOTE',
-      detail: `the log is longer than its quote: entry #${past.index} at byte ${past.offset} and ${n - k - 1} after it are not covered`,
+      detail: `the log is longer than its quote: entry #${ev.startIndex + k} at byte ${src.offset(k)} and ${n - k - 1} after it are not covered`,
     });
   } else {
     const ahead = n - k === 0 ? '' : `; ${n - k} later entries wait for the next quote`;
@@ -183,5 +259,5 @@ export function advanceIma(state: ImaState, ev: ImaEvidence, options: AdvanceOpt
       detail: `entries #${ev.startIndex} to #${ev.startIndex + k - 1} replay to the quoted PCR ${s.pcrIndex}${ahead}`,
     });
   }
-  return { state: next, checks, accepted, fresh };
+  return { state: next, checks, covered: k, seen, fresh: true };
 }

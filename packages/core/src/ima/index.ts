@@ -15,8 +15,14 @@ export { createPolicy } from './create.ts';
 export type { PolicyChange } from './diff.ts';
 export { diffPolicies } from './diff.ts';
 export { ImaParseError } from './error.ts';
-export type { AdvanceOptions, AdvanceResult, ImaEvidence, ImaState } from './incremental.ts';
-export { advanceIma, initialImaState } from './incremental.ts';
+export type {
+  AdvanceColumnsResult,
+  AdvanceOptions,
+  AdvanceResult,
+  ImaEvidence,
+  ImaState,
+} from './incremental.ts';
+export { advanceIma, advanceImaColumns, initialImaState } from './incremental.ts';
 export type { LogForm } from './parse.ts';
 export { detectForm, parseLog, parseLogColumns } from './parse.ts';
 export type { RuntimePolicy, RuntimePolicyMeta } from './policy.ts';

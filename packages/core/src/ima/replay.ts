@@ -70,6 +70,12 @@ export interface ReplayOptions {
   checkTemplateHash?: boolean;
   /** A quoted PCR value: replay records after how many entries the running value first equals it. */
   quoted?: Uint8Array;
+  /**
+   * Filled with each folded entry's bank digest of its template data, as a latin1 string, at
+   * the entry's position (violations and other PCRs' entries are left out), so that a caller
+   * can look entries up by it without hashing again (host/fold-columns.ts).
+   */
+  digests?: string[];
 }
 
 /** The outcome of a replay. Bad evidence is reported here, not thrown. */
@@ -133,6 +139,7 @@ export function fold(src: FoldSource, options: ReplayOptions = {}): ReplayResult
   const initial = options.initial ?? pcrInitialValue(pcrIndex, bank);
   const quoted = options.quoted === undefined ? null : latin1Of(options.quoted);
   const ff = latin1Of(FF[bank]);
+  const digests = options.digests;
   // buf holds PCR_old || digest; the new value is written back over PCR_old.
   const buf = scratch(2 * size);
   buf.set(initial, 0);
@@ -152,6 +159,7 @@ export function fold(src: FoldSource, options: ReplayOptions = {}): ReplayResult
     } else {
       const input = src.input(i);
       d = hashLatin1(bank, input);
+      if (digests !== undefined) digests[i] = d;
       if (
         check &&
         !sameBytes(bank === 'sha1' ? d : hashLatin1('sha1', input), src.hashBytes(i), src.hashAt(i))

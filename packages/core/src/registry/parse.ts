@@ -28,7 +28,29 @@ export function parseRegistry(input: string | unknown): ModelRegistry {
       executables: digests(obj(e, `engines.${name}`).executables, `engines.${name}.executables`),
     };
   }
-  return { version: 1, models, engines, agents: digests(r.agents ?? [], 'agents') };
+  const out: ModelRegistry = { version: 1, models, engines, agents: digests(r.agents ?? [], 'agents') };
+  if (r.agentBuilds !== undefined) {
+    const builds: NonNullable<ModelRegistry['agentBuilds']> = Object.create(null);
+    for (const [d, b] of Object.entries(obj(r.agentBuilds, 'agentBuilds'))) {
+      const where = `agentBuilds.${d}`;
+      const [digest] = digests([d], where);
+      const files: Record<string, string> = Object.create(null);
+      for (const [rel, fd] of Object.entries(obj(obj(b, where).files, `${where}.files`))) {
+        if (!/^[A-Za-z0-9._@-]+(\/[A-Za-z0-9._@-]+)+$/.test(rel) || rel.split('/').includes('..'))
+          bad(`${where}.files`, `${JSON.stringify(rel)} is not a relative path under packages/`);
+        files[rel] = digests([fd], `${where}.files.${rel}`)[0]!;
+      }
+      builds[digest!] = { files };
+    }
+    out.agentBuilds = builds;
+  }
+  if (r.tools !== undefined) {
+    const tools: Record<string, string[]> = Object.create(null);
+    for (const [name, list] of Object.entries(obj(r.tools, 'tools')))
+      tools[name] = digests(list, `tools.${name}`);
+    out.tools = tools;
+  }
+  return out;
 }
 
 /** Lookups by digest for a parsed registry. */
@@ -38,11 +60,24 @@ export function compileRegistry(registry: ModelRegistry): CompiledRegistry {
     for (const [name, list] of pairs) for (const d of list) m.set(d, [...(m.get(d) ?? []), name]);
     return m;
   };
+  const agentFiles = new Map<string, Set<string>>();
+  const trees = new Set<string>();
+  for (const b of Object.values(registry.agentBuilds ?? {}))
+    for (const [rel, d] of Object.entries(b.files)) {
+      const set = agentFiles.get(rel) ?? new Set<string>();
+      set.add(d);
+      agentFiles.set(rel, set);
+      trees.add(rel.split('/').slice(0, 2).join('/'));
+    }
   return {
     registry,
     weightOwners: owners(Object.entries(registry.models).map(([n, m]) => [n, m.weights])),
     engineOwners: owners(Object.entries(registry.engines).map(([n, e]) => [n, e.executables])),
-    agents: new Set(registry.agents),
+    agents: new Set([...registry.agents, ...Object.keys(registry.agentBuilds ?? {})]),
+    agentFiles,
+    agentTrees: [...trees].sort((a, b) => b.length - a.length),
+    agentFileDigests: new Set([...agentFiles.values()].flatMap((s) => [...s])),
+    toolOwners: owners(Object.entries(registry.tools ?? {})),
   };
 }
 

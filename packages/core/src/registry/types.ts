@@ -14,6 +14,14 @@ export interface ModelRegistry {
   engines: Record<string, { executables: string[] }>;
   /** Digests of allowed agent builds. */
   agents: string[];
+  /**
+   * Allowed agent builds by their files (optional): build digest to every file of the build,
+   * path relative to `packages/` (agent host/build.ts AGENT_BUILD_TREES) to its digest. The
+   * kernel's IMA log is appraised against these (`host.agent`, docs/registry.md).
+   */
+  agentBuilds?: Record<string, { files: Record<string, string> }>;
+  /** Telemetry tool name (`nvidia-smi`, `dcgm-exporter`) to its allowed executables' digests (optional). */
+  tools?: Record<string, string[]>;
 }
 
 /** A registry turned into lookups by digest. */
@@ -24,6 +32,14 @@ export interface CompiledRegistry {
   /** Executable digest to every engine name that allows it. */
   engineOwners: Map<string, string[]>;
   agents: Set<string>;
+  /** Agent-build file path (relative to `packages/`) to the digests allowed builds have there. */
+  agentFiles: Map<string, Set<string>>;
+  /** The build trees (first two path segments of each file, e.g. `agent/src`), longest first. */
+  agentTrees: string[];
+  /** Every agent-build file digest (any path). */
+  agentFileDigests: Set<string>;
+  /** Tool executable digest to every tool name that allows it. */
+  toolOwners: Map<string, string[]>;
 }
 
 /** How the weights behind one request stand (DESIGN.md, step 7). */

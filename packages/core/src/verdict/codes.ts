@@ -17,6 +17,9 @@ export const VERDICT_FAILURE_CODES = [
   'RECEIPTS_MISSING',
   // L2 (docs/telemetry.md): the request's GPU telemetry is off the claimed model's profile.
   'TELEMETRY_INCONSISTENT',
+  // L2: the GPU the request's samples name is not the profile's, or changed within the window.
+  'TELEMETRY_GPU_MISMATCH',
+  'TELEMETRY_GPU_CHANGED',
   // L1 evidence (docs/evidence.md): a quoted checkpoint's tmb-telemetry line against the stream.
   'TELEMETRY_HEAD_MISMATCH',
   'TELEMETRY_HEAD_UNKNOWN',

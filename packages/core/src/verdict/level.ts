@@ -7,7 +7,10 @@ export const L0_CHECKS = ['receipt.format', 'receipt.signature', 'agent.enrolled
  * Checks that must all pass, on top of L0, for L1: a TPM-quoted host (docs/result.md). The
  * EK chain and AK activation name the TPM; the quote, its nonce, clock and PCR digest and the
  * replayed measurement log name the boot and the key bound into it; the checkpoint signed by
- * that key covers the receipt and extends the agent's previous quoted checkpoint.
+ * that key covers the receipt and extends the agent's previous quoted checkpoint. The key
+ * binding counts only with the kernel's word: `host.integrity` (the kernel IMA log replayed to
+ * the quoted PCR 10, every entry since boot allowed) and `host.boot` (the UEFI log replayed to
+ * the quoted PCRs 0-9), both from the quote that judges the receipt (docs/evidence.md).
  */
 export const L1_CHECKS = [
   'host.ek_certificate',
@@ -21,6 +24,8 @@ export const L1_CHECKS = [
   'checkpoint.signature',
   'receipt.included',
   'checkpoint.consistent',
+  'host.integrity',
+  'host.boot',
 ] as const;
 
 /**
@@ -31,8 +36,11 @@ export const L1_CHECKS = [
  */
 export const L1_HOST_CHECKS = ['weights.allowed', 'host.engine', 'host.agent'] as const;
 
-/** Checks that must pass, on top of L1, for L2: GPU telemetry consistent with the claimed model's profile. */
-export const L2_CHECKS = ['telemetry.consistent'] as const;
+/**
+ * Checks that must pass, on top of L1, for L2: GPU telemetry consistent with the claimed model's
+ * profile, read by a telemetry tool the kernel measured as an allowed one.
+ */
+export const L2_CHECKS = ['telemetry.consistent', 'telemetry.tool'] as const;
 
 /**
  * The highest assurance level every required check of which passed. Telemetry and other

@@ -1,4 +1,5 @@
 import type { CoreErrorCode } from '../errors.ts';
+import type { HostSummary } from '../host/types.ts';
 
 /**
  * Assurance levels (DESIGN.md): L0 a signed receipt from an enrolled agent key; L1 plus a
@@ -34,4 +35,6 @@ export interface Verdict {
   /** True when no check failed. */
   ok: boolean;
   checks: Check[];
+  /** What the host facts rest on (docs/result.md): kernel and boot logs, Secure Boot. Absent without a TPM. */
+  host?: HostSummary;
 }

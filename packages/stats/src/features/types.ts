@@ -5,6 +5,13 @@
 export interface Sample {
   /** Milliseconds on the agent's monotonic clock (the same clock as request spans). */
   t: number;
+  /**
+   * The GPU's UUID as the tool prints it (`GPU-...`, `MIG-...`); two UUIDs in one request's
+   * window mean the GPU changed under the stream (windowGpu).
+   */
+  uuid?: string;
+  /** The GPU's product name as the tool prints it, held against a profile's gpuModel (gpuNameMatches). */
+  name?: string;
   /** Board power in watts. */
   powerW?: number;
   /** Cumulative energy counter in joules (nvidia-smi total_energy_consumption, DCGM TOTAL_ENERGY). */

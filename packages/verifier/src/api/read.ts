@@ -1,4 +1,6 @@
-import { levelOf } from '@tmb/core';
+import { type Check, levelOf, type ReceiptBody } from '@tmb/core';
+import { type HostSegment, weightsCheck } from '@tmb/core/host';
+import type { CompiledRegistry } from '@tmb/core/registry';
 import { appraise, type ReceiptResult } from '../appraise.ts';
 import { l1Checks } from '../attest/verdict.ts';
 import { VerifierError } from '../errors.ts';
@@ -72,11 +74,19 @@ async function result(ctx: Context, stored: StoredReceipt): Promise<ReceiptResul
   const r = appraise(stored, await ctx.store.getKey(stored.keyId));
   const l1 = await l1Checks(ctx.store, ctx.attest, stored, r.body);
   const checks = [...r.verdict.checks, ...l1.checks];
-  if (ctx.host && r.body) checks.push(...(await ctx.host.view(stored.agent))(r.body)); // weights.allowed, host.*
+  const seg = l1.segment;
+  const registry = ctx.host?.refs.registry ?? null;
+  // weights.allowed, host.engine, host.agent, telemetry.tool: from the kernel log as of the
+  // quote that judges the receipt; for an agent without a TPM, from its own (asserted) log.
+  if (seg !== undefined && r.body) {
+    if (registry !== null) checks.push(...hostChecks(seg, r.body, registry));
+  } else if (ctx.host && r.body && l1.checks.length === 0)
+    checks.push(...(await ctx.host.view(stored.agent))(r.body));
   const telemetry = ctx.telemetry?.check(r.body, checks);
   if (telemetry !== undefined) checks.push(telemetry);
   const verdict = {
     ...r.verdict,
+    ...(seg ? { host: seg.host } : {}),
     checks,
     level: levelOf(checks),
     ok: checks.every((c) => c.status !== 'fail'),
@@ -87,6 +97,24 @@ async function result(ctx: Context, stored: StoredReceipt): Promise<ReceiptResul
     ...(l1.attestation ? { attestation: l1.attestation } : {}),
     result: await ctx.signer.issue(verdict),
   };
+}
+
+/** The registry checks of a receipt from the segment judging it (docs/result.md). */
+function hostChecks(seg: HostSegment, body: ReceiptBody, reg: CompiledRegistry): Check[] {
+  const weights: Check =
+    seg.host.kernel === 'absent'
+      ? {
+          name: 'weights.allowed',
+          status: 'skipped',
+          detail: 'no kernel IMA log: no weights were measured by the kernel',
+        }
+      : weightsCheck(body.model.requested, seg.weights, reg);
+  return [
+    weights,
+    { name: 'host.engine', ...seg.engine },
+    { name: 'host.agent', ...seg.agent },
+    { name: 'telemetry.tool', ...seg.tool },
+  ];
 }
 
 /** GET /v1/verifier-key: the public key that signs results, as a JWK. */

@@ -1,4 +1,6 @@
 import { agentKeyId, type Check, CoreError, sha256, toBase64, toHex, utf8 } from '@tmb/core';
+import type { BootPolicy } from '@tmb/core/boot';
+import type { HostSegment, KernelRefs } from '@tmb/core/host';
 import { advanceIma, type ImaEntry, initialImaState, parseBinaryLog } from '@tmb/core/ima';
 import {
   type Checkpoint,
@@ -10,6 +12,7 @@ import {
 import { parsePcrsFile, verifyQuote } from '@tmb/core/tpm';
 import type { KeyRecord } from '../store/types.ts';
 import type { ExtensionCheck } from '../telemetry/extension.ts';
+import { appraiseKernel, KERNEL_PCR, type KernelEvidence } from './kernel.ts';
 import { reopenQuoted, telemetryChainCheck } from './quoted.ts';
 import type { AgentAttest } from './state.ts';
 
@@ -17,7 +20,7 @@ import type { AgentAttest } from './state.ts';
 export const AGENT_KEY_EVENT = 'tmb.agent-key';
 
 /** Evidence as posted, decoded (docs/evidence.md). Every field is untrusted. */
-export interface Evidence {
+export interface Evidence extends KernelEvidence {
   nonce: string;
   note: string;
   attest: Uint8Array;
@@ -30,6 +33,13 @@ export interface Evidence {
 
 const pass = (name: string, detail: string): Check => ({ name, status: 'pass', detail });
 const failed = (name: string, c: Check): Check => ({ ...c, name });
+
+/**
+ * Checks of the host that an accepted quote records rather than refuses on: a host that ran
+ * something outside the policy still has its checkpoint quoted, and the receipts it covers
+ * fail (docs/evidence.md, "Segments"). A kernel log that does not replay is refused.
+ */
+const RECORDED = new Set(['host.integrity', 'host.boot', 'host.engine', 'host.agent', 'telemetry.tool']);
 
 /** The first failed check among `names` of verifyQuote's, renamed, else a pass. */
 function pick(all: Check[], names: string[], name: string, ok: string): Check {
@@ -51,7 +61,11 @@ export function appraiseEvidence(o: {
   treeRoot: (size: number) => Uint8Array | null;
   /** Checks a `tmb-telemetry` line against the telemetry received (checkTelemetryExtension). */
   telemetry?: (line: string) => ExtensionCheck;
-}): { checks: Check[]; next: AgentAttest | null; accepted: ImaEntry[] } {
+  /** Reference values kernel entries are allowed by. Default none: every entry after entry 1 fails. */
+  refs?: KernelRefs;
+  /** The measured-boot policy handed to the boot log appraisal. */
+  bootPolicy?: BootPolicy | null;
+}): { checks: Check[]; next: AgentAttest | null; accepted: ImaEntry[]; segment: HostSegment | null } {
   const { state, ev } = o;
   const checks: Check[] = [];
   // Checkpoint signature: by a key enrolled for this agent, under the agent's origin.
@@ -132,8 +146,9 @@ export function appraiseEvidence(o: {
       ci ? `clock ${ci.clock}, resetCount ${ci.resetCount}, restartCount ${ci.restartCount}` : 'no clock',
     ),
   );
-  // PCR digest, and the application PCR among the quoted ones.
+  // PCR digest, and PCRs 0-10 and the application PCR among the quoted ones (sha256 bank).
   let quotedPcr: Uint8Array | null = null;
+  const quoted = new Map<number, Uint8Array>();
   let pcrCheck = pick(
     q.checks,
     ['tpm.quote.pcrs'],
@@ -146,19 +161,26 @@ export function appraiseEvidence(o: {
       let i = 0;
       for (const bank of values.selection)
         for (const p of bank.pcrs) {
-          if (bank.hash === 'sha256' && p === state.pcr) quotedPcr = values.digests[i] ?? null;
+          const d = values.digests[i];
+          if (bank.hash === 'sha256' && d !== undefined) quoted.set(p, d);
           i++;
         }
     } catch {
-      quotedPcr = null;
+      quoted.clear();
     }
-    if (quotedPcr === null)
+    quotedPcr = quoted.get(state.pcr) ?? null;
+    const missing = [...Array.from({ length: KERNEL_PCR + 1 }, (_, i) => i), state.pcr].filter(
+      (p) => !quoted.has(p),
+    );
+    if (missing.length > 0) {
+      quotedPcr = null;
       pcrCheck = {
         name: 'quote.pcr_digest',
         status: 'fail',
         code: 'QUOTE_PCR_SELECTION_MISMATCH',
-        detail: `the quote does not select sha256 PCR ${state.pcr}`,
+        detail: `the quote must select sha256 PCRs 0-${KERNEL_PCR} and ${state.pcr}; it lacks ${missing.join(', ')}`,
       };
+    }
   }
   checks.push(pcrCheck);
 
@@ -198,6 +220,29 @@ export function appraiseEvidence(o: {
       code: 'KEY_NOT_BOUND',
       detail: `checkpoint key ${signer.keyId.slice(0, 16)}… is not in a tmb.agent-key event replayed to the quoted PCR ${state.pcr}`,
     });
+
+  // The kernel's IMA log and the boot log, replayed to the quoted PCRs 10 and 0-9.
+  let kernel: ReturnType<typeof appraiseKernel> | null = null;
+  if (quotedPcr !== null && ci !== undefined && cp !== null) {
+    kernel = appraiseKernel({
+      prev: state.kernel ?? null,
+      ev,
+      pcrs: quoted,
+      resetCount: ci.resetCount,
+      size: cp.size,
+      refs: o.refs ?? { policy: null, registry: null },
+      bootPolicy: o.bootPolicy,
+    });
+    checks.push(...kernel.checks);
+  } else
+    checks.push(
+      {
+        name: 'host.integrity',
+        status: 'skipped',
+        detail: 'no verified PCR 10 and checkpoint to appraise against',
+      },
+      { name: 'host.boot', status: 'skipped', detail: 'no verified PCRs 0-9 to appraise against' },
+    );
 
   // Consistency with the previous quoted checkpoint.
   if (cp === null)
@@ -249,15 +294,20 @@ export function appraiseEvidence(o: {
     // The telemetry chain head the checkpoint commits to, against the batches received.
     checks.push(telemetryChainCheck(cp.extensions, o.telemetry));
   }
-  // Every check must pass; telemetry.chain may be skipped (no telemetry line).
+  // Every check must pass; telemetry.chain may be skipped (no telemetry line); the host's
+  // own checks are recorded in the segment, unless its kernel log does not replay.
   const refused = checks.some(
-    (c) => c.status !== 'pass' && !(c.name === 'telemetry.chain' && c.status === 'skipped'),
+    (c) =>
+      c.status !== 'pass' &&
+      !(c.name === 'telemetry.chain' && c.status === 'skipped') &&
+      !RECORDED.has(c.name),
   );
-  if (refused || cp === null || signer === undefined || ci === undefined)
-    return { checks, next: null, accepted: [] };
+  if (refused || kernel === null || kernel.refuse || cp === null || signer === undefined || ci === undefined)
+    return { checks, next: null, accepted: [], segment: null };
   return {
     checks,
     accepted,
+    segment: kernel.segment,
     next: {
       ...state,
       clock: {
@@ -267,6 +317,7 @@ export function appraiseEvidence(o: {
         safe: ci.safe,
       },
       ima: nextIma,
+      kernel: kernel.next,
       bound,
       boundBoot,
       checkpoint: { note: ev.note, size: cp.size, root: toBase64(cp.root), keyId: signer.keyId },

@@ -17,9 +17,12 @@ import { AGENT_NAME } from '../options.ts';
 import { loadAttest, saveAttest } from './state.ts';
 
 /** Reads the token-checked agent name and body of an attest request. */
-export async function agentRequest(ctx: Context): Promise<{ agent: string; body: Record<string, unknown> }> {
+export async function agentRequest(
+  ctx: Context,
+  maxBytes = ctx.options.maxBodyBytes,
+): Promise<{ agent: string; body: Record<string, unknown> }> {
   const grant = ctx.auth.check(ctx.req.headers.authorization);
-  const body = asObject(await readJson(ctx.req, ctx.options.maxBodyBytes), 'request');
+  const body = asObject(await readJson(ctx.req, Math.max(maxBytes, ctx.options.maxBodyBytes)), 'request');
   const agent = stringField(body, 'agent', 128);
   if (!AGENT_NAME.test(agent)) throw new VerifierError('BODY_MALFORMED', 'bad agent name');
   TokenAuth.allow(grant, agent);

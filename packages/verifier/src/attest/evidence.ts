@@ -5,6 +5,7 @@ import { sendJson } from '../http/respond.ts';
 import { checkTelemetryExtension } from '../telemetry/extension.ts';
 import { appraiseEvidence, type Evidence } from './appraise.ts';
 import { agentRequest, bytesField, reject } from './enroll.ts';
+import type { KernelEvidence } from './kernel.ts';
 import { type AgentAttest, loadAttest, saveAttest } from './state.ts';
 
 /** The origin of an agent's checkpoints (agent options.ts logOrigin; docs/evidence.md). */
@@ -34,7 +35,62 @@ export async function issueNonce(ctx: Context): Promise<void> {
     logFrom: state.ima?.nextIndex ?? 0,
     resetCount: state.ima?.resetCount ?? null,
     checkpointSize: state.checkpoint?.size ?? null,
+    // The kernel log from here (for TPM resetCount `resetCount`; from 0 after a reboot), and
+    // whether to send the boot log: none accepted for this boot yet.
+    kernelFrom: state.kernel?.ima.nextIndex ?? 0,
+    bootLog: state.kernel?.boot?.check.status !== 'pass',
   });
+}
+
+/**
+ * Caps on evidence v2 members, in decoded bytes (docs/evidence.md). The kernel log's first
+ * appraisal needs the whole log of the boot (only all of it replays to the quoted PCR 10): a
+ * 300,000-entry ima-ng log is about 40 MB, so 64 MiB.
+ */
+export const EVIDENCE_LIMITS = { kernel: 64 << 20, boot: 1 << 20, app: 8 << 20, toolPath: 4096 } as const;
+/** The largest evidence body: every member at its cap, base64url, with room for the rest. */
+export const MAX_EVIDENCE_BYTES =
+  Math.ceil((EVIDENCE_LIMITS.kernel + EVIDENCE_LIMITS.boot + EVIDENCE_LIMITS.app) / 3) * 4 + (1 << 20);
+
+const b64 = (n: number) => Math.ceil(n / 3) * 4;
+
+/** Evidence v2's kernel, boot and telemetryTool members. @throws VerifierError BODY_MALFORMED naming the member */
+export function kernelMembers(body: Record<string, unknown>): KernelEvidence {
+  let kernel: KernelEvidence['kernel'] = null;
+  if (body.kernel !== null && body.kernel !== undefined) {
+    const k = asObject(body.kernel, '"kernel"');
+    const from = k.from;
+    if (typeof from !== 'number' || !Number.isSafeInteger(from) || from < 0)
+      throw new VerifierError('BODY_MALFORMED', '"kernel.from" must be a non-negative integer');
+    kernel = {
+      from,
+      entries: member('kernel.entries', () => bytesField(k, 'entries', b64(EVIDENCE_LIMITS.kernel))),
+    };
+  }
+  let boot: KernelEvidence['boot'] = null;
+  if (body.boot !== null && body.boot !== undefined) {
+    const b = asObject(body.boot, '"boot"');
+    boot = { log: member('boot.log', () => bytesField(b, 'log', b64(EVIDENCE_LIMITS.boot))) };
+  }
+  const tool = body.telemetryTool ?? null;
+  if (
+    tool !== null &&
+    (typeof tool !== 'string' || tool.length > EVIDENCE_LIMITS.toolPath || !tool.startsWith('/'))
+  )
+    throw new VerifierError(
+      'BODY_MALFORMED',
+      '"telemetryTool" must be null or an absolute path of at most 4096 characters',
+    );
+  return { kernel, boot, telemetryTool: tool };
+}
+
+function member<T>(name: string, f: () => T): T {
+  try {
+    return f();
+  } catch (err) {
+    if (!(err instanceof VerifierError)) throw err;
+    throw new VerifierError('BODY_MALFORMED', `"${name}": ${err.message}`, { cause: err });
+  }
 }
 
 /**
@@ -44,7 +100,7 @@ export async function issueNonce(ctx: Context): Promise<void> {
  * nonce is spent either way).
  */
 export async function postEvidence(ctx: Context): Promise<void> {
-  const { agent, body } = await agentRequest(ctx);
+  const { agent, body } = await agentRequest(ctx, MAX_EVIDENCE_BYTES);
   const state = await activated(ctx, agent);
   const quote = asObject(body.quote, 'quote');
   const log = asObject(body.log, 'log');
@@ -59,8 +115,9 @@ export async function postEvidence(ctx: Context): Promise<void> {
     signature: bytesField(quote, 'signature', 4096),
     pcrs: bytesField(quote, 'pcrs', 64 * 1024),
     logFrom: from,
-    log: bytesField(log, 'entries', 8 << 20),
+    log: bytesField(log, 'entries', b64(EVIDENCE_LIMITS.app)),
     consistency: body.consistency ?? null,
+    ...kernelMembers(body),
   };
   const nonceRefusal = ctx.attest.nonces.consume(agent, nonce);
   const keys = (await ctx.store.listKeys()).filter((k) => k.agent === agent);
@@ -68,7 +125,7 @@ export async function postEvidence(ctx: Context): Promise<void> {
   const claimed = /^[^\n]*\n(0|[1-9][0-9]{0,15})\n/.exec(ev.note);
   const size = claimed ? Number(claimed[1]) : 0;
   const tree = await ctx.attest.trees.upTo(agent, size);
-  const { checks, next, accepted } = appraiseEvidence({
+  const { checks, next, segment } = appraiseEvidence({
     state,
     ev,
     nonceRefusal,
@@ -78,16 +135,16 @@ export async function postEvidence(ctx: Context): Promise<void> {
     ...(ctx.telemetry
       ? { telemetry: (line: string) => checkTelemetryExtension(ctx.telemetry!.store, agent, line) }
       : {}),
+    refs: { policy: ctx.host?.refs.policy ?? null, registry: ctx.host?.refs.registry ?? null },
+    bootPolicy: ctx.host?.refs.boot ?? null,
   });
-  if (next === null) {
+  if (next === null || segment === null) {
     reject(ctx, checks);
     return;
   }
   await saveAttest(ctx.store, agent, next);
-  // Quoted measurement-log entries feed the host appraisal (weights, engine, agent build).
-  if (ctx.host && next.ima) await ctx.host.recordQuoted(agent, accepted, next.ima.resetCount);
-  // Weights, engine and agent build measured under this quote (docs/registry.md).
-  if (next.ima)
-    await ctx.host?.recordQuotedLog(agent, ev.log, ev.logFrom, next.ima.nextIndex, next.ima.resetCount);
+  // What the host was when this quote was taken judges the receipts it newly covers. The
+  // agent's own log binds keys only: weights, engine and agent build come from the kernel's.
+  await ctx.attest.segments.record(agent, segment);
   sendJson(ctx.res, 200, { ok: true, checks });
 }

@@ -14,7 +14,8 @@ function agentOf(raw: string): string {
 
 /**
  * GET /v1/agents/:agent/checkpoint: the agent's latest quoted checkpoint, the quote over it
- * and its nonce, the AK public area and the application PCR (docs/evidence.md). 404
+ * and its nonce, the AK public area and the application PCR, and how many kernel IMA entries
+ * quotes have covered in the current boot (`kernelEntries`, null without a kernel log) (docs/evidence.md). 404
  * ROUTE_NOT_FOUND when the agent has none.
  */
 export async function getQuotedCheckpoint(ctx: Context, raw: string): Promise<void> {
@@ -30,6 +31,7 @@ export async function getQuotedCheckpoint(ctx: Context, raw: string): Promise<vo
     quote: s.quote,
     akPublic: s.akPublic,
     pcr: s.pcr,
+    kernelEntries: s.kernel?.ima.nextIndex ?? null,
     acceptedAt: s.acceptedAt === null ? null : new Date(s.acceptedAt).toISOString(),
   });
 }

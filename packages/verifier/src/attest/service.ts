@@ -1,6 +1,7 @@
 import type { Check } from '@tmb/core';
 import type { Store } from '../store/types.ts';
 import { Nonces } from './nonces.ts';
+import { Segments } from './segments.ts';
 import { Trees } from './trees.ts';
 
 /** An AK enrolment waiting for its ActivateCredential answer (memory only; expires). */
@@ -18,6 +19,8 @@ export interface PendingAk {
 export interface AttestService {
   nonces: Nonces;
   trees: Trees;
+  /** The host state each accepted quote established, per agent. */
+  segments: Segments;
   /** Trusted EK CA certificates (PEM): TPM manufacturers' roots and intermediates, swtpm's CA in development. */
   roots: string[];
   pending: Map<string, PendingAk>;
@@ -31,6 +34,7 @@ export function createAttestService(
   return {
     nonces: new Nonces(o.nonceTtlMs),
     trees: new Trees(store),
+    segments: new Segments(store),
     roots: o.roots,
     pending: new Map(),
     challengeTtlMs: o.challengeTtlMs ?? 60_000,

@@ -1,6 +1,7 @@
 import type { Check } from '@tmb/core';
 import type { ImaState } from '@tmb/core/ima';
 import type { Store } from '../store/types.ts';
+import type { KernelBoot } from './kernel.ts';
 
 /**
  * What the verifier keeps per agent about its TPM (table attest_agents, JSON). Change rule:
@@ -20,6 +21,8 @@ export interface AgentAttest {
   clock: { clock: string; resetCount: number; restartCount: number; safe: boolean } | null;
   /** Incremental replay of the agent's measurement log (core/ima). */
   ima: ImaState | null;
+  /** The current boot's kernel IMA replay (PCR 10), its facts and boot log appraisal; null without a kernel log. */
+  kernel?: KernelBoot | null;
   /** Key ids (hex SHA-256 of the raw key) found in `tmb.agent-key` events covered by a quote. */
   bound: string[];
   /** The subset of `bound` extended in the current boot (resetCount of `ima`). */

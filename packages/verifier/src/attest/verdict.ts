@@ -1,4 +1,5 @@
 import { type Check, L1_CHECKS, type ReceiptBody } from '@tmb/core';
+import { type HostSegment, segmentFor } from '@tmb/core/host';
 import {
   encodeInclusionProof,
   type InclusionProofJson,
@@ -46,7 +47,7 @@ export async function l1Checks(
   attest: AttestService,
   stored: StoredReceipt,
   body: ReceiptBody | null,
-): Promise<{ checks: Check[]; attestation?: Attestation }> {
+): Promise<{ checks: Check[]; attestation?: Attestation; segment?: HostSegment }> {
   const all = (status: 'skipped', detail: string) => ({
     checks: L1_CHECKS.map((name): Check => ({ name, status, detail })),
   });
@@ -89,6 +90,32 @@ export async function l1Checks(
             detail: 'pending: no quote has covered this key binding yet',
           },
   );
+  // The host state of the first accepted quote that covers the receipt (docs/evidence.md, "Segments").
+  const found = segmentFor(await attest.segments.of(stored.agent), body.seq);
+  const segment = typeof found === 'string' ? undefined : found;
+  for (const [name, member] of [
+    ['host.integrity', 'integrity'],
+    ['host.boot', 'boot'],
+  ] as const)
+    byName.set(
+      name,
+      segment !== undefined
+        ? { name, ...segment[member] }
+        : found === 'dropped'
+          ? {
+              name,
+              status: 'skipped',
+              code: 'HOST_STATE_EVICTED',
+              detail: 'the host state of the quote that covered this receipt is no longer kept',
+            }
+          : covered
+            ? {
+                name,
+                status: 'skipped',
+                detail: 'the quote that covered this receipt carried no kernel appraisal',
+              }
+            : { name, status: 'asserted', detail: 'pending: no quote has covered this receipt yet' },
+    );
   let attestation: Attestation | undefined;
   if (!covered || cp === null || state.quote === null) {
     byName.set('receipt.included', {
@@ -132,5 +159,9 @@ export async function l1Checks(
     }
     byName.set('receipt.included', check);
   }
-  return { checks: L1_CHECKS.map((n) => byName.get(n)!), ...(attestation ? { attestation } : {}) };
+  return {
+    checks: L1_CHECKS.map((n) => byName.get(n)!),
+    ...(attestation ? { attestation } : {}),
+    ...(segment ? { segment } : {}),
+  };
 }

@@ -1,4 +1,5 @@
 import type { Check, ReceiptBody } from '@tmb/core';
+import type { BootPolicy } from '@tmb/core/boot';
 import { appraiseHost, type CompiledPolicy, type CompiledRegistry, weightsVerdict } from '@tmb/core/ima';
 import type { HostLedger, HostRun } from './ledger.ts';
 
@@ -7,6 +8,8 @@ export interface HostReferences {
   registry: CompiledRegistry | null;
   /** A Keylime runtime policy for the file entries of measurement logs. */
   policy: CompiledPolicy | null;
+  /** The measured-boot reference policy (docs/boot.md), or null: the boot log must only replay. */
+  boot?: BootPolicy | null;
 }
 
 /** An agent's two ledgers: fed by TPM-quoted evidence, and by logs the agent only posted. */

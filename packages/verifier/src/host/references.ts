@@ -1,4 +1,5 @@
 import { CoreError } from '@tmb/core';
+import { type BootPolicyJson, parseBootPolicy } from '@tmb/core/boot';
 import {
   compilePolicy,
   compileRegistry,
@@ -20,11 +21,13 @@ import type { HostReferences } from './checks.ts';
 export function loadReferences(o: {
   registry?: string | ModelRegistry | undefined;
   imaPolicy?: string | RuntimePolicy | undefined;
+  bootPolicy?: string | BootPolicyJson | undefined;
 }): HostReferences {
   try {
     return {
       registry: o.registry === undefined ? null : compileRegistry(parseRegistry(o.registry)),
       policy: o.imaPolicy === undefined ? null : compilePolicy(parseRuntimePolicy(o.imaPolicy)),
+      boot: o.bootPolicy === undefined ? null : parseBootPolicy(o.bootPolicy),
     };
   } catch (err) {
     if (!(err instanceof CoreError)) throw err;

@@ -28,8 +28,20 @@ const NUMERIC = [
   'tempC',
 ] as const;
 
+/** GPU identity fields: each, when present, a string of 1 to MAX_IDENTITY characters (docs/telemetry.md). */
+const IDENTITY = ['uuid', 'name'] as const;
+export const MAX_IDENTITY = 256;
+
 function sample(v: unknown, where: string): Sample {
   const o = asObject(v, where);
+  for (const k of IDENTITY) {
+    const x = o[k];
+    if (x !== undefined && (typeof x !== 'string' || x.length === 0 || x.length > MAX_IDENTITY))
+      throw new VerifierError(
+        'BODY_MALFORMED',
+        `${where}.${k} must be a string of 1-${MAX_IDENTITY} characters`,
+      );
+  }
   for (const k of NUMERIC) {
     const x = o[k];
     if (x === undefined && k !== 't') continue;

@@ -2,11 +2,14 @@ import type { Check, ReceiptBody } from '@tmb/core';
 import {
   concurrencyBucket,
   type FeatureResult,
+  type GpuIdentity,
   type RequestFeatures,
   type RequestSpan,
   requestFeatures,
+  samplesAround,
   type TelemetryLink,
   telemetryLink,
+  windowGpu,
 } from '@tmb/stats';
 import type { LoadedProfile } from './profiles.ts';
 import type { StoredSpan, TelemetryStore } from './store.ts';
@@ -24,6 +27,8 @@ export interface TelemetryFinding {
   features?: RequestFeatures;
   /** Requests in flight at once over this one's window, as far as the verifier has seen them. */
   concurrency?: number;
+  /** The GPU the samples of the request's window name, against the profile's gpuModel. */
+  gpu?: GpuIdentity;
 }
 
 /** The span of a receipt on the sample clock: receipt times are Unix µs, samples Unix ms from the same clock. */
@@ -47,7 +52,10 @@ function skipped(detail: string): TelemetryFinding {
  * time.start / firstByte / end; its features (requestFeatures, energy shared with overlapping
  * receipts); the profile for the model asked for and the concurrency bucket; the score.
  * `pass` when consistent, `fail` TELEMETRY_INCONSISTENT when below the profile's calibrated
- * threshold, `skipped` (never pass) when there is no profile, no tokens or too few samples.
+ * threshold, `fail` TELEMETRY_GPU_MISMATCH when a sample of the window names another GPU than
+ * the profile's gpuModel, `fail` TELEMETRY_GPU_CHANGED when the window's samples carry two GPU
+ * UUIDs, `skipped` (never pass) when there is no profile, no tokens, too few samples or no
+ * sample naming its GPU.
  */
 export function linkReceipt(
   body: ReceiptBody,
@@ -92,8 +100,31 @@ export function linkReceipt(
     };
   const chosen = matching[0]!;
   const link = telemetryLink(chosen.profile, result);
-  const base = { profile: { id: chosen.id, key: chosen.profile.key }, link, ...measured };
+  const gpu = windowGpu(samplesAround(samples, span.start, span.end), chosen.profile.key.gpuModel);
+  const base = { profile: { id: chosen.id, key: chosen.profile.key }, link, gpu, ...measured };
   const who = `profile ${chosen.id} (${chosen.profile.key.modelDigest}, ${chosen.profile.key.gpuModel}, bucket ${bucket})`;
+  // The GPU's identity first: a sample naming another GPU, or a GPU swapped within the window,
+  // fails whatever the score says; the profile holds only for the hardware it was fitted on.
+  if (gpu.status === 'mismatch')
+    return {
+      ...base,
+      check: {
+        name: 'telemetry.consistent',
+        status: 'fail',
+        code: 'TELEMETRY_GPU_MISMATCH',
+        detail: `the request's telemetry names GPU ${JSON.stringify(gpu.name)}, ${who} is for ${JSON.stringify(gpu.gpuModel)}`,
+      },
+    };
+  if (gpu.status === 'changed')
+    return {
+      ...base,
+      check: {
+        name: 'telemetry.consistent',
+        status: 'fail',
+        code: 'TELEMETRY_GPU_CHANGED',
+        detail: `the GPU changed within the request's window: UUID ${JSON.stringify(gpu.uuids[0])}, then ${JSON.stringify(gpu.uuids[1])}`,
+      },
+    };
   if (!result.ok || link.status === 'insufficient-data')
     return {
       ...base,
@@ -103,13 +134,26 @@ export function linkReceipt(
         detail: `insufficient telemetry for ${who}: ${link.reason ?? (result.ok ? '' : result.reason)}${result.ok ? '' : result.reason === 'no-samples-around-window' ? ' (samples after the end may not have arrived yet)' : ''}`,
       },
     };
+  if (gpu.status === 'unnamed')
+    return {
+      ...base,
+      check: {
+        name: 'telemetry.consistent',
+        status: 'skipped',
+        detail: `no sample of the request's window names its GPU, so it cannot be held against ${who} (an agent that does not send the GPU name, or the tool printed [N/A])`,
+      },
+    };
   const f = result.features;
   const numbers = `log-likelihood ${link.logLikelihood!.toFixed(2)} vs threshold ${link.threshold!.toFixed(2)}; ${f.energyPerToken.toFixed(3)} J/token, ${f.tokensPerSecond.toFixed(0)} tokens/s, utilization ${(f.utilization * 100).toFixed(0)}%, ${f.sampleCount} samples`;
   return {
     ...base,
     check:
       link.status === 'consistent'
-        ? { name: 'telemetry.consistent', status: 'pass', detail: `consistent with ${who}: ${numbers}` }
+        ? {
+            name: 'telemetry.consistent',
+            status: 'pass',
+            detail: `consistent with ${who} on GPU ${JSON.stringify(gpu.name)}${gpu.uuid !== undefined ? ` (${gpu.uuid})` : ''}: ${numbers}`,
+          }
         : {
             name: 'telemetry.consistent',
             status: 'fail',

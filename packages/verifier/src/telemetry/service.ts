@@ -61,7 +61,9 @@ export class TelemetryService {
       };
     const profiles = this.profiles.list();
     const f = linkReceipt(body, this.store, profiles);
-    if (f.features !== undefined && f.profile !== undefined) {
+    // The host test only hears requests whose GPU is the profile's (a mismatched or swapped GPU
+    // already fails the request; its energy says nothing about the claimed model on that GPU).
+    if (f.features !== undefined && f.profile !== undefined && f.gpu?.status === 'match') {
       const host = this.#observe(body, f, profiles);
       if (host !== undefined) f.check = { ...f.check, detail: `${f.check.detail}; ${host}` };
     }

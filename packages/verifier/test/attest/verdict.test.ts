@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import { sign } from 'node:crypto';
 import { test } from 'node:test';
 import { type Check, encodeReceiptBody, type ReceiptBody, toBase64 } from '@tmb/core';
+import type { HostSegment } from '@tmb/core/host';
 import { ed25519NoteSigner, leafHash, MemoryTree, signCheckpoint } from '@tmb/core/log';
 import { createAttestService } from '../../src/attest/service.ts';
 import { type AgentAttest, saveAttest } from '../../src/attest/state.ts';
@@ -74,6 +75,22 @@ async function setup(checkpointNote = note) {
   return { store, attest: createAttestService(store, { roots: [], nonceTtlMs: 1000 }) };
 }
 
+/** A segment of a host whose every check passed, established by a quote of `size`. */
+function segment(size: number): HostSegment {
+  const ok = { status: 'pass' as const, detail: 'ok' };
+  return {
+    size,
+    resetCount: 1,
+    host: { kernel: 'simulated', boot: 'simulated', secureBoot: null },
+    integrity: ok,
+    boot: ok,
+    engine: ok,
+    agent: ok,
+    tool: ok,
+    weights: [],
+  };
+}
+
 const by = (checks: Check[], name: string): Check => {
   const c = checks.find((x) => x.name === name);
   assert.ok(c, `no ${name} check`);
@@ -82,6 +99,7 @@ const by = (checks: Check[], name: string): Check => {
 
 test('a covered receipt signed by a bound key passes every L1 check and carries its proof', async () => {
   const { store, attest } = await setup();
+  await attest.segments.record('gpu-1', segment(2));
   const r = await l1Checks(store, attest, stored(0), bodies[0]!);
   assert.deepEqual(
     r.checks.filter((c) => c.status !== 'pass'),
@@ -92,6 +110,13 @@ test('a covered receipt signed by a bound key passes every L1 check and carries 
   // The note is served as signed, extension line included.
   assert.equal(r.attestation?.checkpoint, note);
   assert.ok(note.includes(`\n${TELEMETRY}\n`));
+});
+
+test('a covered receipt with no host segment (a quote before kernel appraisal) does not pass host.integrity', async () => {
+  const { store, attest } = await setup();
+  const r = await l1Checks(store, attest, stored(0), bodies[0]!);
+  assert.equal(by(r.checks, 'host.integrity').status, 'skipped');
+  assert.equal(by(r.checks, 'host.boot').status, 'skipped');
 });
 
 test('a stored quoted note that no longer verifies under its key fails receipt.included', async () => {

@@ -7,15 +7,21 @@ import fc from 'fast-check';
 import { batchHead, checkChain, GENESIS, type PushedBatch } from '../../src/telemetry/chain.ts';
 import { call, TOKEN } from '../fixtures.ts';
 
-/** `n` batches as the agent's BatchChain cuts them, three samples each. */
-function agentBatches(n: number, t0 = 1_764_000_000_000): PushedBatch[] {
+const H100 = { name: 'NVIDIA H100 80GB HBM3', uuid: 'GPU-34319582-d595-d1c7-d1d2-179bcfa61660' };
+
+/** `n` batches as the agent's BatchChain cuts them, three samples each (with `id`: naming their GPU). */
+function agentBatches(
+  n: number,
+  t0 = 1_764_000_000_000,
+  id: { name?: string; uuid?: string } = {},
+): PushedBatch[] {
   const chain = new BatchChain();
   const out: PushedBatch[] = [];
   let t = t0;
   for (let i = 0; i < n; i++) {
     for (let j = 0; j < 3; j++) {
       t += 100.125;
-      const s: GpuSample = { t, gpu: 0, powerW: 300 + j, energyJ: t / 1000, utilGpu: 90 };
+      const s: GpuSample = { t, gpu: 0, ...id, powerW: 300 + j, energyJ: t / 1000, utilGpu: 90 };
       chain.addGpu(s);
     }
     const prevHead = chain.head;
@@ -34,6 +40,35 @@ test('the verifier recomputes the agent chain head exactly (same bytes, same has
   assert.deepEqual(head, bs.at(-1)!.head);
   const bytes = bs.map((b) => batchBytes({ v: 1, seq: b.seq, gpu: b.gpu as GpuSample[], proc: [] }));
   assert.deepEqual(chainHead(bytes), head);
+});
+
+test('GPU identity rides in v1 batches as two optional members: exact bytes, same head, edits detected', () => {
+  // The additive change of issue 8: `name` and `uuid` are sorted into the canonical JSON like
+  // every other member; a batch without them (an older agent) has exactly the bytes it had.
+  const one = (s: GpuSample) => new TextDecoder().decode(batchBytes({ v: 1, seq: 0, gpu: [s], proc: [] }));
+  assert.equal(
+    one({ t: 1.5, gpu: 0, ...H100, powerW: 300 }),
+    '{"gpu":[{"gpu":0,"name":"NVIDIA H100 80GB HBM3","powerW":300,"t":1.5,"uuid":"GPU-34319582-d595-d1c7-d1d2-179bcfa61660"}],"proc":[],"seq":0,"v":1}',
+  );
+  assert.equal(
+    one({ t: 1.5, gpu: 0, powerW: 300 }),
+    '{"gpu":[{"gpu":0,"powerW":300,"t":1.5}],"proc":[],"seq":0,"v":1}',
+  );
+  const bs = agentBatches(3, undefined, H100);
+  assert.equal(checkChain(undefined, bs, noStored).accept.length, 3);
+  for (const edit of [
+    { name: 'NVIDIA A100-SXM4-80GB' },
+    { uuid: 'GPU-604ac76c-d9cf-fef3-62e9-d92044ab6e52' },
+    { name: undefined },
+  ]) {
+    const gpu = bs[1]!.gpu.map((y, i) => (i === 0 ? { ...y, ...edit } : y));
+    const edited = bs.map((y, i) => (i === 1 ? { ...y, gpu: JSON.parse(JSON.stringify(gpu)) } : y));
+    assert.throws(
+      () => checkChain(undefined, edited, noStored),
+      { code: 'TELEMETRY_BATCH_TAMPERED' },
+      JSON.stringify(edit),
+    );
+  }
 });
 
 test('a chain that continues is accepted in order; the state ends at the last head', () => {
@@ -119,6 +154,14 @@ test('POST /v1/telemetry: auth, a chain over HTTP, and a tampered batch refused 
       batches: [{ ...wire(bs[2]!), gpu: [{ t: 'soon' }] }],
     });
     assert.equal(malformed.status, 400);
+    for (const id of [{ name: 7 }, { uuid: '' }, { name: 'x'.repeat(257) }]) {
+      const badId = await call(`${v.url}/v1/telemetry`, 'POST', {
+        agent: 'g',
+        batches: [{ ...wire(bs[2]!), gpu: [{ ...bs[2]!.gpu[0]!, ...id }] }],
+      });
+      assert.equal(badId.status, 400, JSON.stringify(id));
+      assert.equal((badId.json.error as { code: string }).code, 'BODY_MALFORMED');
+    }
     const state = await call(`${v.url}/v1/telemetry`, 'POST', { agent: 'g', batches: [wire(bs[2]!)] });
     assert.equal(state.json.seq, 3);
   } finally {

@@ -50,6 +50,8 @@ test('the host test flags a registered substitute once per receipt, and without 
       t: T + 100 * i,
       energyJ: 10 * i,
       utilGpu: 90,
+      name: 'G',
+      uuid: 'GPU-34319582-d595-d1c7-d1d2-179bcfa61660',
     }));
     svc.store.append(key.name, { chain: 0, nextSeq: 1, head: new Uint8Array(32), restarts: 0 }, [
       { chain: 0, seq: 0, head: new Uint8Array(32), gpu },
@@ -78,6 +80,52 @@ test('the host test flags a registered substitute once per receipt, and without 
   } finally {
     svc.close();
     none.close();
+    await rm(dir, { recursive: true, force: true });
+  }
+});
+
+test('a request on another GPU fails telemetry.consistent with TELEMETRY_GPU_MISMATCH and is kept out of the host test', async () => {
+  const dir = await mkdtemp(join(tmpdir(), 'tmb-profiles-'));
+  const signer = generateKeyPairSync('ed25519');
+  await writeFile(
+    join(dir, 'claimed.json'),
+    JSON.stringify(signProfile(profile('name:m', 2), signer.privateKey)),
+  );
+  await writeFile(
+    join(dir, 'sub.json'),
+    JSON.stringify(signProfile(profile('sha256:small', 1), signer.privateKey)),
+  );
+  const svc = new TelemetryService(':memory:', {
+    profilesDir: dir,
+    profileKey: signer.publicKey.export({ format: 'pem', type: 'spki' }).toString(),
+  });
+  try {
+    // 2 J/token, the claimed model's energy, but read from an L4: the profile does not hold there.
+    const gpu: Sample[] = Array.from({ length: 20 }, (_, i) => ({
+      t: T + 100 * i,
+      energyJ: 10 * i,
+      utilGpu: 90,
+      name: 'NVIDIA L4',
+      uuid: 'GPU-604ac76c-d9cf-fef3-62e9-d92044ab6e52',
+    }));
+    svc.store.append(key.name, { chain: 0, nextSeq: 1, head: new Uint8Array(32), restarts: 0 }, [
+      { chain: 0, seq: 0, head: new Uint8Array(32), gpu },
+    ]);
+    const l0 = ['receipt.format', 'receipt.signature', 'agent.enrolled'].map((name) => ({
+      name,
+      status: 'pass' as const,
+      detail: '',
+    }));
+    const body = receiptBody(key, {
+      usage: { prompt: 1, completion: 10, total: 11 },
+      time: { start: (T + 50) * 1000, firstByte: null, end: (T + 250) * 1000 },
+    });
+    const c = svc.check(body, l0)!;
+    assert.equal(c.status, 'fail');
+    assert.equal(c.code, 'TELEMETRY_GPU_MISMATCH');
+    assert.doesNotMatch(c.detail, /host SPRT/);
+  } finally {
+    svc.close();
     await rm(dir, { recursive: true, force: true });
   }
 });

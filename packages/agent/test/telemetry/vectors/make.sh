@@ -15,9 +15,13 @@ if [ "${CAPTURE_GPU:-0}" = 1 ]; then
   q=timestamp,index,power.draw,total_energy_consumption,utilization.gpu,utilization.memory,memory.used,clocks.sm,clocks.mem,temperature.gpu
   timeout 1 nvidia-smi --query-gpu=$q --format=csv -lms 100 > nvsmi-query-gpu-header-units.csv || true
   timeout 1 nvidia-smi --query-gpu=$q --format=csv,noheader,nounits -lms 100 > nvsmi-query-gpu-noheader-nounits.csv || true
+  qi=timestamp,index,uuid,name,power.draw,total_energy_consumption,utilization.gpu,utilization.memory,memory.used,clocks.sm,clocks.mem,temperature.gpu
+  timeout 1 nvidia-smi --query-gpu=$qi --format=csv -lms 100 > nvsmi-query-gpu-identity.csv || true
   nvidia-smi --query-compute-apps=pid,process_name,used_memory --format=csv > compute-apps-header.csv
   nvidia-smi --query-compute-apps=pid,process_name,used_memory --format=csv,noheader,nounits > compute-apps-noheader-nounits.csv
 fi
 if [ "${CAPTURE_DCGM:-0}" = 1 ]; then
   curl -sf http://127.0.0.1:9400/metrics > dcgm-exporter.prom
+  # dcgm-exporter 3.x and later print modelName; keep the lines of the three metrics the test reads.
+  grep -E '^(# (HELP|TYPE) )?DCGM_FI_DEV_(SM_CLOCK|POWER_USAGE|TOTAL_ENERGY_CONSUMPTION)[ {]' dcgm-exporter.prom > dcgm-exporter-modelname.prom
 fi

@@ -52,11 +52,9 @@ type VerdictAnswer = { verdict?: NonNullable<ClientResult['verdict']> };
  * verifier, so its telemetry.consistent check is scored rather than skipped for want of samples.
  */
 export async function settle(stack: Stack, b: Backend, id: string | null): Promise<void> {
-  if (b.agent.telemetry === undefined) return;
+  if (b.gpuUrl === undefined) return;
   for (let i = 0; i < 80; i++) {
     await sleep(3 * SAMPLE_MS);
-    await b.agent.telemetry.flush().catch(() => {});
-    await b.agent.flush().catch(() => {});
     if (id === null) return;
     const r = await fetch(`${stack.verifier.url}/v1/telemetry/receipts/${id}`);
     const f = (await r.json()) as { check?: { detail: string } };
@@ -104,7 +102,7 @@ export async function exchange(
   const result = await stack.tmb.verify(response);
   let verdict = result.verdict ?? null;
   const checks = [...result.checks];
-  if (b.agent.telemetry !== undefined && result.receiptId !== null) {
+  if (b.gpuUrl !== undefined && result.receiptId !== null) {
     // Verdicts are recomputed on every read: read it again now that the samples are in.
     const again = (await (
       await fetch(`${stack.verifier.url}/v1/receipts/${result.receiptId}`)

@@ -1,43 +1,41 @@
 import { createPublicKey, generateKeyPairSync, type KeyObject, randomBytes } from 'node:crypto';
 import { existsSync } from 'node:fs';
-import { mkdir, mkdtemp, readFile, rm } from 'node:fs/promises';
+import { mkdir, mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { delimiter, join } from 'node:path';
-import { type AgentOptions, agentBuild, type RunningAgent, startAgent } from '@tmb/agent';
-import { provisionSwtpm, startSwtpm } from '@tmb/agent/tpm';
+import { agentBuild } from '@tmb/agent';
 import { createVerifiedFetch, type VerifiedFetch } from '@tmb/client';
-import {
-  CHEAP_LATENCY_FACTOR,
-  demoRegistry,
-  type RunningSampleServer,
-  type RunningSimGpu,
-  SAMPLE_ENGINE_EXE,
-  type SampleVariant,
-  startSampleServer,
-  startSimulatedGpu,
-  writeDemoWeights,
-  writeNvidiaSmiWrapper,
-} from '@tmb/demo';
+import type { RuntimePolicy } from '@tmb/core/ima';
+import { demoRegistry, type SampleVariant, simulatedBootPolicy, writeDemoWeights } from '@tmb/demo';
 import { type RunningVerifier, startVerifier } from '@tmb/verifier';
 import OpenAI from 'openai';
+import { DEMO_NVIDIA_SMI, type SimHost, startEngine, startHostAgent, startSimHost } from './host.ts';
+import { learnPolicy } from './policy.ts';
 
 export type TpmMode = 'auto' | 'swtpm' | 'device' | 'none';
 
 /** Sampling period of the simulated GPU's collector, ms. */
 export const SAMPLE_MS = 20;
 
-/** One backend: a sample server (driving a simulated GPU with telemetry) behind an agent. */
+/** The application PCR each host's agent binds its keys into. */
+export const APP_PCR = 15;
+
+/** One backend: a simulated host whose sample server (driving a simulated GPU) sits behind an agent. */
 export interface Backend {
   variant: SampleVariant;
-  sample: RunningSampleServer;
-  gpu: RunningSimGpu | undefined;
-  agent: RunningAgent;
+  host: SimHost;
+  /** The agent's base URL (what the provider's router would send requests to). */
+  agentUrl: string;
+  /** The simulated GPU's state URL, when telemetry is on. */
+  gpuUrl: string | undefined;
   openai: OpenAI;
 }
 
 /** Everything the demo started, and how to stop it. */
 export interface Stack {
-  /** Whether honest answers can reach L1 here (an swtpm per agent). */
+  dir: string;
+  model: string;
+  /** Whether honest answers can reach L1 here (an swtpm and a simulated kernel per host). */
   l1: boolean;
   tpmNote: string;
   verifier: RunningVerifier;
@@ -45,6 +43,10 @@ export interface Stack {
   tmb: VerifiedFetch;
   /** With telemetry: the profiles folder the verifier reads and the demo key it trusts. */
   telemetry: { profilesDir: string; signer: KeyObject } | undefined;
+  /** The agent tokens, per variant (attacks reuse the honest host's, as a provider could). */
+  tokens: Record<SampleVariant, string>;
+  weights: Record<SampleVariant, string>;
+  latencyMs: number;
   close(): Promise<void>;
 }
 
@@ -53,57 +55,69 @@ function onPath(name: string): boolean {
   return (process.env.PATH ?? '').split(delimiter).some((d) => d !== '' && existsSync(join(d, name)));
 }
 
-/** Starts verifier, simulated GPUs, sample servers and agents; on failure stops what did start. */
+/**
+ * Starts the verifier and two simulated hosts, honest and cheap (host.ts), each with an swtpm,
+ * a simulated kernel, a sample server and an agent. With a simulated kernel, a golden honest
+ * host is run first to learn the runtime policy (policy.ts). On failure stops what did start.
+ */
 export async function startStack(o: {
   model: string;
   latencyMs: number;
   tpm: TpmMode;
   telemetry: boolean;
   log: (line: string) => void;
+  progress?: (line: string) => void;
 }): Promise<Stack> {
   const dir = await mkdtemp(join(tmpdir(), 'tmb-demo-'));
   const closers: Array<() => Promise<unknown>> = [() => rm(dir, { recursive: true, force: true })];
   const close = async () => {
     for (const c of closers.splice(0).reverse()) await c().catch(() => {});
   };
+  const progress = o.progress ?? (() => {});
   try {
     const tokens = { honest: randomBytes(24).toString('hex'), cheap: randomBytes(24).toString('hex') };
-    let mode: TpmMode =
-      o.tpm !== 'auto'
-        ? o.tpm
-        : existsSync('/dev/tpmrm0')
-          ? 'device'
-          : onPath('swtpm') && onPath('swtpm_setup')
-            ? 'swtpm'
-            : 'none';
-    // One TPM per agent: an swtpm each (each with its own local CA), or the host's TPM, shared,
-    // with a PCR each (PCR 15 and 14).
-    const tpms: Record<SampleVariant, AgentOptions['tpm']> = { honest: 'none', cheap: 'none' };
-    const tpmRoots: string[] = [];
+    const swtpm =
+      o.tpm === 'swtpm' ||
+      (o.tpm === 'auto' && !existsSync('/dev/tpmrm0') && onPath('swtpm') && onPath('swtpm_setup'));
+    // Stand-in weights (honest: the model's, cheap: sample-1b) and the registry saying so (docs/registry.md).
+    await mkdir(join(dir, 'weights'));
+    const weights = await writeDemoWeights(join(dir, 'weights'), o.model);
+    const build = await agentBuild();
+    const registry = await demoRegistry(weights, [build.digest], { agentManifests: [build.manifest] });
+    // The runtime policy: learnt from a golden honest host (a development stand-in for a golden image).
     let why = '';
-    for (const variant of ['honest', 'cheap'] as const) {
-      if (mode === 'device') tpms[variant] = { kind: 'device' };
-      if (mode !== 'swtpm') continue;
+    let policy: RuntimePolicy | null = null;
+    if (swtpm) {
+      progress('learning the runtime policy from a golden host (simulated kernel)...');
       try {
-        const state = await provisionSwtpm(join(dir, `swtpm-${variant}`));
-        const swtpm = await startSwtpm(state);
-        closers.push(() => swtpm.stop());
-        tpms[variant] = swtpm.tcti;
-        tpmRoots.push(
-          await readFile(state.rootCertPath, 'utf8'),
-          await readFile(state.issuerCertPath, 'utf8'),
-        );
+        policy = await learnPolicy({
+          root: dir,
+          model: o.model,
+          registry,
+          weights,
+          latencyMs: o.latencyMs,
+          log: o.log,
+        });
       } catch (err) {
-        if (o.tpm !== 'auto') throw err;
-        // auto: where swtpm cannot be provisioned the demo runs at L0 and says why.
-        mode = 'none';
-        why = ` (swtpm failed: ${(err as Error).message.slice(0, 160)})`;
-        tpms.honest = 'none';
-        tpms.cheap = 'none';
+        if (o.tpm !== 'auto' && o.tpm !== 'swtpm') throw err;
+        why = ` (no simulated kernel: ${(err as Error).message.slice(0, 200)})`;
       }
     }
-    // Stand-in weights (honest: the model's, cheap: sample-1b) and the registry saying so (docs/registry.md).
-    const weights = await writeDemoWeights(dir, o.model);
+    const kernel = policy !== null;
+    const hosts: SimHost[] = [];
+    for (const variant of ['honest', 'cheap'] as const) {
+      progress(`starting the ${variant} host...`);
+      const host = await startSimHost({
+        name: `gpu-${variant}`,
+        variant,
+        root: dir,
+        kernel,
+        tpm: swtpm,
+        log: o.log,
+      });
+      closers.push(() => host.stop());
+      hosts.push(host);
+    }
     let telemetry: Stack['telemetry'];
     if (o.telemetry) {
       const profilesDir = join(dir, 'profiles');
@@ -111,13 +125,15 @@ export async function startStack(o: {
       telemetry = { profilesDir, signer: generateKeyPairSync('ed25519').privateKey };
     }
     const verifier = await startVerifier({
-      registry: await demoRegistry(weights, [(await agentBuild()).digest]),
+      registry,
+      // The runtime policy, and what the simulated firmware's boot must show (Secure Boot, its boot apps).
+      ...(policy !== null ? { imaPolicy: policy, bootPolicy: simulatedBootPolicy() } : {}),
       dbPath: join(dir, 'verifier.db'),
       tokens: [
         { token: tokens.honest, agent: 'gpu-honest' },
         { token: tokens.cheap, agent: 'gpu-cheap' },
       ],
-      tpmRoots,
+      tpmRoots: hosts.flatMap((h) => h.tpmRoots),
       ...(telemetry
         ? {
             telemetry: {
@@ -132,69 +148,61 @@ export async function startStack(o: {
     closers.push(() => verifier.close());
     // The client names its own verifier rather than trusting the provider's tmb-receipt-url, and
     // waits (up to 5 s) for a quoted checkpoint to cover each receipt.
-    const tmb = createVerifiedFetch({
-      verifierUrl: verifier.url,
-      waitForQuoteMs: mode === 'none' ? 0 : 5_000,
-    });
+    const tmb = createVerifiedFetch({ verifierUrl: verifier.url, waitForQuoteMs: swtpm ? 5_000 : 0 });
     const backends: Backend[] = [];
-    for (const variant of ['honest', 'cheap'] as const) {
-      const name = `gpu-${variant}`;
-      const dataDir = join(dir, name);
-      await mkdir(dataDir);
-      const gpu = o.telemetry
-        ? await startSimulatedGpu({
-            variant,
-            tokenLatencyMs: variant === 'cheap' ? o.latencyMs * CHEAP_LATENCY_FACTOR : o.latencyMs,
-          })
-        : undefined;
-      if (gpu) closers.push(() => gpu.close());
-      const sample = await startSampleServer({
+    for (const host of hosts) {
+      const w = weights[host.variant].path;
+      const engine = await startEngine(host, {
         model: o.model,
-        variant,
-        tokenLatencyMs: o.latencyMs,
-        ...(gpu ? { onRequest: gpu.onRequest } : {}),
+        weights: w,
+        latencyMs: o.latencyMs,
+        gpu: o.telemetry,
       });
-      closers.push(() => sample.close());
-      const agent = await startAgent(
-        {
-          upstream: sample.url,
-          dataDir,
-          name,
-          verifier: { url: verifier.url, token: tokens[variant] },
-          measure: { weights: [weights[variant].path], engineExe: SAMPLE_ENGINE_EXE },
-          tpm: tpms[variant],
-          appPcr: variant === 'honest' ? 15 : 14,
-          // Quote a little more often than the 1 s default, so each answer is covered quickly.
-          checkpointIntervalMs: 300,
-          checkpointMinIntervalMs: 250,
-          ...(gpu
-            ? {
-                telemetry: {
-                  nvidiaSmi: await writeNvidiaSmiWrapper(dataDir, gpu.url),
-                  intervalMs: SAMPLE_MS,
-                  pushIntervalMs: 200,
-                },
-              }
-            : {}),
-        },
-        (event, detail) => o.log(`${name} ${event} ${JSON.stringify(detail)}`),
-      );
-      closers.push(() => agent.close());
+      const agent = await startHostAgent(host, {
+        upstream: String(engine.ready.listening),
+        weights: w,
+        nvidiaSmi: o.telemetry ? DEMO_NVIDIA_SMI : null,
+        verifier: verifier.url,
+        token: tokens[host.variant],
+        appPcr: APP_PCR,
+        sampleMs: SAMPLE_MS,
+      });
+      const agentUrl = String(agent.ready.listening);
       const openai = new OpenAI({
-        baseURL: `${agent.url}/v1`,
+        baseURL: `${agentUrl}/v1`,
         apiKey: 'sk-demo-unused',
         fetch: tmb.fetch,
         maxRetries: 0,
       });
-      backends.push({ variant, sample, gpu, agent, openai });
+      const gpu = engine.ready.gpu;
+      backends.push({
+        variant: host.variant,
+        host,
+        agentUrl,
+        gpuUrl: typeof gpu === 'string' ? gpu : undefined,
+        openai,
+      });
     }
-    const tpmNote =
-      mode === 'swtpm'
-        ? 'TPM: one swtpm per agent (software TPM, local CA trusted by the verifier): answers can reach L1'
-        : mode === 'device'
-          ? "TPM: the host TPM at /dev/tpmrm0, but the demo's verifier knows no TPM manufacturer's CA: answers reach L0 (tmb verifier --tpm-roots DIR gives it one)"
-          : `TPM: none (no /dev/tpmrm0 and no swtpm, or --tpm none)${why}: answers reach L0 only, so L1 and L2 are out of reach`;
-    return { l1: mode === 'swtpm', tpmNote, verifier, backends, tmb, telemetry, close };
+    const l1 = swtpm && kernel;
+    const tpmNote = l1
+      ? 'hosts: one SIMULATED host each (swtpm, simulated UEFI firmware, simulated kernel IMA in a mount namespace: docs/kernel.md); runtime policy learnt from a golden host: answers can reach L1, named kernel: simulated'
+      : swtpm
+        ? `hosts: an swtpm each but no kernel IMA log${why}: answers reach L0 only (L1 rests on the kernel's log: docs/deploy.md)`
+        : 'TPM: no swtpm (or --tpm none / device): answers reach L0 only, so L1 and L2 are out of reach';
+    return {
+      dir,
+      model: o.model,
+      l1,
+      tpmNote,
+      verifier,
+      backends,
+      tmb,
+      telemetry,
+      tokens,
+      weights: { honest: weights.honest.path, cheap: weights.cheap.path },
+      latencyMs: o.latencyMs,
+      close,
+    };
   } catch (err) {
     await close();
     throw err;

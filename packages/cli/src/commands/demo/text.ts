@@ -3,12 +3,14 @@ import type { DemoRow } from './exchange.ts';
 /** `tmb demo --help`. */
 export const HELP = `usage: tmb demo [--once] [--json] [options]
 
-Runs the whole system on 127.0.0.1 with its data in a temporary folder: two SAMPLE model
-servers answering as the same model (an honest one and a cheaper stand-in), each driving a
-SIMULATED GPU, an agent in front of each (a TPM, measured stand-in weights, GPU telemetry), and a
-verifier. A short warm-up on the honest backend fits its telemetry profile; then it sends
-requests through the agents with the official openai client, streamed and not, checks each
-answer against its receipt, and prints the verdicts.
+Runs the whole system on 127.0.0.1 with its data in a temporary folder: two SIMULATED hosts
+(an swtpm each, simulated UEFI firmware, and a simulated kernel that measures every file opened
+inside the host's mount namespace into an IMA log and PCR 10: docs/kernel.md), each running a
+SAMPLE model server answering as the same model (an honest one and a cheaper stand-in, each
+driving a SIMULATED GPU) with a tmb agent in front of it, and a verifier. The runtime policy is
+learnt first from a golden honest host. A short warm-up fits the honest host's telemetry
+profile; then it sends requests through the agents with the official openai client, streamed
+and not, checks each answer against its receipt, and prints the verdicts.
 
   --once              send one round of requests, print, stop everything and exit
                       (0 when every honest request passed at its expected level with no failed
@@ -19,10 +21,16 @@ answer against its receipt, and prints the verdicts.
   --model NAME        the model name both sample servers answer as (default sample-7b)
   --token-latency MS  the honest sample's milliseconds per token (default 5; at least 1 with telemetry)
   --no-telemetry      no simulated GPU, no telemetry, no warm-up: L1 at most
-  --tpm MODE          auto (default): the hardware TPM at /dev/tpmrm0, else one swtpm per agent
-                      (provisioned with its own local CA, which the verifier trusts) when swtpm is
-                      installed, else none; swtpm; device; none (receipts then reach L0 only)
-  --verbose           print the agents' log lines on stderr
+  --tpm MODE          auto (default): one swtpm per host (its own local CA, which the verifier
+                      trusts) when swtpm is installed, else none; swtpm; none (L0 only).
+                      L1 also needs the simulated kernel (root, fanotify, gcc): without it the
+                      demo says why and its answers reach L0
+  --attack NAME       after the round, attack the honest host as a provider with root would and
+                      show the attack caught: forge (no agent: a script with its token and TPM),
+                      preload (NODE_OPTIONS --import), patched-agent, wrong-weights (the engine
+                      loads sample-1b), fake-smi (another nvidia-smi), swap-upstream (the agent
+                      pointed at the cheap model server); implies --once
+  --verbose           print the hosts' log lines on stderr
 
 Without --once it keeps sending until Ctrl-C (SIGINT) or SIGTERM, then stops what it started.`;
 
@@ -33,23 +41,23 @@ export const L0_STATEMENT = [
   'What it does NOT prove: which model produced the answer. The "cheap" backend serves a cheaper',
   'stand-in under the same model name and still passes every L0 check: it is NOT',
   'caught at L0 alone. Measured weights (with TPM quotes, L1) and telemetry (L2) catch it.',
-  'Each agent measured its weights file (stand-ins, not models) and the verifier holds a model',
-  "registry: the cheap backend's weights are sample-1b, so its answers fail weights.allowed",
-  '(WEIGHTS_NOT_ALLOWED): its own measurement log names them (docs/registry.md).',
+  'Each engine read its weights file (stand-ins, not models) and the verifier holds a model',
+  "registry: the cheap host's kernel log shows sample-1b's weights read, so its answers fail",
+  'weights.allowed (WEIGHTS_NOT_ALLOWED) as soon as a quote covers that log (docs/registry.md).',
 ].join('\n');
 
 export const L1_STATEMENT = [
   'What L1 adds: each agent created an attestation key (AK) on its TPM, proven to sit beside an',
   'endorsement key whose certificate chains to a CA the verifier trusts (credential activation).',
-  'At start the agent extended the hash of its receipt-signing key into an application PCR, as an',
-  'event of its measurement log. About once a second it signs a checkpoint of its receipt log and',
-  'the TPM quotes it with a fresh verifier nonce; the verifier replays the log to the quoted PCR,',
-  'checks the key, the TPM clock and the checkpoint, and each receipt below is proven to be in a',
-  'quoted checkpoint (the client checks that inclusion proof itself). So a receipt at L1 was signed',
-  'by the key this TPM-attested boot of the agent bound, and the log was never forked.',
-  'With swtpm this is a software TPM and a local CA: it shows the mechanism, not hardware trust.',
-  "The weights files are measured into the same PCR: the honest backend's are sample-7b, allowed",
-  "for the model asked for; the cheap backend's are sample-1b, so it fails weights.allowed and stays below L1.",
+  "About once a second (and within 2 s of any change on the host) the TPM quotes the host's PCRs",
+  "0-10 and the agent's PCR over a fresh verifier nonce and a signed checkpoint of its receipt log.",
+  "The verifier replays the firmware's event log to PCRs 0-9 and the KERNEL's IMA log to PCR 10:",
+  'every program run and every file read by the host since boot must be in the runtime policy or',
+  'the registry (host.integrity), the agent build, the engine, the weights it loaded and the',
+  'telemetry tool are read from that log, never from the agent (host.agent, weights.allowed...).',
+  'A root process can extend any PCR, but not make the kernel forget what it ran.',
+  'HERE THE KERNEL AND FIRMWARE ARE SIMULATED (a fanotify stand-in, swtpm, a local CA): every',
+  'verdict says kernel: simulated; it shows the mechanism, not hardware trust (docs/deploy.md).',
 ].join('\n');
 
 export const L2_STATEMENT = [

@@ -19,13 +19,13 @@ export const WARMUP_REQUESTS = 24;
 export async function warmUp(stack: Stack, model: string): Promise<string> {
   const t = stack.telemetry;
   const honest = stack.backends.find((b) => b.variant === 'honest')!;
-  if (t === undefined || honest.gpu === undefined) return '';
+  if (t === undefined || honest.gpuUrl === undefined) return '';
   const started = performance.now();
   await sleep(5 * SAMPLE_MS); // the collector's first samples
   const ids: string[] = [];
   for (let i = 0; i < WARMUP_REQUESTS; i++) {
     const stream = i % 2 === 1;
-    const r = await fetch(`${honest.agent.url}/v1/chat/completions`, {
+    const r = await fetch(`${honest.agentUrl}/v1/chat/completions`, {
       method: 'POST',
       headers: { 'content-type': 'application/json' },
       body: JSON.stringify({
@@ -55,7 +55,8 @@ export async function warmUp(stack: Stack, model: string): Promise<string> {
       meanPowerW: num('meanPowerW'),
     });
   }
-  const profile = fitWarmupProfile(features, { model, powerLimitW: honest.gpu.gpu.options.powerLimitW });
+  const gpu = (await (await fetch(`${honest.gpuUrl}/sim/gpu`)).json()) as { powerLimitW: number };
+  const profile = fitWarmupProfile(features, { model, powerLimitW: gpu.powerLimitW });
   await writeFile(join(t.profilesDir, 'claimed.json'), JSON.stringify(signProfile(profile, t.signer)));
   const seconds = ((performance.now() - started) / 1000).toFixed(1);
   return (

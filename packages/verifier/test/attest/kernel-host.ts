@@ -1,0 +1,210 @@
+// A scripted host for kernel-log tests: a real swtpm, its AK enrolled at the verifier, an agent
+// key bound in the application PCR, and a kernel IMA log written with core's writer and
+// extended into PCR 10 with the agent driver, quoted (sha256 PCRs 0-10 and the app PCR) over
+// signed checkpoints of receipts pushed to the verifier.
+import { sign } from 'node:crypto';
+import { readFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { provisionSwtpm, runTool, type Swtpm, startSwtpm, TpmDriver, tctiString } from '@tmb/agent/tpm';
+import { concat, encodeReceiptBody, type ReceiptBody, sha256, toBase64Url, toHex, utf8 } from '@tmb/core';
+import { buildEntry, type EntryFields, entryToBinary, extendDigest, type ImaEntry } from '@tmb/core/ima';
+import {
+  consistencyProof,
+  ed25519NoteSigner,
+  encodeConsistencyProof,
+  leafHash,
+  MemoryTree,
+  signCheckpoint,
+} from '@tmb/core/log';
+import { parseAttest } from '@tmb/core/tpm';
+import { call, enrolBody, newKey, receiptBody, signBody, type TestKey } from '../fixtures.ts';
+
+export const APP_PCR = 15;
+export const digestOf = (label: string) => sha256(utf8(label));
+export const hexOf = (label: string) => `sha256:${toHex(digestOf(label))}`;
+
+export class ScriptedHost {
+  readonly dir: string;
+  readonly url: string;
+  readonly agent: string;
+  readonly key: TestKey;
+  tpm!: Swtpm;
+  driver!: TpmDriver;
+  #state!: Awaited<ReturnType<typeof provisionSwtpm>>;
+  kernel: ImaEntry[] = [];
+  app: ImaEntry[] = [];
+  bodies: ReceiptBody[] = [];
+  quotedSize: number | null = null;
+
+  constructor(dir: string, url: string, agent: string) {
+    this.dir = dir;
+    this.url = url;
+    this.agent = agent;
+    this.key = newKey(agent);
+  }
+
+  /** Provisions and starts the swtpm; returns its EK CA certificates (PEM) for the verifier. */
+  async provision(): Promise<string[]> {
+    this.#state = await provisionSwtpm(join(this.dir, 'swtpm'));
+    await this.#start();
+    return [
+      await readFile(this.#state.rootCertPath, 'utf8'),
+      await readFile(this.#state.issuerCertPath, 'utf8'),
+    ];
+  }
+
+  async #start(): Promise<void> {
+    this.tpm = await startSwtpm(this.#state);
+    this.driver = new TpmDriver({ tcti: this.tpm.tcti, workDir: join(this.dir, 'tpm') });
+    await this.driver.open();
+  }
+
+  /** Enrols the agent key and the AK (credential activation), then binds the key in the app PCR. */
+  async enrol(): Promise<void> {
+    const r = await call(`${this.url}/v1/agents/enroll`, 'POST', enrolBody(this.key));
+    if (r.status !== 200) throw new Error(`enroll ${JSON.stringify(r.json)}`);
+    const ak = await this.driver.createAk();
+    const e = await call(`${this.url}/v1/attest/enroll`, 'POST', {
+      agent: this.agent,
+      ekPublic: toBase64Url(await this.driver.readEkPublic()),
+      ekCertificate: toBase64Url((await this.driver.readEkCertificate())!),
+      akPublic: toBase64Url(ak.public),
+      pcr: APP_PCR,
+    });
+    if (e.status !== 200) throw new Error(`attest enroll ${JSON.stringify(e.json)}`);
+    const secret = await this.driver.activateCredential(
+      new Uint8Array(Buffer.from(String(e.json.challenge), 'base64url')),
+    );
+    const a = await call(`${this.url}/v1/attest/activate`, 'POST', {
+      agent: this.agent,
+      secret: toBase64Url(secret),
+    });
+    if (a.status !== 200) throw new Error(`activate ${JSON.stringify(a.json)}`);
+    await this.boot();
+  }
+
+  /** A reboot: the swtpm restarts (PCRs reset, resetCount up); both logs start over. */
+  async reboot(): Promise<void> {
+    // An orderly shutdown first, as an OS does: else the clock is unsafe and the TPM locks out.
+    await runTool('tpm2_shutdown', ['-c'], {
+      tcti: tctiString(this.tpm.tcti),
+      timeoutMs: 10_000,
+      cwd: this.dir,
+    });
+    await this.tpm.stop();
+    await this.#start();
+    await this.boot();
+  }
+
+  /** Starts this boot's logs: boot_aggregate and the simulated-kernel event; the key binding. */
+  async boot(): Promise<void> {
+    this.kernel = [];
+    this.app = [];
+    const pcrs = await this.driver.pcrRead([0, 1, 2, 3, 4, 5, 6, 7, 8, 9]);
+    const aggregate = sha256(concat(...[0, 1, 2, 3, 4, 5, 6, 7, 8, 9].map((i) => pcrs.get(i)!)));
+    await this.measure({ digest: aggregate, path: 'boot_aggregate' });
+    const buf = utf8('{"simulated":true,"version":1}');
+    await this.measure({
+      template: 'ima-buf',
+      digest: sha256(buf),
+      path: 'tmb.simulated-kernel',
+      extra: buf,
+    });
+    const entry = buildEntry(
+      {
+        pcr: APP_PCR,
+        template: 'ima-buf',
+        digest: sha256(this.key.raw),
+        path: 'tmb.agent-key',
+        extra: this.key.raw,
+      },
+      0,
+    );
+    this.app.push(entry);
+    await this.driver.pcrExtend(APP_PCR, extendDigest(entry, 'sha256'));
+  }
+
+  /** Logs one kernel entry, then extends PCR 10, as the kernel does. */
+  async measure(fields: EntryFields): Promise<void> {
+    const e = buildEntry(fields, this.kernel.length);
+    this.kernel.push(e);
+    await this.driver.pcrExtend(10, extendDigest(e, 'sha256'));
+  }
+
+  /** A file read: path and the digest of `label`. */
+  file(path: string, label: string): Promise<void> {
+    return this.measure({ digest: digestOf(label), path });
+  }
+
+  /** Pushes `n` receipts for `model`; returns their ids. */
+  async serve(n: number, model = 'big-model'): Promise<string[]> {
+    const fresh = Array.from({ length: n }, () =>
+      receiptBody(this.key, { seq: this.bodies.length, model: { requested: model, reported: model } }),
+    );
+    for (const b of fresh) {
+      b.seq = this.bodies.length;
+      this.bodies.push(b);
+    }
+    const r = await call(`${this.url}/v1/receipts`, 'POST', {
+      agent: this.agent,
+      receipts: fresh.map((b) => signBody(this.key, b)),
+    });
+    if (r.status !== 200) throw new Error(`push ${JSON.stringify(r.json)}`);
+    return fresh.map((b) => b.id);
+  }
+
+  /** One quote round over a checkpoint of every receipt; `edit` may change the body before it is posted. */
+  async quote(
+    o: { telemetryTool?: string | null; edit?: (b: Record<string, unknown>) => void } = {},
+  ): Promise<{ status: number; json: Record<string, unknown> }> {
+    const tree = new MemoryTree(this.bodies.map((b) => leafHash(encodeReceiptBody(b))));
+    const origin = `tmb/agent/${this.agent}`;
+    const signer = ed25519NoteSigner(
+      origin,
+      this.key.raw,
+      (t) => new Uint8Array(sign(null, t, this.key.privateKey)),
+    );
+    const size = tree.size;
+    const note = await signCheckpoint({ origin, size, root: tree.root(size), extensions: [] }, [signer]);
+    const n = (await call(`${this.url}/v1/attest/nonce`, 'POST', { agent: this.agent })).json as {
+      nonce: string;
+      logFrom: number;
+      resetCount: number | null;
+      kernelFrom: number;
+      bootLog: boolean;
+    };
+    const q = await this.driver.quote(
+      [0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, APP_PCR],
+      sha256(Buffer.from(n.nonce, 'hex'), utf8(note)),
+    );
+    const rebooted = n.resetCount !== parseAttest(q.attest).clockInfo.resetCount;
+    const from = rebooted ? 0 : n.logFrom;
+    const kfrom = rebooted ? 0 : n.kernelFrom;
+    const body: Record<string, unknown> = {
+      agent: this.agent,
+      nonce: n.nonce,
+      checkpoint: note,
+      quote: {
+        attest: toBase64Url(q.attest),
+        signature: toBase64Url(q.signature),
+        pcrs: toBase64Url(q.pcrsFile),
+      },
+      log: { from, entries: toBase64Url(concat(...this.app.slice(from).map(entryToBinary))) },
+      consistency:
+        this.quotedSize === null
+          ? null
+          : encodeConsistencyProof(consistencyProof(tree, this.quotedSize, size)),
+      kernel: { from: kfrom, entries: toBase64Url(concat(...this.kernel.slice(kfrom).map(entryToBinary))) },
+      boot: null,
+      telemetryTool: o.telemetryTool === undefined ? '/usr/bin/nvidia-smi' : o.telemetryTool,
+    };
+    o.edit?.(body);
+    const r = await call(`${this.url}/v1/attest/evidence`, 'POST', body);
+    if (r.status === 200) this.quotedSize = size;
+    return r;
+  }
+
+  async close(): Promise<void> {
+    await this.tpm?.stop();
+  }
+}
