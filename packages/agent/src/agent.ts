@@ -32,6 +32,7 @@ import { TelemetryStream, telemetryExtension } from './telemetry/stream.ts';
 import { resolveExecutable } from './telemetry/tool.ts';
 import { TpmDriverError } from './tpm/errors.ts';
 import type { TctiConfig } from './tpm/tcti.ts';
+import { UpstreamWatch } from './upstream/index.ts';
 
 const CLOSE_GRACE_MS = 5_000;
 
@@ -100,7 +101,7 @@ export async function startAgent(options: AgentOptions, log: AgentLog = stderrLo
   try {
     receiptLog = ReceiptLog.open(store.db);
   } catch (err) {
-    store.close();
+    await store.close();
     throw err;
   }
   const feeder = new LogFeeder(receiptLog, store, (err) => log('receipt_log_failed', { error: String(err) }));
@@ -170,6 +171,8 @@ export async function startAgent(options: AgentOptions, log: AgentLog = stderrLo
     ...(kernelLog !== undefined ? { kernel: new KernelEvidence(kernelLog, log) } : {}),
     telemetryTool: options.telemetry ? resolveExecutable(options.telemetry.nvidiaSmi ?? 'nvidia-smi') : null,
     pollMs: opts.hostPollMs,
+    // Which local process serves --upstream, re-checked each quote (docs/upstream.md).
+    ...(host !== undefined ? { upstream: new UpstreamWatch(opts.upstream) } : {}),
   });
   const self = { name: opts.name, keyId: key.keyId, publicKey: key.publicKey };
   const server = createServer({ keepAliveTimeout: 65_000, headersTimeout: 60_000 }, (req, res) => {
@@ -225,7 +228,7 @@ export async function startAgent(options: AgentOptions, log: AgentLog = stderrLo
           await pusher.flush().catch(() => {});
           pusher.close();
         }
-        store.close();
+        await store.close();
       })();
       return closing;
     },

@@ -166,14 +166,22 @@ export class ReceiptStore {
       : { ...toReceipt(r), publicKey: new Uint8Array(r.public_key as Uint8Array) };
   }
 
-  /** Commits what is queued and closes the database. */
-  close(): void {
-    if (this.#closed) return;
+  /**
+   * Commits what is queued and closes the database. Resolves once the WAL checkpointer's worker
+   * has closed its own connection too: until then that worker may still write the -wal and -shm
+   * files, so a caller that removes the data folder right after close() would race it (the
+   * ENOTEMPTY of issue 10). Safe to call twice.
+   */
+  close(): Promise<void> {
+    if (this.#closed) return this.#closing;
     this.#commit();
     this.#closed = true;
-    void this.#checkpointer.close();
     this.db.close();
+    this.#closing = this.#checkpointer.close();
+    return this.#closing;
   }
+
+  #closing: Promise<void> = Promise.resolve();
 }
 
 function toReceipt(r: Record<string, unknown>): StoredReceipt {

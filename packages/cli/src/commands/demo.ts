@@ -87,7 +87,13 @@ export async function main(argv: string[], io: Io): Promise<number> {
     if (telemetry) say(`${await warmUp(s, model)}\n\n`);
     if (!json) io.stdout(tableHeader());
     const print = (r: DemoRow) => {
-      allOk &&= asExpected(s, r);
+      if (!asExpected(s, r)) {
+        allOk = false;
+        const failed = r.checks
+          .filter((c) => c.status !== 'pass')
+          .map((c) => `${c.name} ${c.status} ${c.code ?? ''}`);
+        say(`NOT AS EXPECTED: ${r.backend} ${r.endpoint} level ${r.level}: ${failed.join(', ')}\n`);
+      }
       io.stdout(json ? `${JSON.stringify(r)}\n` : tableRow(r));
     };
     let i = 0;

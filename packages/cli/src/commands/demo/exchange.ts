@@ -48,12 +48,13 @@ export interface DemoRow {
 type VerdictAnswer = { verdict?: NonNullable<ClientResult['verdict']> };
 
 /**
- * Waits (polling, up to 5 s) until the samples after the end of receipt `id` reached the
+ * Waits (polling, up to about 20 s) until the samples after the end of receipt `id` reached the
  * verifier, so its telemetry.consistent check is scored rather than skipped for want of samples.
  */
 export async function settle(stack: Stack, b: Backend, id: string | null): Promise<void> {
   if (b.gpuUrl === undefined) return;
-  for (let i = 0; i < 80; i++) {
+  // Bounded at about 20 s: the samples arrive within a push interval (200 ms) on an idle machine.
+  for (let i = 0; i < 330; i++) {
     await sleep(3 * SAMPLE_MS);
     if (id === null) return;
     const r = await fetch(`${stack.verifier.url}/v1/telemetry/receipts/${id}`);

@@ -147,8 +147,10 @@ export async function startStack(o: {
     });
     closers.push(() => verifier.close());
     // The client names its own verifier rather than trusting the provider's tmb-receipt-url, and
-    // waits (up to 5 s) for a quoted checkpoint to cover each receipt.
-    const tmb = createVerifiedFetch({ verifierUrl: verifier.url, waitForQuoteMs: swtpm ? 5_000 : 0 });
+    // waits for a quoted checkpoint to cover each receipt: about a second on an idle machine; the
+    // bound is generous so that a loaded one (tests run two demos at once on 2 cores) never
+    // reports a receipt as merely pending.
+    const tmb = createVerifiedFetch({ verifierUrl: verifier.url, waitForQuoteMs: swtpm ? 30_000 : 0 });
     const backends: Backend[] = [];
     for (const host of hosts) {
       const w = weights[host.variant].path;
