@@ -2,10 +2,12 @@ import { fromBase64Url, fromHex, sha256, toBase64Url, utf8 } from '@tmb/core';
 import { encodeConsistencyProof, type NoteSigner } from '@tmb/core/log';
 import { parseAttest } from '@tmb/core/tpm';
 import type { ReceiptLog, StoredCheckpoint } from '../log/store.ts';
+import type { UpstreamWatch } from '../upstream/index.ts';
 import { type AttestClient, kernelAsk, type NonceAnswer } from './client.ts';
 import type { LogFeeder } from './feeder.ts';
 import type { AttestHost } from './host.ts';
 import { type KernelEvidence, quotePcrs } from './kernel.ts';
+import { type UpstreamEvidence, upstreamEvidence } from './upstream.ts';
 
 /** When to checkpoint (and, with a TPM, quote): see AgentOptions.checkpoint*. */
 export interface AttesterSchedule {
@@ -21,7 +23,7 @@ export interface QuotedCheckpoint {
   /** Date.now() when the verifier's acceptance arrived. */
   at: number;
   /** Milliseconds of the cycle, from the checkpoint's signing: push, nonce, quote, evidence. */
-  ms: { push: number; nonce: number; quote: number; evidence: number };
+  ms: { push: number; upstream: number; nonce: number; quote: number; evidence: number };
 }
 
 type Log = (event: string, detail: Record<string, unknown>) => void;
@@ -60,6 +62,8 @@ export class Attester {
   readonly #kernel: KernelEvidence | undefined;
   readonly #telemetryTool: string | null;
   readonly #pollMs: number;
+  readonly #upstream: UpstreamWatch | undefined;
+  #upstreamStart: Promise<unknown> | undefined;
   #poll: NodeJS.Timeout | undefined;
   #polling = false;
   /** The host changed (kernel log or measurement log grew) since the state the last quote covered. */
@@ -91,6 +95,8 @@ export class Attester {
     telemetryTool?: string | null;
     /** How often the kernel's measurement count and the measurement log are checked for growth, ms. Default 200. */
     pollMs?: number;
+    /** Which process serves the upstream (evidence `upstream`; docs/upstream.md). Left out: `upstream` null. */
+    upstream?: UpstreamWatch;
   }) {
     this.#log = o.log;
     this.#feeder = o.feeder;
@@ -106,6 +112,7 @@ export class Attester {
     this.#kernel = o.kernel;
     this.#telemetryTool = o.telemetryTool ?? null;
     this.#pollMs = o.pollMs ?? 200;
+    this.#upstream = o.upstream;
   }
 
   /** Calls `listener` each time the verifier accepts a quoted checkpoint. */
@@ -123,6 +130,8 @@ export class Attester {
   start(): void {
     this.#schedule(0);
     if (this.#host === undefined || this.#client === undefined) return;
+    // The full /proc walk, once; each cycle re-checks the known holders (#upstreamNow).
+    this.#upstreamStart = this.#upstream?.identify().catch(() => {});
     this.#poll = setInterval(() => void this.#pollHost(), this.#pollMs);
     this.#poll.unref();
   }
@@ -256,7 +265,25 @@ export class Attester {
     this.#emit('ak_activated', { pcr: host.pcr });
   }
 
+  /**
+   * The upstream now (UpstreamWatch.check: the socket tables and the known holders, a full walk
+   * only on a change), as evidence; null without a watch. Once per cycle, never per request: it
+   * blocks the event loop a few ms (docs/upstream.md, "Cost").
+   */
+  async #upstreamNow(): Promise<UpstreamEvidence | null> {
+    const w = this.#upstream;
+    if (w === undefined) return null;
+    await this.#upstreamStart;
+    try {
+      return upstreamEvidence(await w.check());
+    } catch (err) {
+      return { kind: 'none', reason: `identification failed: ${String(err)}`.slice(0, 1024), processes: [] };
+    }
+  }
+
   async #quote(cp: StoredCheckpoint, host: AttestHost, client: AttestClient, pushMs: number): Promise<void> {
+    const tu = performance.now();
+    const upstream = await this.#upstreamNow();
     const t0 = performance.now();
     const n = await client.post<NonceAnswer>('/v1/attest/nonce', { agent: this.#agent });
     const t1 = performance.now();
@@ -292,6 +319,7 @@ export class Attester {
       kernel: members.kernel,
       boot: members.boot,
       telemetryTool: this.#telemetryTool,
+      upstream,
     });
     // Entries counted but not yet readable whole (a torn tail) count as not covered: the poll
     // brings the next quote once they are.
@@ -300,6 +328,7 @@ export class Attester {
     this.#covered = { kernel, app: state.app };
     const ms = {
       push: Math.round(pushMs),
+      upstream: Math.round((t0 - tu) * 1000) / 1000,
       nonce: Math.round(t1 - t0),
       quote: Math.round(t2 - t1),
       evidence: Math.round(performance.now() - t2),

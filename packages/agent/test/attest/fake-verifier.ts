@@ -15,6 +15,11 @@ export interface PostedEvidence {
   kernel?: { from: number; entries: string } | null;
   boot?: { log: string } | null;
   telemetryTool?: string | null;
+  upstream?: {
+    kind: 'local' | 'remote' | 'none';
+    reason?: string;
+    processes: { pid: number; exe: string | null; files: string[] }[];
+  } | null;
 }
 
 /**

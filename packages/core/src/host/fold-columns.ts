@@ -12,6 +12,7 @@ import {
   MAX_LISTED,
   SIMULATED_KERNEL_EVENT,
   setTool,
+  setWeightPath,
 } from './fold.ts';
 import type { KernelFacts, KernelRefs } from './types.ts';
 
@@ -167,6 +168,7 @@ export function foldKernelColumns(
   },
 ): KernelFacts {
   const f: KernelFacts = structuredClone(facts);
+  f.weightPaths ??= {}; // states stored before it
   if (o.toolPath !== null) f.toolPath = o.toolPath;
   const { refs, owners } = lookups;
   const reg = refs.registry;
@@ -180,6 +182,11 @@ export function foldKernelColumns(
     plain = lookups.plain;
   }
   const toolLength = f.toolPath === null ? -1 : encoder.encode(f.toolPath).length;
+  // Byte lengths of the paths weightPaths holds: an entry of such a length takes the slow path,
+  // where a new measurement of the path replaces the old. A fast-path entry's path is well-formed
+  // UTF-8 (the policy's), so its length equals its decoded string's encoded length.
+  const weightLengths = new Set<number>();
+  for (const p in f.weightPaths) weightLengths.add(encoder.encode(p).length);
   for (let i = 0; i < n; i++) {
     if (cols.pcr[i] !== o.pcrIndex) continue;
     const index = cols.firstIndex + i;
@@ -193,6 +200,7 @@ export function foldKernelColumns(
       index !== 0 &&
       cols.violation[i] === 0 &&
       cols.pathLength[i] !== toolLength &&
+      !weightLengths.has(cols.pathLength[i]!) &&
       plain.has(digests![i]!)
     )
       continue;
@@ -205,6 +213,7 @@ export function foldKernelColumns(
     const alg = cols.digestAlg[i]!;
     const hex = cols.digest(i);
     if (f.toolPath !== null && path === f.toolPath) setTool(f, path, `${FILE_DIGEST_ALGS[alg]}:${hex}`);
+    if (Object.hasOwn(f.weightPaths, path)) Reflect.deleteProperty(f.weightPaths, path);
     if (!violation && reg !== null) {
       const rel = agentRel(path, reg.agentTrees);
       if (rel !== null) {
@@ -226,6 +235,7 @@ export function foldKernelColumns(
           const digest = `${FILE_DIGEST_ALGS[alg]}:${hex}`;
           if (owner.weight) {
             if (!f.weights.includes(digest) && f.weights.length < MAX_LISTED) f.weights.push(digest);
+            if (setWeightPath(f, path, digest)) weightLengths.add(cols.pathLength[i]!);
           } else if (owner.engines !== undefined) {
             for (const e of owner.engines)
               if (!f.engines.includes(e) && f.engines.length < MAX_LISTED) f.engines.push(e);

@@ -21,6 +21,7 @@ export function emptyKernelFacts(): KernelFacts {
     aggregate: false,
     failure: null,
     weights: [],
+    weightPaths: {},
     engines: [],
     agentEntry: false,
     agentFailure: null,
@@ -54,6 +55,7 @@ export function foldKernel(
   o: FoldOptions,
 ): KernelFacts {
   const f: KernelFacts = structuredClone(facts);
+  f.weightPaths ??= {}; // states stored before it
   if (o.toolPath !== null) f.toolPath = o.toolPath;
   for (const e of entries) {
     if (e.index < f.entries) continue;
@@ -90,6 +92,8 @@ export function foldEntry(f: KernelFacts, e: ImaEntry, refs: KernelRefs, o: Fold
     return;
   }
   if (f.toolPath !== null && path === f.toolPath) setTool(f, path, digest);
+  // The path's last measurement counts: re-added below when it is registered weights again.
+  if (Object.hasOwn(f.weightPaths, path)) Reflect.deleteProperty(f.weightPaths, path);
   if (!e.violation && reg !== null) {
     const rel = agentRel(path, reg.agentTrees);
     if (rel !== null) {
@@ -108,6 +112,7 @@ export function foldEntry(f: KernelFacts, e: ImaEntry, refs: KernelRefs, o: Fold
       const owners = reg.weightOwners.get(digest);
       if (owners !== undefined) {
         if (!f.weights.includes(digest) && f.weights.length < MAX_LISTED) f.weights.push(digest);
+        setWeightPath(f, path, digest);
         return;
       }
       const engines = reg.engineOwners.get(digest);
@@ -141,6 +146,13 @@ export function foldEntry(f: KernelFacts, e: ImaEntry, refs: KernelRefs, o: Fold
 /** Records a tool digest at a path (bounded). @internal shared with foldKernelColumns */
 export function setTool(f: KernelFacts, path: string, digest: string): void {
   if (Object.hasOwn(f.tools, path) || Object.keys(f.tools).length < MAX_LISTED) f.tools[path] = digest;
+}
+
+/** Records the weights digest measured at a path (bounded). @internal shared with foldKernelColumns */
+export function setWeightPath(f: KernelFacts, path: string, digest: string): boolean {
+  if (!Object.hasOwn(f.weightPaths, path) && Object.keys(f.weightPaths).length >= MAX_LISTED) return false;
+  f.weightPaths[path] = digest;
+  return true;
 }
 
 /**

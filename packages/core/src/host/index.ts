@@ -23,5 +23,8 @@ export type {
   KernelKind,
   KernelRefs,
   SegmentCheck,
+  SegmentUpstream,
 } from './types.ts';
+export type { UpstreamEvidence } from './upstream.ts';
+export { UPSTREAM_LIMITS, upstreamCheck, upstreamSegment } from './upstream.ts';
 export { weightsCheck } from './weights.ts';

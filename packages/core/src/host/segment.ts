@@ -1,6 +1,7 @@
 import type { CompiledRegistry } from '../registry/types.ts';
 import { AGENT_ENTRY_FILE } from './fold.ts';
 import type { HostSegment, HostSegments, HostSummary, KernelFacts, SegmentCheck } from './types.ts';
+import { type UpstreamEvidence, upstreamSegment } from './upstream.ts';
 
 /** Most segments kept per agent; past it the oldest is dropped and its receipts are `skipped`. */
 export const MAX_SEGMENTS = 256;
@@ -15,6 +16,8 @@ export interface SegmentInput {
   /** `host.boot` for this quote (from the boot log appraisal of this boot). */
   boot: SegmentCheck & { kind: HostSummary['boot']; secureBoot: boolean | null };
   registry: CompiledRegistry | null;
+  /** The evidence's `upstream` (null or left out: none was sent). */
+  upstream?: UpstreamEvidence | null;
 }
 
 const pass = (detail: string): SegmentCheck => ({ status: 'pass', detail });
@@ -22,7 +25,8 @@ const skipped = (detail: string): SegmentCheck => ({ status: 'skipped', detail }
 
 /**
  * The segment one accepted quote establishes: host.integrity, host.boot, host.engine,
- * host.agent and telemetry.tool as judged from the kernel facts, and the weights read. Details
+ * host.agent and telemetry.tool as judged from the kernel facts, the weights read, and what
+ * host.upstream needs of the agent's upstream (upstreamSegment). Details
  * carry no counts that grow with every quote, so that an unchanged host gives an equal segment.
  */
 export function segmentOf(i: SegmentInput): HostSegment {
@@ -44,6 +48,7 @@ export function segmentOf(i: SegmentInput): HostSegment {
     agent: f === null ? none : agentOf(f, i.registry),
     tool: f === null ? none : toolOf(f, i.registry),
     weights: f === null ? [] : [...f.weights],
+    upstream: upstreamSegment(i.upstream ?? null, f),
   };
 }
 

@@ -48,6 +48,12 @@ export interface KernelFacts {
   failure: EntryFinding | null;
   /** Registered weights digests read since boot, in the order first read. */
   weights: string[];
+  /**
+   * Path to the registered weights digest last measured there (MAX_LISTED paths). A later
+   * measurement of the path that is not registered weights removes it. Absent in states
+   * stored before it: read as {}.
+   */
+  weightPaths: Record<string, string>;
   /** Engines (registry names) an allowed executable of which was measured. */
   engines: string[];
   /** Whether `agent/src/agent.ts` of an allowed build was measured. */
@@ -83,6 +89,25 @@ export interface HostSegment {
   tool: SegmentCheck;
   /** Registered weights digests read since boot up to the quote (judged per receipt's model). */
   weights: string[];
+  /**
+   * What the agent's upstream was at this quote (docs/upstream.md), reduced to what `host.upstream`
+   * judges; null (or absent, in segments stored before it) when the evidence had no upstream.
+   */
+  upstream?: SegmentUpstream | null;
+}
+
+/** The agent's upstream as a segment keeps it (judged per receipt's model by upstreamCheck). */
+export interface SegmentUpstream {
+  kind: 'local' | 'remote' | 'none';
+  /** Why not local (the agent's reason, or the remote host), bounded. */
+  reason?: string;
+  /** The executables of the processes holding the upstream's socket, sorted, deduplicated. */
+  exes: string[];
+  /**
+   * Files the upstream's processes hold open or mapped that the kernel measured as registered
+   * weights at that path: path to digest, sorted by path (at most MAX_LISTED).
+   */
+  weights: [path: string, digest: string][];
 }
 
 /** An agent's segments, oldest first. */

@@ -32,9 +32,10 @@ export const L1_CHECKS = [
  * Host checks against the model registry (docs/registry.md), present only when the verifier
  * has one. When present, L1 also needs `weights.allowed` to pass (the weights that served are
  * measured and allowed for the model asked for), and `host.engine` and `host.agent` not to
- * fail or be only asserted (`skipped`: the registry lists no engines or agent builds).
+ * fail or be only asserted (`skipped`: the registry lists no engines or agent builds), and
+ * `host.upstream` not to fail (the agent's upstream holds weights the kernel measured).
  */
-export const L1_HOST_CHECKS = ['weights.allowed', 'host.engine', 'host.agent'] as const;
+export const L1_HOST_CHECKS = ['weights.allowed', 'host.engine', 'host.agent', 'host.upstream'] as const;
 
 /**
  * Checks that must pass, on top of L1, for L2: GPU telemetry consistent with the claimed model's
@@ -59,5 +60,8 @@ export function levelOf(checks: readonly Check[]): Level {
 /** Whether a present registry check keeps a verdict below L1 (L1_HOST_CHECKS). */
 function hostCapsL1(c: Check): boolean {
   if (!(L1_HOST_CHECKS as readonly string[]).includes(c.name)) return false;
-  return c.name === 'weights.allowed' ? c.status !== 'pass' : c.status === 'fail' || c.status === 'asserted';
+  if (c.name === 'weights.allowed') return c.status !== 'pass';
+  // host.upstream: skipped (no upstream in the evidence) does not cap; a fail does.
+  if (c.name === 'host.upstream') return c.status === 'fail';
+  return c.status === 'fail' || c.status === 'asserted';
 }

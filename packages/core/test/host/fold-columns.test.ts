@@ -22,7 +22,7 @@ import { compileRegistry, parseRegistry } from '../../src/registry/index.ts';
 
 // The verifier's fast path (parseBinaryColumns, advanceImaColumns, foldKernelColumns) against
 // the object path (parseBinaryLog, advanceIma, foldKernel) on generated kernel logs with
-// foreign entries, violations, registered weights, engines, tools and agent-build files, cut
+// foreign entries, violations, registered weights (a path re-measured), engines, tools and agent-build files, cut
 // into random deltas, with and without a policy and a registry: equal states, checks and facts.
 
 const AGG = sha256(utf8('pcrs 0-9'));
@@ -43,6 +43,8 @@ function kernelLog(seed: number, n: number, simulated: boolean): ImaEntry[] {
     ['/usr/bin/llama', 'llama'],
     ['/m/big.gguf', 'big'],
     ['/m/small.gguf', 'small'],
+    ['/m/big.gguf', 'small'], // a weights path measured again with other weights
+    ['/m/big.gguf', 'rewritten'], // and with content that is no weights (a policy may allow it)
     ['/usr/bin/nvidia-smi', 'smi'],
     ['/usr/bin/nvidia-smi', 'other smi'],
   ];

@@ -1,5 +1,5 @@
 import { type Check, levelOf, type ReceiptBody } from '@tmb/core';
-import { type HostSegment, weightsCheck } from '@tmb/core/host';
+import { type HostSegment, upstreamCheck, weightsCheck } from '@tmb/core/host';
 import type { CompiledRegistry } from '@tmb/core/registry';
 import { appraise, type ReceiptResult } from '../appraise.ts';
 import { l1Checks } from '../attest/verdict.ts';
@@ -114,6 +114,7 @@ function hostChecks(seg: HostSegment, body: ReceiptBody, reg: CompiledRegistry):
     { name: 'host.engine', ...seg.engine },
     { name: 'host.agent', ...seg.agent },
     { name: 'telemetry.tool', ...seg.tool },
+    upstreamCheck(body.model.requested, seg.upstream, reg),
   ];
 }
 

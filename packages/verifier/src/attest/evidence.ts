@@ -1,3 +1,4 @@
+import { UPSTREAM_LIMITS, type UpstreamEvidence } from '@tmb/core/host';
 import type { Context } from '../api/context.ts';
 import { VerifierError } from '../errors.ts';
 import { asObject, stringField } from '../http/body.ts';
@@ -54,7 +55,7 @@ export const MAX_EVIDENCE_BYTES =
 
 const b64 = (n: number) => Math.ceil(n / 3) * 4;
 
-/** Evidence v2's kernel, boot and telemetryTool members. @throws VerifierError BODY_MALFORMED naming the member */
+/** Evidence v2's kernel, boot, telemetryTool and upstream members. @throws VerifierError BODY_MALFORMED naming the member */
 export function kernelMembers(body: Record<string, unknown>): KernelEvidence {
   let kernel: KernelEvidence['kernel'] = null;
   if (body.kernel !== null && body.kernel !== undefined) {
@@ -81,7 +82,45 @@ export function kernelMembers(body: Record<string, unknown>): KernelEvidence {
       'BODY_MALFORMED',
       '"telemetryTool" must be null or an absolute path of at most 4096 characters',
     );
-  return { kernel, boot, telemetryTool: tool };
+  return { kernel, boot, telemetryTool: tool, upstream: upstreamMember(body.upstream) };
+}
+
+const UPSTREAM_KINDS: readonly string[] = ['local', 'remote', 'none'];
+
+/**
+ * Evidence `upstream` (docs/evidence.md): null when absent; bounded by UPSTREAM_LIMITS.
+ * @throws VerifierError BODY_MALFORMED naming the member
+ */
+export function upstreamMember(v: unknown): UpstreamEvidence | null {
+  if (v === null || v === undefined) return null;
+  const bad = (what: string, must: string) =>
+    new VerifierError('BODY_MALFORMED', `"upstream${what}" must be ${must}`);
+  if (typeof v !== 'object' || Array.isArray(v)) throw bad('', 'null or an object');
+  const u = v as Record<string, unknown>;
+  if (typeof u.kind !== 'string' || !UPSTREAM_KINDS.includes(u.kind))
+    throw bad('.kind', '"local", "remote" or "none"');
+  const reason = u.reason;
+  if (reason !== undefined && (typeof reason !== 'string' || reason.length > UPSTREAM_LIMITS.reason))
+    throw bad('.reason', `a string of at most ${UPSTREAM_LIMITS.reason} characters`);
+  const ps = u.processes;
+  if (!Array.isArray(ps) || ps.length > UPSTREAM_LIMITS.processes)
+    throw bad('.processes', `an array of at most ${UPSTREAM_LIMITS.processes} processes`);
+  const path = (x: unknown) => typeof x === 'string' && x.length > 0 && x.length <= UPSTREAM_LIMITS.path;
+  const processes = ps.map((p: unknown, i) => {
+    const at = `.processes[${i}]`;
+    if (typeof p !== 'object' || p === null || Array.isArray(p)) throw bad(at, 'an object');
+    const { pid, exe, files } = p as Record<string, unknown>;
+    if (typeof pid !== 'number' || !Number.isSafeInteger(pid) || pid < 0)
+      throw bad(`${at}.pid`, 'a non-negative integer');
+    if (exe !== null && !path(exe))
+      throw bad(`${at}.exe`, `null or a path of at most ${UPSTREAM_LIMITS.path} characters`);
+    if (!Array.isArray(files) || files.length > UPSTREAM_LIMITS.files)
+      throw bad(`${at}.files`, `an array of at most ${UPSTREAM_LIMITS.files} paths`);
+    const ok = files.findIndex((f) => !path(f));
+    if (ok >= 0) throw bad(`${at}.files[${ok}]`, `a path of at most ${UPSTREAM_LIMITS.path} characters`);
+    return { pid, exe: exe as string | null, files: files as string[] };
+  });
+  return { kind: u.kind as UpstreamEvidence['kind'], ...(reason !== undefined ? { reason } : {}), processes };
 }
 
 function member<T>(name: string, f: () => T): T {

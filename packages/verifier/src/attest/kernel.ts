@@ -10,6 +10,7 @@ import {
   type KernelRefs,
   type SegmentCheck,
   segmentOf,
+  type UpstreamEvidence,
 } from '@tmb/core/host';
 import { advanceImaColumns, type ImaState, initialImaState, parseBinaryColumns } from '@tmb/core/ima';
 import { appraiseBoot, bootAggregateOf } from './boot.ts';
@@ -43,6 +44,8 @@ export interface KernelEvidence {
   kernel: { from: number; entries: Uint8Array } | null;
   boot: { log: Uint8Array } | null;
   telemetryTool: string | null;
+  /** The agent's upstream (docs/upstream.md); null or left out: none was sent. */
+  upstream?: UpstreamEvidence | null;
 }
 
 /** The outcome of one quote's kernel appraisal. */
@@ -143,6 +146,7 @@ export function appraiseKernel(o: {
       secureBoot: boot?.secureBoot ?? null,
     },
     registry: o.refs.registry,
+    upstream: ev.upstream ?? null,
   });
   if (replay !== null) segment.integrity = replay;
   const checks: Check[] = [

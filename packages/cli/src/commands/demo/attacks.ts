@@ -32,7 +32,7 @@ export const ATTACKS = {
   },
   'swap-upstream': {
     what: "the real agent, unchanged, pointed at the cheap host's model server (configuration the kernel does not log)",
-    caughtBy: 'telemetry.consistent',
+    caughtBy: 'host.upstream',
   },
 } as const;
 
