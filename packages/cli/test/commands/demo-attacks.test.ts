@@ -3,22 +3,7 @@ import { existsSync } from 'node:fs';
 import { test } from 'node:test';
 import { ATTACKS, type AttackName } from '../../src/commands/demo/attacks.ts';
 import { main } from '../../src/main.ts';
-import type { Io } from '../../src/registry.ts';
-
-function capture(): Io & { out: string; err: string } {
-  const io = {
-    out: '',
-    err: '',
-    stdout: (t: string) => {
-      io.out += t;
-    },
-    stderr: (t: string) => {
-      io.err += t;
-    },
-    stdin: async () => new Uint8Array(0),
-  };
-  return io;
-}
+import { capture } from '../io.ts';
 
 type Check = { name: string; status: string; code?: string; detail: string };
 type Row = {

@@ -2,22 +2,7 @@ import assert from 'node:assert/strict';
 import { existsSync } from 'node:fs';
 import { test } from 'node:test';
 import { main } from '../../src/main.ts';
-import type { Io } from '../../src/registry.ts';
-
-function capture(): Io & { out: string; err: string } {
-  const io = {
-    out: '',
-    err: '',
-    stdout: (t: string) => {
-      io.out += t;
-    },
-    stderr: (t: string) => {
-      io.err += t;
-    },
-    stdin: async () => new Uint8Array(0),
-  };
-  return io;
-}
+import { capture } from '../io.ts';
 
 /** The demo's own state folder, as it printed it: other demos may run beside this test. */
 const stateDir = (text: string) => /state folder (\S+) /.exec(text)?.[1];
@@ -48,7 +33,7 @@ test('tmb demo --once --json: swtpm and simulated-GPU telemetry: honest answers 
     // The cheap backend's measured weights are sample-1b: caught, and kept below L1 (docs/registry.md).
     const weights = check('weights.allowed');
     assert.equal(weights?.status, cheap ? 'fail' : 'pass', JSON.stringify(weights));
-    if (cheap) assert.match(weights!.detail, /these weights are sample-1b/);
+    if (cheap) assert.match(weights!.detail, /weights of sample-1b/);
     // Its simulated GPU spends 0.6 times the energy per token: telemetry catches it too.
     const telemetry = check('telemetry.consistent');
     if (embeddings) assert.equal(telemetry?.status ?? 'skipped', 'skipped', JSON.stringify(telemetry));

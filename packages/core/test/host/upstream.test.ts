@@ -21,7 +21,7 @@ import {
 } from '../../src/ima/index.ts';
 import { sha256, toHex, utf8 } from '../../src/index.ts';
 import { compileRegistry, parseRegistry } from '../../src/registry/index.ts';
-import { levelOf } from '../../src/verdict/level.ts';
+import { L0_CHECKS, L1_CHECKS, levelOf } from '../../src/verdict/level.ts';
 import type { Check } from '../../src/verdict/types.ts';
 
 // Kernel facts keep the path each registered weights digest was last measured at, and
@@ -170,27 +170,9 @@ test('segmentOf keeps the held measured weights; the level: fail caps below L1, 
       ['/m/small.gguf', h('small')],
     ],
   });
-  const base: Check[] = [
-    ...['receipt.format', 'receipt.signature', 'agent.enrolled'].map(
-      (name): Check => ({ name, status: 'pass', detail: '' }),
-    ),
-    ...[
-      'host.ek_certificate',
-      'host.ak_activated',
-      'quote.signature',
-      'quote.nonce',
-      'quote.clock',
-      'quote.pcr_digest',
-      'log.replay',
-      'key.bound',
-      'checkpoint.signature',
-      'receipt.included',
-      'checkpoint.consistent',
-      'host.integrity',
-      'host.boot',
-      'weights.allowed',
-    ].map((name): Check => ({ name, status: 'pass', detail: '' })),
-  ];
+  const base: Check[] = [...L0_CHECKS, ...L1_CHECKS, 'weights.allowed'].map(
+    (name): Check => ({ name, status: 'pass', detail: '' }),
+  );
   const up = (status: Check['status']): Check => ({ name: 'host.upstream', status, detail: '' });
   assert.equal(levelOf([...base, up('pass')]), 'L1');
   assert.equal(levelOf([...base, up('skipped')]), 'L1');

@@ -181,9 +181,12 @@ export async function postEvidence(ctx: Context): Promise<void> {
     reject(ctx, checks);
     return;
   }
-  await saveAttest(ctx.store, agent, next);
   // What the host was when this quote was taken judges the receipts it newly covers. The
   // agent's own log binds keys only: weights, engine and agent build come from the kernel's.
+  // Recorded before the quoted checkpoint is saved: a reader who sees a receipt covered must
+  // find the segment that judges it (the other order let a verdict read in between skip every
+  // host check of that receipt).
   await ctx.attest.segments.record(agent, segment);
+  await saveAttest(ctx.store, agent, next);
   sendJson(ctx.res, 200, { ok: true, checks });
 }

@@ -3,7 +3,7 @@ import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import OpenAI from 'openai';
 import { CLI_MAIN, DEMO_NVIDIA_SMI, startEngine, startHostAgent } from './host.ts';
-import { APP_PCR, type Backend, SAMPLE_MS, type Stack } from './stack.ts';
+import { APP_PCR, type Backend, firstQuote, SAMPLE_MS, type Stack } from './stack.ts';
 
 /**
  * The attacks of a provider with root on the honest host (issue 8), each run by `tmb demo
@@ -127,6 +127,8 @@ if (at !== -1) process.argv[at + 1] = ${JSON.stringify(cheapUpstream)};
       await startHostAgent(b.host, { ...base, upstream: cheapUpstream });
       break;
   }
+  // The attacked host's new agent process (new key) is quoted before the round is sent.
+  if (stack.l1) await firstQuote(stack.verifier.url, b.host.name, String(b.host.agent!.ready.keyId));
   retarget(stack, b);
 }
 
