@@ -1,45 +1,26 @@
 import assert from 'node:assert/strict';
-import { mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import { buildEntry, createPolicy } from '@tmb/core/ima';
 import fc from 'fast-check';
 import { EVIDENCE_LIMITS, kernelMembers } from '../../src/attest/evidence.ts';
 import { VerifierError } from '../../src/errors.ts';
-import { type RunningVerifier, startVerifier } from '../../src/index.ts';
-import { TOKEN } from '../fixtures.ts';
-import { digestOf, ScriptedHost } from './kernel-host.ts';
+import { digestOf, type ScriptedHost, withVerifier } from './kernel-host.ts';
 
 // Evidence v2 as posted, with real quotes (swtpm): random and mutated `kernel`, `boot` and
 // `telemetryTool` members only ever give a 400 BODY_MALFORMED naming the member, or a 422
 // naming a failed check with a code; never a 500. A kernel delta with any byte altered is never
 // accepted: host.integrity fails with a code (the parse or the replay to PCR 10 breaks).
 
-let dir: string;
-let v: RunningVerifier;
 let host: ScriptedHost;
+let close: () => Promise<void>;
 
 before(async () => {
-  dir = await mkdtemp(join(tmpdir(), 'tmb-evprop-'));
-  const probe = new ScriptedHost(dir, '', 'host-p');
-  const roots = await probe.provision();
-  v = await startVerifier({
-    dbPath: ':memory:',
-    tokens: [{ token: TOKEN }],
-    tpmRoots: roots,
+  ({ host, close } = await withVerifier('tmb-evprop-', 'host-p', {
     imaPolicy: createPolicy([buildEntry({ digest: digestOf('node'), path: '/usr/bin/node' })]),
-  });
-  host = probe;
-  (host as { url: string }).url = v.url;
-  await host.enrol();
+  }));
 });
 
-after(async () => {
-  await host?.close();
-  await v?.close();
-  await rm(dir, { recursive: true, force: true });
-});
+after(() => close?.());
 
 type Reply = { status: number; json: Record<string, unknown> };
 

@@ -3,7 +3,8 @@
 // extended into PCR 10 with the agent driver, quoted (sha256 PCRs 0-10 and the app PCR) over
 // signed checkpoints of receipts pushed to the verifier.
 import { sign } from 'node:crypto';
-import { readFile } from 'node:fs/promises';
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { provisionSwtpm, runTool, type Swtpm, startSwtpm, TpmDriver, tctiString } from '@tmb/agent/tpm';
 import { concat, encodeReceiptBody, type ReceiptBody, sha256, toBase64Url, toHex, utf8 } from '@tmb/core';
@@ -17,7 +18,8 @@ import {
   signCheckpoint,
 } from '@tmb/core/log';
 import { parseAttest } from '@tmb/core/tpm';
-import { call, enrolBody, newKey, receiptBody, signBody, type TestKey } from '../fixtures.ts';
+import { type RunningVerifier, startVerifier, type VerifierOptions } from '../../src/index.ts';
+import { call, enrolBody, newKey, receiptBody, signBody, type TestKey, TOKEN } from '../fixtures.ts';
 
 export const APP_PCR = 15;
 export const digestOf = (label: string) => sha256(utf8(label));
@@ -25,7 +27,8 @@ export const hexOf = (label: string) => `sha256:${toHex(digestOf(label))}`;
 
 export class ScriptedHost {
   readonly dir: string;
-  readonly url: string;
+  /** The verifier's URL: set once it runs (it needs this host's EK CA first: see `withVerifier`). */
+  url: string;
   readonly agent: string;
   readonly key: TestKey;
   tpm!: Swtpm;
@@ -207,4 +210,32 @@ export class ScriptedHost {
   async close(): Promise<void> {
     await this.tpm?.stop();
   }
+}
+
+/**
+ * A scripted host on its own swtpm and a verifier that trusts that swtpm's CA, in a fresh temp
+ * folder: the host is provisioned first (the verifier needs its EK roots), then enrolled.
+ * `close` stops both and removes the folder.
+ */
+export async function withVerifier(
+  prefix: string,
+  agent: string,
+  options: Omit<VerifierOptions, 'dbPath' | 'tokens' | 'tpmRoots'>,
+): Promise<{ dir: string; v: RunningVerifier; host: ScriptedHost; close(): Promise<void> }> {
+  const dir = await mkdtemp(join(tmpdir(), prefix));
+  const host = new ScriptedHost(dir, '', agent);
+  const tpmRoots = await host.provision();
+  const v = await startVerifier({ dbPath: ':memory:', tokens: [{ token: TOKEN }], tpmRoots, ...options });
+  host.url = v.url;
+  await host.enrol();
+  return {
+    dir,
+    v,
+    host,
+    close: async () => {
+      await host.close();
+      await v.close();
+      await rm(dir, { recursive: true, force: true });
+    },
+  };
 }

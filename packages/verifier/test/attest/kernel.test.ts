@@ -1,12 +1,8 @@
 import assert from 'node:assert/strict';
-import { mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import { buildEntry, createPolicy, type ModelRegistry } from '@tmb/core/ima';
-import { type RunningVerifier, startVerifier } from '../../src/index.ts';
-import { TOKEN } from '../fixtures.ts';
-import { digestOf, hexOf, ScriptedHost } from './kernel-host.ts';
+import type { RunningVerifier } from '../../src/index.ts';
+import { digestOf, hexOf, type ScriptedHost, withVerifier } from './kernel-host.ts';
 
 // Real quotes (swtpm) over a scripted kernel IMA log: host.integrity, weights.allowed,
 // host.agent, host.engine and telemetry.tool come from the kernel's log as of the quote that
@@ -30,32 +26,18 @@ const REGISTRY: ModelRegistry = {
 // A Keylime runtime policy that allows node (made from the entry, as `tmb policy create` would).
 const POLICY = createPolicy([buildEntry({ digest: digestOf('node'), path: '/usr/bin/node' })]);
 
-let dir: string;
 let v: RunningVerifier;
 let host: ScriptedHost;
+let close: () => Promise<void>;
 
 before(async () => {
-  dir = await mkdtemp(join(tmpdir(), 'tmb-kernel-'));
-  // The verifier's URL is needed before the host: start with a placeholder root list, then restart.
-  const probe = new ScriptedHost(dir, '', 'host-1');
-  const roots = await probe.provision();
-  v = await startVerifier({
-    dbPath: ':memory:',
-    tokens: [{ token: TOKEN }],
-    tpmRoots: roots,
+  ({ v, host, close } = await withVerifier('tmb-kernel-', 'host-1', {
     registry: REGISTRY,
     imaPolicy: POLICY,
-  });
-  host = probe;
-  (host as { url: string }).url = v.url;
-  await host.enrol();
+  }));
 });
 
-after(async () => {
-  await host?.close();
-  await v?.close();
-  await rm(dir, { recursive: true, force: true });
-});
+after(() => close?.());
 
 /** The honest host's reads after boot. */
 async function honest(): Promise<void> {

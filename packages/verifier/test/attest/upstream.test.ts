@@ -1,12 +1,8 @@
 import assert from 'node:assert/strict';
-import { mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import type { ModelRegistry } from '@tmb/core/ima';
-import { type RunningVerifier, startVerifier } from '../../src/index.ts';
-import { TOKEN } from '../fixtures.ts';
-import { hexOf, ScriptedHost } from './kernel-host.ts';
+import type { RunningVerifier } from '../../src/index.ts';
+import { hexOf, type ScriptedHost, withVerifier } from './kernel-host.ts';
 
 // Evidence `upstream` (docs/evidence.md) and host.upstream (docs/result.md) on real quotes
 // (swtpm) over a scripted kernel log that measured /models/big.gguf as big-model's weights:
@@ -24,32 +20,17 @@ const REGISTRY: ModelRegistry = {
   tools: {},
 };
 
-let dir: string;
 let v: RunningVerifier;
 let host: ScriptedHost;
+let close: () => Promise<void>;
 
 before(async () => {
-  dir = await mkdtemp(join(tmpdir(), 'tmb-upstream-'));
-  const probe = new ScriptedHost(dir, '', 'host-u');
-  const roots = await probe.provision();
-  v = await startVerifier({
-    dbPath: ':memory:',
-    tokens: [{ token: TOKEN }],
-    tpmRoots: roots,
-    registry: REGISTRY,
-  });
-  host = probe;
-  (host as { url: string }).url = v.url;
-  await host.enrol();
+  ({ v, host, close } = await withVerifier('tmb-upstream-', 'host-u', { registry: REGISTRY }));
   await host.file('/usr/bin/llama-server', 'llama-server');
   await host.file('/models/big.gguf', 'big weights');
 });
 
-after(async () => {
-  await host?.close();
-  await v?.close();
-  await rm(dir, { recursive: true, force: true });
-});
+after(() => close?.());
 
 type Check = { name: string; status: string; code?: string; detail: string };
 
