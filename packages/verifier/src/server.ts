@@ -6,6 +6,7 @@ import { push } from './api/push.ts';
 import { getAgents, getByRequest, getReceipt, getVerifierKey } from './api/read.ts';
 import { activateAk, enrollAk } from './attest/enroll.ts';
 import { issueNonce, postEvidence } from './attest/evidence.ts';
+import { lookupsOf } from './attest/kernel.ts';
 import { getConsistency, getQuotedCheckpoint } from './attest/read.ts';
 import { createAttestService } from './attest/service.ts';
 import { TokenAuth } from './auth.ts';
@@ -75,6 +76,7 @@ const ROUTES: Route[] = [
 export async function startVerifier(options: VerifierOptions): Promise<RunningVerifier> {
   const opts = resolveOptions(options);
   const hostRefs = loadReferences(opts); // before the store opens: a bad registry leaks nothing
+  lookupsOf({ policy: hostRefs.policy, registry: hostRefs.registry }); // compiled now, not on the first quote
   const signer = createResultSigner(opts.resultKeyPem);
   const store: Store = new SqliteStore(opts.dbPath);
   const auth = new TokenAuth(opts.tokens);

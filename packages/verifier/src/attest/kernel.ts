@@ -167,7 +167,11 @@ export function appraiseKernel(o: {
 const NONE = {};
 const compiled = new WeakMap<object, WeakMap<object, KernelLookups>>();
 
-function lookupsOf(refs: KernelRefs): KernelLookups {
+/**
+ * The compiled lookups of a verifier's reference values (a 300,000-digest policy takes about a
+ * second to compile): the verifier calls it once at start, so no agent's first quote pays it.
+ */
+export function lookupsOf(refs: KernelRefs): KernelLookups {
   const byPolicy = compiled.get(refs.policy ?? NONE) ?? new WeakMap<object, KernelLookups>();
   compiled.set(refs.policy ?? NONE, byPolicy);
   const known = byPolicy.get(refs.registry ?? NONE);
