@@ -2,6 +2,7 @@ import type { CompiledRegistry } from '../registry/types.ts';
 import type { Check } from '../verdict/types.ts';
 import { MAX_LISTED } from './fold.ts';
 import type { KernelFacts, SegmentUpstream } from './types.ts';
+import { registeredModel } from './weights.ts';
 
 /** Bounds on evidence `upstream` (docs/evidence.md): past them the verifier refuses the body. */
 export const UPSTREAM_LIMITS = { processes: 16, files: 256, path: 4096, reason: 1024 } as const;
@@ -83,15 +84,9 @@ export function upstreamCheck(
       code: 'UPSTREAM_WEIGHTS_NOT_MEASURED',
       detail: `the upstream's processes (${exes}) hold no file this host's kernel measured as registered weights`,
     };
-  if (model === null) return { name, status: 'skipped', detail: 'the request names no model' };
-  const entry = Object.hasOwn(reg.registry.models, model) ? reg.registry.models[model] : undefined;
-  if (entry === undefined)
-    return {
-      name,
-      status: 'fail',
-      code: 'MODEL_UNKNOWN',
-      detail: `model ${JSON.stringify(model)} is not in the registry`,
-    };
+  const m = registeredModel(name, model, reg);
+  if ('check' in m) return m.check;
+  const { entry } = m;
   const foreign = u.weights.filter(([, d]) => !entry.weights.includes(d));
   if (foreign.length > 0) {
     const whose = foreign

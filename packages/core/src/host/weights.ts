@@ -4,6 +4,30 @@ import type { Check } from '../verdict/types.ts';
 const short = (d: string) => `${d.slice(0, d.indexOf(':') + 17)}…`;
 
 /**
+ * The registry entry of the model a receipt asked for, or the check `name` gives when there is
+ * none: skipped when the request names no model, fail MODEL_UNKNOWN when the registry lacks it.
+ * Shared by the checks that judge weights against the requested model.
+ */
+export function registeredModel(
+  name: string,
+  model: string | null,
+  reg: CompiledRegistry,
+): { entry: { weights: string[] } } | { check: Check } {
+  if (model === null) return { check: { name, status: 'skipped', detail: 'the request names no model' } };
+  const entry = Object.hasOwn(reg.registry.models, model) ? reg.registry.models[model] : undefined;
+  if (entry === undefined)
+    return {
+      check: {
+        name,
+        status: 'fail',
+        code: 'MODEL_UNKNOWN',
+        detail: `model ${JSON.stringify(model)} is not in the registry`,
+      },
+    };
+  return { entry };
+}
+
+/**
  * `weights.allowed` of one receipt from the segment judging it (docs/result.md): every
  * registered weights file the kernel measured since boot, up to that quote, must be an allowed
  * build of the model the receipt asked for. Fail WEIGHTS_NOT_ALLOWED naming whose weights
@@ -12,15 +36,9 @@ const short = (d: string) => `${d.slice(0, d.indexOf(':') + 17)}…`;
  */
 export function weightsCheck(model: string | null, read: readonly string[], reg: CompiledRegistry): Check {
   const name = 'weights.allowed';
-  if (model === null) return { name, status: 'skipped', detail: 'the request names no model' };
-  const entry = Object.hasOwn(reg.registry.models, model) ? reg.registry.models[model] : undefined;
-  if (entry === undefined)
-    return {
-      name,
-      status: 'fail',
-      code: 'MODEL_UNKNOWN',
-      detail: `model ${JSON.stringify(model)} is not in the registry`,
-    };
+  const m = registeredModel(name, model, reg);
+  if ('check' in m) return m.check;
+  const { entry } = m;
   if (read.length === 0)
     return {
       name,
