@@ -1,4 +1,5 @@
-import { fromBase64Url, fromHex, sha256, toBase64Url, utf8 } from '@tmb/core';
+import { fromBase64Url, fromHex, toBase64Url } from '@tmb/core';
+import { quoteQualifyingData } from '@tmb/core/host';
 import { encodeConsistencyProof, type NoteSigner } from '@tmb/core/log';
 import { parseAttest } from '@tmb/core/tpm';
 import type { ReceiptLog, StoredCheckpoint } from '../log/store.ts';
@@ -31,8 +32,9 @@ type Log = (event: string, detail: Record<string, unknown>) => void;
 /**
  * Signs checkpoints of the receipt log on a schedule and, when the host has a TPM and a
  * verifier is configured, enrols the AK (credential activation) and has each checkpoint
- * quoted with the verifier's nonce (docs/evidence.md): qualifying data =
- * SHA-256(nonce ‖ checkpoint note bytes), over sha256 PCRs 0-10 and the application PCR.
+ * quoted with the verifier's nonce (docs/evidence.md): qualifying data = quoteQualifyingData
+ * (core host) over the nonce, the checkpoint note and the telemetryTool and upstream members,
+ * over sha256 PCRs 0-10 and the application PCR.
  * Evidence (version 2) is posted after every receipt below the checkpoint's size was pushed,
  * with the kernel's IMA log and the boot log read after the quote (KernelEvidence). A host
  * change (kernel log or measurement log grown) is quoted without waiting for traffic (start()).
@@ -287,7 +289,10 @@ export class Attester {
     const t0 = performance.now();
     const n = await client.post<NonceAnswer>('/v1/attest/nonce', { agent: this.#agent });
     const t1 = performance.now();
-    const qualifying = sha256(fromHex(n.nonce), utf8(cp.note));
+    const qualifying = quoteQualifyingData(fromHex(n.nonce), cp.note, {
+      telemetryTool: this.#telemetryTool,
+      upstream,
+    });
     const state = await this.#hostState();
     this.#inFlight = state; // cleared when the cycle ends
     const q = await host.driver.quote(quotePcrs(host.pcr), qualifying);

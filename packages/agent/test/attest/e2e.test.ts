@@ -7,7 +7,8 @@ import { generateAgentKey, type RunningAgent, startAgent } from '@tmb/agent';
 import { checkpointSigner } from '@tmb/agent/log';
 import { provisionSwtpm, type Swtpm, startSwtpm, TpmDriver } from '@tmb/agent/tpm';
 import { createVerifiedFetch } from '@tmb/client';
-import { fromHex, L0_CHECKS, L1_CHECKS, sha256, utf8 } from '@tmb/core';
+import { fromHex, L0_CHECKS, L1_CHECKS } from '@tmb/core';
+import { quoteQualifyingData } from '@tmb/core/host';
 import { signNote } from '@tmb/core/log';
 import { type RunningVerifier, startVerifier } from '@tmb/verifier';
 import { fakeUpstream } from '../fixtures.ts';
@@ -232,7 +233,13 @@ test('held-back evidence: replay, unknown nonce, another AK and each tampered fi
   // A quote from another AK on the same TPM, over the same qualifying data.
   const driver = new TpmDriver({ tcti: tpm.tcti, workDir: join(dir, 'other-ak') });
   await driver.createAk();
-  const q = await driver.quote(QUOTED(12), sha256(fromHex(ev.nonce), utf8(ev.checkpoint as string)));
+  const q = await driver.quote(
+    QUOTED(12),
+    quoteQualifyingData(fromHex(ev.nonce), ev.checkpoint as string, {
+      telemetryTool: ev.telemetryTool,
+      upstream: ev.upstream,
+    }),
+  );
   const otherAk = structuredClone(ev);
   otherAk.quote.attest = Buffer.from(q.attest).toString('base64url');
   otherAk.quote.signature = Buffer.from(q.signature).toString('base64url');
@@ -352,7 +359,10 @@ test('a checkpoint signed by an enrolled key that was not bound into the PCR fai
   const note = await signNote(text, [checkpointSigner(origin, other)]);
   // The same AK (its blobs are in the agent's data folder) quotes the note with the fresh nonce.
   const driver = new TpmDriver({ tcti: tpm.tcti, workDir });
-  const q = await driver.quote(QUOTED(13), sha256(fromHex(n.nonce), utf8(note)));
+  const q = await driver.quote(
+    QUOTED(13),
+    quoteQualifyingData(fromHex(n.nonce), note, { telemetryTool: null, upstream: null }),
+  );
   const r = await post('/v1/attest/evidence', {
     agent: 'e2e-unbound',
     nonce: n.nonce,

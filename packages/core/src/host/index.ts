@@ -11,6 +11,8 @@ export {
 } from './fold.ts';
 export type { KernelLookups } from './fold-columns.ts';
 export { compileKernelRefs, foldKernelColumns } from './fold-columns.ts';
+export type { QuotedMembers } from './qualifying.ts';
+export { quoteQualifyingData } from './qualifying.ts';
 export type { SegmentInput } from './segment.ts';
 export { MAX_SEGMENTS, recordSegment, segmentFor, segmentOf } from './segment.ts';
 export type {

@@ -1,6 +1,6 @@
-import { agentKeyId, type Check, CoreError, sha256, toBase64, toHex, utf8 } from '@tmb/core';
+import { agentKeyId, type Check, CoreError, sha256, toBase64, toHex } from '@tmb/core';
 import type { BootPolicy } from '@tmb/core/boot';
-import type { HostSegment, KernelRefs } from '@tmb/core/host';
+import { type HostSegment, type KernelRefs, quoteQualifyingData } from '@tmb/core/host';
 import { advanceIma, type ImaEntry, initialImaState, parseBinaryLog } from '@tmb/core/ima';
 import {
   type Checkpoint,
@@ -96,7 +96,10 @@ export function appraiseEvidence(o: {
 
   const qualifying = (() => {
     try {
-      return sha256(Buffer.from(ev.nonce, 'hex'), utf8(ev.note));
+      return quoteQualifyingData(Buffer.from(ev.nonce, 'hex'), ev.note, {
+        telemetryTool: ev.telemetryTool,
+        upstream: ev.upstream,
+      });
     } catch {
       return new Uint8Array(32);
     }

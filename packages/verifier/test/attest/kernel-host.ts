@@ -8,6 +8,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { provisionSwtpm, runTool, type Swtpm, startSwtpm, TpmDriver, tctiString } from '@tmb/agent/tpm';
 import { concat, encodeReceiptBody, type ReceiptBody, sha256, toBase64Url, toHex, utf8 } from '@tmb/core';
+import { quoteQualifyingData } from '@tmb/core/host';
 import { buildEntry, type EntryFields, entryToBinary, extendDigest, type ImaEntry } from '@tmb/core/ima';
 import {
   consistencyProof,
@@ -158,7 +159,13 @@ export class ScriptedHost {
 
   /** One quote round over a checkpoint of every receipt; `edit` may change the body before it is posted. */
   async quote(
-    o: { telemetryTool?: string | null; edit?: (b: Record<string, unknown>) => void } = {},
+    o: {
+      telemetryTool?: string | null;
+      /** Changes the body before it is quoted (members the quote covers are quoted as changed). */
+      edit?: (b: Record<string, unknown>) => void;
+      /** Changes the body after it is quoted, as someone between agent and verifier would. */
+      tamper?: (b: Record<string, unknown>) => void;
+    } = {},
   ): Promise<{ status: number; json: Record<string, unknown> }> {
     const tree = new MemoryTree(this.bodies.map((b) => leafHash(encodeReceiptBody(b))));
     const origin = `tmb/agent/${this.agent}`;
@@ -176,9 +183,12 @@ export class ScriptedHost {
       kernelFrom: number;
       bootLog: boolean;
     };
-    const q = await this.driver.quote(
-      [0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, APP_PCR],
-      sha256(Buffer.from(n.nonce, 'hex'), utf8(note)),
+    const tool = o.telemetryTool === undefined ? '/usr/bin/nvidia-smi' : o.telemetryTool;
+    const nonce = Buffer.from(n.nonce, 'hex');
+    const pcrs = [0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, APP_PCR];
+    let q = await this.driver.quote(
+      pcrs,
+      quoteQualifyingData(nonce, note, { telemetryTool: tool, upstream: null }),
     );
     const rebooted = n.resetCount !== parseAttest(q.attest).clockInfo.resetCount;
     const from = rebooted ? 0 : n.logFrom;
@@ -199,9 +209,29 @@ export class ScriptedHost {
           : encodeConsistencyProof(consistencyProof(tree, this.quotedSize, size)),
       kernel: { from: kfrom, entries: toBase64Url(concat(...this.kernel.slice(kfrom).map(entryToBinary))) },
       boot: null,
-      telemetryTool: o.telemetryTool === undefined ? '/usr/bin/nvidia-smi' : o.telemetryTool,
+      telemetryTool: tool,
     };
     o.edit?.(body);
+    if (body.telemetryTool !== tool || body.upstream !== undefined) {
+      // The edit changed members the quote covers: quote them as sent, as an agent would (a
+      // member with no canonical form cannot be quoted; the verifier refuses it as malformed).
+      let qualifying: Uint8Array;
+      try {
+        qualifying = quoteQualifyingData(nonce, note, {
+          telemetryTool: body.telemetryTool,
+          upstream: body.upstream,
+        });
+      } catch {
+        qualifying = new Uint8Array(32);
+      }
+      q = await this.driver.quote(pcrs, qualifying);
+      body.quote = {
+        attest: toBase64Url(q.attest),
+        signature: toBase64Url(q.signature),
+        pcrs: toBase64Url(q.pcrsFile),
+      };
+    }
+    o.tamper?.(body);
     const r = await call(`${this.url}/v1/attest/evidence`, 'POST', body);
     if (r.status === 200) this.quotedSize = size;
     return r;

@@ -111,3 +111,32 @@ test('a malformed upstream is refused with 400 BODY_MALFORMED naming the member'
     assert.match(err.error.message, names);
   }
 });
+
+test('upstream or telemetryTool changed after the quote (between agent and verifier) fails quote.nonce: the quote covers them', async () => {
+  const local = engine(['/models/big.gguf']);
+  const swaps: [string, (b: Record<string, unknown>) => void][] = [
+    ['upstream replaced', (b) => (b.upstream = engine(['/models/big.gguf'], '/usr/bin/other'))],
+    ['upstream added', (b) => (b.upstream = local)],
+    ['telemetryTool changed', (b) => (b.telemetryTool = '/usr/bin/nvidia-smi')],
+  ];
+  for (const [what, tamper] of swaps) {
+    await host.serve(1, 'big-model');
+    const r = await host.quote({
+      telemetryTool: null,
+      ...(what === 'upstream added' ? {} : { edit: (b) => (b.upstream = local) }),
+      tamper,
+    });
+    assert.equal(r.status, 422, what);
+    // host.boot fails on every quote of this scripted host (it sends no boot log): recorded, not refused.
+    const failed = (r.json.checks as Check[]).filter((c) => c.status === 'fail' && c.name !== 'host.boot');
+    assert.deepEqual(
+      failed.map((c) => `${c.name}:${c.code}`),
+      ['quote.nonce:QUOTE_NONCE_MISMATCH'],
+      what,
+    );
+  }
+  // Untouched, the same host's next quote is accepted.
+  await host.serve(1, 'big-model');
+  const ok = await host.quote({ telemetryTool: null, edit: (b) => (b.upstream = local) });
+  assert.equal(ok.status, 200, JSON.stringify(ok.json));
+});
