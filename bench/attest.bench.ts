@@ -55,7 +55,7 @@ async function load(url: string): Promise<{ id: string; at: number }[]> {
 
 async function phase(dir: string, name: string, tpm: AgentOptions['tpm'], roots: string[]) {
   const worker = new Worker(new URL('./attest.worker.ts', import.meta.url), {
-    workerData: { dbPath: join(dir, `${name}.db`), token: TOKEN, roots },
+    workerData: { dbPath: join(dir, `${name}.db`), token: TOKEN, agent: name, roots },
   });
   const [urls] = (await once(worker, 'message')) as [{ verifier: string; upstream: string }];
   const agent: RunningAgent = await startAgent(

@@ -7,7 +7,7 @@ import type { AddressInfo } from 'node:net';
 import { parentPort, workerData } from 'node:worker_threads';
 import { startVerifier } from '@tmb/verifier';
 
-const job = workerData as { dbPath: string; token: string; roots: string[] };
+const job = workerData as { dbPath: string; token: string; agent: string; roots: string[] };
 const upstream = createServer((req, res) => {
   req.resume();
   req.on('end', () => {
@@ -20,7 +20,7 @@ const upstream = createServer((req, res) => {
 await new Promise<void>((r) => upstream.listen(0, '127.0.0.1', r));
 const verifier = await startVerifier({
   dbPath: job.dbPath,
-  tokens: [{ token: job.token }],
+  tokens: [{ token: job.token, agent: job.agent }],
   tpmRoots: job.roots,
 });
 parentPort!.postMessage({

@@ -60,7 +60,7 @@ async function ingest(url: string): Promise<{ perS: number; baseline: number }> 
 }
 
 export async function* run(): AsyncIterable<BenchRecord> {
-  const v = await startVerifier({ dbPath: ':memory:', tokens: [{ token: TOKEN }] });
+  const v = await startVerifier({ dbPath: ':memory:', tokens: [{ token: TOKEN, agent: 'bench' }] });
   try {
     const { perS, baseline } = await ingest(v.url);
     yield { bench: B, metric: 'ingest_batches_per_s', value: perS, unit: 'batches/s', baseline };

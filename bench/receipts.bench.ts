@@ -51,12 +51,13 @@ function signedOnly(): Promise<number> {
   const key = generateAgentKey('bench');
   const step = (i: number) => {
     const body: ReceiptBody = {
-      v: 1,
+      v: 2,
       type: 'tmb.receipt',
       agent: 'bench',
       key: key.keyId,
       seq: i,
       ...chatFields(i),
+      served: { weights: null, engine: null },
     };
     return sign(null, receiptSigningMessage(encodeReceiptBody(body)), key.privateKey);
   };

@@ -135,5 +135,6 @@ export function chatFields(i: number, nowUs = Date.now() * 1000): ReceiptFields 
     usage: { prompt: 260, completion: 40, total: 300 },
     time: { start: nowUs + i, firstByte: nowUs + i + 900, end: nowUs + i + 1200 },
     outcome: 'complete',
+    client: { nonce: 'n'.repeat(43) },
   };
 }

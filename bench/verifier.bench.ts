@@ -38,7 +38,7 @@ const GET_MS = 5_000;
 // Worker side: host the verifier until told to close.
 if (!isMainThread && (workerData as { role?: string } | null)?.role === 'tmb-bench-verifier') {
   const { dbPath } = workerData as { dbPath: string };
-  const v = await startVerifier({ dbPath, tokens: [{ token: TOKEN }] });
+  const v = await startVerifier({ dbPath, tokens: [{ token: TOKEN, agent: AGENT }], rateLimit: false });
   parentPort!.postMessage({ url: v.url });
   parentPort!.once('message', async () => {
     await v.close();
@@ -85,12 +85,13 @@ function receipts(key: AgentKey, n: number): { signed: SignedReceipt[]; ids: str
   const now = Date.now() * 1000;
   for (let i = 0; i < n; i++) {
     const body: ReceiptBody = {
-      v: 1,
+      v: 2,
       type: 'tmb.receipt',
       agent: AGENT,
       key: key.keyId,
       seq: i,
       ...chatFields(i, now),
+      served: { weights: null, engine: null },
     };
     const bytes = encodeReceiptBody(body);
     signed.push(

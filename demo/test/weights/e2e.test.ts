@@ -34,7 +34,10 @@ async function stack(t: { after(fn: () => Promise<unknown>): void }, tpm: boolea
     }
   const verifier = await startVerifier({
     dbPath: join(dir, 'v.db'),
-    tokens: [{ token }],
+    tokens: [
+      { token: `${token}-honest`, agent: 'gpu-honest' },
+      { token: `${token}-cheap`, agent: 'gpu-cheap' },
+    ],
     tpmRoots,
     registry: await demoRegistry(weights, [(await agentBuild()).digest]),
   });
@@ -48,7 +51,7 @@ async function stack(t: { after(fn: () => Promise<unknown>): void }, tpm: boolea
         upstream: sample.url,
         dataDir: join(dir, variant),
         name: `gpu-${variant}`,
-        verifier: { url: verifier.url, token },
+        verifier: { url: verifier.url, token: `${token}-${variant}` },
         tpm: tpms[variant],
         appPcr: variant === 'honest' ? 15 : 14,
         checkpointIntervalMs: 100,

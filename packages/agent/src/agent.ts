@@ -11,6 +11,7 @@ import { KERNEL_PCR, KernelEvidence } from './attest/kernel.ts';
 import { handleLogRoute } from './attest/routes.ts';
 import { AgentError } from './errors.ts';
 import { startHostMeasurement } from './host/run.ts';
+import { servedDigests } from './host/served.ts';
 import { KernelLog } from './kernel/reader.ts';
 import { generateAgentKey } from './keys.ts';
 import { checkpointSigner } from './log/signer.ts';
@@ -106,7 +107,8 @@ export async function startAgent(options: AgentOptions, log: AgentLog = stderrLo
   }
   const feeder = new LogFeeder(receiptLog, store, (err) => log('receipt_log_failed', { error: String(err) }));
   feeder.catchUp();
-  const signer = new ReceiptSigner(opts.name, key, store, nowUs());
+  // Receipt v2 `served`: the weights and engine measured at start, the same for every receipt of this key.
+  const signer = new ReceiptSigner(opts.name, key, store, nowUs(), servedDigests(hostMeasure?.measured));
   signer.onStored = (row) => feeder.add(row);
   const pusher = opts.verifier
     ? new Pusher(

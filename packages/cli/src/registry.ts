@@ -27,7 +27,7 @@ export const COMMANDS: Record<string, Command> = {
     load: () => import('./commands/sample.ts'),
   },
   verify: {
-    summary: 'fetch and check a receipt and its verdict',
+    summary: 'check a receipt, or an offline evidence bundle (--bundle FILE)',
     load: () => import('./commands/verify.ts'),
   },
   demo: {

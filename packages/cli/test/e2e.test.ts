@@ -90,7 +90,8 @@ describe('openai client -> agent -> stand-in model server; verifier; SDK checks'
   });
 
   test('non-streamed and streamed chat completions verify at L0 with byte-exact hashes', async () => {
-    const tmb = createVerifiedFetch({ verifierUrl: verifier.url });
+    const verifierKey = (await (await fetch(`${verifier.url}/v1/verifier-key`)).json()) as JsonWebKey;
+    const tmb = createVerifiedFetch({ verifierUrl: verifier.url, verifierKey });
     const openai = new OpenAI({
       baseURL: `${agent.url}/v1`,
       apiKey: 'sk-none',
@@ -128,7 +129,11 @@ describe('openai client -> agent -> stand-in model server; verifier; SDK checks'
       for await (const c of req) parts.push(c as Buffer);
       const r = await fetch(agent.url + req.url, {
         method: req.method,
-        headers: { 'content-type': 'application/json' },
+        // A router passes the client's nonce on; only the answer's bytes are changed.
+        headers: {
+          'content-type': 'application/json',
+          'tmb-client-nonce': String(req.headers['tmb-client-nonce']),
+        },
         body: Buffer.concat(parts),
       });
       const bytes = Buffer.from(await r.arrayBuffer());
@@ -141,7 +146,8 @@ describe('openai client -> agent -> stand-in model server; verifier; SDK checks'
       res.end(bytes);
     });
     try {
-      const tmb = createVerifiedFetch({ verifierUrl: verifier.url });
+      const verifierKey = (await (await fetch(`${verifier.url}/v1/verifier-key`)).json()) as JsonWebKey;
+      const tmb = createVerifiedFetch({ verifierUrl: verifier.url, verifierKey });
       const openai = new OpenAI({
         baseURL: `${mitm.url}/v1`,
         apiKey: 'sk-none',
@@ -173,7 +179,12 @@ describe('openai client -> agent -> stand-in model server; verifier; SDK checks'
     });
     await res.arrayBuffer();
     await agent.flush();
-    const byReq = (await (await fetch(`${verifier.url}/v1/requests/router-abc`)).json()) as {
+    // Request ids are listed to token holders only: the agent's own token reads its receipts.
+    const byReq = (await (
+      await fetch(`${verifier.url}/v1/requests/router-abc`, {
+        headers: { authorization: 'Bearer agent-token-0123456789' },
+      })
+    ).json()) as {
       results: { verdict: { level: string; ok: boolean } }[];
     };
     assert.equal(byReq.results.length, 1);

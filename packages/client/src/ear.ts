@@ -1,4 +1,5 @@
 import { type CryptoKey, decodeProtectedHeader, errors, importJWK, type JWTPayload, jwtVerify } from 'jose';
+import { type BoundResult, readBound } from './bound.ts';
 import type { ClientCheck } from './types.ts';
 
 const EAR_PROFILE = 'tag:github.com,2023:veraison/ear';
@@ -37,11 +38,24 @@ export async function checkResult(
   receiptId: string,
   options: ResultCheckOptions = {},
 ): Promise<ClientCheck> {
-  const fail = (detail: string): ClientCheck => ({
-    name: 'verifier.result',
-    status: 'fail',
-    code: 'RESULT_INVALID',
-    detail,
+  return (await verifyResult(jwt, key, receiptId, options)).check;
+}
+
+/**
+ * checkResult, and the signed members the client relies on (bound.ts): level, ok, checks, host,
+ * tpm, and the digests of the answer's unsigned members. `bound` is null whenever `check` failed;
+ * a result that verifies but lacks a bound member is RESULT_INVALID too (a verifier before
+ * issue 9 signed only the level). Never throws.
+ */
+export async function verifyResult(
+  jwt: unknown,
+  key: JsonWebKey & { kid?: string },
+  receiptId: string,
+  options: ResultCheckOptions = {},
+): Promise<{ check: ClientCheck; bound: BoundResult | null }> {
+  const fail = (detail: string) => ({
+    check: { name: 'verifier.result', status: 'fail', code: 'RESULT_INVALID', detail } as ClientCheck,
+    bound: null,
   });
   if (typeof jwt !== 'string') return fail('the verifier sent no signed result');
   const issuer = options.issuer ?? 'tmb-verifier';
@@ -74,13 +88,19 @@ export async function checkResult(
     return fail(explain(err, jwt, issuer, tolerance));
   }
   const sub = (claims.submods as Record<string, Record<string, unknown>> | undefined)?.['tmb-receipt'];
-  if (claims.eat_profile !== EAR_PROFILE || sub === undefined) return fail('the result is not a TMB EAR');
+  if (claims.eat_profile !== EAR_PROFILE || typeof sub !== 'object' || sub === null)
+    return fail('the result is not a TMB EAR');
   if (sub['tmb.receipt-id'] !== receiptId)
     return fail(`the result is about receipt ${String(sub['tmb.receipt-id'])}`);
+  const bound = readBound(sub);
+  if (typeof bound === 'string') return fail(bound);
   return {
-    name: 'verifier.result',
-    status: 'pass',
-    detail: `EAR signed by the verifier key: ear.status ${String(sub['ear.status'])}, level ${String(sub['tmb.level'])}`,
+    check: {
+      name: 'verifier.result',
+      status: 'pass',
+      detail: `EAR signed by the verifier key: ear.status ${String(sub['ear.status'])}, level ${bound.level}`,
+    },
+    bound,
   };
 }
 

@@ -1,9 +1,11 @@
+import { CLIENT_NONCE_HEADER, toBase64Url } from '@tmb/core';
+import type { BoundResult } from './bound.ts';
 import { type CapturedBody, captureBody } from './capture.ts';
-import { checkResult } from './ear.ts';
+import { verifyResult } from './ear.ts';
 import { ClientError } from './errors.ts';
 import { appraiseExchange } from './result.ts';
 import type { ClientCheck, ClientResult, VerifiedFetchOptions } from './types.ts';
-import { fetchReceipt, type ReceiptSource, type VerifierAnswer } from './verifier.ts';
+import { fetchReceipt, type VerifierAnswer } from './verifier.ts';
 
 /** A verifying fetch and the way to get each response's result. */
 export interface VerifiedFetch {
@@ -22,16 +24,19 @@ const RECEIPT_ID = /^[0-9a-f]{32}$/;
 const NULL_BODY = new Set([101, 103, 204, 205, 304]);
 
 /**
- * Wraps fetch so that each exchange is checked against its receipt: it keeps the exact request
+ * Wraps fetch so that each exchange is checked against its receipt: it sends a fresh
+ * `tmb-client-nonce` (32 random bytes, base64url) with every request, keeps the exact request
  * bytes it sends and the exact response bytes the reader receives, and once the body ends asks
- * the verifier for the receipt named in `tmb-receipt-id` and checks signature, id and both hashes.
+ * the configured verifier for the receipt named in `tmb-receipt-id`, checks the verifier's
+ * signed EAR result under the pinned `verifierKey`, and checks signature, id, both hashes and
+ * the nonce itself. Without both `verifierUrl` and `verifierKey` every result is level `none`.
  *
  * It asks for `accept-encoding: identity` unless the caller set an encoding, because the agent
  * hashes the bytes it sends and fetch would hand the reader decompressed ones.
  *
  * @throws ClientError CLIENT_CONFIG_INVALID for a bad verifierUrl.
  * @example
- *   const tmb = createVerifiedFetch({ verifierUrl: 'https://verifier.example' });
+ *   const tmb = createVerifiedFetch({ verifierUrl: 'https://verifier.example', verifierKey });
  *   const openai = new OpenAI({ baseURL, apiKey, fetch: tmb.fetch });
  *   const { data, response } = await openai.chat.completions.create({ ... }).withResponse();
  *   const result = await tmb.verify(response);
@@ -65,6 +70,7 @@ export function createVerifiedFetch(options: VerifiedFetchOptions = {}): Verifie
   async function settle(
     res: Response,
     request: Uint8Array,
+    nonce: string,
     body: Promise<CapturedBody>,
   ): Promise<ClientResult> {
     const response = await body;
@@ -74,15 +80,18 @@ export function createVerifiedFetch(options: VerifiedFetchOptions = {}): Verifie
     const validId = receiptId !== null && RECEIPT_ID.test(receiptId) ? receiptId : null;
     let answer: VerifierAnswer | null = null;
     let resultCheck: ClientCheck | undefined;
+    let bound: BoundResult | null = null;
     const done = (): ClientResult => {
       const result = appraiseExchange({
         receiptId: validId,
         requestId,
         request,
         response,
+        nonce,
         checks,
         answer,
         resultCheck,
+        bound,
       });
       try {
         options.onResult?.(result, res);
@@ -104,29 +113,23 @@ export function createVerifiedFetch(options: VerifiedFetchOptions = {}): Verifie
       return done();
     }
     checks.push({ name: 'client.receipt_header', status: 'pass', detail: `tmb-receipt-id ${validId}` });
-    const source = sourceFor(validId, res.headers.get('tmb-receipt-url'));
-    if (source === null) {
+    // The provider's tmb-receipt-url is never used: a verifier the provider picks can say anything.
+    if (verifierBase === undefined) {
       checks.push({
         name: 'verifier.source',
         status: 'fail',
         code: 'VERIFIER_NOT_CONFIGURED',
-        detail: 'no verifierUrl configured and no usable tmb-receipt-url header',
+        detail:
+          "no verifierUrl configured: no verifier was asked (the provider's tmb-receipt-url is never used), so nothing about this answer is proven",
       });
       return done();
     }
-    checks.push(
-      source.chosenBy === 'client'
-        ? {
-            name: 'verifier.source',
-            status: 'pass',
-            detail: `the configured verifier ${new URL(source.url).origin}`,
-          }
-        : {
-            name: 'verifier.source',
-            status: 'asserted',
-            detail: `verifier ${new URL(source.url).origin} chosen by the provider (tmb-receipt-url); configure verifierUrl to choose it yourself`,
-          },
-    );
+    const source = { url: `${verifierBase}/v1/receipts/${validId}`, chosenBy: 'client' as const };
+    checks.push({
+      name: 'verifier.source',
+      status: 'pass',
+      detail: `the configured verifier ${new URL(source.url).origin}`,
+    });
     let fetched = await fetchReceipt(baseFetch, source, waitMs, timeoutMs);
     // Coverage by a quoted checkpoint comes a moment after the receipt: ask again until it does.
     const quoteDeadline = Date.now() + (options.waitForQuoteMs ?? 0);
@@ -139,21 +142,9 @@ export function createVerifiedFetch(options: VerifiedFetchOptions = {}): Verifie
     checks.push(fetched.check);
     answer = fetched.answer;
     if (answer !== null && options.verifierKey !== undefined) {
-      resultCheck = await checkResult(answer.result, options.verifierKey, validId);
+      ({ check: resultCheck, bound } = await verifyResult(answer.result, options.verifierKey, validId));
     }
     return done();
-  }
-
-  function sourceFor(id: string, header: string | null): ReceiptSource | null {
-    if (verifierBase !== undefined) return { url: `${verifierBase}/v1/receipts/${id}`, chosenBy: 'client' };
-    if (header === null) return null;
-    try {
-      const u = new URL(header);
-      if (u.protocol !== 'http:' && u.protocol !== 'https:') return null;
-      return { url: u.href, chosenBy: 'provider' };
-    } catch {
-      return null;
-    }
   }
 
   const verifiedFetch = async (input: RequestInfo | URL, init?: RequestInit): Promise<Response> => {
@@ -162,6 +153,9 @@ export function createVerifiedFetch(options: VerifiedFetchOptions = {}): Verifie
     const request = req.body === null ? new Uint8Array(0) : new Uint8Array(await req.arrayBuffer());
     const headers = new Headers(req.headers);
     if (!headers.has('accept-encoding')) headers.set('accept-encoding', 'identity');
+    // Our own nonce, always (a caller's value is replaced): the receipt must carry this one.
+    const nonce = toBase64Url(crypto.getRandomValues(new Uint8Array(32)));
+    headers.set(CLIENT_NONCE_HEADER, nonce);
     const res = await baseFetch(req.url, {
       method: req.method,
       headers,
@@ -170,7 +164,10 @@ export function createVerifiedFetch(options: VerifiedFetchOptions = {}): Verifie
       redirect: req.redirect,
     });
     if (res.body === null || NULL_BODY.has(res.status)) {
-      results.set(res, settle(res, request, Promise.resolve({ bytes: new Uint8Array(0), end: 'complete' })));
+      results.set(
+        res,
+        settle(res, request, nonce, Promise.resolve({ bytes: new Uint8Array(0), end: 'complete' })),
+      );
       return res;
     }
     const { stream, done } = captureBody(res.body);
@@ -181,7 +178,7 @@ export function createVerifiedFetch(options: VerifiedFetchOptions = {}): Verifie
     });
     Object.defineProperty(wrapped, 'url', { value: res.url });
     Object.defineProperty(wrapped, 'redirected', { value: res.redirected });
-    results.set(wrapped, settle(wrapped, request, done));
+    results.set(wrapped, settle(wrapped, request, nonce, done));
     return wrapped;
   };
 
@@ -200,7 +197,10 @@ export function createVerifiedFetch(options: VerifiedFetchOptions = {}): Verifie
   };
 }
 
-/** Whether the verifier says a quote has not covered the receipt yet. */
+/**
+ * Whether the verifier says a quote has not covered the receipt yet. Read from the unsigned
+ * verdict: it only decides whether to ask again, never what the result says.
+ */
 function pendingQuote(a: VerifierAnswer): boolean {
   return a.verdict.checks.some((c) => c.name === 'receipt.included' && c.status === 'asserted');
 }

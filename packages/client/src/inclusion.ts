@@ -5,12 +5,17 @@ import {
   openCheckpoint,
   verifyReceiptInCheckpoint,
 } from '@tmb/core/log';
+import { type CheckpointKeyMember, checkpointNoteVerifier, verifyCheckpointKey } from '@tmb/core/tpm';
 import type { ClientCheck } from './types.ts';
 
 /** The verifier's `attestation` member of a receipt answer (docs/api.md), untrusted. */
 export interface AnswerAttestation {
   checkpoint: string;
   checkpointKey: string | null;
+  /** The TPM-held checkpoint key and its certification by the AK (absent from older verifiers). */
+  tpmKey?: CheckpointKeyMember | null;
+  /** The AK's TPM2B_PUBLIC, base64url. */
+  akPublic?: string;
   proof: unknown;
 }
 
@@ -58,9 +63,28 @@ function included(body: ReceiptBody, bytes: Uint8Array, a: AnswerAttestation): C
   try {
     if (typeof a.checkpoint !== 'string' || typeof a.checkpointKey !== 'string')
       throw new CoreError('CHECKPOINT_MALFORMED', 'no checkpoint or key in the answer');
+    // The TPM-held key the AK certified for this receipt's key, when the answer names one (issue 9).
+    const tpm = a.tpmKey;
+    if (tpm != null) {
+      const c = verifyCheckpointKey(tpm, { akPublic: fromBase64Url(String(a.akPublic)), agent: body.agent });
+      const bad = c.checks.find((x) => x.status === 'fail');
+      if (bad !== undefined)
+        return { name, status: 'fail', code: bad.code, detail: `checkpoint key: ${bad.detail}` };
+      if (tpm.certify.receiptKeyId !== body.key)
+        return {
+          name,
+          status: 'fail',
+          code: 'KEY_NOT_BOUND',
+          detail: 'the TPM checkpoint key was certified for another receipt key',
+        };
+    }
     const opened = openCheckpoint(
       a.checkpoint,
-      [ed25519NoteVerifier(origin, fromBase64Url(a.checkpointKey))],
+      [
+        tpm != null
+          ? checkpointNoteVerifier(origin, tpm)
+          : ed25519NoteVerifier(origin, fromBase64Url(a.checkpointKey)),
+      ],
       origin,
     );
     if (!opened.ok) return { name, status: 'fail', code: opened.code, detail: opened.detail };

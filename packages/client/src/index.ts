@@ -1,6 +1,26 @@
+export type { BoundResult, Unsigned } from './bound.ts';
+export { attestationDigest, bindingCheck } from './bound.ts';
+export type {
+  Bundle,
+  BundleBatch,
+  BundleEvidence,
+  BundlePolicy,
+  BundleResult,
+  VerifyBundleOptions,
+} from './bundle/index.ts';
+export {
+  BUNDLE_LIMITS,
+  batchBundles,
+  decodeBundle,
+  expandBatch,
+  fetchBundle,
+  MAX_BATCH_ITEMS,
+  verifyBundle,
+  verifyBundleBatch,
+} from './bundle/index.ts';
 export type { BodyEnd, CapturedBody } from './capture.ts';
 export { captureBody } from './capture.ts';
-export { checkResult } from './ear.ts';
+export { checkResult, verifyResult } from './ear.ts';
 export type { ClientErrorCode } from './errors.ts';
 export { CLIENT_ERROR_CODES, ClientError } from './errors.ts';
 export type { VerifiedFetch } from './fetch.ts';

@@ -6,10 +6,11 @@ import {
   checkSignedReceipt,
   fromBase64Url,
   L1_CHECKS,
-  L1_HOST_CHECKS,
-  L2_CHECKS,
   levelOf,
+  minLevel,
+  receiptClientNonce,
 } from '@tmb/core';
+import { type BoundResult, bindingCheck, boundKey } from './bound.ts';
 import type { CapturedBody } from './capture.ts';
 import { l1ClientChecks } from './inclusion.ts';
 import type { ClientCheck, ClientResult } from './types.ts';
@@ -21,12 +22,14 @@ export const CLIENT_CHECKS = [
   'verifier.source',
   'verifier.answer',
   'verifier.result',
+  'verifier.binding',
   'receipt.format',
   'receipt.signature',
   'receipt.id',
   'agent.enrolled',
   'client.request_hash',
   'client.response_hash',
+  'client.nonce',
   'client.response_complete',
 ] as const;
 
@@ -36,44 +39,75 @@ export interface Evidence {
   requestId: string | null;
   request: Uint8Array;
   response: CapturedBody;
+  /** The `tmb-client-nonce` sent with the request; null when none was sent. */
+  nonce: string | null;
   /** Checks made so far (header, source, verifier answer), in CLIENT_CHECKS order. */
   checks: ClientCheck[];
   answer: VerifierAnswer | null;
-  /** The `verifier.result` check, when the caller configured a verifier key. */
+  /** The `verifier.result` check; left out: failed, no verifierKey configured. */
   resultCheck?: ClientCheck;
+  /** The signed members of the verifier's result, when `resultCheck` passed. */
+  bound?: BoundResult | null;
 }
 
+// Checks the client makes itself or that only describe the verifier's view: not copied from
+// the verifier's signed checks. receipt.exchange is the verifier's "only the client can say",
+// said here by client.request_hash and client.response_hash.
+const OWN: ReadonlySet<string> = new Set<string>([...CLIENT_CHECKS, 'receipt.exchange', ...L1_CHECKS]);
+
 /**
- * The client's own appraisal: it checks the receipt's signature itself with the key the
- * verifier returned, that the receipt is the one the response named, and that its hashes are
- * those of the exact bytes sent and received. Enrolment is taken from the verifier's verdict
- * (only the verifier knows who enrolled). Every check in CLIENT_CHECKS appears, skipped when
- * an earlier one left nothing to check.
+ * The client's own appraisal. It checks the receipt's signature itself under the agent key the
+ * verifier's signed result names, that the receipt is the one the response named, that its
+ * hashes are those of the exact bytes sent and received and that it carries the nonce sent.
+ * Everything else comes from the verifier's signed EAR result (`bound`): enrolment (only the
+ * verifier knows who enrolled), its other checks "per the verifier", and its level, which the
+ * client's level never exceeds. The unsigned answer is used only where its digest matched
+ * (`verifier.binding`). Every check in CLIENT_CHECKS appears, skipped when an earlier one left
+ * nothing to check.
  */
 export function appraiseExchange(e: Evidence): ClientResult {
   const checks = [...e.checks];
   const result: Partial<ClientResult> = {};
+  const bound = e.bound ?? null;
   if (e.answer !== null) {
     const a = e.answer;
     result.receipt = a.receipt;
     result.verdict = a.verdict;
     if (typeof a.result === 'string') result.result = a.result;
     checks.push(
-      e.resultCheck ?? { name: 'verifier.result', status: 'skipped', detail: 'no verifierKey configured' },
+      e.resultCheck ?? {
+        name: 'verifier.result',
+        status: 'fail',
+        code: 'VERIFIER_NOT_CONFIGURED',
+        detail:
+          "no verifierKey configured: the verifier's signed result cannot be checked, so nothing it says counts",
+      },
     );
-    let key: Uint8Array | undefined;
+    let receiptBytes: Uint8Array | null;
     try {
-      key = a.agentKey === null ? undefined : fromBase64Url(a.agentKey);
+      receiptBytes = fromBase64Url(a.receipt.body);
     } catch {
-      key = undefined;
+      receiptBytes = null;
     }
+    let attestation = a.attestation;
+    if (bound !== null && receiptBytes !== null) {
+      const b = bindingCheck(bound, { receiptBytes, agentKey: a.agentKey, attestation });
+      checks.push(b.check);
+      if (!b.attestationOk) attestation = undefined;
+      result.host = bound.host;
+      result.tpm = bound.tpm;
+    }
+    // The key the signed result names; without a verified result, the answer's (for display:
+    // the level is none then anyway).
+    const key = boundKey(bound !== null ? bound.agentKey : a.agentKey);
     const own = checkSignedReceipt(a.receipt, (id) =>
       key !== undefined && agentKeyId(key) === id ? key : undefined,
     );
     checks.push(...own.checks);
-    if (own.body !== null) {
+    if (own.body !== null && receiptBytes !== null) {
       const body = own.body;
       result.body = body;
+      const signed = bound?.checks ?? [];
       checks.push(
         body.id === e.receiptId
           ? { name: 'receipt.id', status: 'pass', detail: `receipt ${body.id} is the one the response named` }
@@ -83,10 +117,11 @@ export function appraiseExchange(e: Evidence): ClientResult {
               code: 'RECEIPT_ID_MISMATCH',
               detail: `response named ${e.receiptId}, verifier returned ${body.id}`,
             },
-        enrolment(a.verdict.checks),
+        enrolment(bound, body.agent, body.key),
         ...checkExchange(body, e.request, e.response.bytes),
-        ...l1ClientChecks(a.verdict.checks, body, fromBase64Url(a.receipt.body), a.attestation),
-        ...hostChecks(a.verdict.checks),
+        nonceCheck(e.nonce, receiptClientNonce(body), body.v),
+        ...l1ClientChecks(signed, body, receiptBytes, attestation),
+        ...verifierChecks(signed),
       );
     }
   }
@@ -97,11 +132,12 @@ export function appraiseExchange(e: Evidence): ClientResult {
       checks.push({ name, status: 'skipped', detail: 'nothing to check: an earlier check failed' });
   }
   checks.sort((x, y) => order(x.name) - order(y.name));
+  const own = levelOf(checks as Check[], { client: true });
   return {
     receiptId: e.receiptId,
     requestId: e.requestId ?? result.body?.request.id ?? null,
-    level: levelOf(checks as Check[]),
-    ok: checks.every((c) => c.status !== 'fail'),
+    level: bound === null ? 'none' : minLevel(own, bound.level),
+    ok: bound?.ok === true && checks.every((c) => c.status !== 'fail'),
     checks,
     ...result,
   };
@@ -109,30 +145,57 @@ export function appraiseExchange(e: Evidence): ClientResult {
 
 function order(name: string): number {
   const i = (CLIENT_CHECKS as readonly string[]).indexOf(name);
-  // L1 checks, when the verifier gave them, come after the client's own (docs/result.md).
-  return i >= 0 ? i : CLIENT_CHECKS.length + (L1_CHECKS as readonly string[]).indexOf(name);
+  if (i >= 0) return i;
+  // L1 checks, when the verifier gave them, come after the client's own (docs/result.md), then
+  // the verifier's other checks in the order it gave them (sort is stable).
+  const j = (L1_CHECKS as readonly string[]).indexOf(name);
+  return CLIENT_CHECKS.length + (j >= 0 ? j : L1_CHECKS.length);
 }
 
-function enrolment(verdictChecks: readonly unknown[]): ClientCheck {
-  const c = verdictChecks.find(
-    (x): x is Check => typeof x === 'object' && x !== null && (x as Check).name === 'agent.enrolled',
-  );
-  if (c === undefined || !['pass', 'fail'].includes(c.status)) {
+/** `client.nonce`: the receipt carries the nonce this client sent (receipt v2, `client.nonce`). */
+function nonceCheck(sent: string | null, got: string | null, v: number): ClientCheck {
+  const name = 'client.nonce';
+  if (sent !== null && got === sent)
+    return { name, status: 'pass', detail: `the receipt carries the nonce sent with the request` };
+  return {
+    name,
+    status: 'fail',
+    code: 'CLIENT_NONCE_MISMATCH',
+    detail:
+      v === 1
+        ? "a v1 receipt carries no client nonce: it may be any request's receipt"
+        : got === null
+          ? 'the receipt carries no client nonce: the agent did not receive the one sent'
+          : `the receipt carries nonce ${got.slice(0, 12)}…, not the one sent with this request: it is another request's receipt`,
+  };
+}
+
+/** `agent.enrolled` from the verifier's signed enrolment record of the key (tmb.enrolment). */
+function enrolment(bound: BoundResult | null, agent: string, keyId: string): ClientCheck {
+  const name = 'agent.enrolled';
+  if (bound === null) return { name, status: 'skipped', detail: 'no verified result from the verifier' };
+  const e = bound.enrolment;
+  if (e !== null && e.agent === agent && e.keyId === keyId) {
     return {
-      name: 'agent.enrolled',
-      status: 'fail',
-      code: 'VERIFIER_ANSWER_INVALID',
-      detail: 'the verdict has no agent.enrolled check',
+      name,
+      status: 'pass',
+      detail: `per the verifier's signed result: key ${keyId.slice(0, 16)}… enrolled for ${JSON.stringify(agent)} at ${new Date(e.enrolledAt).toISOString()}`,
     };
   }
-  return c.status === 'pass'
-    ? { name: 'agent.enrolled', status: 'pass', detail: `per the verifier: ${String(c.detail)}` }
-    : {
-        name: 'agent.enrolled',
-        status: 'fail',
-        code: (CORE_ERROR_CODES as readonly unknown[]).includes(c.code) ? c.code : 'AGENT_KEY_NOT_ENROLLED',
-        detail: `per the verifier: ${String(c.detail)}`,
-      };
+  const theirs = bound.checks.find((c) => c.name === name && c.status === 'fail');
+  return {
+    name,
+    status: 'fail',
+    code: knownCode(theirs?.code) ?? 'AGENT_KEY_NOT_ENROLLED',
+    detail:
+      e === null
+        ? `per the verifier's signed result: key ${keyId.slice(0, 16)}… is not enrolled`
+        : `per the verifier's signed result: the key enrolled is ${e.keyId.slice(0, 16)}… for ${JSON.stringify(e.agent)}, the receipt names ${keyId.slice(0, 16)}… for ${JSON.stringify(agent)}`,
+  };
+}
+
+function knownCode(code: unknown): Check['code'] | undefined {
+  return (CORE_ERROR_CODES as readonly unknown[]).includes(code) ? (code as Check['code']) : undefined;
 }
 
 function completeness(r: CapturedBody): ClientCheck {
@@ -158,23 +221,18 @@ function completeness(r: CapturedBody): ClientCheck {
   }
 }
 
-// Checks only the verifier can make: it alone holds the measurements (docs/registry.md) and the
-// telemetry samples (docs/telemetry.md).
-const VERIFIER_ONLY: readonly string[] = [...L1_HOST_CHECKS, ...L2_CHECKS];
-
 /**
- * The verifier's registry and telemetry checks (weights.allowed, host.engine, host.agent,
- * telemetry.consistent), carried "per the verifier" when its verdict has them. Untrusted:
- * anything malformed is left out, an unknown code dropped.
+ * The verifier's signed checks the client does not make itself (registry, telemetry, policy
+ * and any other), carried "per the verifier". Signed, so not taken on the network's word; an
+ * unknown code is dropped, the failure kept (a failed check of unknown name caps the level at
+ * none, as in the verifier's own level).
  */
-function hostChecks(verdictChecks: readonly unknown[]): ClientCheck[] {
+function verifierChecks(signed: readonly Check[]): ClientCheck[] {
   const out: ClientCheck[] = [];
-  for (const x of verdictChecks) {
-    const c = x as Check;
-    if (typeof c !== 'object' || c === null || !VERIFIER_ONLY.includes(c.name)) continue;
-    if (!['pass', 'fail', 'asserted', 'skipped'].includes(c.status)) continue;
-    const detail = `per the verifier: ${String(c.detail)}`;
-    const code = (CORE_ERROR_CODES as readonly unknown[]).includes(c.code) ? c.code : undefined;
+  for (const c of signed) {
+    if (OWN.has(c.name)) continue;
+    const detail = `per the verifier: ${c.detail}`;
+    const code = knownCode(c.code);
     out.push(
       c.status === 'fail'
         ? { name: c.name, status: 'fail', ...(code ? { code } : {}), detail }

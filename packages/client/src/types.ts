@@ -10,16 +10,26 @@ export interface ClientResult {
   receiptId: string | null;
   /** The provider's request id: `x-request-id`, else the receipt's. */
   requestId: string | null;
-  /** The highest level every check of which passed (levelOf in core). */
+  /**
+   * The highest level every check of which passed (core `levelOf(checks, { client: true })`),
+   * never above the level in the verifier's signed result. `none`: nothing is proven about this
+   * answer, not even that an enrolled agent signed a receipt for these exact bytes (no verifier
+   * configured, a check of the receipt, the bytes or the nonce failed, or the answer was changed).
+   */
   level: Level;
-  /** True when no check failed. */
+  /** True when no check failed and the verifier's signed result says ok (`tmb.ok`). */
   ok: boolean;
   checks: ClientCheck[];
+  /** What the host facts rest on, from the verifier's signed result; null without a TPM. */
+  host?: unknown;
+  /** The EK trust root of the agent's TPM, from the verifier's signed result; null without one. */
+  tpm?: unknown;
   /** The receipt as the verifier returned it, when it did. */
   receipt?: SignedReceipt;
   /** Its decoded body, when it decoded. */
   body?: ReceiptBody;
-  /** The verifier's own verdict, when it answered. */
+  /** The verifier's verdict as it arrived: unsigned, for display only (level, ok and checks
+   * above come from the signed result). */
   verdict?: Verdict;
   /** The verifier's signed EAR result (a JWT), when it sent one. */
   result?: string;
@@ -27,13 +37,17 @@ export interface ClientResult {
 
 /** Options of createVerifiedFetch. */
 export interface VerifiedFetchOptions {
-  /** The verifier to ask, e.g. `https://verifier.example`. Left out: the provider's
-   * `tmb-receipt-url` header is used, and the result says the verifier was the provider's choice. */
+  /** The verifier to ask, e.g. `https://verifier.example`. Left out: no verifier is asked and
+   * every result is level `none` with `verifier.source` failed (VERIFIER_NOT_CONFIGURED). The
+   * provider's `tmb-receipt-url` header is never used to choose one: a verifier the provider
+   * picks can say anything. */
   verifierUrl?: string;
   /** The fetch that does the work. Default: globalThis.fetch. */
   fetch?: typeof fetch;
-  /** The verifier's result key (GET /v1/verifier-key), obtained out of band. When set, the
-   * verifier's signed EAR result is checked (`verifier.result`); left out, that check is skipped. */
+  /** The verifier's result key (GET /v1/verifier-key), pinned: obtained out of band, not from
+   * the network path it protects. Level, ok and the verifier's checks are read only from the EAR
+   * result it signs (`verifier.result`). Left out: `verifier.result` fails
+   * (VERIFIER_NOT_CONFIGURED) and the level is `none`. */
   verifierKey?: JsonWebKey & { kid?: string };
   /** How long the verifier may hold the receipt request for a receipt not pushed yet. Default 10 s. */
   waitMs?: number;

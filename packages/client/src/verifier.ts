@@ -16,10 +16,13 @@ export interface VerifierAnswer {
   attestation?: AnswerAttestation;
 }
 
-/** Where to ask for a receipt, and whether that place was the client's choice. */
+/**
+ * Where to ask for a receipt. Always the client's choice (its `verifierUrl`): the provider's
+ * `tmb-receipt-url` header is never used to pick a verifier.
+ */
 export interface ReceiptSource {
   url: string;
-  chosenBy: 'client' | 'provider';
+  chosenBy: 'client';
 }
 
 /**

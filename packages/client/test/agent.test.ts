@@ -94,6 +94,10 @@ test('through the real agent, streamed and not, the client reaches L0 with every
   assert.equal(r1.level, 'L0');
   assert.equal(r1.body?.request.sha256, sha256(seen[0]!.request));
   assert.equal(r1.body?.response.sha256, sha256(seen[0]!.response));
+  // Receipt v2: the real agent put this client's nonce in the receipt, and the client checked it.
+  assert.equal(r1.body?.v, 2);
+  assert.equal(r1.checks.find((c) => c.name === 'client.nonce')?.status, 'pass');
+  assert.equal(r1.checks.find((c) => c.name === 'verifier.binding')?.status, 'pass');
 
   const streamed = await openai.chat.completions
     .create({ model: 'sample-7b', messages: [{ role: 'user', content: 'hello' }], stream: true })

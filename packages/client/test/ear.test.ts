@@ -1,14 +1,22 @@
 import assert from 'node:assert/strict';
 import { createHmac, createPrivateKey, generateKeyPairSync, type KeyObject, sign } from 'node:crypto';
 import { test } from 'node:test';
-import { checkResult } from '@tmb/client';
-import { createResultSigner } from '@tmb/verifier';
+import { checkResult, verifyResult } from '@tmb/client';
+import { createResultSigner, type ResultBinding } from '@tmb/verifier';
 import fc from 'fast-check';
 
 const ID = 'ab'.repeat(16);
 const T0 = new Date(1_800_000_000_000);
 const T0S = 1_800_000_000;
 const verdict = { receiptId: ID, requestId: null, level: 'L0' as const, ok: true, checks: [] };
+
+const BINDING: ResultBinding = {
+  receiptSha256: '11'.repeat(32),
+  agentKey: 'a2V5',
+  enrolment: { agent: 'gpu-1', keyId: '22'.repeat(32), enrolledAt: 1_800_000_000_000 },
+  attestationSha256: null,
+  ak: null,
+};
 
 const b64 = (v: unknown): string => Buffer.from(JSON.stringify(v)).toString('base64url');
 
@@ -29,7 +37,22 @@ function earClaims(over: Record<string, unknown> = {}): Record<string, unknown> 
     iat: T0S,
     nbf: T0S,
     exp: T0S + 300,
-    submods: { 'tmb-receipt': { 'ear.status': 'warning', 'tmb.level': 'L0', 'tmb.receipt-id': ID } },
+    submods: {
+      'tmb-receipt': {
+        'ear.status': 'warning',
+        'tmb.level': 'L0',
+        'tmb.receipt-id': ID,
+        'tmb.checks': [],
+        'tmb.ok': true,
+        'tmb.host': null,
+        'tmb.tpm': null,
+        'tmb.receipt-sha256': BINDING.receiptSha256,
+        'tmb.agent-key': BINDING.agentKey,
+        'tmb.enrolment': BINDING.enrolment,
+        'tmb.attestation-sha256': null,
+        'tmb.ak': null,
+      },
+    },
     ...over,
   };
 }
@@ -47,12 +70,12 @@ async function expectInvalid(
 
 test('a result issued now by the trusted key passes; one about another receipt fails', async () => {
   const signer = createResultSigner();
-  const jwt = await signer.issue(verdict, T0);
+  const jwt = await signer.issue(verdict, BINDING, T0);
   const ok = await checkResult(jwt, signer.jwk, ID, { now: T0 });
   assert.equal(ok.status, 'pass', ok.detail);
   assert.equal(ok.detail, 'EAR signed by the verifier key: ear.status warning, level L0');
   await expectInvalid(
-    await signer.issue({ ...verdict, receiptId: 'cd'.repeat(16) }, T0),
+    await signer.issue({ ...verdict, receiptId: 'cd'.repeat(16) }, BINDING, T0),
     signer.jwk,
     /about receipt cdcd/,
   );
@@ -84,7 +107,7 @@ test('alg confusion: none, HS256 keyed with the public key, ES384/ES512 and RS25
   const rsa = generateKeyPairSync('rsa', { modulusLength: 2048 }).privateKey;
   await expectInvalid(forge({ alg: 'RS256', kid, typ: 'JWT' }, claims, rsa), signer.jwk, /RS256, only ES256/);
   // A trusted key given as another key type is not usable, whatever the token says.
-  const c = await checkResult(await signer.issue(verdict, T0), { kty: 'oct', k: 'c2VjcmV0' }, ID, {
+  const c = await checkResult(await signer.issue(verdict, BINDING, T0), { kty: 'oct', k: 'c2VjcmV0' }, ID, {
     now: T0,
   });
   assert.deepEqual([c.code, c.detail], ['RESULT_INVALID', 'the verifier key is not a usable P-256 JWK']);
@@ -92,7 +115,7 @@ test('alg confusion: none, HS256 keyed with the public key, ES384/ES512 and RS25
 
 test('an expired result fails, within the clock tolerance it passes', async () => {
   const signer = createResultSigner(); // results live 300 s
-  const jwt = await signer.issue(verdict, T0);
+  const jwt = await signer.issue(verdict, BINDING, T0);
   const at = (s: number) => new Date(T0.getTime() + s * 1000);
   assert.equal((await checkResult(jwt, signer.jwk, ID, { now: at(299) })).status, 'pass');
   assert.equal((await checkResult(jwt, signer.jwk, ID, { now: at(350) })).status, 'pass', 'tolerance 60 s');
@@ -103,7 +126,7 @@ test('an expired result fails, within the clock tolerance it passes', async () =
 
 test('a result not yet valid fails, within the clock tolerance it passes', async () => {
   const signer = createResultSigner();
-  const jwt = await signer.issue(verdict, T0);
+  const jwt = await signer.issue(verdict, BINDING, T0);
   const at = (s: number) => new Date(T0.getTime() + s * 1000);
   assert.equal((await checkResult(jwt, signer.jwk, ID, { now: at(-59) })).status, 'pass');
   await expectInvalid(jwt, signer.jwk, /not valid before 2027-01-15T08:00:00.000Z/, at(-61));
@@ -113,7 +136,7 @@ test('a result not yet valid fails, within the clock tolerance it passes', async
 
 test('a result from another issuer fails unless that issuer is the expected one', async () => {
   const signer = createResultSigner(undefined, { issuer: 'evil-verifier' });
-  const jwt = await signer.issue(verdict, T0);
+  const jwt = await signer.issue(verdict, BINDING, T0);
   await expectInvalid(jwt, signer.jwk, /issued by "evil-verifier", expected "tmb-verifier"/);
   const c = await checkResult(jwt, signer.jwk, ID, { now: T0, issuer: 'evil-verifier' });
   assert.equal(c.status, 'pass');
@@ -133,15 +156,53 @@ test('results without exp, iss or typ JWT, or under another kid, are refused', a
   await expectInvalid(forge(h, earClaims({ eat_profile: 'x' }), key), signer.jwk, /not a TMB EAR/);
   const other = createResultSigner();
   await expectInvalid(
-    await other.issue(verdict, T0),
+    await other.issue(verdict, BINDING, T0),
     { ...signer.jwk, kid: other.jwk.kid },
     /does not verify/,
   );
 });
 
+// Issue 9: a result signed before bound results (level and checks only) is not enough: the
+// client would have to take the receipt, key and enrolment from unsigned JSON.
+test('a result that binds no receipt digest, or a malformed bound member, is RESULT_INVALID', async () => {
+  const { privateKey } = generateKeyPairSync('ec', { namedCurve: 'P-256' });
+  const pem = privateKey.export({ format: 'pem', type: 'pkcs8' }) as string;
+  const signer = createResultSigner(pem);
+  const key = createPrivateKey(pem);
+  const h = { alg: 'ES256', kid: signer.jwk.kid, typ: 'JWT' };
+  const sub = (earClaims().submods as Record<string, Record<string, unknown>>)['tmb-receipt']!;
+  const cases: [string, unknown, RegExp][] = [
+    ['tmb.receipt-sha256', undefined, /no receipt digest/],
+    ['tmb.receipt-sha256', 'AB'.repeat(32), /no receipt digest/],
+    ['tmb.level', 'L9', /tmb.level/],
+    ['tmb.ok', 'yes', /tmb.ok/],
+    ['tmb.checks', [{ name: 'x', status: 'great', detail: '' }], /tmb.checks/],
+    ['tmb.agent-key', 7, /tmb.agent-key/],
+    ['tmb.enrolment', { agent: 'a' }, /tmb.enrolment/],
+    ['tmb.attestation-sha256', 'x', /tmb.attestation-sha256/],
+    ['tmb.ak', { name: 1 }, /tmb.ak/],
+    ['tmb.host', undefined, /tmb.host/],
+  ];
+  for (const [member, value, match] of cases) {
+    const changed = { ...sub, [member]: value };
+    if (value === undefined) delete changed[member];
+    await expectInvalid(forge(h, earClaims({ submods: { 'tmb-receipt': changed } }), key), signer.jwk, match);
+  }
+  const { check, bound } = await verifyResult(forge(h, earClaims(), key), signer.jwk, ID, { now: T0 });
+  assert.equal(check.status, 'pass');
+  assert.deepEqual(bound, {
+    level: 'L0',
+    ok: true,
+    checks: [],
+    host: null,
+    tpm: null,
+    ...BINDING,
+  });
+});
+
 test('property: a changed character of a signed result fails verifier.result, never throws', async () => {
   const signer = createResultSigner();
-  const jwt = await signer.issue(verdict, T0);
+  const jwt = await signer.issue(verdict, BINDING, T0);
   assert.equal((await checkResult(jwt, signer.jwk, ID, { now: T0 })).status, 'pass');
   await fc.assert(
     fc.asyncProperty(

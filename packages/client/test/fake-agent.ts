@@ -6,6 +6,8 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import type { AddressInfo } from 'node:net';
 import {
   agentKeyId,
+  CLIENT_NONCE_HEADER,
+  CLIENT_NONCE_PATTERN,
   concat,
   ed25519Raw,
   encodeReceiptBody,
@@ -17,6 +19,8 @@ import {
 } from '@tmb/core';
 
 export const TOKEN = 'client-test-token-0123456789';
+/** The agent name TOKEN is issued for (every token names one agent). */
+export const AGENT = 'fake-agent';
 
 export interface Exchange {
   receiptId: string;
@@ -70,7 +74,7 @@ function events(model: string): string[] {
   return [...words.map((w) => chunk({ content: w }, null)), chunk({}, 'stop'), 'data: [DONE]\n\n'];
 }
 
-export async function startFakeAgent(verifierUrl: string, name = 'fake-agent'): Promise<FakeAgent> {
+export async function startFakeAgent(verifierUrl: string, name = AGENT): Promise<FakeAgent> {
   const { privateKey, publicKey } = generateKeyPairSync('ed25519');
   const raw = ed25519Raw(publicKey);
   const keyId = agentKeyId(raw);
@@ -109,8 +113,9 @@ export async function startFakeAgent(verifierUrl: string, name = 'fake-agent'): 
     res.end();
     const response = Buffer.concat(sent);
     agent.exchanges.push({ receiptId: id, request, response });
+    const nonce = req.headers[CLIENT_NONCE_HEADER];
     const body: ReceiptBody = {
-      v: 1,
+      v: 2,
       type: 'tmb.receipt',
       id,
       agent: name,
@@ -134,6 +139,8 @@ export async function startFakeAgent(verifierUrl: string, name = 'fake-agent'): 
       usage: { prompt: null, completion: null, total: null },
       time: { start, firstByte: start, end: Date.now() * 1000 },
       outcome: 'complete',
+      client: { nonce: typeof nonce === 'string' && CLIENT_NONCE_PATTERN.test(nonce) ? nonce : null },
+      served: { weights: null, engine: null },
     };
     if (!agent.push) return;
     const bytes = encodeReceiptBody(body);
@@ -166,7 +173,7 @@ export async function startTamperProxy(
     if (what === 'request') body = Buffer.from(body.toString('utf8').replace('"user"', '"User"'), 'utf8');
     const up = await fetch(`${target}${req.url}`, {
       method: req.method,
-      headers: { 'content-type': 'application/json' },
+      headers: forwarded(req),
       body: new Uint8Array(body),
     });
     const headers: Record<string, string> = {};
@@ -182,6 +189,78 @@ export async function startTamperProxy(
       out[at] = 'J'.charCodeAt(0);
     }
     res.end(out);
+  });
+  const url = await listen(server);
+  return { url, close: () => stop(server) };
+}
+
+/** The request headers a router passes on: content type and the client's nonce. */
+function forwarded(req: IncomingMessage): Record<string, string> {
+  const h: Record<string, string> = { 'content-type': 'application/json' };
+  const nonce = req.headers[CLIENT_NONCE_HEADER];
+  if (typeof nonce === 'string') h[CLIENT_NONCE_HEADER] = nonce;
+  return h;
+}
+
+/**
+ * A dishonest router in front of the agent. `replay`: the first answer to a request body is
+ * kept, and every later request with the same body gets those bytes and that receipt id without
+ * reaching the agent (a cache relabelling the second answer with the first one's receipt).
+ * `copy-id`: each answer is the agent's own, but labelled with the previous answer's
+ * `tmb-receipt-id` (a router copying another request's receipt id).
+ */
+export async function startRouter(
+  target: string,
+  mode: 'replay' | 'copy-id',
+): Promise<{ url: string; close(): Promise<void> }> {
+  const cache = new Map<string, { status: number; headers: Record<string, string>; body: Buffer }>();
+  let lastId: string | null = null;
+  const server = createServer(async (req, res) => {
+    const body = await readAll(req);
+    const hit = mode === 'replay' ? cache.get(body.toString('hex')) : undefined;
+    if (hit !== undefined) {
+      res.writeHead(hit.status, hit.headers).end(hit.body);
+      return;
+    }
+    const up = await fetch(`${target}${req.url}`, {
+      method: req.method,
+      headers: forwarded(req),
+      body: new Uint8Array(body),
+    });
+    const headers: Record<string, string> = {};
+    for (const h of ['content-type', 'tmb-receipt-id', 'x-request-id']) {
+      const v = up.headers.get(h);
+      if (v !== null) headers[h] = v;
+    }
+    const out = Buffer.from(await up.arrayBuffer());
+    if (mode === 'copy-id') {
+      const own = headers['tmb-receipt-id'] ?? null;
+      if (lastId !== null) headers['tmb-receipt-id'] = lastId;
+      lastId = own;
+    } else cache.set(body.toString('hex'), { status: up.status, headers, body: out });
+    res.writeHead(up.status, headers).end(out);
+  });
+  const url = await listen(server);
+  return { url, close: () => stop(server) };
+}
+
+/**
+ * A man in the middle between client and verifier: GET answers pass through `rewrite` (the
+ * parsed JSON of a receipt answer), everything else unchanged.
+ */
+export async function startVerifierMitm(
+  target: string,
+  rewrite: (answer: Record<string, unknown>) => void,
+): Promise<{ url: string; close(): Promise<void> }> {
+  const server = createServer(async (req, res) => {
+    const up = await fetch(`${target}${req.url}`, { method: req.method });
+    let text = await up.text();
+    if (up.status === 200 && /^\/v1\/receipts\/[0-9a-f]{32}/.test(req.url ?? '')) {
+      const json = JSON.parse(text) as Record<string, unknown>;
+      rewrite(json);
+      text = JSON.stringify(json);
+    }
+    res.writeHead(up.status, { 'content-type': 'application/json' }).end(text);
   });
   const url = await listen(server);
   return { url, close: () => stop(server) };

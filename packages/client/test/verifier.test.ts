@@ -22,6 +22,7 @@ test('property: any verifier answer gives a result, never a throw, and never ok 
           requestId: null,
           request: new Uint8Array(0),
           response: { bytes: new Uint8Array(0), end: 'complete' },
+          nonce: null,
           checks: [check],
           answer,
         });

@@ -29,10 +29,33 @@ export {
   toSignedReceipt,
 } from './receipt/codec.ts';
 export { enrolMessage } from './receipt/enrol.ts';
-export type { Outcome, ReceiptBody, SignedReceipt } from './receipt/types.ts';
+export type { ReceiptServed } from './receipt/fields.ts';
+export {
+  CLIENT_NONCE_HEADER,
+  CLIENT_NONCE_PATTERN,
+  receiptClientNonce,
+  receiptServed,
+} from './receipt/fields.ts';
+export type {
+  Outcome,
+  ReceiptBody,
+  ReceiptBodyV1,
+  ReceiptBodyV2,
+  SignedReceipt,
+} from './receipt/types.ts';
 export { OUTCOMES } from './receipt/types.ts';
 export type { ReceiptCheck } from './receipt/verify.ts';
 export { agentKeyId, checkExchange, checkSignedReceipt } from './receipt/verify.ts';
-export { L0_CHECKS, L1_CHECKS, L1_HOST_CHECKS, L2_CHECKS, levelOf } from './verdict/level.ts';
-export type { Check, CheckStatus, Level, Verdict } from './verdict/types.ts';
+export type { LevelOptions } from './verdict/level.ts';
+export {
+  checkGroup,
+  L0_CHECKS,
+  L0_CLIENT_CHECKS,
+  L1_CHECKS,
+  L1_HOST_CHECKS,
+  L2_CHECKS,
+  levelOf,
+  minLevel,
+} from './verdict/level.ts';
+export type { Check, CheckStatus, Level, TpmRootClass, Verdict, VerdictTpm } from './verdict/types.ts';
 export { LEVELS } from './verdict/types.ts';

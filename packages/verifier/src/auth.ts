@@ -4,13 +4,14 @@ import type { TokenEntry } from './options.ts';
 
 interface HashedToken {
   hash: Buffer;
-  agent: string | undefined;
+  grant: Grant;
 }
 
-/** What a valid token allows: any agent name (`agent` undefined) or only one. */
-export interface Grant {
-  agent: string | undefined;
-}
+/**
+ * What a valid token allows. An agent token acts for its one agent (writes, and reads of its
+ * own listings); a reader token reads every agent's listings and writes nothing.
+ */
+export type Grant = { kind: 'agent'; agent: string } | { kind: 'reader' };
 
 /**
  * Bearer-token check. Tokens are kept only as SHA-256 digests; the presented token is hashed
@@ -20,8 +21,13 @@ export interface Grant {
 export class TokenAuth {
   readonly #tokens: HashedToken[];
 
-  constructor(tokens: readonly TokenEntry[]) {
-    this.#tokens = tokens.map((t) => ({ hash: sha256(t.token), agent: t.agent }));
+  constructor(tokens: readonly TokenEntry[], readerTokens: readonly string[] = []) {
+    this.#tokens = [
+      ...tokens.map(
+        (t): HashedToken => ({ hash: sha256(t.token), grant: { kind: 'agent', agent: t.agent } }),
+      ),
+      ...readerTokens.map((t): HashedToken => ({ hash: sha256(t), grant: { kind: 'reader' } })),
+    ];
   }
 
   /**
@@ -30,22 +36,30 @@ export class TokenAuth {
    */
   check(authorization: string | undefined): Grant {
     const m = /^Bearer ([\x21-\x7e]+)$/.exec(authorization ?? '');
-    if (m === null) throw new VerifierError('TOKEN_INVALID', 'expected Authorization: Bearer <agent token>');
+    if (m === null) throw new VerifierError('TOKEN_INVALID', 'expected Authorization: Bearer <token>');
     const presented = sha256(m[1]!);
     let found: HashedToken | undefined;
     for (const t of this.#tokens) if (timingSafeEqual(t.hash, presented) && found === undefined) found = t;
-    if (found === undefined) throw new VerifierError('TOKEN_INVALID', 'agent token not recognised');
-    return { agent: found.agent };
+    if (found === undefined) throw new VerifierError('TOKEN_INVALID', 'token not recognised');
+    return found.grant;
   }
 
   /**
-   * Checks that a grant may act for `agent`.
+   * Checks that a grant may act (write) for `agent`: only that agent's own token may.
    * @throws VerifierError TOKEN_AGENT_MISMATCH
    */
   static allow(grant: Grant, agent: string): void {
-    if (grant.agent !== undefined && grant.agent !== agent) {
-      throw new VerifierError('TOKEN_AGENT_MISMATCH', `this token is pinned to another agent than ${agent}`);
+    if (grant.kind !== 'agent') {
+      throw new VerifierError('TOKEN_AGENT_MISMATCH', `a reader token cannot act for agent ${agent}`);
     }
+    if (grant.agent !== agent) {
+      throw new VerifierError('TOKEN_AGENT_MISMATCH', `this token acts for another agent than ${agent}`);
+    }
+  }
+
+  /** Whether a grant may read `agent`'s listings (keys, request ids): a reader, or its own agent. */
+  static canRead(grant: Grant, agent: string): boolean {
+    return grant.kind === 'reader' || grant.agent === agent;
   }
 }
 

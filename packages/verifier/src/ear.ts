@@ -46,13 +46,36 @@ export interface ResultSignerOptions {
   ttlSeconds?: number;
 }
 
+/**
+ * What a result binds besides the verdict (docs/result.md, "Bound members"): digests and copies
+ * of the unsigned members of a receipt answer, so that a client checks each one it uses against
+ * the signed result instead of trusting the network between it and the verifier.
+ */
+export interface ResultBinding {
+  /** Lower-case hex SHA-256 of the receipt body bytes as stored (`tmb.receipt-sha256`). */
+  receiptSha256: string;
+  /** base64url raw Ed25519 key the receipt names, as enrolled, or null (`tmb.agent-key`). */
+  agentKey: string | null;
+  /** The enrolment of the key the receipt was accepted under, or null (`tmb.enrolment`). */
+  enrolment: { agent: string; keyId: string; enrolledAt: number } | null;
+  /** Hex SHA-256 of core canonicalBytes(answer.attestation), or null (`tmb.attestation-sha256`). */
+  attestationSha256: string | null;
+  /** The agent's activated AK: hex name, activation time (ms), hex SHA-256 of the EK public area. */
+  ak: { name: string; activatedAt: number; ekPublicSha256: string } | null;
+  /** Hex SHA-256 of canonicalBytes(bundle evidence), only in a bundle's EAR (`tmb.evidence-sha256`, docs/bundle.md). */
+  evidenceSha256?: string;
+}
+
 /** Signs attestation results for one verifier instance. */
 export interface ResultSigner {
   jwk: ResultKeyJwk;
   /** The `iss` of every result this signer issues. */
   issuer: string;
-  /** The EAR JWT for a verdict, issued at `now` (default: now), signed with jose's SignJWT. */
-  issue(verdict: Verdict, now?: Date): Promise<string>;
+  /**
+   * The EAR JWT for a verdict and what it binds, issued at `now` (default: now), signed with
+   * jose's SignJWT.
+   */
+  issue(verdict: Verdict, binding: ResultBinding, now?: Date): Promise<string>;
 }
 
 /**
@@ -87,7 +110,7 @@ export function createResultSigner(pem?: string, options: ResultSignerOptions = 
   const jwk: ResultKeyJwk = { kty: 'EC', crv: 'P-256', x: pub.x, y: pub.y, kid, alg: 'ES256', use: 'sig' };
   const header = { alg: 'ES256', kid, typ: 'JWT' } as const;
   const cryptoKey = key.toCryptoKey({ name: 'ECDSA', namedCurve: 'P-256' }, false, ['sign']);
-  const claims = (verdict: Verdict, now: Date): JWTPayload => {
+  const claims = (verdict: Verdict, b: ResultBinding, now: Date): JWTPayload => {
     const iat = Math.floor(now.getTime() / 1000);
     return {
       eat_profile: EAR_PROFILE,
@@ -103,6 +126,16 @@ export function createResultSigner(pem?: string, options: ResultSignerOptions = 
           'tmb.receipt-id': verdict.receiptId,
           'tmb.request-id': verdict.requestId,
           'tmb.checks': verdict.checks,
+          'tmb.ok': verdict.ok,
+          'tmb.host': verdict.host ?? null,
+          // Optional member of a verdict for an agent with an enrolled AK (EK trust roots).
+          'tmb.tpm': (verdict as Verdict & { tpm?: unknown }).tpm ?? null,
+          'tmb.receipt-sha256': b.receiptSha256,
+          'tmb.agent-key': b.agentKey,
+          'tmb.enrolment': b.enrolment,
+          'tmb.attestation-sha256': b.attestationSha256,
+          'tmb.ak': b.ak,
+          ...(b.evidenceSha256 === undefined ? {} : { 'tmb.evidence-sha256': b.evidenceSha256 }),
         },
       },
     };
@@ -110,8 +143,8 @@ export function createResultSigner(pem?: string, options: ResultSignerOptions = 
   return {
     jwk,
     issuer,
-    issue: (verdict, now = new Date()) =>
-      new SignJWT(claims(verdict, now)).setProtectedHeader(header).sign(cryptoKey),
+    issue: (verdict, binding, now = new Date()) =>
+      new SignJWT(claims(verdict, binding, now)).setProtectedHeader(header).sign(cryptoKey),
   };
 }
 

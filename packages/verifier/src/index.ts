@@ -3,7 +3,7 @@ export type { ReceiptResult } from './appraise.ts';
 export { appraise } from './appraise.ts';
 export type { Grant } from './auth.ts';
 export { TokenAuth } from './auth.ts';
-export type { ResultKeyJwk, ResultSigner, ResultSignerOptions } from './ear.ts';
+export type { ResultBinding, ResultKeyJwk, ResultSigner, ResultSignerOptions } from './ear.ts';
 export {
   createResultSigner,
   EAR_ISSUER,
@@ -14,7 +14,7 @@ export {
 } from './ear.ts';
 export type { VerifierErrorCode } from './errors.ts';
 export { VERIFIER_ERROR_CODES, VERIFIER_ERROR_STATUS, VerifierError } from './errors.ts';
-export type { TokenEntry, VerifierOptions } from './options.ts';
+export type { RateLimitOptions, TokenEntry, VerifierOptions } from './options.ts';
 export { resolveOptions } from './options.ts';
 export type { RunningVerifier } from './server.ts';
 export { startVerifier } from './server.ts';

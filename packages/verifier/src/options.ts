@@ -1,5 +1,6 @@
 import type { BootPolicyJson } from '@tmb/core/boot';
 import type { ModelRegistry, RuntimePolicy } from '@tmb/core/ima';
+import { HARDWARE_EK_ROOTS } from '@tmb/core/tpm';
 import { VerifierError } from './errors.ts';
 import type { VerifierTelemetryOptions } from './telemetry/service.ts';
 
@@ -7,9 +8,22 @@ import type { VerifierTelemetryOptions } from './telemetry/service.ts';
 export interface TokenEntry {
   /** The secret bearer token. Never logged; kept in memory only as its SHA-256. */
   token: string;
-  /** When set, the token may enrol and push only for this agent name (403 otherwise).
-   * Left out: the token may act for any agent name, which suits a single-tenant setup. */
-  agent?: string;
+  /** The one agent name this token acts for: enrol, activate an AK, push, post evidence and
+   * telemetry, read its own agent's listings (403 TOKEN_AGENT_MISMATCH for any other name).
+   * Required: a token for every agent could enrol keys and replace AKs under another agent's
+   * name, so options without one are refused (VERIFIER_CONFIG_INVALID). */
+  agent: string;
+}
+
+/** Per-client-address token bucket on the routes that need no token (docs/api.md). */
+export interface RateLimitOptions {
+  /** Tokens added per second. Default 50. */
+  perSecond: number;
+  /** Bucket size: the burst a client may send at once. Default 100. */
+  burst: number;
+  /** Most client addresses tracked at once; past it the longest-idle bucket is dropped (a
+   * dropped client starts again with a full bucket). Default 10,000: bounds memory. */
+  maxClients?: number;
 }
 
 /** How the verifier runs. */
@@ -20,8 +34,30 @@ export interface VerifierOptions {
   port?: number;
   /** SQLite database file (WAL mode), or ':memory:' for a store that ends with the process. */
   dbPath: string;
-  /** Agent tokens. Empty: no agent can enrol or push, reads still work. */
+  /** Agent tokens, each naming its one agent. Empty: no agent can enrol or push, public reads still work. */
   tokens: TokenEntry[];
+  /**
+   * Reader (auditor, dashboard) tokens, at least 16 characters each: they may read the routes
+   * that list agents, keys and request ids (GET /v1/agents, GET /v1/requests/:id) for every
+   * agent, and nothing else. Left out: only agent tokens, each for its own agent, read those.
+   */
+  readerTokens?: string[];
+  /**
+   * Rate limit per client address on the routes that need no token (GET /v1/receipts/:id and
+   * the other public reads): 429 RATE_LIMITED with Retry-After past it. Default 50 per second,
+   * burst 100; `false` turns it off (behind a proxy that limits already: every client then
+   * shares the proxy's address).
+   */
+  rateLimit?: RateLimitOptions | false;
+  /**
+   * How long after a receipt's end (`time.end`, or when it reached the verifier if that is
+   * earlier: `time.end` is the agent's word) a quote must cover it, for an agent with an enrolled
+   * AK. Past it `receipt.included` fails RECEIPT_NOT_INCLUDED instead of staying pending. Default
+   * 10,000 ms: agents quote every few seconds, so only a host whose quotes stopped misses it.
+   */
+  inclusionDeadlineMs?: number;
+  /** The clock, Unix milliseconds. Default Date.now; tests inject one to be exact. */
+  now?: () => number;
   /** Largest request body read. Default 4 MiB (a full 1000-receipt batch is about 1.2 MiB). */
   maxBodyBytes?: number;
   /** Receipts per push. Default 1000 (docs/api.md). */
@@ -37,11 +73,23 @@ export interface VerifierOptions {
   /** Time allowed to receive a whole request (headers and body). Default 30 s: slow-loris bound. */
   requestTimeoutMs?: number;
   /**
-   * Trusted EK CA certificates, PEM texts (`tmb verifier --tpm-roots DIR` reads every *.pem and
-   * *.crt there): TPM manufacturers' root and intermediate CAs, swtpm's local CA in development.
-   * Left out: no EK certificate verifies, so no agent can enrol an AK and nothing reaches L1.
+   * EK root CAs the operator trusts, PEM texts (`tmb verifier --ek-roots DIR`, or its older name
+   * `--tpm-roots`, reads every *.pem and *.crt there): swtpm's local CA in development. A chain
+   * that ends here and at no shipped vendor CA is classed `development` (docs/tpm-roots.md).
+   * Left out: only EK certificates of the vendors in ekHardwareRoots verify.
    */
   tpmRoots?: string[];
+  /** EK intermediate CA certificates, PEM texts (`--ek-intermediates DIR`): used to build an EK
+   * chain, never trusted by themselves. Left out: chains go straight to a root, or through tpmRoots. */
+  ekIntermediates?: string[];
+  /** TPM vendors' EK CAs, PEM texts: an EK chain to one is classed `hardware` (docs/tpm-roots.md).
+   * Left out: the shipped list (@tmb/core/tpm HARDWARE_EK_ROOTS), trusted with no flag because a
+   * vendor CA proves a genuine TPM. Tests set a test CA here to play a vendor; [] trusts none. */
+  ekHardwareRoots?: string[];
+  /** Refuse EK certificates that chain to no hardware vendor CA: host.ek_certificate fails with
+   * EK_ROOT_NOT_HARDWARE, so no receipt reaches L1 (`--require-hardware-tpm`). Default false, so a
+   * swtpm (development and CI) still reaches L1, its verdict saying `tpm.root: 'development'`. */
+  requireHardwareTpm?: boolean;
   /** How long a quote nonce stays valid. Default 30 s. */
   nonceTtlMs?: number;
   /** Model registry, JSON text or parsed (docs/registry.md). Left out: no weights.allowed, host.engine or host.agent checks. */
@@ -57,9 +105,11 @@ export interface VerifierOptions {
 }
 
 export type ResolvedVerifierOptions = Required<
-  Omit<VerifierOptions, 'resultKeyPem' | 'telemetry' | 'registry' | 'imaPolicy' | 'bootPolicy'>
-> &
-  Pick<VerifierOptions, 'resultKeyPem' | 'telemetry' | 'registry' | 'imaPolicy' | 'bootPolicy'>;
+  Omit<VerifierOptions, 'resultKeyPem' | 'telemetry' | 'registry' | 'imaPolicy' | 'bootPolicy' | 'rateLimit'>
+> & { rateLimit: Required<RateLimitOptions> | false } & Pick<
+    VerifierOptions,
+    'resultKeyPem' | 'telemetry' | 'registry' | 'imaPolicy' | 'bootPolicy'
+  >;
 
 /** Agent names: printable ASCII without spaces, as the receipt format allows. */
 export const AGENT_NAME = /^[\x21-\x7e]{1,128}$/;
@@ -74,6 +124,13 @@ export function resolveOptions(o: VerifierOptions): ResolvedVerifierOptions {
     port: o.port ?? 0,
     dbPath: o.dbPath,
     tokens: o.tokens,
+    readerTokens: o.readerTokens ?? [],
+    rateLimit:
+      o.rateLimit === false
+        ? false
+        : { perSecond: 50, burst: 100, maxClients: 10_000, ...(o.rateLimit ?? {}) },
+    inclusionDeadlineMs: o.inclusionDeadlineMs ?? 10_000,
+    now: o.now ?? Date.now,
     maxBodyBytes: o.maxBodyBytes ?? 4 * 1024 * 1024,
     maxBatch: o.maxBatch ?? 1000,
     maxWaitMs: o.maxWaitMs ?? 30_000,
@@ -84,12 +141,22 @@ export function resolveOptions(o: VerifierOptions): ResolvedVerifierOptions {
     imaPolicy: o.imaPolicy,
     bootPolicy: o.bootPolicy,
     tpmRoots: o.tpmRoots ?? [],
+    ekIntermediates: o.ekIntermediates ?? [],
+    ekHardwareRoots: o.ekHardwareRoots ?? HARDWARE_EK_ROOTS.map((r) => r.pem),
+    requireHardwareTpm: o.requireHardwareTpm ?? false,
     nonceTtlMs: o.nonceTtlMs ?? 30_000,
   };
   if (typeof r.dbPath !== 'string' || r.dbPath === '') {
     throw new VerifierError('VERIFIER_CONFIG_INVALID', 'dbPath must be a file path or ":memory:"');
   }
-  for (const k of ['maxBodyBytes', 'maxBatch', 'maxWaitMs', 'requestTimeoutMs', 'nonceTtlMs'] as const) {
+  for (const k of [
+    'maxBodyBytes',
+    'maxBatch',
+    'maxWaitMs',
+    'requestTimeoutMs',
+    'nonceTtlMs',
+    'inclusionDeadlineMs',
+  ] as const) {
     if (!Number.isSafeInteger(r[k]) || r[k] <= 0) {
       throw new VerifierError('VERIFIER_CONFIG_INVALID', `${k} must be a positive integer`);
     }
@@ -97,16 +164,44 @@ export function resolveOptions(o: VerifierOptions): ResolvedVerifierOptions {
   if (!Number.isSafeInteger(r.port) || r.port < 0 || r.port > 65535) {
     throw new VerifierError('VERIFIER_CONFIG_INVALID', `port must be 0..65535, found ${r.port}`);
   }
-  for (const t of r.tokens) {
-    if (typeof t.token !== 'string' || t.token.length < 16) {
+  if (!Array.isArray(r.tokens) || !Array.isArray(r.readerTokens))
+    throw new VerifierError('VERIFIER_CONFIG_INVALID', 'tokens and readerTokens must be arrays');
+  const seen = new Set<string>();
+  for (const [i, t] of r.tokens.entries()) {
+    if (typeof t?.token !== 'string' || t.token.length < 16) {
       throw new VerifierError('VERIFIER_CONFIG_INVALID', 'every agent token must be at least 16 characters');
     }
-    if (t.agent !== undefined && !AGENT_NAME.test(t.agent)) {
+    if (typeof t.agent !== 'string' || !AGENT_NAME.test(t.agent)) {
       throw new VerifierError(
         'VERIFIER_CONFIG_INVALID',
-        'a token pinned to an agent needs a valid agent name',
+        `agent token ${i + 1} names no agent: every token must name exactly one agent (1 to 128 printable ASCII characters, no spaces)`,
       );
     }
+    if (seen.has(t.token))
+      throw new VerifierError('VERIFIER_CONFIG_INVALID', `agent token ${i + 1} is listed twice`);
+    seen.add(t.token);
   }
+  for (const [i, t] of r.readerTokens.entries()) {
+    if (typeof t !== 'string' || t.length < 16)
+      throw new VerifierError('VERIFIER_CONFIG_INVALID', 'every reader token must be at least 16 characters');
+    if (seen.has(t))
+      throw new VerifierError(
+        'VERIFIER_CONFIG_INVALID',
+        `reader token ${i + 1} is also an agent token or listed twice`,
+      );
+    seen.add(t);
+  }
+  if (r.rateLimit !== false) {
+    const { perSecond, burst, maxClients } = r.rateLimit;
+    if (!(Number.isFinite(perSecond) && perSecond > 0) || !(Number.isSafeInteger(burst) && burst >= 1))
+      throw new VerifierError(
+        'VERIFIER_CONFIG_INVALID',
+        'rateLimit needs perSecond > 0 and a whole burst >= 1',
+      );
+    if (!Number.isSafeInteger(maxClients) || maxClients < 1)
+      throw new VerifierError('VERIFIER_CONFIG_INVALID', 'rateLimit.maxClients must be a positive integer');
+  }
+  if (typeof r.now !== 'function')
+    throw new VerifierError('VERIFIER_CONFIG_INVALID', 'now must be a function');
   return r;
 }

@@ -1,9 +1,11 @@
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { getBundle } from './api/bundle.ts';
 import type { Context } from './api/context.ts';
 import { enroll } from './api/enroll.ts';
 import { push } from './api/push.ts';
 import { getAgents, getByRequest, getReceipt, getVerifierKey } from './api/read.ts';
+import { postCheckpointKey } from './attest/ckey.ts';
 import { activateAk, enrollAk } from './attest/enroll.ts';
 import { issueNonce, postEvidence } from './attest/evidence.ts';
 import { lookupsOf } from './attest/kernel.ts';
@@ -15,6 +17,7 @@ import { VerifierError } from './errors.ts';
 import { HostAppraiser, loadReferences, postHostLog } from './host/index.ts';
 import { sendError, sendJson } from './http/respond.ts';
 import { resolveOptions, type VerifierOptions } from './options.ts';
+import { RateLimiter } from './ratelimit.ts';
 import { SqliteStore } from './store/sqlite.ts';
 import type { KeyRecord, Store } from './store/types.ts';
 import { getTelemetryFinding, postTelemetry } from './telemetry/routes.ts';
@@ -29,41 +32,83 @@ export interface RunningVerifier {
   close(): Promise<void>;
 }
 
-type Route = { method: string; pattern: RegExp; handle: (ctx: Context, m: RegExpExecArray) => Promise<void> };
+/**
+ * `public`: no token, rate-limited per client address (docs/api.md, "Rate limits"): receipts by
+ * id and what a client needs to check one. `token`: the handler checks an agent or reader token.
+ */
+type Access = 'public' | 'token';
+
+type Route = {
+  method: string;
+  pattern: RegExp;
+  access: Access;
+  handle: (ctx: Context, m: RegExpExecArray) => Promise<void>;
+};
 
 const ROUTES: Route[] = [
-  { method: 'POST', pattern: /^\/v1\/agents\/enroll$/, handle: (ctx) => enroll(ctx) },
-  { method: 'POST', pattern: /^\/v1\/receipts$/, handle: (ctx) => push(ctx) },
-  { method: 'GET', pattern: /^\/v1\/receipts\/([^/]+)$/, handle: (ctx, m) => getReceipt(ctx, m[1]!) },
+  { method: 'POST', pattern: /^\/v1\/agents\/enroll$/, access: 'token', handle: (ctx) => enroll(ctx) },
+  { method: 'POST', pattern: /^\/v1\/receipts$/, access: 'token', handle: (ctx) => push(ctx) },
+  {
+    method: 'GET',
+    pattern: /^\/v1\/receipts\/([^/]+)$/,
+    access: 'public',
+    handle: (ctx, m) => getReceipt(ctx, m[1]!),
+  },
+  {
+    method: 'GET',
+    pattern: /^\/v1\/receipts\/([^/]+)\/bundle$/,
+    access: 'public',
+    handle: (ctx, m) => getBundle(ctx, m[1]!),
+  },
   {
     method: 'GET',
     pattern: /^\/v1\/requests\/([^/]+)$/,
+    access: 'token',
     handle: (ctx, m) => getByRequest(ctx, decodeURIComponent(m[1]!)),
   },
-  { method: 'GET', pattern: /^\/v1\/agents$/, handle: (ctx) => getAgents(ctx) },
-  { method: 'POST', pattern: /^\/v1\/attest\/enroll$/, handle: (ctx) => enrollAk(ctx) },
-  { method: 'POST', pattern: /^\/v1\/attest\/activate$/, handle: (ctx) => activateAk(ctx) },
-  { method: 'POST', pattern: /^\/v1\/attest\/nonce$/, handle: (ctx) => issueNonce(ctx) },
-  { method: 'POST', pattern: /^\/v1\/attest\/evidence$/, handle: (ctx) => postEvidence(ctx) },
+  { method: 'GET', pattern: /^\/v1\/agents$/, access: 'token', handle: (ctx) => getAgents(ctx) },
+  { method: 'POST', pattern: /^\/v1\/attest\/enroll$/, access: 'token', handle: (ctx) => enrollAk(ctx) },
+  { method: 'POST', pattern: /^\/v1\/attest\/activate$/, access: 'token', handle: (ctx) => activateAk(ctx) },
+  { method: 'POST', pattern: /^\/v1\/attest\/nonce$/, access: 'token', handle: (ctx) => issueNonce(ctx) },
+  {
+    method: 'POST',
+    pattern: /^\/v1\/attest\/checkpoint-key$/,
+    access: 'token',
+    handle: (ctx) => postCheckpointKey(ctx),
+  },
+  {
+    method: 'POST',
+    pattern: /^\/v1\/attest\/evidence$/,
+    access: 'token',
+    handle: (ctx) => postEvidence(ctx),
+  },
   {
     method: 'GET',
     pattern: /^\/v1\/agents\/([^/]+)\/checkpoint$/,
+    access: 'public',
     handle: (ctx, m) => getQuotedCheckpoint(ctx, m[1]!),
   },
   {
     method: 'GET',
     pattern: /^\/v1\/agents\/([^/]+)\/proof\/consistency$/,
+    access: 'public',
     handle: (ctx, m) => getConsistency(ctx, m[1]!),
   },
-  { method: 'POST', pattern: /^\/v1\/telemetry$/, handle: (ctx) => postTelemetry(ctx) },
-  { method: 'POST', pattern: /^\/v1\/host\/log$/, handle: (ctx) => postHostLog(ctx) },
+  { method: 'POST', pattern: /^\/v1\/telemetry$/, access: 'token', handle: (ctx) => postTelemetry(ctx) },
+  { method: 'POST', pattern: /^\/v1\/host\/log$/, access: 'token', handle: (ctx) => postHostLog(ctx) },
   {
     method: 'GET',
     pattern: /^\/v1\/telemetry\/receipts\/([^/]+)$/,
+    access: 'public',
     handle: (ctx, m) => getTelemetryFinding(ctx, m[1]!),
   },
-  { method: 'GET', pattern: /^\/v1\/verifier-key$/, handle: (ctx) => getVerifierKey(ctx) },
-  { method: 'GET', pattern: /^\/healthz$/, handle: async (ctx) => sendJson(ctx.res, 200, { ok: true }) },
+  { method: 'GET', pattern: /^\/v1\/verifier-key$/, access: 'public', handle: (ctx) => getVerifierKey(ctx) },
+  {
+    method: 'GET',
+    pattern: /^\/healthz$/,
+    access: 'public',
+    handle: async (ctx) => sendJson(ctx.res, 200, { ok: true }),
+  },
 ];
 
 /**
@@ -79,10 +124,16 @@ export async function startVerifier(options: VerifierOptions): Promise<RunningVe
   lookupsOf({ policy: hostRefs.policy, registry: hostRefs.registry }); // compiled now, not on the first quote
   const signer = createResultSigner(opts.resultKeyPem);
   const store: Store = new SqliteStore(opts.dbPath);
-  const auth = new TokenAuth(opts.tokens);
+  const auth = new TokenAuth(opts.tokens, opts.readerTokens);
   const waiters = new Waiters();
-  const attest = createAttestService(store, { roots: opts.tpmRoots, nonceTtlMs: opts.nonceTtlMs });
-  const telemetry = new TelemetryService(opts.dbPath, opts.telemetry);
+  const attest = createAttestService(store, {
+    roots: opts.tpmRoots,
+    nonceTtlMs: opts.nonceTtlMs,
+    now: opts.now,
+    inclusionDeadlineMs: opts.inclusionDeadlineMs,
+  });
+  const limiter = opts.rateLimit === false ? null : new RateLimiter(opts.rateLimit, opts.now);
+  const telemetry = new TelemetryService(opts.dbPath, opts.telemetry, hostRefs.registry);
   const hostAppraiser = new HostAppraiser(store, hostRefs);
   const keys = new Map<string, KeyRecord>();
   const shutdown = new AbortController();
@@ -140,6 +191,15 @@ export async function startVerifier(options: VerifierOptions): Promise<RunningVe
     try {
       const routes = ROUTES.filter((r) => r.pattern.test(url.pathname));
       const route = routes.find((r) => r.method === req.method);
+      // Every request that carries no token to check (public routes, and paths or methods
+      // that match none) takes from its address's bucket first.
+      if (limiter !== null && (route === undefined || route.access === 'public')) {
+        const d = limiter.take(req.socket.remoteAddress ?? 'unknown');
+        if (!d.ok) {
+          res.setHeader('retry-after', String(d.retryAfterSeconds));
+          throw new VerifierError('RATE_LIMITED', `too many requests; retry in ${d.retryAfterSeconds} s`);
+        }
+      }
       if (route === undefined) {
         throw routes.length > 0
           ? new VerifierError('METHOD_NOT_ALLOWED', `${req.method} is not allowed on ${url.pathname}`)

@@ -17,7 +17,7 @@ let k: TestKey;
 let db: DatabaseSync;
 before(async () => {
   dir = await mkdtemp(join(tmpdir(), 'tmb-verifier-'));
-  v = await startVerifier({ dbPath: join(dir, 'v.db'), tokens: [{ token: TOKEN }] });
+  v = await startVerifier({ dbPath: join(dir, 'v.db'), tokens: [{ token: TOKEN, agent: 'gpu-1' }] });
   k = newKey('gpu-1');
   assert.equal((await call(`${v.url}/v1/agents/enroll`, 'POST', enrolBody(k))).status, 200);
   db = new DatabaseSync(join(dir, 'v.db'));

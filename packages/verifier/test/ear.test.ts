@@ -1,11 +1,12 @@
 import assert from 'node:assert/strict';
-import { createPublicKey, generateKeyPairSync, verify } from 'node:crypto';
+import { createHash, createPublicKey, generateKeyPairSync, verify } from 'node:crypto';
 import { after, before, test } from 'node:test';
 import type { Verdict } from '@tmb/core';
 import {
   createResultSigner,
   EAR_PROFILE,
   earStatus,
+  type ResultBinding,
   type RunningVerifier,
   startVerifier,
   VerifierError,
@@ -22,6 +23,14 @@ const verdict = (over: Partial<Verdict> = {}): Verdict => ({
   checks: [{ name: 'receipt.format', status: 'pass', detail: 'ok' }],
   ...over,
 });
+
+const BINDING: ResultBinding = {
+  receiptSha256: '11'.repeat(32),
+  agentKey: 'a2V5',
+  enrolment: { agent: 'gpu-1', keyId: '22'.repeat(32), enrolledAt: 1_700_000_000_123 },
+  attestationSha256: null,
+  ak: null,
+};
 
 // Checks a JWT with node:crypto directly, independently of the signer's code.
 function open(
@@ -45,7 +54,7 @@ function open(
 
 test('an EAR result carries the profile, issuer, validity, verifier id and the verdict under its submod', async () => {
   const signer = createResultSigner();
-  const jwt = await signer.issue(verdict(), new Date(1_700_000_000_000));
+  const jwt = await signer.issue(verdict(), BINDING, new Date(1_700_000_000_000));
   const { header, claims } = open(jwt, signer.jwk);
   assert.deepEqual(header, { alg: 'ES256', kid: signer.jwk.kid, typ: 'JWT' });
   assert.equal(claims.eat_profile, EAR_PROFILE);
@@ -60,6 +69,15 @@ test('an EAR result carries the profile, issuer, validity, verifier id and the v
   assert.equal(sub['tmb.receipt-id'], 'ab'.repeat(16));
   assert.equal(sub['tmb.request-id'], 'req-1');
   assert.deepEqual(sub['tmb.checks'], verdict().checks);
+  // What the result binds besides the verdict (issue 9: a client reads nothing unsigned).
+  assert.equal(sub['tmb.ok'], true);
+  assert.equal(sub['tmb.host'], null);
+  assert.equal(sub['tmb.tpm'], null);
+  assert.equal(sub['tmb.receipt-sha256'], BINDING.receiptSha256);
+  assert.equal(sub['tmb.agent-key'], BINDING.agentKey);
+  assert.deepEqual(sub['tmb.enrolment'], BINDING.enrolment);
+  assert.equal(sub['tmb.attestation-sha256'], null);
+  assert.equal(sub['tmb.ak'], null);
 });
 
 test('the kid is the RFC 7638 thumbprint of the public key, as jose computes it', async () => {
@@ -70,7 +88,7 @@ test('the kid is the RFC 7638 thumbprint of the public key, as jose computes it'
 
 test('issuer, validity and build are options; a bad validity is refused', async () => {
   const signer = createResultSigner(undefined, { issuer: 'verifier.example', ttlSeconds: 60, build: 'b 1' });
-  const { claims } = open(await signer.issue(verdict(), new Date(1_700_000_000_000)), signer.jwk);
+  const { claims } = open(await signer.issue(verdict(), BINDING, new Date(1_700_000_000_000)), signer.jwk);
   assert.equal(claims.iss, 'verifier.example');
   assert.equal(signer.issuer, 'verifier.example');
   assert.equal(claims.exp, 1_700_000_060);
@@ -96,7 +114,7 @@ test('a PEM P-256 key is loaded and used; other keys are refused', async () => {
   const signer = createResultSigner(pem);
   const expected = createPublicKey(privateKey).export({ format: 'jwk' });
   assert.equal(signer.jwk.x, expected.x);
-  open(await signer.issue(verdict()), signer.jwk);
+  open(await signer.issue(verdict(), BINDING), signer.jwk);
   const ed = generateKeyPairSync('ed25519').privateKey.export({ format: 'pem', type: 'pkcs8' }) as string;
   for (const bad of [ed, 'not a pem']) {
     assert.throws(
@@ -108,7 +126,7 @@ test('a PEM P-256 key is loaded and used; other keys are refused', async () => {
 
 let v: RunningVerifier;
 before(async () => {
-  v = await startVerifier({ dbPath: ':memory:', tokens: [{ token: TOKEN }] });
+  v = await startVerifier({ dbPath: ':memory:', tokens: [{ token: TOKEN, agent: 'gpu-1' }] });
 });
 after(() => v.close());
 
@@ -131,4 +149,15 @@ test('GET /v1/receipts/:id returns a result that verifies under GET /v1/verifier
     requiredClaims: ['iat', 'exp'],
   });
   assert.equal(payload.eat_profile, EAR_PROFILE);
+  // The bound members: the stored body bytes' digest, the enrolled key and its enrolment.
+  const bytes = Buffer.from((r.json.receipt as { body: string }).body, 'base64url');
+  assert.equal(sub['tmb.receipt-sha256'], createHash('sha256').update(bytes).digest('hex'));
+  assert.equal(sub['tmb.agent-key'], Buffer.from(k.raw).toString('base64url'));
+  assert.equal(sub['tmb.agent-key'], r.json.agentKey);
+  const e = sub['tmb.enrolment'] as { agent: string; keyId: string; enrolledAt: number };
+  assert.deepEqual([e.agent, e.keyId], ['gpu-1', k.keyId]);
+  assert.ok(Number.isSafeInteger(e.enrolledAt) && Math.abs(e.enrolledAt - Date.now()) < 60_000);
+  assert.equal(sub['tmb.ok'], true);
+  assert.equal(sub['tmb.attestation-sha256'], null, 'no TPM: no attestation');
+  assert.equal(sub['tmb.ak'], null);
 });

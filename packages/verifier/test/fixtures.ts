@@ -7,6 +7,7 @@ import {
   ed25519Raw,
   encodeReceiptBody,
   type ReceiptBody,
+  type ReceiptBodyV2,
   receiptSigningMessage,
   type SignedReceipt,
   toBase64Url,
@@ -16,6 +17,20 @@ import {
 
 export const TOKEN = 'test-token-0123456789abcdef';
 export const PINNED_TOKEN = 'pinned-token-0123456789abcdef';
+/** A reader (auditor) token, for verifiers started with `readerTokens: [READER_TOKEN]`. */
+export const READER_TOKEN = 'reader-token-0123456789abcdef';
+
+const NAMED_TOKENS: Record<string, string> = { 'gpu-1': TOKEN, 'pinned-1': PINNED_TOKEN };
+
+/** The test token that names `agent` (every token names exactly one agent): TOKEN for gpu-1. */
+export function tokenFor(agent: string): string {
+  return NAMED_TOKENS[agent] ?? `test-token-0123456789-${agent}`;
+}
+
+/** Verifier `tokens` naming each agent with its tokenFor token. */
+export function agentTokens(...agents: string[]): { token: string; agent: string }[] {
+  return agents.map((agent) => ({ token: tokenFor(agent), agent }));
+}
 
 export interface TestKey {
   name: string;
@@ -41,9 +56,10 @@ export function enrolBody(k: TestKey, name = k.name): { agent: string; key: stri
 
 let seq = 0;
 
-export function receiptBody(k: TestKey, over: Partial<ReceiptBody> = {}): ReceiptBody {
+/** A receipt body as the agent signs it (v2; docs/receipt.md), with `over` replacing members. */
+export function receiptBody(k: TestKey, over: Partial<ReceiptBodyV2> = {}): ReceiptBodyV2 {
   return {
-    v: 1,
+    v: 2,
     type: 'tmb.receipt',
     id: randomBytes(16).toString('hex'),
     agent: k.name,
@@ -61,6 +77,8 @@ export function receiptBody(k: TestKey, over: Partial<ReceiptBody> = {}): Receip
     usage: { prompt: 1, completion: 1, total: 2 },
     time: { start: 1_700_000_000_000_000, firstByte: 1_700_000_000_001_000, end: 1_700_000_000_002_000 },
     outcome: 'complete',
+    client: { nonce: null },
+    served: { weights: null, engine: null },
     ...over,
   };
 }
@@ -70,12 +88,20 @@ export function signBody(k: TestKey, body: ReceiptBody): SignedReceipt {
   return toSignedReceipt(bytes, new Uint8Array(sign(null, receiptSigningMessage(bytes), k.privateKey)));
 }
 
+/**
+ * A JSON request. `token` left out: the token of the agent the body names (tokenFor), else
+ * TOKEN; null sends none.
+ */
 export async function call(
   url: string,
   method: string,
   body?: unknown,
-  token: string | null = TOKEN,
+  token?: string | null,
 ): Promise<{ status: number; json: Record<string, unknown> }> {
+  if (token === undefined) {
+    const agent = (body as { agent?: unknown } | undefined)?.agent;
+    token = typeof agent === 'string' && /^[\x21-\x7e]{1,128}$/.test(agent) ? tokenFor(agent) : TOKEN;
+  }
   const headers: Record<string, string> = { 'content-type': 'application/json' };
   if (token !== null) headers.authorization = `Bearer ${token}`;
   const res = await fetch(url, {

@@ -4,11 +4,16 @@ import { connect } from 'node:net';
 import { after, before, test } from 'node:test';
 import { type RunningVerifier, startVerifier, VerifierError } from '@tmb/verifier';
 import fc from 'fast-check';
-import { call, enrolBody, newKey, receiptBody, signBody, TOKEN } from './fixtures.ts';
+import { agentTokens, call, enrolBody, newKey, receiptBody, signBody, TOKEN, tokenFor } from './fixtures.ts';
 
 let v: RunningVerifier;
 before(async () => {
-  v = await startVerifier({ dbPath: ':memory:', tokens: [{ token: TOKEN }], maxBodyBytes: 64 * 1024 });
+  v = await startVerifier({
+    dbPath: ':memory:',
+    tokens: agentTokens('gpu-1', 'fuzz'),
+    maxBodyBytes: 64 * 1024,
+    rateLimit: false,
+  });
 });
 after(() => v.close());
 
@@ -78,11 +83,18 @@ test('a malformed HTTP request is 400 BODY_MALFORMED in the JSON error shape', a
 test('bad options are refused with VERIFIER_CONFIG_INVALID', async () => {
   for (const o of [
     { dbPath: '', tokens: [] },
-    { dbPath: ':memory:', tokens: [{ token: 'short' }] },
+    { dbPath: ':memory:', tokens: [{ token: 'short', agent: 'a' }] },
+    { dbPath: ':memory:', tokens: [{ token: 'unnamed-token-0123456789' }] },
+    { dbPath: ':memory:', tokens: [{ token: 'named-token-0123456789', agent: 'has space' }] },
+    { dbPath: ':memory:', tokens: agentTokens('a', 'a').map((t, i) => ({ ...t, agent: `a${i}` })) },
+    { dbPath: ':memory:', tokens: [], readerTokens: ['short'] },
+    { dbPath: ':memory:', tokens: agentTokens('a'), readerTokens: [agentTokens('a')[0]!.token] },
+    { dbPath: ':memory:', tokens: [], rateLimit: { perSecond: 0, burst: 1 } },
+    { dbPath: ':memory:', tokens: [], inclusionDeadlineMs: 0 },
     { dbPath: ':memory:', tokens: [], port: 70000 },
   ]) {
     await assert.rejects(
-      startVerifier(o),
+      startVerifier(o as Parameters<typeof startVerifier>[0]),
       (e: unknown) => e instanceof VerifierError && e.code === 'VERIFIER_CONFIG_INVALID',
     );
   }
@@ -126,7 +138,7 @@ test('property: random and mutated bodies never give a 5xx', async () => {
     fc.asyncProperty(fc.constantFrom(...ENDPOINTS), body, async ([method, path], text) => {
       const res = await fetch(`${v.url}${path}`, {
         method,
-        headers: { authorization: `Bearer ${TOKEN}`, 'content-type': 'application/json' },
+        headers: { authorization: `Bearer ${tokenFor('fuzz')}`, 'content-type': 'application/json' },
         body: method === 'GET' ? undefined : text,
         signal: AbortSignal.timeout(30_000),
       });

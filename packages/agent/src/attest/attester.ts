@@ -4,6 +4,7 @@ import { encodeConsistencyProof, type NoteSigner } from '@tmb/core/log';
 import { parseAttest } from '@tmb/core/tpm';
 import type { ReceiptLog, StoredCheckpoint } from '../log/store.ts';
 import type { UpstreamWatch } from '../upstream/index.ts';
+import { type CheckpointKey, certifyCheckpointKey } from './ckey.ts';
 import { type AttestClient, kernelAsk, type NonceAnswer } from './client.ts';
 import type { LogFeeder } from './feeder.ts';
 import type { AttestHost } from './host.ts';
@@ -38,12 +39,16 @@ type Log = (event: string, detail: Record<string, unknown>) => void;
  * Evidence (version 2) is posted after every receipt below the checkpoint's size was pushed,
  * with the kernel's IMA log and the boot log read after the quote (KernelEvidence). A host
  * change (kernel log or measurement log grown) is quoted without waiting for traffic (start()).
+ * After activation, and before the first checkpoint is signed, it creates the TPM-held checkpoint
+ * key and has the AK certify it (ckey.ts); from then on checkpoints are co-signed by that key.
  */
 export class Attester {
   readonly #log: ReceiptLog;
   readonly #feeder: LogFeeder;
   readonly #origin: string;
-  readonly #signer: NoteSigner;
+  readonly #signer: NoteSigner & { receiptKeyId?: string };
+  /** This start's TPM-held checkpoint key, certified by the AK (null before, or without a TPM). */
+  #tpmKey: CheckpointKey | null = null;
   readonly #extensions: () => readonly string[];
   readonly #host: AttestHost | undefined;
   readonly #client: AttestClient | undefined;
@@ -81,7 +86,11 @@ export class Attester {
     log: ReceiptLog;
     feeder: LogFeeder;
     origin: string;
-    signer: NoteSigner;
+    /**
+     * The in-memory (Ed25519) checkpoint signer; its `receiptKeyId` (log/signer.ts) is what the
+     * TPM checkpoint key's certification names. With a TPM, checkpoints are co-signed by the TPM key.
+     */
+    signer: NoteSigner & { receiptKeyId?: string };
     /** Extension lines of each checkpoint, read as it is signed (the telemetry head). Default none. */
     extensions?: () => readonly string[];
     agent: string;
@@ -237,14 +246,20 @@ export class Attester {
     // A host change with no new receipt signs a checkpoint of the same size (the store keeps an
     // identical note once) and quotes it with a fresh nonce.
     if (!changed && this.#failures === 0 && this.#log.latestCheckpoint()?.size === this.#log.size) return;
-    const cp = await this.#log.checkpoint(this.#origin, this.#signer, this.#extensions);
-    if (this.#host === undefined || this.#client === undefined) return;
-    if (!this.#activated) {
+    // With a TPM, enrolment and the checkpoint key come first: every quoted checkpoint is then
+    // signed by the TPM-held key too (docs/evidence.md, "The checkpoint key").
+    const attested = this.#host !== undefined && this.#client !== undefined;
+    if (attested && !this.#activated) {
       this.#enrolling ??= this.#enrol().finally(() => {
         this.#enrolling = undefined;
       });
       await this.#enrolling;
+      // Receipts that came while enrolling are in the checkpoint signed next: no cycle of their own.
+      this.#sinceLast = 0;
     }
+    const signers = this.#tpmKey === null ? [this.#signer] : [this.#signer, this.#tpmKey.signer];
+    const cp = await this.#log.checkpoint(this.#origin, signers, this.#extensions);
+    if (this.#host === undefined || this.#client === undefined) return;
     const t0 = performance.now();
     await this.#push(cp.size);
     await this.#quote(cp, this.#host, this.#client, performance.now() - t0);
@@ -263,8 +278,20 @@ export class Attester {
     });
     const secret = await host.driver.activateCredential(fromBase64Url(challenge));
     await client.post('/v1/attest/activate', { agent: this.#agent, secret: toBase64Url(secret) });
-    this.#activated = true;
     this.#emit('ak_activated', { pcr: host.pcr });
+    const receiptKeyId = this.#signer.receiptKeyId;
+    if (receiptKeyId !== undefined && this.#tpmKey === null) {
+      const key = await certifyCheckpointKey({
+        driver: host.driver,
+        client,
+        agent: this.#agent,
+        origin: this.#origin,
+        receiptKeyId,
+      });
+      this.#tpmKey = key;
+      this.#emit(key === null ? 'checkpoint_key_unsupported' : 'checkpoint_key_certified', {});
+    }
+    this.#activated = true;
   }
 
   /**

@@ -7,7 +7,7 @@ import { AgentError } from '../errors.ts';
 import type { ResolvedAgentOptions } from '../options.ts';
 import type { ReceiptSigner } from '../signer.ts';
 import { nowUs } from './clock.ts';
-import { endToEnd, providedRequestId } from './headers.ts';
+import { clientNonce, endToEnd, providedRequestId } from './headers.ts';
 import { NO_USAGE, ResponseInspector, requestedModel } from './inspect.ts';
 
 /** What every exchange shares: options, the signer, the upstream connection pool. */
@@ -32,7 +32,7 @@ function openAiError(message: string, type: string, code: string): Buffer {
 /**
  * Proxies one exchange: reads the request body (bounded), forwards it unchanged, relays the
  * answer chunk by chunk with backpressure while hashing it, and signs and durably stores the
- * receipt before the last byte is released to the client.
+ * receipt (v2, with the client's `tmb-client-nonce`) before the last byte is released to the client.
  */
 export async function handleExchange(
   ctx: ProxyContext,
@@ -43,6 +43,8 @@ export async function handleExchange(
   const id = randomBytes(16).toString('hex');
   const given = providedRequestId(req.headers);
   const requestId = given ?? randomUUID();
+  // Read before anything is forwarded; the header itself is forwarded untouched with the rest.
+  const nonce = clientNonce(req.headers);
   const reqHash = createHash('sha256');
   const resHash = createHash('sha256');
   let reqBytes = 0;
@@ -105,6 +107,7 @@ export async function handleExchange(
         usage: inspector.usage ?? NO_USAGE,
         time: { start, firstByte, end: nowUs() },
         outcome,
+        client: { nonce },
       });
       ctx.onReceipt();
     } catch (err) {

@@ -1,4 +1,5 @@
 import type { IncomingHttpHeaders, OutgoingHttpHeaders } from 'node:http';
+import { CLIENT_NONCE_HEADER, CLIENT_NONCE_PATTERN } from '@tmb/core';
 
 // RFC 9110 section 7.6.1: Connection and the fields it names are hop-by-hop, as are these
 // (Proxy-Connection, Keep-Alive, TE, Transfer-Encoding, Upgrade). A proxy must not forward them.
@@ -31,4 +32,14 @@ const REQUEST_ID = /^[\x21-\x7e]{1,256}$/;
 export function providedRequestId(headers: IncomingHttpHeaders): string | undefined {
   const v = headers['x-request-id'];
   return typeof v === 'string' && REQUEST_ID.test(v) ? v : undefined;
+}
+
+/**
+ * The client's own nonce (`tmb-client-nonce`, attacker-controlled) exactly as received when it
+ * matches CLIENT_NONCE_PATTERN, else null: an absent, invalid or repeated header (Node joins
+ * repeats with ", ", which the pattern refuses) is recorded as null and the request is served.
+ */
+export function clientNonce(headers: IncomingHttpHeaders): string | null {
+  const v = headers[CLIENT_NONCE_HEADER];
+  return typeof v === 'string' && CLIENT_NONCE_PATTERN.test(v) ? v : null;
 }

@@ -12,9 +12,10 @@ import {
   readHeldAk,
   signedBy,
 } from './ak.ts';
+import { CheckpointKeys } from './ckey.ts';
 import { derLength, EK } from './ek.ts';
 import { TpmDriverError } from './errors.ts';
-import { runTool, type ToolOutput } from './exec.ts';
+import { runTool, runToolBytes, type ToolOutput } from './exec.ts';
 import type { QuoteOutput, TpmDriverOptions } from './options.ts';
 import { QuoteOutputs } from './pipes.ts';
 import { tctiString } from './tcti.ts';
@@ -43,6 +44,10 @@ export class TpmDriver {
   #toolRuns = 0;
   #made = false;
   #outputs: QuoteOutputs | undefined;
+  /** This start's checkpoint key (ckey.ts). */
+  readonly #ckeys: CheckpointKeys;
+  /** Where the checkpoint key is kept persistent: the handle after the AK's (default 0x81000a4c). */
+  readonly ckeyHandle: number;
 
   constructor(opts: TpmDriverOptions) {
     this.tcti = tctiString(opts.tcti);
@@ -54,6 +59,17 @@ export class TpmDriver {
       throw new RangeError(`akHandle must be in the owner's persistent range 0x81000000-0x817fffff`);
     this.akHandle = h === null ? null : handleText(h);
     if (h === null) this.#akAt = 'loaded';
+    this.ckeyHandle = (h ?? DEFAULT_AK_HANDLE) + 1;
+    this.#ckeys = new CheckpointKeys({
+      handle: this.ckeyHandle,
+      run: (name, args, input) => {
+        this.#toolRuns++;
+        const o = { tcti: this.tcti, timeoutMs: this.timeoutMs, cwd: this.workDir, input };
+        return name === 'tpm2_send' ? runToolBytes(name, args, o) : runTool(name, args, o);
+      },
+      file: (name) => this.#file(name),
+      akHandle: () => this.#akForCertify(),
+    });
   }
 
   /** How many tool processes this driver has started (bench/quote.bench.ts counts them per quote). */
@@ -365,6 +381,36 @@ export class TpmDriver {
       pcrsFile: pcrsFile!,
       pcrValues: parsePcrsFile(pcrsFile!),
     };
+  }
+
+  /**
+   * Creates this start's checkpoint key in the TPM and has the AK certify it over
+   * `qualifyingData` (CheckpointKeys.create in ckey.ts). Call after createAk.
+   */
+  createCheckpointKey(qualifyingData: Uint8Array): ReturnType<CheckpointKeys['create']> {
+    return this.#serial(() => this.#ckeys.create(qualifyingData));
+  }
+
+  /** Signs SHA-256(`message`) with the checkpoint key (CheckpointKeys.sign: one tpm2_send run). */
+  signWithCheckpointKey(message: Uint8Array): ReturnType<CheckpointKeys['sign']> {
+    return this.#serial(() => this.#ckeys.sign(message), 'on-error');
+  }
+
+  /** TPM2B_PUBLIC and SPKI DER of this start's checkpoint key, or null before createCheckpointKey. */
+  get checkpointKey(): { public: Uint8Array; spki: Uint8Array } | null {
+    return this.#ckeys.current;
+  }
+
+  /** The AK's handle for TPM2_Certify: persistent, or loaded as the only transient object. */
+  async #akForCertify(): Promise<number> {
+    if (this.#akAt === 'unknown') await this.#placeAk();
+    if (this.#akAt === 'persistent') return Number.parseInt(this.akHandle!, 16);
+    await this.#tool('tpm2_flushcontext', ['-t']).catch(() => undefined);
+    await this.#loadAk();
+    const { stdout } = await this.#tool('tpm2_getcap', ['handles-transient']);
+    const m = /0x8[0-9a-fA-F]{7}/.exec(stdout);
+    if (m === null) throw new TpmDriverError('TPM_TOOL_FAILED', 'no transient object loaded');
+    return Number.parseInt(m[0], 16);
   }
 
   /** TPM2_PCR_Extend of a SHA-256 bank PCR with a 32-byte digest. */

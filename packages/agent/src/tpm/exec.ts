@@ -14,6 +14,8 @@ export interface ToolOptions {
   /** Kill the tool after this many ms (default 10,000: a TPM command takes well under a second). */
   timeoutMs?: number;
   cwd?: string;
+  /** Bytes written to the tool's standard input (then closed): secrets go here, never in argv. */
+  input?: Uint8Array;
 }
 
 /**
@@ -22,15 +24,37 @@ export interface ToolOptions {
  *   it ran past the timeout (it is killed), TPM_TOOL_FAILED when it exited non-zero
  */
 export function runTool(file: string, args: readonly string[], opts: ToolOptions = {}): Promise<ToolOutput> {
+  return run(file, args, opts).then(({ stdout, stderr }) => ({ stdout: stdout.toString('utf8'), stderr }));
+}
+
+/**
+ * runTool for a tool whose standard output is binary (tpm2_send's TPM response).
+ * @throws TpmDriverError as runTool
+ */
+export async function runToolBytes(
+  file: string,
+  args: readonly string[],
+  opts: ToolOptions = {},
+): Promise<Uint8Array> {
+  const { stdout } = await run(file, args, opts);
+  return new Uint8Array(stdout);
+}
+
+function run(
+  file: string,
+  args: readonly string[],
+  opts: ToolOptions,
+): Promise<{ stdout: Buffer; stderr: string }> {
   const timeout = opts.timeoutMs ?? 10_000;
   const env = { ...process.env };
   if (opts.tcti !== undefined) env.TPM2TOOLS_TCTI = opts.tcti;
   return new Promise((resolve, reject) => {
-    execFile(
+    const child = execFile(
       file,
       args,
-      { env, timeout, killSignal: 'SIGKILL', cwd: opts.cwd, maxBuffer: 4 << 20, encoding: 'utf8' },
-      (err, stdout, stderr) => {
+      { env, timeout, killSignal: 'SIGKILL', cwd: opts.cwd, maxBuffer: 4 << 20, encoding: 'buffer' },
+      (err, stdout, stderrBytes) => {
+        const stderr = stderrBytes.toString('utf8');
         if (err === null) return resolve({ stdout, stderr });
         const e = err as NodeJS.ErrnoException & { killed?: boolean; signal?: string };
         const cmd = [file, ...args].join(' ');
@@ -55,5 +79,8 @@ export function runTool(file: string, args: readonly string[], opts: ToolOptions
           );
       },
     );
+    // Always end standard input: a tool reading it must not wait for more.
+    child.stdin?.on('error', () => {}); // a tool that exits without reading it: EPIPE, not ours
+    child.stdin?.end(opts.input === undefined ? undefined : Buffer.from(opts.input));
   });
 }

@@ -21,6 +21,10 @@ import { FakeSecurityfs, TestKernel } from '../kernel/fixtures.ts';
 // Before it, a minimal test firmware extends PCRs 0-9 and leaves its TCG2 log (host.boot).
 
 const TOKEN = 'attest-e2e-token-0123456789';
+/** Every verifier token names exactly one agent: one per agent of this file. */
+const tokenOf = (agent: string) => `${TOKEN}-${agent}`;
+// A test that starts an agent under a new name adds the name here.
+const AGENTS = ['e2e-l1', 'e2e-tamper', 'l0-only', 'e2e-unbound', 'e2e-restart'];
 let dir: string;
 let tpm: Swtpm;
 let verifier: RunningVerifier;
@@ -40,7 +44,11 @@ before(async () => {
   );
   await kernel.firmware();
   await kernel.boot();
-  verifier = await startVerifier({ dbPath: ':memory:', tokens: [{ token: TOKEN }], tpmRoots: roots });
+  verifier = await startVerifier({
+    dbPath: ':memory:',
+    tokens: AGENTS.map((agent) => ({ token: tokenOf(agent), agent })),
+    tpmRoots: roots,
+  });
   upstream = await fakeUpstream((_req, _body, res) => {
     res.writeHead(200, { 'content-type': 'application/json' });
     res.end('{"choices":[{"message":{"content":"hi"}}]}');
@@ -63,7 +71,7 @@ async function agentOn(name: string, pcr: number): Promise<RunningAgent> {
       upstream: upstream.url,
       dataDir: join(dir, name),
       name,
-      verifier: { url: verifier.url, token: TOKEN },
+      verifier: { url: verifier.url, token: tokenOf(name) },
       tpm: tpm.tcti,
       appPcr: pcr,
       kernel: { securityfs: securityfs.dir },
@@ -131,7 +139,8 @@ test('a receipt reaches L1: quoted checkpoint, bound key, inclusion proof', asyn
     const beyond = await fetch(`${verifier.url}/v1/agents/e2e-l1/proof/consistency?from=0&to=99999`);
     assert.equal(beyond.status, 400);
     // The client checks the inclusion itself and reaches L1 too.
-    const tmb = createVerifiedFetch({ verifierUrl: verifier.url, waitForQuoteMs: 10_000 });
+    const verifierKey = (await (await fetch(`${verifier.url}/v1/verifier-key`)).json()) as JsonWebKey;
+    const tmb = createVerifiedFetch({ verifierUrl: verifier.url, verifierKey, waitForQuoteMs: 10_000 });
     const res = await tmb.fetch(`${agent.url}/v1/chat/completions`, {
       method: 'POST',
       body: '{"model":"m"}',
@@ -141,6 +150,10 @@ test('a receipt reaches L1: quoted checkpoint, bound key, inclusion proof', asyn
     const included = result.checks.find((c) => c.name === 'receipt.included');
     assert.equal(included?.status, 'pass', JSON.stringify(result.checks, null, 1));
     assert.match(included?.detail ?? '', /^checked here/);
+    // The attestation it checked is the one the signed result names by digest.
+    assert.equal(result.checks.find((c) => c.name === 'verifier.binding')?.status, 'pass');
+    const ear = JSON.parse(Buffer.from(result.result!.split('.')[1]!, 'base64url').toString());
+    assert.match(ear.submods['tmb-receipt']['tmb.ak'].name, /^[0-9a-f]{68}$/, 'the activated AK, bound');
     assert.equal(result.level, 'L1');
   } finally {
     await agent.close();
@@ -156,7 +169,10 @@ type Body = Record<string, unknown> & {
 async function post(path: string, body: unknown): Promise<{ status: number; json: Record<string, unknown> }> {
   const res = await fetch(`${verifier.url}${path}`, {
     method: 'POST',
-    headers: { authorization: `Bearer ${TOKEN}`, 'content-type': 'application/json' },
+    headers: {
+      authorization: `Bearer ${tokenOf((body as { agent: string }).agent)}`,
+      'content-type': 'application/json',
+    },
     body: JSON.stringify(body),
   });
   return { status: res.status, json: (await res.json()) as Record<string, unknown> };
@@ -312,7 +328,7 @@ test('no TPM: refused unless allowed; with tpm none the receipt stays L0 and car
       dataDir: join(dir, 'l0'),
       name: 'l0-only',
       tpm: 'none',
-      verifier: { url: verifier.url, token: TOKEN },
+      verifier: { url: verifier.url, token: tokenOf('l0-only') },
     },
     () => {},
   );

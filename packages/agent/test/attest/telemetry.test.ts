@@ -38,7 +38,11 @@ before(async () => {
   await kernel.firmware();
   await kernel.boot();
   const roots = [await readFile(state.rootCertPath, 'utf8'), await readFile(state.issuerCertPath, 'utf8')];
-  verifier = await startVerifier({ dbPath: ':memory:', tokens: [{ token: TOKEN }], tpmRoots: roots });
+  verifier = await startVerifier({
+    dbPath: ':memory:',
+    tokens: [{ token: TOKEN, agent: 'e2e-telemetry' }],
+    tpmRoots: roots,
+  });
   upstream = await fakeUpstream((_req, _body, res) => {
     res.writeHead(200, { 'content-type': 'application/json' });
     res.end('{"choices":[{"message":{"content":"hi"}}]}');

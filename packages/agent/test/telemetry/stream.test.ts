@@ -39,7 +39,9 @@ test('samples from nvidia-smi reach the verifier over HTTP as a digest chain who
   try {
     s.start();
     await until(() => s.counts.batchesPushed >= 3);
-    await s.flush();
+    // Stop sampling and the push timer, pushing what is left: the head then stays put while
+    // it is compared with the verifier's (a running stream cuts a new batch every 50 ms).
+    await s.close();
     const { head, count } = s.head();
     assert.ok(count >= 3);
     const state = await chainState(v.url, 'gpu-1');
@@ -61,7 +63,7 @@ test('samples from nvidia-smi reach the verifier over HTTP as a digest chain who
 });
 
 test('an agent restart starts a new chain; the old instance is refused and re-chains its samples', async () => {
-  const v = await startVerifier({ dbPath: ':memory:', tokens: [{ token: TOKEN }] });
+  const v = await startVerifier({ dbPath: ':memory:', tokens: [{ token: TOKEN, agent: 'gpu-2' }] });
   const target = { url: v.url, token: TOKEN, name: 'gpu-2' };
   const first = new TelemetryStream(target, { spawn: fakeSpawn, intervalMs: 20, pushIntervalMs: 60_000 });
   const second = new TelemetryStream(target, { spawn: fakeSpawn, intervalMs: 20, pushIntervalMs: 60_000 });

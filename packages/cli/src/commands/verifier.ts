@@ -1,26 +1,43 @@
 import { mkdir, readdir, readFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
-import { startVerifier, type TokenEntry } from '@tmb/verifier';
+import { SqliteStore, startVerifier, type TokenEntry } from '@tmb/verifier';
 import { parse, UsageError } from '../args.ts';
 import type { Io } from '../registry.ts';
 import { untilSignal } from '../signals.ts';
 
 const HELP = `usage: tmb verifier --db FILE (--tokens-file FILE | TMB_VERIFIER_TOKENS) [options]
+       tmb verifier allow-ak --db FILE --agent NAME
 
 Runs the verifier: enrols agent keys, accepts their receipt batches, and serves each receipt
 with a verdict (docs/api.md).
 
   --db FILE            SQLite database (WAL mode); ':memory:' keeps nothing (default ./.tmb/verifier.db)
-  --tokens-file FILE   agent tokens, one "TOKEN [AGENT-NAME]" per line; a name pins the token to
-                       that agent. Blank lines and lines starting with # are ignored.
-                       Without it, TMB_VERIFIER_TOKENS holds the same lines. Never on the command line.
+  --tokens-file FILE   agent tokens, one "TOKEN AGENT-NAME" per line: each token acts for exactly
+                       the one agent it names (a line without a name is refused). Blank lines and
+                       lines starting with # are ignored. Without it, TMB_VERIFIER_TOKENS holds the
+                       same lines. Never on the command line.
+  --reader-tokens-file FILE
+                       reader (auditor) tokens, one per line: they may read GET /v1/agents and
+                       GET /v1/requests/:id for every agent. Without it,
+                       TMB_VERIFIER_READER_TOKENS holds the same lines (optional)
+  --rate-limit R,B     per-client-address token bucket on the routes that need no token: R
+                       requests per second, bursts of B (default 50,100); "off" turns it off
+  --inclusion-deadline MS
+                       a receipt of an agent with an AK that no quote covers MS after its end
+                       fails receipt.included (default 10000)
   --host HOST          listen address (default 127.0.0.1)
   --port N             listen port (default 0: any free port, printed when ready)
   --result-key FILE    PKCS#8 PEM EC P-256 key that signs EAR results (default: a key generated
                        at start; its public half is at GET /v1/verifier-key)
-  --tpm-roots DIR      trusted EK CA certificates: every *.pem / *.crt in DIR (TPM manufacturers'
-                       roots and intermediates; swtpm's local CA in development). Without it no
-                       AK can enrol and no receipt reaches L1 (docs/evidence.md)
+  --ek-roots DIR       EK root CAs trusted besides the shipped TPM vendor CAs: every *.pem / *.crt
+                       in DIR (swtpm's local CA in development). An EK that chains only to them is
+                       classed "development" in verdicts (docs/tpm-roots.md). Old name: --tpm-roots
+  --ek-intermediates DIR
+                       EK intermediate CAs, every *.pem / *.crt in DIR: used to build EK chains,
+                       never trusted by themselves
+  --require-hardware-tpm
+                       an EK must chain to a shipped TPM vendor CA: any other fails
+                       host.ek_certificate (EK_ROOT_NOT_HARDWARE), so no receipt reaches L1
   --registry FILE      model registry JSON (docs/registry.md): adds weights.allowed, host.engine
                        and host.agent to every verdict
   --ima-policy FILE    Keylime runtime policy JSON: every file the host's kernel measured since boot
@@ -32,28 +49,96 @@ with a verdict (docs/api.md).
   --profile-key FILE   the profile signer's Ed25519 key (PEM, e.g. from tmb profile keygen, or
                        base64 raw): only profiles it signed are used
 
-Prints {"listening": URL} on stdout when ready; stops on SIGINT or SIGTERM.`;
+Prints {"listening": URL} on stdout when ready; stops on SIGINT or SIGTERM.
+
+allow-ak: lets the next AK activation of agent NAME replace its AK with one on another TPM
+(another EK), once; without it such an activation is refused (AK_REPLACEMENT_REFUSED). Writes
+to the verifier's database (a running verifier sees it at once). Operator-only: it needs
+write access to the database file, not a token.`;
+
+const ALLOW_HELP = `usage: tmb verifier allow-ak --db FILE --agent NAME
+
+Lets exactly the next AK activation of agent NAME replace its AK with one on another TPM.`;
 
 /**
- * Parses a tokens file: one `token[ agent-name]` per line.
- * @throws UsageError for a line with more than two fields.
+ * Parses a tokens file: one `token agent-name` per line.
+ * @throws UsageError for a line without an agent name or with more than two fields.
  */
 export function parseTokens(text: string): TokenEntry[] {
   const out: TokenEntry[] = [];
-  for (const [i, raw] of text.split(/\r?\n/).entries()) {
-    const line = raw.trim();
-    if (line === '' || line.startsWith('#')) continue;
-    const fields = line.split(/\s+/);
-    if (fields.length > 2) throw new UsageError(`tokens line ${i + 1}: expected "TOKEN [AGENT-NAME]"`);
-    out.push(fields[1] === undefined ? { token: fields[0]! } : { token: fields[0]!, agent: fields[1] });
+  for (const [i, fields] of lines(text)) {
+    if (fields.length !== 2)
+      throw new UsageError(
+        `tokens line ${i + 1}: expected "TOKEN AGENT-NAME" (every token names exactly one agent)`,
+      );
+    out.push({ token: fields[0]!, agent: fields[1]! });
   }
   return out;
 }
 
+/**
+ * Parses a reader tokens file: one token per line.
+ * @throws UsageError for a line with more than one field.
+ */
+export function parseReaderTokens(text: string): string[] {
+  const out: string[] = [];
+  for (const [i, fields] of lines(text)) {
+    if (fields.length !== 1) throw new UsageError(`reader tokens line ${i + 1}: expected one token`);
+    out.push(fields[0]!);
+  }
+  return out;
+}
+
+/** Non-blank, non-comment lines as [line index, whitespace-separated fields]. */
+function* lines(text: string): Generator<[number, string[]]> {
+  for (const [i, raw] of text.split(/\r?\n/).entries()) {
+    const line = raw.trim();
+    if (line !== '' && !line.startsWith('#')) yield [i, line.split(/\s+/)];
+  }
+}
+
+/** `--rate-limit R,B` or `off`. @throws UsageError */
+export function parseRateLimit(text: string): { perSecond: number; burst: number } | false {
+  if (text === 'off') return false;
+  const m = /^([0-9]+(?:\.[0-9]+)?),([1-9][0-9]*)$/.exec(text);
+  if (m === null || !(Number(m[1]) > 0))
+    throw new UsageError('--rate-limit must be PER-SECOND,BURST (e.g. 50,100) or "off"');
+  return { perSecond: Number(m[1]), burst: Number(m[2]) };
+}
+
+/** `tmb verifier allow-ak`: records the operator's permission in the verifier's database. */
+async function allowAk(argv: string[], io: Io): Promise<number> {
+  const { values } = parse(argv, {
+    db: { type: 'string' },
+    agent: { type: 'string' },
+    help: { type: 'boolean', short: 'h' },
+  });
+  if (values.help) {
+    io.stdout(`${ALLOW_HELP}\n`);
+    return 0;
+  }
+  if (values.db === undefined || values.db === ':memory:')
+    throw new UsageError("allow-ak needs --db FILE, the running verifier's database");
+  if (values.agent === undefined || !/^[\x21-\x7e]{1,128}$/.test(values.agent))
+    throw new UsageError('allow-ak needs --agent NAME (1 to 128 printable ASCII characters)');
+  const store = new SqliteStore(values.db);
+  try {
+    await store.allowAkReplacement(values.agent, Date.now());
+  } finally {
+    await store.close();
+  }
+  io.stdout(`${JSON.stringify({ allowed: values.agent })}\n`);
+  return 0;
+}
+
 export async function main(argv: string[], io: Io): Promise<number> {
+  if (argv[0] === 'allow-ak') return allowAk(argv.slice(1), io);
   const { values } = parse(argv, {
     db: { type: 'string' },
     'tokens-file': { type: 'string' },
+    'reader-tokens-file': { type: 'string' },
+    'rate-limit': { type: 'string' },
+    'inclusion-deadline': { type: 'string' },
     host: { type: 'string' },
     port: { type: 'string' },
     'result-key': { type: 'string' },
@@ -61,6 +146,9 @@ export async function main(argv: string[], io: Io): Promise<number> {
     'ima-policy': { type: 'string' },
     'boot-policy': { type: 'string' },
     'tpm-roots': { type: 'string' },
+    'ek-roots': { type: 'string' },
+    'ek-intermediates': { type: 'string' },
+    'require-hardware-tpm': { type: 'boolean' },
     profiles: { type: 'string' },
     'profile-key': { type: 'string' },
     help: { type: 'boolean', short: 'h' },
@@ -76,6 +164,17 @@ export async function main(argv: string[], io: Io): Promise<number> {
     throw new UsageError('agent tokens needed: pass --tokens-file or set TMB_VERIFIER_TOKENS');
   const tokens = parseTokens(text);
   if (tokens.length === 0) io.stderr('tmb verifier: no agent tokens; no agent can enrol\n');
+  const readerText = values['reader-tokens-file']
+    ? await readFile(values['reader-tokens-file'], 'utf8')
+    : process.env.TMB_VERIFIER_READER_TOKENS;
+  const readerTokens = readerText === undefined ? [] : parseReaderTokens(readerText);
+  const rateLimit = values['rate-limit'] === undefined ? undefined : parseRateLimit(values['rate-limit']);
+  let inclusionDeadlineMs: number | undefined;
+  if (values['inclusion-deadline'] !== undefined) {
+    inclusionDeadlineMs = Number(values['inclusion-deadline']);
+    if (!/^[1-9][0-9]{0,9}$/.test(values['inclusion-deadline']))
+      throw new UsageError('--inclusion-deadline must be a positive whole number of milliseconds');
+  }
   let port: number | undefined;
   if (values.port !== undefined) {
     port = Number(values.port);
@@ -85,16 +184,17 @@ export async function main(argv: string[], io: Io): Promise<number> {
   const db = values.db ?? '.tmb/verifier.db';
   if (db !== ':memory:') await mkdir(dirname(db), { recursive: true });
   const resultKeyPem = values['result-key'] ? await readFile(values['result-key'], 'utf8') : undefined;
-  const tpmRoots = values['tpm-roots'] ? await readRoots(values['tpm-roots']) : [];
-  if (values['tpm-roots'] && tpmRoots.length === 0)
-    throw new UsageError(`--tpm-roots ${values['tpm-roots']} holds no *.pem or *.crt file`);
+  const ek = await ekOptions(values);
   const verifier = await startVerifier({
     dbPath: db,
     tokens,
+    readerTokens,
+    ...(rateLimit !== undefined ? { rateLimit } : {}),
+    ...(inclusionDeadlineMs !== undefined ? { inclusionDeadlineMs } : {}),
     host: values.host,
     port,
     resultKeyPem,
-    tpmRoots,
+    ...ek,
     registry: values.registry ? await readFile(values.registry, 'utf8') : undefined,
     imaPolicy: values['ima-policy'] ? await readFile(values['ima-policy'], 'utf8') : undefined,
     bootPolicy: values['boot-policy'] ? await readFile(values['boot-policy'], 'utf8') : undefined,
@@ -107,6 +207,35 @@ export async function main(argv: string[], io: Io): Promise<number> {
   await untilSignal();
   await verifier.close();
   return 0;
+}
+
+/**
+ * The EK trust options from `--ek-roots` (or its old name `--tpm-roots`), `--ek-intermediates`
+ * and `--require-hardware-tpm` (docs/tpm-roots.md).
+ * @throws UsageError for both root flags at once, or a folder without certificates
+ */
+export async function ekOptions(values: {
+  'tpm-roots'?: string;
+  'ek-roots'?: string;
+  'ek-intermediates'?: string;
+  'require-hardware-tpm'?: boolean;
+}): Promise<{ tpmRoots: string[]; ekIntermediates: string[]; requireHardwareTpm: boolean }> {
+  if (values['tpm-roots'] !== undefined && values['ek-roots'] !== undefined)
+    throw new UsageError('--tpm-roots is the old name of --ek-roots: give one of them');
+  const certs = async (flag: string, dir: string | undefined) => {
+    if (dir === undefined) return [];
+    const pems = await readRoots(dir);
+    if (pems.length === 0) throw new UsageError(`--${flag} ${dir} holds no *.pem or *.crt file`);
+    return pems;
+  };
+  return {
+    tpmRoots:
+      values['ek-roots'] !== undefined
+        ? await certs('ek-roots', values['ek-roots'])
+        : await certs('tpm-roots', values['tpm-roots']),
+    ekIntermediates: await certs('ek-intermediates', values['ek-intermediates']),
+    requireHardwareTpm: values['require-hardware-tpm'] === true,
+  };
 }
 
 /** Every PEM certificate file (*.pem, *.crt) of a folder, sorted by name. */

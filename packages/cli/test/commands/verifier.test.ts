@@ -5,16 +5,60 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { test } from 'node:test';
-import { parseTokens } from '../../src/commands/verifier.ts';
+import { SqliteStore } from '@tmb/verifier';
+import { main, parseRateLimit, parseReaderTokens, parseTokens } from '../../src/commands/verifier.ts';
 
 const MAIN = new URL('../../src/main.ts', import.meta.url).pathname;
 
-test('a tokens file is one "token [agent]" per line; comments and blanks are skipped', () => {
-  assert.deepEqual(parseTokens('# tokens\n\naaaaaaaaaaaaaaaa gpu-1\r\n  bbbbbbbbbbbbbbbb  \n'), [
+test('a tokens file is one "token agent" per line; comments and blanks are skipped', () => {
+  assert.deepEqual(parseTokens('# tokens\n\naaaaaaaaaaaaaaaa gpu-1\r\n  bbbbbbbbbbbbbbbb  gpu-2 \n'), [
     { token: 'aaaaaaaaaaaaaaaa', agent: 'gpu-1' },
-    { token: 'bbbbbbbbbbbbbbbb' },
+    { token: 'bbbbbbbbbbbbbbbb', agent: 'gpu-2' },
   ]);
   assert.throws(() => parseTokens('a b c'), { name: 'UsageError' });
+});
+
+test('regression: a token line without an agent name is refused (a token acts for exactly one agent)', () => {
+  assert.throws(() => parseTokens('aaaaaaaaaaaaaaaa gpu-1\nbbbbbbbbbbbbbbbb\n'), {
+    name: 'UsageError',
+    message: /tokens line 2: expected "TOKEN AGENT-NAME"/,
+  });
+});
+
+test('reader tokens are one per line; --rate-limit is R,B or off', () => {
+  assert.deepEqual(parseReaderTokens('# readers\nrrrrrrrrrrrrrrrr\n\n'), ['rrrrrrrrrrrrrrrr']);
+  assert.throws(() => parseReaderTokens('r1 r2'), { name: 'UsageError' });
+  assert.deepEqual(parseRateLimit('50,100'), { perSecond: 50, burst: 100 });
+  assert.deepEqual(parseRateLimit('0.5,1'), { perSecond: 0.5, burst: 1 });
+  assert.equal(parseRateLimit('off'), false);
+  for (const bad of ['50', '0,1', '5,0', '-1,2', 'x,y'])
+    assert.throws(() => parseRateLimit(bad), { name: 'UsageError' });
+});
+
+test('tmb verifier allow-ak records a one-use permission in the verifier database', async () => {
+  const dir = await mkdtemp(join(tmpdir(), 'tmb-cli-allow-ak-'));
+  try {
+    const db = join(dir, 'v.db');
+    const out: string[] = [];
+    const io = { stdout: (s: string) => out.push(s), stderr: () => {}, stdin: async () => new Uint8Array(0) };
+    assert.equal(await main(['allow-ak', '--db', db, '--agent', 'gpu-1'], io), 0);
+    assert.deepEqual(JSON.parse(out.join('')), { allowed: 'gpu-1' });
+    const store = new SqliteStore(db);
+    try {
+      assert.equal(await store.takeAkAllowance('gpu-1'), true);
+      assert.equal(await store.takeAkAllowance('gpu-1'), false, 'used up');
+      assert.equal(await store.takeAkAllowance('gpu-2'), false);
+    } finally {
+      await store.close();
+    }
+    await assert.rejects(main(['allow-ak', '--db', db], io), { name: 'UsageError' });
+    await assert.rejects(main(['allow-ak', '--agent', 'gpu-1'], io), { name: 'UsageError' });
+    await assert.rejects(main(['allow-ak', '--db', ':memory:', '--agent', 'gpu-1'], io), {
+      name: 'UsageError',
+    });
+  } finally {
+    await rm(dir, { recursive: true });
+  }
 });
 
 test('tmb verifier prints {"listening": url}, serves, and exits 0 on SIGTERM', async () => {

@@ -2,6 +2,13 @@ export type { Checkpoint, CheckpointOpening } from './checkpoint.ts';
 export { formatCheckpoint, openCheckpoint, parseCheckpoint, signCheckpoint } from './checkpoint.ts';
 export type { LogErrorCode } from './codes.ts';
 export { LOG_ERROR_CODES } from './codes.ts';
+export {
+  derEcdsaSignature,
+  ecdsaNoteKeyId,
+  ecdsaNoteSigner,
+  ecdsaNoteVerifier,
+  NOTE_SIG_ECDSA,
+} from './ecdsa.ts';
 export { EMPTY_ROOT, LOG_HASH_SIZE, leafHash, nodeHash } from './hash.ts';
 export { verifyCheckpointExtends, verifyReceiptInCheckpoint } from './link.ts';
 export type { Note, NoteOpening, NoteSignature } from './note.ts';

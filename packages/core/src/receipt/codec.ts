@@ -1,12 +1,17 @@
 import { type CanonicalValue, canonicalBytes, parseCanonical } from '../bytes/canonical.ts';
 import { concat, fromBase64Url, toBase64Url, utf8 } from '../bytes/encoding.ts';
 import { CoreError } from '../errors.ts';
+import { CLIENT_NONCE_PATTERN } from './fields.ts';
 import { OUTCOMES, type ReceiptBody, type SignedReceipt } from './types.ts';
 
-/** Receipt bodies over this size are refused before parsing (a v1 body is ~600 bytes). */
+/** Receipt bodies over this size are refused before parsing (a v1 body is ~700 bytes, a v2 ~900). */
 export const MAX_RECEIPT_BYTES = 16 * 1024;
 
-/** Domain separation: what the agent key signs is this prefix, then the body bytes. */
+/**
+ * Domain separation: what the agent key signs is this prefix, then the body bytes. Every version
+ * uses this prefix: the body's `v` is inside the signed bytes, so a body cannot be read as
+ * another version than the one signed (docs/receipt.md, "Signature").
+ */
 export const RECEIPT_SIGNING_PREFIX: Uint8Array = utf8('tmb.receipt.v1\n');
 
 /** The exact bytes an Ed25519 receipt signature covers. */
@@ -15,9 +20,9 @@ export function receiptSigningMessage(body: Uint8Array): Uint8Array {
 }
 
 /**
- * Canonical bytes of a receipt body. Validates it first, so a receipt that could not be
- * decoded again is never signed.
- * @throws CoreError RECEIPT_MALFORMED
+ * Canonical bytes of a receipt body (v1 or v2). Validates it first, so a receipt that could not
+ * be decoded again is never signed; any other version is refused.
+ * @throws CoreError RECEIPT_MALFORMED | RECEIPT_VERSION_UNSUPPORTED
  */
 export function encodeReceiptBody(body: ReceiptBody): Uint8Array {
   validate(body as unknown as CanonicalValue);
@@ -25,7 +30,8 @@ export function encodeReceiptBody(body: ReceiptBody): Uint8Array {
 }
 
 /**
- * Decodes and validates receipt body bytes (attacker-controlled).
+ * Decodes and validates receipt body bytes (attacker-controlled): a v1 or v2 body, each with
+ * exactly its version's members.
  * @throws CoreError RECEIPT_TOO_LARGE | RECEIPT_MALFORMED | RECEIPT_NOT_CANONICAL | RECEIPT_VERSION_UNSUPPORTED
  */
 export function decodeReceiptBody(bytes: Uint8Array): ReceiptBody {
@@ -71,7 +77,7 @@ export function toSignedReceipt(bytes: Uint8Array, sig: Uint8Array): SignedRecei
   return { body: toBase64Url(bytes), sig: toBase64Url(sig) };
 }
 
-// --- validation: exact key sets and types, so two encoders cannot disagree on what a v1 body is.
+// --- validation: exact key sets and types per version, so two encoders cannot disagree on what a body is.
 
 type Check = (v: CanonicalValue, path: string) => void;
 
@@ -114,14 +120,16 @@ const obj =
   (v, p) => {
     if (typeof v !== 'object' || v === null || Array.isArray(v)) fail(p, 'expected an object');
     const keys = Object.keys(v);
-    for (const k of keys) if (!(k in shape)) fail(`${p}.${k}`, 'unknown field');
+    // Own properties only: `in` would take a member named "constructor" or "toString" as known.
+    for (const k of keys) if (!Object.hasOwn(shape, k)) fail(`${p}.${k}`, 'unknown field');
     for (const [k, c] of Object.entries(shape)) {
-      if (!(k in v)) fail(`${p}.${k}`, 'missing');
+      if (!Object.hasOwn(v, k)) fail(`${p}.${k}`, 'missing');
       c(v[k] as CanonicalValue, `${p}.${k}`);
     }
   };
 
-const BODY_V1 = obj({
+// Members of every version; v2 adds `client` and `served`.
+const COMMON: Record<string, Check> = {
   v: () => {},
   type: oneOf(['tmb.receipt']),
   id: str(32, HEX32),
@@ -146,15 +154,26 @@ const BODY_V1 = obj({
   usage: obj({ prompt: nullable(uint), completion: nullable(uint), total: nullable(uint) }),
   time: obj({ start: uint, firstByte: nullable(uint), end: uint }),
   outcome: oneOf(OUTCOMES),
-});
+};
+
+const BODIES: Record<number, Check> = {
+  1: obj(COMMON),
+  2: obj({
+    ...COMMON,
+    client: obj({ nonce: nullable(str(128, CLIENT_NONCE_PATTERN)) }),
+    served: obj({ weights: nullable(str(64, HEX64)), engine: nullable(str(64, HEX64)) }),
+  }),
+};
 
 function validate(value: CanonicalValue): void {
   if (typeof value !== 'object' || value === null || Array.isArray(value)) fail('', 'expected an object');
-  if (value.v !== 1) {
+  // A number this build has a validator for (an own entry: never an Object.prototype member).
+  const body = typeof value.v === 'number' && Object.hasOwn(BODIES, value.v) ? BODIES[value.v] : undefined;
+  if (body === undefined) {
     throw new CoreError(
       'RECEIPT_VERSION_UNSUPPORTED',
-      `receipt version ${JSON.stringify(value.v)}, this build reads 1`,
+      `receipt version ${JSON.stringify(value.v)}, this build reads 1 and 2`,
     );
   }
-  BODY_V1(value, 'body');
+  body(value, 'body');
 }

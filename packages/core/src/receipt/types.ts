@@ -15,8 +15,11 @@ export const OUTCOMES = [
 ] as const;
 export type Outcome = (typeof OUTCOMES)[number];
 
-/** Version 1 of the receipt body. Changing any field or its meaning bumps `v` (docs/receipt.md). */
-export interface ReceiptBody {
+/**
+ * Version 1 of the receipt body. Still read (decodeReceiptBody), no longer signed by the agent.
+ * Changing any field or its meaning bumps `v` (docs/receipt.md, "Changing the format").
+ */
+export interface ReceiptBodyV1 {
   v: 1;
   type: 'tmb.receipt';
   /** 128-bit random receipt id, 32 lower-case hex digits. */
@@ -68,6 +71,30 @@ export interface ReceiptBody {
   };
   outcome: Outcome;
 }
+
+/**
+ * Version 2 of the receipt body: every v1 field, plus what the client contributed and what
+ * served the request. Changing any field or its meaning bumps `v` (docs/receipt.md).
+ */
+export interface ReceiptBodyV2 extends Omit<ReceiptBodyV1, 'v'> {
+  v: 2;
+  client: {
+    /** The `tmb-client-nonce` request header exactly as received when it matches
+     * CLIENT_NONCE_PATTERN; null when absent or invalid (the request is served anyway). */
+    nonce: string | null;
+  };
+  served: {
+    /** SHA-256 (lower-case hex) the registry names the weights by: the file's digest, or a
+     * directory's manifest digest, as the agent measured its first weights path at start; null
+     * when none was measured. */
+    weights: string | null;
+    /** SHA-256 (lower-case hex) of the engine executable the agent measured at start; null when none was. */
+    engine: string | null;
+  };
+}
+
+/** A receipt body of any version this build reads; the agent signs v2 only. */
+export type ReceiptBody = ReceiptBodyV1 | ReceiptBodyV2;
 
 /** A receipt on the wire: the canonical body bytes and the agent key's signature over them. */
 export interface SignedReceipt {

@@ -36,6 +36,8 @@ export type TpmCurveId = (typeof TpmCurve)[keyof typeof TpmCurve];
 
 /** TPM_GENERATED_VALUE (Part 2, 6.2): the magic that starts every TPMS_ATTEST. */
 export const TPM_GENERATED_VALUE = 0xff544347;
+/** TPM_ST_ATTEST_CERTIFY (Part 2, 6.9 TPM_ST): a TPM2_Certify's attestation. */
+export const TPM_ST_ATTEST_CERTIFY = 0x8017;
 /** TPM_ST_ATTEST_QUOTE (Part 2, 6.9 TPM_ST). */
 export const TPM_ST_ATTEST_QUOTE = 0x8018;
 

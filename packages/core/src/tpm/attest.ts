@@ -1,6 +1,6 @@
 import { Cursor } from '../bytes/cursor.ts';
 import { ParseError } from '../errors.ts';
-import { readTpm2b, TPM_GENERATED_VALUE, TPM_ST_ATTEST_QUOTE } from './alg.ts';
+import { readTpm2b, TPM_GENERATED_VALUE, TPM_ST_ATTEST_CERTIFY, TPM_ST_ATTEST_QUOTE } from './alg.ts';
 import { type PcrBank, readPcrSelection } from './selection.ts';
 
 /** TPMS_CLOCK_INFO (TPM 2.0 Part 2, 10.11.1). 64-bit values are bigint. */
@@ -19,10 +19,16 @@ export interface QuoteInfo {
   pcrDigest: Uint8Array;
 }
 
+/** TPMS_CERTIFY_INFO (Part 2, 10.12.3): the certified object's name and qualified name. */
+export interface CertifyInfo {
+  name: Uint8Array;
+  qualifiedName: Uint8Array;
+}
+
 /**
  * A parsed TPMS_ATTEST (Part 2, 10.12.12). `magic` and `type` are read, not judged: verifyQuote
- * names a wrong one. `quote` is set only when type is TPM_ST_ATTEST_QUOTE; other attestation
- * types are not parsed further (`quote` null).
+ * and verifyCertify name a wrong one. `quote` is set only when type is TPM_ST_ATTEST_QUOTE,
+ * `certify` only when it is TPM_ST_ATTEST_CERTIFY; other attestation types are not parsed further.
  */
 export interface Attest {
   /** The exact TPMS_ATTEST bytes, which the signature covers. */
@@ -34,6 +40,7 @@ export interface Attest {
   clockInfo: ClockInfo;
   firmwareVersion: bigint;
   quote: QuoteInfo | null;
+  certify: CertifyInfo | null;
 }
 
 /** TPM2B_NAME holds a TPMU_NAME: a TPMT_HA (2 + 64 bytes) at most. */
@@ -64,7 +71,12 @@ function body(c: Cursor): Attest {
     );
   const firmwareVersion = c.u64be('firmwareVersion');
   let quote: QuoteInfo | null = null;
-  if (type === TPM_ST_ATTEST_QUOTE) {
+  let certify: CertifyInfo | null = null;
+  if (type === TPM_ST_ATTEST_CERTIFY) {
+    const name = readTpm2b(c, MAX_NAME, 'attested.certify.name');
+    const qualifiedName = readTpm2b(c, MAX_NAME, 'attested.certify.qualifiedName');
+    certify = { name, qualifiedName };
+  } else if (type === TPM_ST_ATTEST_QUOTE) {
     const pcrSelect = readPcrSelection(c, 'attested.quote.pcrSelect');
     const pcrDigest = readTpm2b(c, MAX_DIGEST, 'attested.quote.pcrDigest');
     quote = { pcrSelect, pcrDigest };
@@ -80,6 +92,7 @@ function body(c: Cursor): Attest {
     clockInfo: { clock, resetCount, restartCount, safe: safeByte === 1 },
     firmwareVersion,
     quote,
+    certify,
   };
 }
 

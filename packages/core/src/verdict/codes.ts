@@ -15,6 +15,8 @@ export const VERDICT_FAILURE_CODES = [
   'NONCE_REUSED',
   'KEY_NOT_BOUND',
   'RECEIPTS_MISSING',
+  // L1: no accepted quote covered the receipt within the verifier's inclusion deadline.
+  'RECEIPT_NOT_INCLUDED',
   // L2 (docs/telemetry.md): the request's GPU telemetry is off the claimed model's profile.
   'TELEMETRY_INCONSISTENT',
   // L2: the GPU the request's samples name is not the profile's, or changed within the window.

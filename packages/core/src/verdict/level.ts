@@ -44,13 +44,78 @@ export const L1_HOST_CHECKS = ['weights.allowed', 'host.engine', 'host.agent', '
 export const L2_CHECKS = ['telemetry.consistent', 'telemetry.tool'] as const;
 
 /**
- * The highest assurance level every required check of which passed. Telemetry and other
- * `asserted` checks never raise a level; a level is reached only when each of its checks is
- * present and `pass`.
+ * Checks that the client adds on top of L0_CHECKS when it appraises its own exchange
+ * (`levelOf(checks, { client: true })`): the receipt is the one the response named, it covers
+ * the exact bytes sent and received, and it carries the nonce the client sent (docs/result.md).
  */
-export function levelOf(checks: readonly Check[]): Level {
+export const L0_CLIENT_CHECKS = [
+  'receipt.id',
+  'client.request_hash',
+  'client.response_hash',
+  'client.nonce',
+] as const;
+
+/** Options of {@link levelOf}. */
+export interface LevelOptions {
+  /**
+   * The checks are a client's appraisal of its own exchange: L0 also needs L0_CLIENT_CHECKS to
+   * pass. Default false: a verifier's verdict, which has no client bytes to compare.
+   */
+  client?: boolean;
+}
+
+const LEVEL_RANK: Record<Level, number> = { none: 0, L0: 1, L1: 2, L2: 3, L3: 4 };
+const GROUP_L1: ReadonlySet<string> = new Set<string>([...L1_CHECKS, ...L1_HOST_CHECKS, 'ima.policy']);
+const GROUP_L2: ReadonlySet<string> = new Set<string>(L2_CHECKS);
+const GROUP_L0: ReadonlySet<string> = new Set<string>([
+  ...L0_CHECKS,
+  ...L0_CLIENT_CHECKS,
+  'receipt.exchange',
+]);
+
+/**
+ * The level group a check belongs to: `L0` (the receipt, its enrolment, the client's own and
+ * the verifier-call checks: `client.*`, `verifier.*`), `L1` (host, quote, log and registry
+ * checks, and `ima.policy`), `L2` (telemetry), or null for a name in no group.
+ */
+export function checkGroup(name: string): 'L0' | 'L1' | 'L2' | null {
+  if (GROUP_L2.has(name)) return 'L2';
+  if (GROUP_L1.has(name)) return 'L1';
+  if (GROUP_L0.has(name) || name.startsWith('client.') || name.startsWith('verifier.')) return 'L0';
+  return null;
+}
+
+/**
+ * The highest level a verdict with this check failed can have: below the check's group
+ * (L0 group: `none`, L1: L0, L2: L1). A name in no group caps at `none`: a failure nobody
+ * classified must not be read as harmless.
+ */
+function capOfFailed(name: string): Level {
+  const g = checkGroup(name);
+  return g === 'L2' ? 'L1' : g === 'L1' ? 'L0' : 'none';
+}
+
+/** The lower of two levels. */
+export function minLevel(a: Level, b: Level): Level {
+  return LEVEL_RANK[a] <= LEVEL_RANK[b] ? a : b;
+}
+
+/**
+ * The highest assurance level every required check of which passed, capped below the group
+ * of any check that failed (capOfFailed): a failed L1 or L2 check never leaves L1, a failed
+ * receipt or client check leaves `none`. Telemetry and other `asserted` checks never raise a
+ * level; a level is reached only when each of its checks is present and `pass`.
+ */
+export function levelOf(checks: readonly Check[], options: LevelOptions = {}): Level {
+  let level = reached(checks, options.client === true);
+  for (const c of checks) if (c.status === 'fail') level = minLevel(level, capOfFailed(c.name));
+  return level;
+}
+
+function reached(checks: readonly Check[], client: boolean): Level {
   const passed = new Set(checks.filter((c) => c.status === 'pass').map((c) => c.name));
   if (!L0_CHECKS.every((n) => passed.has(n))) return 'none';
+  if (client && !L0_CLIENT_CHECKS.every((n) => passed.has(n))) return 'none';
   if (!L1_CHECKS.every((n) => passed.has(n))) return 'L0';
   if (checks.some((c) => hostCapsL1(c))) return 'L0';
   if (!L2_CHECKS.every((n) => passed.has(n))) return 'L1';

@@ -37,4 +37,25 @@ export interface Verdict {
   checks: Check[];
   /** What the host facts rest on (docs/result.md): kernel and boot logs, Secure Boot. Absent without a TPM. */
   host?: HostSummary;
+  /** Whose CA vouches for the agent's TPM (docs/tpm-roots.md). Absent for an agent without an enrolled AK. */
+  tpm?: VerdictTpm;
+}
+
+/**
+ * The class of the CA an EK certificate chains to (docs/tpm-roots.md): `hardware`, a TPM vendor's
+ * CA from the shipped list; `development`, any other root the verifier's operator configured
+ * (swtpm's local CA, a locally made CA); `unknown`, no chain, or an enrolment made before
+ * classes were recorded.
+ */
+export type TpmRootClass = 'hardware' | 'development' | 'unknown';
+
+/** What a verdict says of the agent's TPM, as established when its AK was enrolled. */
+export interface VerdictTpm {
+  root: TpmRootClass;
+  /** Subject of the trust anchor the EK certificate chained to, one line (`C=CH, O=..., CN=...`);
+   * the EK certificate's own issuer when it chained to none. */
+  issuer: string;
+  /** The TPM vendor the certificate's manufacturer attribute names (`Infineon`); the attribute's
+   * raw value (`id:58595A00`) when no vendor is known for it; null when the certificate has none. */
+  manufacturer: string | null;
 }

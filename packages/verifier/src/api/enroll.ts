@@ -31,7 +31,7 @@ export async function enroll(ctx: Context): Promise<void> {
     );
   }
   const keyId = agentKeyId(key);
-  const added = await ctx.store.addKey({ agent, keyId, key, enrolledAt: Date.now() });
+  const added = await ctx.store.addKey({ agent, keyId, key, enrolledAt: ctx.options.now() });
   if (!added) {
     const existing = await ctx.store.getKey(keyId);
     if (existing?.agent !== agent) {

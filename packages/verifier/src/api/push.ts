@@ -21,8 +21,15 @@ export interface Rejection {
 
 /**
  * POST /v1/receipts: verifies each receipt of a batch on arrival (format, signature by a key
- * enrolled for the pushing agent) and stores the good ones by id. Idempotent: a receipt
- * already stored with the same bytes counts as a duplicate.
+ * enrolled for the pushing agent, a log position its key may take) and stores the good ones by
+ * id. Idempotent: a receipt already stored with the same bytes counts as a duplicate.
+ *
+ * Log positions (seq) belong to runs: the agent enrols a fresh key at each start, so its keys in
+ * enrolment order sign consecutive stretches of its log. A key that a later key has superseded
+ * may still deliver its backlog (seq below the first position any later key holds) but never
+ * take positions from there on (RECEIPT_KEY_SUPERSEDED), and a position held by another receipt
+ * is never overwritten (RECEIPT_SEQ_TAKEN): no stray key can fill the agent's log with receipts
+ * its checkpoints do not cover and keep its real receipts from ever being included.
  * @throws VerifierError TOKEN_INVALID | TOKEN_AGENT_MISMATCH | BODY_MALFORMED | BODY_TOO_LARGE | BATCH_TOO_LARGE
  */
 export async function push(ctx: Context): Promise<void> {
@@ -41,8 +48,8 @@ export async function push(ctx: Context): Promise<void> {
   let accepted = 0;
   let duplicate = 0;
   const rejected: Rejection[] = [];
-  const good: { index: number; receipt: StoredReceipt }[] = [];
-  const now = Date.now();
+  const candidates: { index: number; receipt: StoredReceipt }[] = [];
+  const now = ctx.options.now();
   for (const [index, wire] of receipts.entries()) {
     const checked = await check(ctx, wire);
     const { body: rb, bytes, checks } = checked;
@@ -65,7 +72,7 @@ export async function push(ctx: Context): Promise<void> {
       continue;
     }
     const sig = fromBase64Url((wire as { sig: string }).sig);
-    good.push({
+    candidates.push({
       index,
       receipt: {
         id: rb.id,
@@ -79,10 +86,17 @@ export async function push(ctx: Context): Promise<void> {
       },
     });
   }
+  const good = await runCheck(ctx, agent, candidates, rejected);
   const outcomes = await ctx.store.putReceipts(good.map((g) => g.receipt));
   for (const [i, { index, receipt }] of good.entries()) {
     const outcome = outcomes[i]!;
-    if (outcome === 'inserted') {
+    if (outcome === 'seq-taken') {
+      rejected.push({
+        index,
+        code: 'RECEIPT_SEQ_TAKEN',
+        message: `another receipt of agent ${JSON.stringify(agent)} holds log position ${receipt.seq}`,
+      });
+    } else if (outcome === 'inserted') {
       accepted++;
       ctx.waiters.announce(receipt.id);
     } else if (bytesEqual(outcome.body, receipt.body)) {
@@ -97,6 +111,46 @@ export async function push(ctx: Context): Promise<void> {
   }
   rejected.sort((a, b) => a.index - b.index);
   sendJson(ctx.res, 200, { accepted, duplicate, rejected });
+}
+
+type Candidate = { index: number; receipt: StoredReceipt };
+
+/**
+ * Keeps the candidates whose key may take their log position; refuses the others with
+ * RECEIPT_KEY_SUPERSEDED. A key's limit is the lowest position held (stored, or in this batch)
+ * by any key of the agent enrolled after it; the latest key (the current run's) has none.
+ */
+async function runCheck(
+  ctx: Context,
+  agent: string,
+  candidates: Candidate[],
+  rejected: Rejection[],
+): Promise<Candidate[]> {
+  if (candidates.length === 0) return candidates;
+  const order = (await ctx.store.agentKeys(agent)).map((k) => k.keyId);
+  const first = await ctx.store.firstSeqs(agent);
+  for (const { receipt } of candidates) {
+    const seq = receipt.seq ?? Number.POSITIVE_INFINITY;
+    if (seq < (first.get(receipt.keyId) ?? Number.POSITIVE_INFINITY)) first.set(receipt.keyId, seq);
+  }
+  // limit[i] = min first position of keys i+1..n-1.
+  const limit = new Map<string, number>();
+  let below = Number.POSITIVE_INFINITY;
+  for (let i = order.length - 1; i >= 0; i--) {
+    const id = order[i]!;
+    limit.set(id, below);
+    below = Math.min(below, first.get(id) ?? Number.POSITIVE_INFINITY);
+  }
+  return candidates.filter(({ index, receipt }) => {
+    const max = limit.get(receipt.keyId) ?? Number.POSITIVE_INFINITY;
+    if (receipt.seq === undefined || receipt.seq < max) return true;
+    rejected.push({
+      index,
+      code: 'RECEIPT_KEY_SUPERSEDED',
+      message: `key ${receipt.keyId.slice(0, 16)}… was superseded by a later key of agent ${JSON.stringify(agent)} holding log positions from ${max}; receipt #${receipt.seq} is past them`,
+    });
+    return false;
+  });
 }
 
 /**

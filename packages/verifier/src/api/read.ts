@@ -1,8 +1,19 @@
-import { type Check, levelOf, type ReceiptBody } from '@tmb/core';
+import { createHash } from 'node:crypto';
+import {
+  type CanonicalValue,
+  type Check,
+  canonicalBytes,
+  fromBase64Url,
+  levelOf,
+  type ReceiptBody,
+} from '@tmb/core';
 import { type HostSegment, upstreamCheck, weightsCheck } from '@tmb/core/host';
 import type { CompiledRegistry } from '@tmb/core/registry';
 import { appraise, type ReceiptResult } from '../appraise.ts';
+import { loadAttest } from '../attest/state.ts';
 import { l1Checks } from '../attest/verdict.ts';
+import { TokenAuth } from '../auth.ts';
+import type { ResultBinding } from '../ear.ts';
 import { VerifierError } from '../errors.ts';
 import { sendError, sendJson } from '../http/respond.ts';
 import type { StoredReceipt } from '../store/types.ts';
@@ -51,18 +62,30 @@ export async function getReceipt(ctx: Context, id: string): Promise<void> {
   sendJson(ctx.res, 200, await result(ctx, stored));
 }
 
-/** GET /v1/requests/:requestId: every stored receipt for a provider request id, oldest first. */
+/**
+ * GET /v1/requests/:requestId: every stored receipt for a provider request id, oldest first.
+ * Needs a token (request ids and paths are the provider's clients' business): a reader token
+ * sees every agent's, an agent token only its own agent's receipts.
+ * @throws VerifierError TOKEN_INVALID
+ */
 export async function getByRequest(ctx: Context, requestId: string): Promise<void> {
+  const grant = ctx.auth.check(ctx.req.headers.authorization);
   const rows = await ctx.store.byRequestId(requestId, MAX_BY_REQUEST);
   const results: ReceiptResult[] = [];
-  for (const row of rows) results.push(await result(ctx, row));
+  for (const row of rows) if (TokenAuth.canRead(grant, row.agent)) results.push(await result(ctx, row));
   sendJson(ctx.res, 200, { results });
 }
 
-/** GET /v1/agents: enrolled agents and their keys. */
+/**
+ * GET /v1/agents: enrolled agents and their keys. Needs a token: a reader token lists every
+ * agent, an agent token only its own.
+ * @throws VerifierError TOKEN_INVALID
+ */
 export async function getAgents(ctx: Context): Promise<void> {
+  const grant = ctx.auth.check(ctx.req.headers.authorization);
   const agents = new Map<string, { keyId: string; enrolledAt: string }[]>();
-  for (const k of await ctx.store.listKeys()) {
+  const keys = grant.kind === 'agent' ? await ctx.store.agentKeys(grant.agent) : await ctx.store.listKeys();
+  for (const k of keys) {
     const list = agents.get(k.agent) ?? [];
     list.push({ keyId: k.keyId, enrolledAt: new Date(k.enrolledAt).toISOString() });
     agents.set(k.agent, list);
@@ -70,8 +93,17 @@ export async function getAgents(ctx: Context): Promise<void> {
   sendJson(ctx.res, 200, { agents: [...agents].map(([agent, keys]) => ({ agent, keys })) });
 }
 
-async function result(ctx: Context, stored: StoredReceipt): Promise<ReceiptResult> {
-  const r = appraise(stored, await ctx.store.getKey(stored.keyId));
+/**
+ * A stored receipt's answer: the verdict recomputed from its bytes and the EAR that signs it with
+ * its binding; `extra` adds members of the binding (a bundle's evidence digest, api/bundle.ts).
+ */
+export async function result(
+  ctx: Context,
+  stored: StoredReceipt,
+  extra: Pick<ResultBinding, 'evidenceSha256'> = {},
+): Promise<ReceiptResult> {
+  const key = await ctx.store.getKey(stored.keyId);
+  const r = appraise(stored, key);
   const l1 = await l1Checks(ctx.store, ctx.attest, stored, r.body);
   const checks = [...r.verdict.checks, ...l1.checks];
   const seg = l1.segment;
@@ -87,16 +119,51 @@ async function result(ctx: Context, stored: StoredReceipt): Promise<ReceiptResul
   const verdict = {
     ...r.verdict,
     ...(seg ? { host: seg.host } : {}),
+    ...(l1.tpm ? { tpm: l1.tpm } : {}),
     checks,
     level: levelOf(checks),
     ok: checks.every((c) => c.status !== 'fail'),
+  };
+  // What the signed result binds besides the verdict: every unsigned member of this answer a
+  // client uses (docs/result.md, "Bound members").
+  // l1Checks read the agent's attest state already; an agent without one has no L1 checks.
+  // (A second read for TPM agents: l1Checks does not return the state it read.)
+  const attest = l1.checks.length > 0 ? await loadAttest(ctx.store, stored.agent) : undefined;
+  const hex = (b: Uint8Array) => createHash('sha256').update(b).digest('hex');
+  const binding: ResultBinding = {
+    receiptSha256: hex(stored.body),
+    agentKey: r.agentKey,
+    enrolment: key ? { agent: key.agent, keyId: key.keyId, enrolledAt: key.enrolledAt } : null,
+    attestationSha256: l1.attestation ? attestationSha256(l1.attestation) : null,
+    ak:
+      attest?.akName && attest.ekPublic
+        ? {
+            name: attest.akName,
+            activatedAt: attest.activatedAt,
+            ekPublicSha256: hex(fromBase64Url(attest.ekPublic)),
+          }
+        : null,
   };
   return {
     ...r,
     verdict,
     ...(l1.attestation ? { attestation: l1.attestation } : {}),
-    result: await ctx.signer.issue(verdict),
+    result: await ctx.signer.issue(verdict, { ...binding, ...extra }),
   };
+}
+
+/**
+ * Hex SHA-256 of the canonical JSON of an answer's attestation, as the client parses it from the
+ * JSON answer (members left undefined are not sent); null when it is not canonical JSON (a
+ * non-integer number): the client then fails verifier.binding rather than this read failing.
+ */
+function attestationSha256(a: object): string | null {
+  try {
+    const bytes = canonicalBytes(JSON.parse(JSON.stringify(a)) as CanonicalValue);
+    return createHash('sha256').update(bytes).digest('hex');
+  } catch {
+    return null;
+  }
 }
 
 /** The registry checks of a receipt from the segment judging it (docs/result.md). */

@@ -12,6 +12,7 @@ import {
 import { parsePcrsFile, verifyQuote } from '@tmb/core/tpm';
 import type { KeyRecord } from '../store/types.ts';
 import type { ExtensionCheck } from '../telemetry/extension.ts';
+import { keyBoundCheck } from './ckey.ts';
 import { appraiseKernel, KERNEL_PCR, type KernelEvidence } from './kernel.ts';
 import { reopenQuoted, telemetryChainCheck } from './quoted.ts';
 import type { AgentAttest } from './state.ts';
@@ -210,19 +211,10 @@ export function appraiseEvidence(o: {
     }
   } else checks.push({ name: 'log.replay', status: 'skipped', detail: 'no verified PCR value to replay to' });
 
-  if (signer === undefined)
-    checks.push({ name: 'key.bound', status: 'skipped', detail: 'no verified checkpoint signer' });
-  else if (boundBoot.includes(signer.keyId))
-    checks.push(
-      pass('key.bound', `checkpoint key ${signer.keyId.slice(0, 16)}… was extended into PCR ${state.pcr}`),
-    );
-  else
-    checks.push({
-      name: 'key.bound',
-      status: 'fail',
-      code: 'KEY_NOT_BOUND',
-      detail: `checkpoint key ${signer.keyId.slice(0, 16)}… is not in a tmb.agent-key event replayed to the quoted PCR ${state.pcr}`,
-    });
+  // The checkpoint must be co-signed by a TPM-held key the AK certified for its receipt key, in
+  // this boot (ckey.ts). A tmb.agent-key event in the replayed log is informational only.
+  const keyBound = keyBoundCheck(state.checkpointKeys, ev.note, o.origin, signer?.keyId, ci?.resetCount);
+  checks.push(keyBound.check);
 
   // The kernel's IMA log and the boot log, replayed to the quoted PCRs 10 and 0-9.
   let kernel: ReturnType<typeof appraiseKernel> | null = null;
@@ -323,7 +315,13 @@ export function appraiseEvidence(o: {
       kernel: kernel.next,
       bound,
       boundBoot,
-      checkpoint: { note: ev.note, size: cp.size, root: toBase64(cp.root), keyId: signer.keyId },
+      checkpoint: {
+        note: ev.note,
+        size: cp.size,
+        root: toBase64(cp.root),
+        keyId: signer.keyId,
+        ...(keyBound.key === null ? {} : { tpmKeyName: keyBound.key.keyName }),
+      },
       checks,
       quote: {
         attest: toBase64Url(ev.attest),

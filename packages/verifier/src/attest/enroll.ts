@@ -1,8 +1,8 @@
 import { randomBytes, timingSafeEqual } from 'node:crypto';
-import { type Check, CoreError, fromBase64Url, toBase64Url, toHex } from '@tmb/core';
+import { type Check, CoreError, fromBase64Url, toBase64Url, toHex, type VerdictTpm } from '@tmb/core';
 import {
   akAttributeProblem,
-  checkEkCertificate,
+  appraiseEkCertificate,
   makeCredential,
   parseTpm2bPublic,
   type TpmPublic,
@@ -62,7 +62,8 @@ export function reject(ctx: Context, checks: Check[]): void {
 
 /**
  * POST /v1/attest/enroll {agent, ekPublic, ekCertificate, akPublic, pcr}: checks the EK
- * certificate chain against the configured roots and that it certifies the EK, checks the AK's
+ * certificate (chain to a vendor or configured root, TCG EK profile, root class; docs/tpm-roots.md)
+ * and that it certifies the EK, checks the AK's
  * attributes, computes the AK name from its public area, and answers a MakeCredential challenge
  * `{challenge}` (the tpm2_makecredential file, base64url). The AK is trusted only after
  * /v1/attest/activate returns the secret. 422 EVIDENCE_REJECTED names a failed check.
@@ -81,6 +82,7 @@ export async function enrollAk(ctx: Context): Promise<void> {
     );
   const cert = body.ekCertificate;
   let ekCheck: Check;
+  let tpm: VerdictTpm = { root: 'unknown', issuer: '', manufacturer: null };
   if (typeof cert !== 'string') {
     ekCheck = {
       name: 'host.ek_certificate',
@@ -89,23 +91,36 @@ export async function enrollAk(ctx: Context): Promise<void> {
       detail: 'the agent sent no EK certificate',
     };
   } else {
-    const checks = checkEkCertificate({
+    // Chain, TCG EK profile and root class (docs/tpm-roots.md); the class goes into every verdict.
+    const o = ctx.options;
+    const appraisal = appraiseEkCertificate({
       certificate: bytesField(body, 'ekCertificate'),
       ekPublic: ek,
       roots: ctx.attest.roots,
+      intermediates: o.ekIntermediates,
+      hardwareRoots: o.ekHardwareRoots,
+      requireHardware: o.requireHardwareTpm,
       at: new Date(),
     });
-    const failed = checks.find((c) => c.status === 'fail');
+    tpm = appraisal.tpm;
+    const failed = appraisal.checks.find((c) => c.status === 'fail');
     ekCheck = failed
       ? { ...failed, name: 'host.ek_certificate' }
-      : { name: 'host.ek_certificate', status: 'pass', detail: checks.map((c) => c.detail).join('; ') };
+      : {
+          name: 'host.ek_certificate',
+          status: 'pass',
+          detail: appraisal.checks.map((c) => c.detail).join('; '),
+        };
   }
   const problem = akAttributeProblem(ak);
   const akCheck: Check =
     problem === null
       ? { name: 'host.ak_activated', status: 'skipped', detail: 'waiting for ActivateCredential' }
       : { name: 'host.ak_activated', status: 'fail', code: 'AK_ATTRIBUTES_INVALID', detail: problem };
-  if (ekCheck.status === 'fail' || akCheck.status === 'fail') {
+  // A TPM refused only for its root's class (--require-hardware-tpm) still enrols: every verdict
+  // then names EK_ROOT_NOT_HARDWARE in host.ek_certificate, which keeps it below L1.
+  const ekRefused = ekCheck.status === 'fail' && ekCheck.code !== 'EK_ROOT_NOT_HARDWARE';
+  if (ekRefused || akCheck.status === 'fail') {
     reject(ctx, [ekCheck, akCheck]);
     return;
   }
@@ -124,8 +139,10 @@ export async function enrollAk(ctx: Context): Promise<void> {
     akPublic: akBytes,
     akName,
     ekCheck,
+    tpm,
+    ekCertificate: typeof cert === 'string' ? cert : null,
     pcr,
-    expires: Date.now() + ctx.attest.challengeTtlMs,
+    expires: ctx.attest.now() + ctx.attest.challengeTtlMs,
   });
   sendJson(ctx.res, 200, { agent, akName: toHex(akName), challenge: toBase64Url(file) });
 }
@@ -133,14 +150,17 @@ export async function enrollAk(ctx: Context): Promise<void> {
 /**
  * POST /v1/attest/activate {agent, secret}: the secret ActivateCredential recovered. Only a TPM
  * holding both the certified EK and the AK can; the AK is then the agent's (replacing an earlier
- * one). A new EK (another TPM) starts the clock and measurement-log state afresh.
- * 403 ACTIVATION_FAILED for a wrong secret or no pending enrolment.
+ * one on the same EK: the agent restarted on the same TPM). An AK on another EK (another TPM)
+ * replaces the agent's only once the operator allowed it (`tmb verifier allow-ak`), and uses up
+ * that permission; it starts the clock and measurement-log state afresh.
+ * 403 ACTIVATION_FAILED for a wrong secret or no pending enrolment; 409 AK_REPLACEMENT_REFUSED
+ * for another TPM's AK without the operator's permission (the pending enrolment is dropped).
  */
 export async function activateAk(ctx: Context): Promise<void> {
   const { agent, body } = await agentRequest(ctx);
   const secret = bytesField(body, 'secret', 256);
   const p = ctx.attest.pending.get(agent);
-  if (p === undefined || p.expires <= Date.now())
+  if (p === undefined || p.expires <= ctx.attest.now())
     throw new VerifierError('ACTIVATION_FAILED', 'no AK enrolment of this agent is waiting for activation');
   ctx.attest.pending.delete(agent);
   if (secret.length !== p.secret.length || !timingSafeEqual(secret, p.secret))
@@ -149,17 +169,28 @@ export async function activateAk(ctx: Context): Promise<void> {
       'the secret is not the one MakeCredential sealed to this EK and AK',
     );
   const before = await loadAttest(ctx.store, agent);
-  const sameTpm = before !== undefined && before.ekPublic === toBase64Url(p.ekPublic) && before.pcr === p.pcr;
+  const sameEk = before !== undefined && before.ekPublic === toBase64Url(p.ekPublic);
+  // A token is enough to move an agent's name onto another TPM only with the operator's word:
+  // else whoever holds the token (any root process on the host) could swap in a TPM it controls.
+  if (before !== undefined && !sameEk && !(await ctx.store.takeAkAllowance(agent)))
+    throw new VerifierError(
+      'AK_REPLACEMENT_REFUSED',
+      `agent ${JSON.stringify(agent)} already has an AK on another TPM (EK); an operator must run "tmb verifier allow-ak --agent ${agent}" to let its next activation replace it`,
+    );
+  const sameTpm = sameEk && before.pcr === p.pcr;
   await saveAttest(ctx.store, agent, {
     ekPublic: toBase64Url(p.ekPublic),
     ekCheck: p.ekCheck,
+    tpm: p.tpm,
+    ekCertificate: p.ekCertificate ?? null,
     akPublic: toBase64Url(p.akPublic),
     akName: toHex(p.akName),
-    activatedAt: Date.now(),
+    activatedAt: ctx.attest.now(),
     pcr: p.pcr,
     clock: sameTpm ? before.clock : null,
     ima: sameTpm ? before.ima : null,
     bound: before?.bound ?? [],
+    checkpointKeys: before?.checkpointKeys ?? [],
     checkpoint: before?.checkpoint ?? null,
     checks: before?.checks ?? [],
     quote: before?.quote ?? null,

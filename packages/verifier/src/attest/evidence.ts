@@ -188,5 +188,10 @@ export async function postEvidence(ctx: Context): Promise<void> {
   // host check of that receipt).
   await ctx.attest.segments.record(agent, segment);
   await saveAttest(ctx.store, agent, next);
+  // The offline bundle's share of this quote (docs/bundle.md): keys by the ids the state names.
+  const keyOf = (id: string | undefined) => keys.find((k) => k.keyId === id)?.key ?? null;
+  const signer = keyOf(next.checkpoint?.keyId);
+  if (signer !== null)
+    await ctx.attest.bundles.record(agent, ev, state, next, signer, keyOf(state.checkpoint?.keyId));
   sendJson(ctx.res, 200, { ok: true, checks });
 }

@@ -1,4 +1,4 @@
-import type { Check } from '@tmb/core';
+import type { Check, VerdictTpm } from '@tmb/core';
 import type { ImaState } from '@tmb/core/ima';
 import type { Store } from '../store/types.ts';
 import type { KernelBoot } from './kernel.ts';
@@ -11,6 +11,10 @@ export interface AgentAttest {
   /** base64url TPM2B_PUBLIC of the EK, and the host.ek_certificate check made at enrolment. */
   ekPublic: string;
   ekCheck: Check;
+  /** The EK root's class, issuer and TPM vendor, from enrolment; absent in rows made before it was kept (read as unknown). */
+  tpm?: VerdictTpm;
+  /** The EK certificate the agent enrolled with (base64url DER), for offline bundles (docs/bundle.md). */
+  ekCertificate?: string | null;
   /** The activated AK: base64url TPM2B_PUBLIC, hex name (computed here), when activated. */
   akPublic: string;
   akName: string;
@@ -23,17 +27,45 @@ export interface AgentAttest {
   ima: ImaState | null;
   /** The current boot's kernel IMA replay (PCR 10), its facts and boot log appraisal; null without a kernel log. */
   kernel?: KernelBoot | null;
-  /** Key ids (hex SHA-256 of the raw key) found in `tmb.agent-key` events covered by a quote. */
+  /** The TPM-held checkpoint keys the AK certified, oldest first (at most MAX_CHECKPOINT_KEYS). Absent: none. */
+  checkpointKeys?: CertifiedKey[];
+  /**
+   * Key ids (hex SHA-256 of the raw key) found in `tmb.agent-key` events covered by a quote.
+   * Informational since issue 9: key.bound takes a certified TPM key, not a PCR event.
+   */
   bound: string[];
   /** The subset of `bound` extended in the current boot (resetCount of `ima`). */
   boundBoot?: string[];
   /** The latest quoted checkpoint: note, size, base64 root, and the key id that signed it. */
-  checkpoint: { note: string; size: number; root: string; keyId: string } | null;
+  checkpoint: {
+    note: string;
+    size: number;
+    root: string;
+    keyId: string;
+    /** TPM name (hex) of the certified checkpoint key that co-signed it (absent in older rows). */
+    tpmKeyName?: string;
+  } | null;
   /** The named checks of the evidence that quoted `checkpoint` (all pass). */
   checks: Check[];
   /** The quote over `checkpoint`, base64url, and its nonce (hex), for offline re-checking. */
   quote: { attest: string; signature: string; pcrs: string; nonce: string } | null;
   acceptedAt: number | null;
+}
+
+/**
+ * A checkpoint key the agent's AK certified (POST /v1/attest/checkpoint-key; docs/evidence.md,
+ * "The checkpoint key"): TPM name (hex), TPM2B_PUBLIC (base64url), the receipt key id it was
+ * certified for, when, the TPM resetCount of the certification, the AK that certified it, and
+ * the certification itself for offline re-checking.
+ */
+export interface CertifiedKey {
+  keyName: string;
+  keyPublic: string;
+  receiptKeyId: string;
+  certifiedAt: number;
+  resetCount: number;
+  akName: string;
+  certify: { attest: string; signature: string; nonce: string };
 }
 
 /** The agent's state, or undefined when it enrolled no AK. */

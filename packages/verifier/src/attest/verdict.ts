@@ -1,4 +1,4 @@
-import { type Check, L1_CHECKS, type ReceiptBody } from '@tmb/core';
+import { type Check, L1_CHECKS, type ReceiptBody, type VerdictTpm } from '@tmb/core';
 import { type HostSegment, segmentFor } from '@tmb/core/host';
 import {
   encodeInclusionProof,
@@ -6,7 +6,9 @@ import {
   inclusionProof,
   verifyReceiptInCheckpoint,
 } from '@tmb/core/log';
+import type { CheckpointKeyMember } from '@tmb/core/tpm';
 import type { Store, StoredReceipt } from '../store/types.ts';
+import { checkpointKeyMember } from './ckey.ts';
 import { logOrigin } from './evidence.ts';
 import { reopenQuoted } from './quoted.ts';
 import type { AttestService } from './service.ts';
@@ -16,8 +18,14 @@ import { loadAttest } from './state.ts';
 export interface Attestation {
   /** The quoted checkpoint note covering the receipt. */
   checkpoint: string;
-  /** base64url raw Ed25519 key that signed the checkpoint (enrolled for the agent, bound by the TPM). */
+  /** base64url raw Ed25519 key that signed the checkpoint (enrolled for the agent: the receipt key). */
   checkpointKey: string | null;
+  /**
+   * The TPM-held key that co-signed the checkpoint, with its certification by the AK
+   * (core checkpointNoteVerifier / verifyCheckpointKey re-check it offline); null when the
+   * quoted checkpoint carries none (rows from before issue 9).
+   */
+  tpmKey: CheckpointKeyMember | null;
   /** Inclusion proof of the receipt (leaf = body bytes) in that checkpoint (docs/proofs.md). */
   proof: InclusionProofJson;
   /** The TPM quote over the checkpoint and its nonce, base64url / hex. */
@@ -37,17 +45,49 @@ const PASS_THROUGH = [
 ];
 
 /**
+ * `receipt.included` of a receipt no accepted quote covers yet: pending until the inclusion
+ * deadline, then failed. The deadline runs from the receipt's end, or from when it reached the
+ * verifier if that is earlier: `time.end` is the agent's word, and a provider that dated its
+ * receipts in the future must not keep them pending (and `ok`) for longer.
+ */
+function uncovered(
+  attest: AttestService,
+  stored: StoredReceipt,
+  body: ReceiptBody,
+  size: number | null,
+): Check {
+  const endMs = Math.floor(body.time.end / 1000);
+  const from = Math.min(endMs, stored.receivedAt);
+  const due = from + attest.inclusionDeadlineMs;
+  const now = attest.now();
+  const where = `latest quoted size ${size ?? 'none'}`;
+  if (now < due)
+    return {
+      name: 'receipt.included',
+      status: 'asserted',
+      detail: `pending: receipt #${body.seq} is not yet covered by a quoted checkpoint (${where}); due by ${new Date(due).toISOString()}`,
+    };
+  return {
+    name: 'receipt.included',
+    status: 'fail',
+    code: 'RECEIPT_NOT_INCLUDED',
+    detail: `no accepted quote covered receipt #${body.seq} within ${attest.inclusionDeadlineMs} ms of its end (${where}): the agent's quotes stopped or leave it out`,
+  };
+}
+
+/**
  * The L1 checks of one stored receipt, in L1_CHECKS order (docs/result.md), recomputed on each
  * read: host checks from the AK enrolment, quote and log checks from the evidence that quoted the
  * agent's latest checkpoint, `key.bound` for the receipt's own key, and `receipt.included` by
- * an inclusion proof of the stored body bytes against that checkpoint's root.
+ * an inclusion proof of the stored body bytes against that checkpoint's root (failed
+ * RECEIPT_NOT_INCLUDED when no quote covered the receipt by attest.inclusionDeadlineMs).
  */
 export async function l1Checks(
   store: Store,
   attest: AttestService,
   stored: StoredReceipt,
   body: ReceiptBody | null,
-): Promise<{ checks: Check[]; attestation?: Attestation; segment?: HostSegment }> {
+): Promise<{ checks: Check[]; attestation?: Attestation; segment?: HostSegment; tpm?: VerdictTpm }> {
   const all = (status: 'skipped', detail: string) => ({
     checks: L1_CHECKS.map((name): Check => ({ name, status, detail })),
   });
@@ -68,21 +108,30 @@ export async function l1Checks(
     byName.set(name, c ?? { name, status: 'skipped', detail: 'no quoted checkpoint of this agent yet' });
   }
   const covered = cp !== null && body.seq < cp.size;
-  const bound = state.bound.includes(body.key);
+  // key.bound (docs/evidence.md, "The checkpoint key"): the receipt's key is the one a TPM key
+  // certified by the AK names, and the quoted checkpoint is co-signed by a certified TPM key.
+  const certified = (state.checkpointKeys ?? []).findLast((k) => k.receiptKeyId === body.key);
+  const tpmKey =
+    cp?.tpmKeyName === undefined
+      ? undefined
+      : (state.checkpointKeys ?? []).find((k) => k.keyName === cp.tpmKeyName);
   byName.set(
     'key.bound',
-    bound
+    certified !== undefined && tpmKey !== undefined
       ? {
           name: 'key.bound',
           status: 'pass',
-          detail: `key ${body.key.slice(0, 16)}… was extended into the quoted PCR ${state.pcr}`,
+          detail: `key ${body.key.slice(0, 16)}… is named by TPM key ${certified.keyName.slice(0, 20)}…, certified by AK ${certified.akName.slice(0, 16)}…; the quoted checkpoint is signed by TPM key ${tpmKey.keyName.slice(0, 20)}…`,
         }
       : covered
         ? {
             name: 'key.bound',
             status: 'fail',
             code: 'KEY_NOT_BOUND',
-            detail: `key ${body.key.slice(0, 16)}… is in no tmb.agent-key event replayed to a quoted PCR ${state.pcr}`,
+            detail:
+              certified === undefined
+                ? `key ${body.key.slice(0, 16)}… is named by no TPM-held checkpoint key the AK certified`
+                : 'the quoted checkpoint carries no signature by a certified TPM key',
           }
         : {
             name: 'key.bound',
@@ -118,11 +167,7 @@ export async function l1Checks(
     );
   let attestation: Attestation | undefined;
   if (!covered || cp === null || state.quote === null) {
-    byName.set('receipt.included', {
-      name: 'receipt.included',
-      status: 'asserted',
-      detail: `pending: receipt #${body.seq} is not yet covered by a quoted checkpoint (latest quoted size ${cp?.size ?? 'none'})`,
-    });
+    byName.set('receipt.included', uncovered(attest, stored, body, cp?.size ?? null));
   } else {
     const tree = await attest.trees.upTo(stored.agent, cp.size);
     // The quoted note as signed (extension lines included), opened again under its key.
@@ -151,6 +196,7 @@ export async function l1Checks(
       attestation = {
         checkpoint: cp.note,
         checkpointKey: key === undefined ? null : Buffer.from(key).toString('base64url'),
+        tpmKey: tpmKey === undefined ? null : checkpointKeyMember(tpmKey),
         proof: encodeInclusionProof(proof),
         quote: state.quote,
         akPublic: state.akPublic,
@@ -161,6 +207,8 @@ export async function l1Checks(
   }
   return {
     checks: L1_CHECKS.map((n) => byName.get(n)!),
+    // The EK root's class from enrolment (docs/tpm-roots.md); rows made before it was kept: unknown.
+    tpm: state.tpm ?? { root: 'unknown', issuer: '', manufacturer: null },
     ...(attestation ? { attestation } : {}),
     ...(segment ? { segment } : {}),
   };

@@ -41,9 +41,19 @@ export interface Store {
   addKey(record: KeyRecord): Promise<boolean>;
   getKey(keyId: string): Promise<KeyRecord | undefined>;
   listKeys(): Promise<KeyRecord[]>;
+  /** The keys enrolled for one agent, in enrolment order (the last one is the current run's). */
+  agentKeys(agent: string): Promise<KeyRecord[]>;
+  /** For each key of the agent with stored receipts: the lowest log position (seq) they hold. */
+  firstSeqs(agent: string): Promise<Map<string, number>>;
+  /** Records the operator's permission for the agent's next AK activation to replace its AK on
+   * another EK (`tmb verifier allow-ak`). */
+  allowAkReplacement(agent: string, at: number): Promise<void>;
+  /** Uses up the agent's permission: `true` when there was one (it is gone after). */
+  takeAkAllowance(agent: string): Promise<boolean>;
   /** Inserts receipts in one transaction, each unless one with its id exists; for each, in
-   * order: `inserted`, or the receipt already stored under that id. */
-  putReceipts(receipts: readonly StoredReceipt[]): Promise<('inserted' | StoredReceipt)[]>;
+   * order: `inserted`; `seq-taken` when another receipt of the agent already holds its seq
+   * (nothing stored); or the receipt already stored under that id. */
+  putReceipts(receipts: readonly StoredReceipt[]): Promise<('inserted' | 'seq-taken' | StoredReceipt)[]>;
   getReceipt(id: string): Promise<StoredReceipt | undefined>;
   /** Receipts with this provider request id, oldest first, at most `limit`. */
   byRequestId(requestId: string, limit: number): Promise<StoredReceipt[]>;

@@ -1,4 +1,4 @@
-import type { Check, ReceiptBody } from '@tmb/core';
+import { type Check, type ReceiptBody, receiptServed } from '@tmb/core';
 import {
   concurrencyBucket,
   type FeatureResult,
@@ -14,9 +14,23 @@ import {
 import type { LoadedProfile } from './profiles.ts';
 import type { StoredSpan, TelemetryStore } from './store.ts';
 
-/** The modelDigest a profile carries to be used for receipts asking for model NAME, until receipts carry measured weight digests. */
+/** The modelDigest a profile carries to be used for receipts asking for model NAME (any weights of it). */
 export function nameDigest(model: string): string {
   return `name:${model}`;
+}
+
+/**
+ * The modelDigests that name the model a receipt asked for, most specific first: the weights
+ * the receipt says served it (receipt v2 `served.weights`, as `sha256:<hex>`) when
+ * `servedTrusted`, then `name:<model.requested>`. The caller (TelemetryService) trusts the served
+ * digest only when the registry lists it for the model asked for and the verdict's
+ * `weights.allowed` passed: an agent that served a substitute, or says it did, is held against
+ * the requested model's profile, never the substitute's.
+ */
+export function profileDigests(body: ReceiptBody, servedTrusted: boolean): string[] {
+  const served = receiptServed(body)?.weights ?? null;
+  const name = body.model.requested === null ? [] : [nameDigest(body.model.requested)];
+  return servedTrusted && served !== null ? [`sha256:${served}`, ...name] : name;
 }
 
 /** What the verifier found for one receipt's telemetry (GET /v1/telemetry/receipts/:id). */
@@ -50,7 +64,9 @@ function skipped(detail: string): TelemetryFinding {
 /**
  * The telemetry link of one receipt: its window of GPU samples (the agent's, gpu 0), cut at
  * time.start / firstByte / end; its features (requestFeatures, energy shared with overlapping
- * receipts); the profile for the model asked for and the concurrency bucket; the score.
+ * receipts); the profile for the model asked for and the concurrency bucket (by the served
+ * weights digest when `o.servedTrusted` and a profile has it, else by name: profileDigests);
+ * the score.
  * `pass` when consistent, `fail` TELEMETRY_INCONSISTENT when below the profile's calibrated
  * threshold, `fail` TELEMETRY_GPU_MISMATCH when a sample of the window names another GPU than
  * the profile's gpuModel, `fail` TELEMETRY_GPU_CHANGED when the window's samples carry two GPU
@@ -61,6 +77,7 @@ export function linkReceipt(
   body: ReceiptBody,
   store: TelemetryStore,
   profiles: readonly LoadedProfile[],
+  o: { servedTrusted?: boolean } = {},
 ): TelemetryFinding {
   const model = body.model.requested;
   if (model === null) return skipped('the request names no model: no profile to compare with');
@@ -85,7 +102,11 @@ export function linkReceipt(
     reason: 'no-samples-around-window',
   };
   const measured = { concurrency, ...(result.ok ? { features: result.features } : {}) };
-  const forModel = profiles.filter((p) => p.profile.key.modelDigest === nameDigest(model));
+  // The most specific digest that any trusted profile has: the served weights, else the name.
+  const digests = profileDigests(body, o.servedTrusted ?? false);
+  const digest =
+    digests.find((d) => profiles.some((p) => p.profile.key.modelDigest === d)) ?? nameDigest(model);
+  const forModel = profiles.filter((p) => p.profile.key.modelDigest === digest);
   const matching = forModel.filter((p) => p.profile.key.concurrencyBucket === bucket);
   if (matching.length !== 1)
     return {

@@ -1,10 +1,11 @@
-import { type Check, levelOf, type ReceiptBody } from '@tmb/core';
+import { type Check, levelOf, type ReceiptBody, receiptServed } from '@tmb/core';
+import type { CompiledRegistry } from '@tmb/core/registry';
 import { HostMonitor } from '@tmb/stats';
 import type { Context } from '../api/context.ts';
 import { VerifierError } from '../errors.ts';
 import { sendJson } from '../http/respond.ts';
 import { ingestTelemetry } from './ingest.ts';
-import { linkReceipt, type TelemetryFinding } from './link.ts';
+import { linkReceipt, profileDigests, type TelemetryFinding } from './link.ts';
 import { type LoadedProfile, ProfileRegistry, profileKeyFromText } from './profiles.ts';
 import { TelemetryStore } from './store.ts';
 
@@ -37,8 +38,14 @@ export class TelemetryService {
   readonly profiles: ProfileRegistry;
   readonly #o: { alpha: number; beta: number };
   readonly #hosts = new Map<string, HostState>();
+  readonly #registry: CompiledRegistry | null;
 
-  constructor(dbPath: string, o: VerifierTelemetryOptions = {}) {
+  /**
+   * `registry`: the verifier's model registry, by which a receipt's served weights digest may
+   * choose its profile (#servedTrusted). Left out (null): profiles are chosen by model name only.
+   */
+  constructor(dbPath: string, o: VerifierTelemetryOptions = {}, registry: CompiledRegistry | null = null) {
+    this.#registry = registry;
     const retain = o.retainSamples ?? 360_000;
     if (!Number.isSafeInteger(retain) || retain <= 0)
       throw new VerifierError('VERIFIER_CONFIG_INVALID', 'retainSamples must be a positive integer');
@@ -53,18 +60,22 @@ export class TelemetryService {
     return ingestTelemetry(ctx, this.store);
   }
 
-  /** The finding for a decoded receipt body whose earlier checks `ok` says passed. */
-  find(body: ReceiptBody | null, ok: boolean): TelemetryFinding {
+  /**
+   * The finding for a decoded receipt body whose earlier checks `ok` says passed.
+   * `servedTrusted`: a profile may be chosen by the receipt's served weights digest
+   * (#servedTrusted, linkReceipt, profileDigests). Default false: by model name.
+   */
+  find(body: ReceiptBody | null, ok: boolean, servedTrusted = false): TelemetryFinding {
     if (body === null || !ok)
       return {
         check: { name: 'telemetry.consistent', status: 'skipped', detail: 'an earlier check failed' },
       };
     const profiles = this.profiles.list();
-    const f = linkReceipt(body, this.store, profiles);
+    const f = linkReceipt(body, this.store, profiles, { servedTrusted });
     // The host test only hears requests whose GPU is the profile's (a mismatched or swapped GPU
     // already fails the request; its energy says nothing about the claimed model on that GPU).
     if (f.features !== undefined && f.profile !== undefined && f.gpu?.status === 'match') {
-      const host = this.#observe(body, f, profiles);
+      const host = this.#observe(body, f, profiles, servedTrusted);
       if (host !== undefined) f.check = { ...f.check, detail: `${f.check.detail}; ${host}` };
     }
     return f;
@@ -77,7 +88,22 @@ export class TelemetryService {
    */
   check(body: ReceiptBody | null, checks: readonly Check[]): Check | undefined {
     if (!this.profiles.configured) return undefined;
-    return this.find(body, levelOf(checks) !== 'none').check;
+    return this.find(body, levelOf(checks) !== 'none', this.#servedTrusted(body, checks)).check;
+  }
+
+  /**
+   * Whether a receipt's served weights digest (receipt v2) may choose its telemetry profile:
+   * the registry lists that digest for the model the request asked for, and the verdict's
+   * `weights.allowed` passed (the quoted host's weights are that model's). Then even an agent
+   * that lies in `served` can only pick a profile of the model asked for; otherwise the profile
+   * is chosen by name, so a substitute is never scored against its own profile.
+   */
+  #servedTrusted(body: ReceiptBody | null, checks: readonly Check[]): boolean {
+    const weights = body === null ? null : (receiptServed(body)?.weights ?? null);
+    const model = body?.model.requested ?? null;
+    if (weights === null || model === null || this.#registry === null) return false;
+    if (!checks.some((c) => c.name === 'weights.allowed' && c.status === 'pass')) return false;
+    return (this.#registry.weightOwners.get(`sha256:${weights}`) ?? []).includes(model);
   }
 
   /** GET /v1/telemetry/receipts/:id: the finding for a stored receipt. */
@@ -97,14 +123,22 @@ export class TelemetryService {
 
   /**
    * Feeds the host's sequential test once per receipt, against every trusted profile for the
-   * same hardware and bucket with another model digest (the registered substitutes).
+   * same hardware and bucket with another model digest (the registered substitutes). Profiles
+   * of the model asked for under its other digest (its name, or the served weights) are the same
+   * model, never a substitute.
    */
-  #observe(body: ReceiptBody, f: TelemetryFinding, profiles: readonly LoadedProfile[]): string | undefined {
+  #observe(
+    body: ReceiptBody,
+    f: TelemetryFinding,
+    profiles: readonly LoadedProfile[],
+    servedTrusted: boolean,
+  ): string | undefined {
     const claimed = profiles.find((p) => p.id === f.profile!.id)!;
     const k = claimed.profile.key;
+    const same = new Set([k.modelDigest, ...profileDigests(body, servedTrusted)]);
     const subs = profiles.filter(
       (p) =>
-        p.profile.key.modelDigest !== k.modelDigest &&
+        !same.has(p.profile.key.modelDigest) &&
         p.profile.key.gpuModel === k.gpuModel &&
         p.profile.key.gpuCount === k.gpuCount &&
         p.profile.key.concurrencyBucket === k.concurrencyBucket,

@@ -1,13 +1,13 @@
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
 import { type RunningVerifier, startVerifier } from '@tmb/verifier';
-import { call, enrolBody, newKey, PINNED_TOKEN, TOKEN } from '../fixtures.ts';
+import { agentTokens, call, enrolBody, newKey, PINNED_TOKEN, TOKEN } from '../fixtures.ts';
 
 let v: RunningVerifier;
 before(async () => {
   v = await startVerifier({
     dbPath: ':memory:',
-    tokens: [{ token: TOKEN }, { token: PINNED_TOKEN, agent: 'pinned-1' }],
+    tokens: agentTokens('gpu-1', 'gpu-2', 'gpu-3', 'gpu-5', 'gpu-6', 'gpu-7', 'pinned-1'),
   });
 });
 after(() => v.close());

@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
 import { type RunningVerifier, startVerifier } from '@tmb/verifier';
 import {
+  agentTokens,
   call,
   enrolBody,
   newKey,
@@ -17,7 +18,7 @@ let k: TestKey;
 before(async () => {
   v = await startVerifier({
     dbPath: ':memory:',
-    tokens: [{ token: TOKEN }, { token: PINNED_TOKEN, agent: 'pinned-1' }],
+    tokens: agentTokens('gpu-1', 'gpu-2', 'pinned-1'),
     maxBatch: 5,
   });
   k = newKey('gpu-1');

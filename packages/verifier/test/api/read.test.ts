@@ -1,12 +1,12 @@
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
 import { type RunningVerifier, startVerifier } from '@tmb/verifier';
-import { call, enrolBody, newKey, receiptBody, signBody, type TestKey, TOKEN } from '../fixtures.ts';
+import { agentTokens, call, enrolBody, newKey, receiptBody, signBody, type TestKey } from '../fixtures.ts';
 
 let v: RunningVerifier;
 let k: TestKey;
 before(async () => {
-  v = await startVerifier({ dbPath: ':memory:', tokens: [{ token: TOKEN }] });
+  v = await startVerifier({ dbPath: ':memory:', tokens: agentTokens('gpu-1') });
   k = newKey('gpu-1');
   assert.equal((await call(`${v.url}/v1/agents/enroll`, 'POST', enrolBody(k))).status, 200);
 });

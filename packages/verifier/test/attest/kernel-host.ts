@@ -7,20 +7,32 @@ import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { provisionSwtpm, runTool, type Swtpm, startSwtpm, TpmDriver, tctiString } from '@tmb/agent/tpm';
-import { concat, encodeReceiptBody, type ReceiptBody, sha256, toBase64Url, toHex, utf8 } from '@tmb/core';
+import {
+  concat,
+  encodeReceiptBody,
+  fromHex,
+  type ReceiptBody,
+  sha256,
+  toBase64Url,
+  toHex,
+  utf8,
+} from '@tmb/core';
 import { quoteQualifyingData } from '@tmb/core/host';
 import { buildEntry, type EntryFields, entryToBinary, extendDigest, type ImaEntry } from '@tmb/core/ima';
 import {
   consistencyProof,
+  derEcdsaSignature,
+  ecdsaNoteSigner,
   ed25519NoteSigner,
   encodeConsistencyProof,
   leafHash,
   MemoryTree,
+  type NoteSigner,
   signCheckpoint,
 } from '@tmb/core/log';
-import { parseAttest } from '@tmb/core/tpm';
+import { checkpointKeyQualifying, parseAttest } from '@tmb/core/tpm';
 import { type RunningVerifier, startVerifier, type VerifierOptions } from '../../src/index.ts';
-import { call, enrolBody, newKey, receiptBody, signBody, type TestKey, TOKEN } from '../fixtures.ts';
+import { agentTokens, call, enrolBody, newKey, receiptBody, signBody, type TestKey } from '../fixtures.ts';
 
 export const APP_PCR = 15;
 export const digestOf = (label: string) => sha256(utf8(label));
@@ -39,6 +51,7 @@ export class ScriptedHost {
   app: ImaEntry[] = [];
   bodies: ReceiptBody[] = [];
   quotedSize: number | null = null;
+  #tpmSigner: NoteSigner | undefined;
 
   constructor(dir: string, url: string, agent: string) {
     this.dir = dir;
@@ -85,6 +98,28 @@ export class ScriptedHost {
     });
     if (a.status !== 200) throw new Error(`activate ${JSON.stringify(a.json)}`);
     await this.boot();
+    await this.certifyKey();
+  }
+
+  /** A TPM-held checkpoint key certified by the AK for this host's receipt key (docs/evidence.md). */
+  async certifyKey(): Promise<void> {
+    const n = (await call(`${this.url}/v1/attest/nonce`, 'POST', { agent: this.agent })).json;
+    const c = await this.driver.createCheckpointKey(
+      checkpointKeyQualifying(fromHex(String(n.nonce)), this.agent, this.key.keyId),
+    );
+    const r = await call(`${this.url}/v1/attest/checkpoint-key`, 'POST', {
+      agent: this.agent,
+      nonce: n.nonce,
+      keyPublic: toBase64Url(c.public),
+      certifyInfo: toBase64Url(c.certifyInfo),
+      signature: toBase64Url(c.signature),
+      receiptKeyId: this.key.keyId,
+    });
+    if (r.status !== 200) throw new Error(`checkpoint-key ${JSON.stringify(r.json)}`);
+    this.#tpmSigner = ecdsaNoteSigner(`tmb/agent/${this.agent}`, c.spki, async (t) => {
+      const s = await this.driver.signWithCheckpointKey(t);
+      return derEcdsaSignature(s.r, s.s);
+    });
   }
 
   /** A reboot: the swtpm restarts (PCRs reset, resetCount up); both logs start over. */
@@ -98,6 +133,7 @@ export class ScriptedHost {
     await this.tpm.stop();
     await this.#start();
     await this.boot();
+    await this.certifyKey();
   }
 
   /** Starts this boot's logs: boot_aggregate and the simulated-kernel event; the key binding. */
@@ -142,8 +178,11 @@ export class ScriptedHost {
 
   /** Pushes `n` receipts for `model`; returns their ids. */
   async serve(n: number, model = 'big-model'): Promise<string[]> {
+    // Served now, as an agent's are: the inclusion deadline runs from a receipt's end.
+    const us = Date.now() * 1000;
+    const time = { start: us - 2000, firstByte: us - 1000, end: us };
     const fresh = Array.from({ length: n }, () =>
-      receiptBody(this.key, { seq: this.bodies.length, model: { requested: model, reported: model } }),
+      receiptBody(this.key, { seq: this.bodies.length, model: { requested: model, reported: model }, time }),
     );
     for (const b of fresh) {
       b.seq = this.bodies.length;
@@ -175,7 +214,8 @@ export class ScriptedHost {
       (t) => new Uint8Array(sign(null, t, this.key.privateKey)),
     );
     const size = tree.size;
-    const note = await signCheckpoint({ origin, size, root: tree.root(size), extensions: [] }, [signer]);
+    const signers = this.#tpmSigner === undefined ? [signer] : [signer, this.#tpmSigner];
+    const note = await signCheckpoint({ origin, size, root: tree.root(size), extensions: [] }, signers);
     const n = (await call(`${this.url}/v1/attest/nonce`, 'POST', { agent: this.agent })).json as {
       nonce: string;
       logFrom: number;
@@ -255,7 +295,7 @@ export async function withVerifier(
   const dir = await mkdtemp(join(tmpdir(), prefix));
   const host = new ScriptedHost(dir, '', agent);
   const tpmRoots = await host.provision();
-  const v = await startVerifier({ dbPath: ':memory:', tokens: [{ token: TOKEN }], tpmRoots, ...options });
+  const v = await startVerifier({ dbPath: ':memory:', tokens: agentTokens(agent), tpmRoots, ...options });
   host.url = v.url;
   await host.enrol();
   return {

@@ -42,7 +42,21 @@ const note = await signCheckpoint({ origin: ORIGIN, size: 2, root: tree.root(2),
   signer,
 ]);
 
-async function setup(checkpointNote = note) {
+/** receiptBody's fixed time.end, in ms: the inclusion deadline runs from here. */
+const END_MS = bodies[2]!.time.end / 1000;
+
+/** A checkpoint key the AK certified for the bound receipt key (POST /v1/attest/checkpoint-key). */
+const CERTIFIED = {
+  keyName: '000bcafe',
+  keyPublic: 'AAAA',
+  receiptKeyId: bound.keyId,
+  certifiedAt: 0,
+  resetCount: 1,
+  akName: '000b',
+  certify: { attest: 'AAAA', signature: 'AAAA', nonce: '00'.repeat(32) },
+};
+
+async function setup(checkpointNote = note, now = END_MS, tpm = true) {
   const store = new SqliteStore(':memory:');
   await store.putReceipts([0, 1, 2].map((i) => stored(i)));
   await store.addKey({ agent: 'gpu-1', keyId: bound.keyId, key: bound.raw, enrolledAt: 0 });
@@ -58,7 +72,14 @@ async function setup(checkpointNote = note) {
     ima: null,
     bound: [bound.keyId],
     // A quoted checkpoint of size 2: receipts 0 and 1 are covered, 2 is not yet.
-    checkpoint: { note: checkpointNote, size: 2, root: toBase64(tree.root(2)), keyId: bound.keyId },
+    checkpointKeys: tpm ? [CERTIFIED] : [],
+    checkpoint: {
+      note: checkpointNote,
+      size: 2,
+      root: toBase64(tree.root(2)),
+      keyId: bound.keyId,
+      ...(tpm ? { tpmKeyName: CERTIFIED.keyName } : {}),
+    },
     checks: [
       'quote.signature',
       'quote.nonce',
@@ -72,7 +93,17 @@ async function setup(checkpointNote = note) {
     acceptedAt: 0,
   };
   await saveAttest(store, 'gpu-1', state);
-  return { store, attest: createAttestService(store, { roots: [], nonceTtlMs: 1000 }) };
+  const clock = { now };
+  return {
+    store,
+    clock,
+    attest: createAttestService(store, {
+      roots: [],
+      nonceTtlMs: 1000,
+      now: () => clock.now,
+      inclusionDeadlineMs: 10_000,
+    }),
+  };
 }
 
 /** A segment of a host whose every check passed, established by a quote of `size`. */
@@ -133,12 +164,78 @@ test('a covered receipt signed by a key never bound fails key.bound', async () =
   assert.equal(by(r.checks, 'receipt.included').status, 'pass');
 });
 
-test('a receipt past the quoted size is pending, not failed', async () => {
+test('regression: a key in a tmb.agent-key PCR event but certified by no TPM key fails key.bound', async () => {
+  // Any root process can extend a PCR: the event alone (state.bound) no longer binds a key.
+  const { store, attest } = await setup(note, END_MS, false);
+  const r = await l1Checks(store, attest, stored(0), bodies[0]!);
+  assert.equal(by(r.checks, 'key.bound').code, 'KEY_NOT_BOUND');
+  assert.equal(r.attestation?.tpmKey, null);
+});
+
+test('a covered receipt of a certified key names the TPM key and its certification in the attestation', async () => {
   const { store, attest } = await setup();
-  const r = await l1Checks(store, attest, stored(2), bodies[2]!);
-  assert.equal(by(r.checks, 'receipt.included').status, 'asserted');
-  assert.equal(r.attestation, undefined);
-  assert.ok(r.checks.every((c) => c.status !== 'fail'));
+  const r = await l1Checks(store, attest, stored(0), bodies[0]!);
+  assert.equal(by(r.checks, 'key.bound').status, 'pass');
+  assert.deepEqual(r.attestation?.tpmKey, {
+    type: 'tpm-p256',
+    public: CERTIFIED.keyPublic,
+    certify: { ...CERTIFIED.certify, receiptKeyId: bound.keyId },
+  });
+});
+
+test('a receipt past the quoted size is pending, not failed, until the inclusion deadline', async () => {
+  const { store, attest, clock } = await setup();
+  const late = { ...stored(2), receivedAt: END_MS + 60_000 };
+  for (const now of [END_MS, END_MS + 9_999]) {
+    clock.now = now;
+    const r = await l1Checks(store, attest, late, bodies[2]!);
+    assert.equal(by(r.checks, 'receipt.included').status, 'asserted');
+    assert.match(by(r.checks, 'receipt.included').detail, /^pending: /);
+    assert.equal(r.attestation, undefined);
+    assert.ok(r.checks.every((c) => c.status !== 'fail'));
+  }
+});
+
+test('regression: a receipt no quote covers within the deadline after its end fails RECEIPT_NOT_INCLUDED, not pending forever', async () => {
+  // The agent's quotes stopped after a checkpoint of size 2: receipt 2 is never covered.
+  const { store, attest, clock } = await setup();
+  clock.now = END_MS + 10_000;
+  const late = { ...stored(2), receivedAt: END_MS + 60_000 };
+  const r = await l1Checks(store, attest, late, bodies[2]!);
+  const c = by(r.checks, 'receipt.included');
+  assert.equal(c.status, 'fail');
+  assert.equal(c.code, 'RECEIPT_NOT_INCLUDED');
+  // The covered receipts keep passing: only the uncovered one fails.
+  assert.equal(
+    by((await l1Checks(store, attest, stored(0), bodies[0]!)).checks, 'receipt.included').status,
+    'pass',
+  );
+});
+
+test('the inclusion deadline runs from when the receipt arrived when its claimed end is later', async () => {
+  // A provider that dates receipts in the future cannot keep them pending: the verifier's own
+  // receipt time bounds the start of the deadline.
+  const { store, attest, clock } = await setup();
+  const future = { ...bodies[2]!, time: { ...bodies[2]!.time, end: (END_MS + 3_600_000) * 1000 } };
+  const arrived = { ...stored(2), receivedAt: END_MS };
+  clock.now = END_MS + 10_000;
+  const r = await l1Checks(store, attest, arrived, future);
+  assert.equal(by(r.checks, 'receipt.included').code, 'RECEIPT_NOT_INCLUDED');
+});
+
+test('an agent that enrolled an AK and never had a quote accepted: its receipts fail after the deadline', async () => {
+  const { store, attest, clock } = await setup();
+  const s = JSON.parse((await store.getAttest('gpu-1'))!) as AgentAttest;
+  await saveAttest(store, 'gpu-1', { ...s, checkpoint: null, quote: null, checks: [] });
+  const arrived = { ...stored(0), receivedAt: END_MS + 1_000 };
+  clock.now = END_MS + 9_000;
+  assert.equal(
+    by((await l1Checks(store, attest, arrived, bodies[0]!)).checks, 'receipt.included').status,
+    'asserted',
+  );
+  clock.now = END_MS + 12_000;
+  const r = await l1Checks(store, attest, arrived, bodies[0]!);
+  assert.equal(by(r.checks, 'receipt.included').code, 'RECEIPT_NOT_INCLUDED');
 });
 
 test('a stored body changed at rest fails receipt.included', async () => {

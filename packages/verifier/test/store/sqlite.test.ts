@@ -57,3 +57,47 @@ test('a store that cannot be opened throws STORE_FAILED', () => {
     (e: unknown) => e instanceof VerifierError && e.code === 'STORE_FAILED',
   );
 });
+
+test('a log position holds one receipt; each key keeps the first position it holds; keys list in enrolment order', async () => {
+  const s = new SqliteStore(':memory:');
+  try {
+    await s.addKey({ agent: 'a', keyId: 'k2', key: new Uint8Array(32), enrolledAt: 9 });
+    await s.addKey({ agent: 'a', keyId: 'k1', key: new Uint8Array(32), enrolledAt: 3 });
+    await s.addKey({ agent: 'b', keyId: 'k3', key: new Uint8Array(32), enrolledAt: 1 });
+    assert.deepEqual(
+      (await s.agentKeys('a')).map((k) => k.keyId),
+      ['k1', 'k2'],
+    );
+    const at = (id: string, seq: number, keyId = 'k1', byte = seq) => ({
+      ...receipt(id, 'q', 1, byte),
+      keyId,
+      seq,
+    });
+    assert.deepEqual(
+      await s.putReceipts([at('r5', 5), at('r3', 3), at('x3', 3, 'k1', 99), at('r6', 6, 'k2')]),
+      ['inserted', 'inserted', 'seq-taken', 'inserted'],
+    );
+    assert.equal(await s.getReceipt('x3'), undefined, 'a refused receipt is not stored');
+    assert.deepEqual([...(await s.firstSeqs('a'))].sort(), [
+      ['k1', 3],
+      ['k2', 6],
+    ]);
+    assert.deepEqual([...(await s.firstSeqs('b'))], []);
+  } finally {
+    await s.close();
+  }
+});
+
+test('an AK replacement permission is used up by the one activation that takes it', async () => {
+  const s = new SqliteStore(':memory:');
+  try {
+    assert.equal(await s.takeAkAllowance('a'), false);
+    await s.allowAkReplacement('a', 1);
+    await s.allowAkReplacement('a', 2);
+    assert.equal(await s.takeAkAllowance('b'), false);
+    assert.equal(await s.takeAkAllowance('a'), true);
+    assert.equal(await s.takeAkAllowance('a'), false);
+  } finally {
+    await s.close();
+  }
+});

@@ -5,7 +5,7 @@ import { toBase64Url } from '@tmb/core';
 import { startVerifier } from '@tmb/verifier';
 import fc from 'fast-check';
 import { batchHead, checkChain, GENESIS, type PushedBatch } from '../../src/telemetry/chain.ts';
-import { call, TOKEN } from '../fixtures.ts';
+import { agentTokens, call } from '../fixtures.ts';
 
 const H100 = { name: 'NVIDIA H100 80GB HBM3', uuid: 'GPU-34319582-d595-d1c7-d1d2-179bcfa61660' };
 
@@ -124,7 +124,7 @@ test('seq 0 from the genesis head starts a new chain (an agent restart), counted
 });
 
 test('POST /v1/telemetry: auth, a chain over HTTP, and a tampered batch refused with nothing stored', async () => {
-  const v = await startVerifier({ dbPath: ':memory:', tokens: [{ token: TOKEN }] });
+  const v = await startVerifier({ dbPath: ':memory:', tokens: agentTokens('g') });
   const wire = (b: PushedBatch) => ({ ...b, prevHead: toBase64Url(b.prevHead), head: toBase64Url(b.head) });
   try {
     const bs = agentBatches(3);

@@ -125,7 +125,7 @@ export async function exchange(
     stream,
     model: result.body?.model.reported ?? null,
     completionTokens: result.body?.usage.completion ?? null,
-    level: levelOf(checks as Check[]),
+    level: levelOf(checks as Check[], { client: true }),
     ok: checks.every((c) => c.status !== 'fail'),
     checks,
     verdict,

@@ -151,7 +151,13 @@ export async function startStack(o: {
     // waits for a quoted checkpoint to cover each receipt: about a second on an idle machine; the
     // bound is generous so that a loaded one (tests run two demos at once on 2 cores) never
     // reports a receipt as merely pending.
-    const tmb = createVerifiedFetch({ verifierUrl: verifier.url, waitForQuoteMs: swtpm ? 30_000 : 0 });
+    // Its key is pinned: read here from the verifier this process started, not from the network.
+    const verifierKey = (await (await fetch(`${verifier.url}/v1/verifier-key`)).json()) as JsonWebKey;
+    const tmb = createVerifiedFetch({
+      verifierUrl: verifier.url,
+      verifierKey,
+      waitForQuoteMs: swtpm ? 30_000 : 0,
+    });
     const backends: Backend[] = [];
     for (const host of hosts) {
       const w = weights[host.variant].path;

@@ -1,0 +1,151 @@
+import { createHash } from 'node:crypto';
+import { type CanonicalValue, canonicalBytes, decodeReceiptBody, toBase64Url } from '@tmb/core';
+import type { BootPolicy } from '@tmb/core/boot';
+import type { CompiledPolicy } from '@tmb/core/ima';
+import { parseBinaryColumns } from '@tmb/core/ima';
+import { encodeInclusionProof, inclusionProof } from '@tmb/core/log';
+import type { CompiledRegistry } from '@tmb/core/registry';
+import { sendError, sendJson } from '../http/respond.ts';
+import { joinedLogs } from './bundle-archive.ts';
+import type { Context } from './context.ts';
+import { result } from './read.ts';
+
+const RECEIPT_ID = /^[0-9a-f]{32}$/;
+
+/**
+ * GET /v1/receipts/:id/bundle: the offline evidence bundle of a receipt (docs/bundle.md), public
+ * like GET /v1/receipts/:id. 404 RECEIPT_NOT_FOUND for an unknown receipt, 404 BUNDLE_NOT_READY
+ * while no quote this verifier archived covers it (an agent without a TPM never gets one).
+ */
+export async function getBundle(ctx: Context, id: string): Promise<void> {
+  const stored = RECEIPT_ID.test(id) ? await ctx.store.getReceipt(id) : undefined;
+  if (stored === undefined) {
+    sendError(ctx.res, 'RECEIPT_NOT_FOUND', `no receipt ${id} has reached this verifier`);
+    return;
+  }
+  let seq: number;
+  let model: string | null;
+  try {
+    const body = decodeReceiptBody(stored.body);
+    seq = body.seq;
+    model = body.model.requested;
+  } catch {
+    sendError(ctx.res, 'BUNDLE_NOT_READY', 'the stored receipt body does not decode: no bundle can cover it');
+    return;
+  }
+  const quotes = await ctx.attest.bundles.judging(stored.agent, seq);
+  const key = await ctx.store.getKey(stored.keyId);
+  if (quotes === null || key === undefined) {
+    sendError(
+      ctx.res,
+      'BUNDLE_NOT_READY',
+      `no quote archived here covers receipt #${seq} of ${stored.agent} yet`,
+    );
+    return;
+  }
+  const q = quotes.at(-1)!;
+  const tree = await ctx.attest.trees.upTo(stored.agent, q.size);
+  if (tree.size < q.size) {
+    sendError(
+      ctx.res,
+      'BUNDLE_NOT_READY',
+      `this verifier holds fewer than ${q.size} receipts of ${stored.agent}`,
+    );
+    return;
+  }
+  const logs = joinedLogs(quotes);
+  const evidence = {
+    receipt: { body: toBase64Url(stored.body), sig: toBase64Url(stored.sig) },
+    agentKey: toBase64Url(key.key),
+    inclusion: { checkpoint: q.note, proof: encodeInclusionProof(inclusionProof(tree, seq, q.size)) },
+    checkpointKey: q.checkpointKey,
+    tpmKey: q.tpmKey ?? null,
+    previous: q.previous,
+    quote: { ...q.quote, nonce: q.nonce },
+    quoted: q.quoted,
+    ak: { public: q.akPublic },
+    ek: { public: q.ekPublic, certificate: q.ekCertificate, chain: [] as string[] },
+    appLog: { pcr: q.pcr, entries: toBase64Url(logs.app) },
+    kernel:
+      logs.kernel === null
+        ? null
+        : { entries: toBase64Url(logs.kernel), bootLog: logs.boot === null ? null : toBase64Url(logs.boot) },
+    policy: policyFor(ctx, logs.kernel, model),
+    telemetry: null,
+  };
+  // As the client reads it back from JSON (no undefined members).
+  const json = JSON.parse(JSON.stringify(evidence)) as CanonicalValue;
+  const evidenceSha256 = createHash('sha256').update(canonicalBytes(json)).digest('hex');
+  const r = await result(ctx, stored, { evidenceSha256 });
+  sendJson(ctx.res, 200, { v: 1, type: 'tmb.bundle', evidence: json, result: r.result });
+}
+
+/**
+ * The reference values the verdict used, reduced to what the boot's kernel entries touch: the
+ * runtime policy's entries for their paths (and its excludes and settings whole), the registry
+ * with the requested model and every model whose weights were measured (a digest is weights,
+ * engine, tool or agent file by the registry as a whole, so those parts stay whole), and the
+ * boot policy. An entry is judged by these exactly as by the full values.
+ */
+function policyFor(ctx: Context, kernel: Uint8Array | null, model: string | null) {
+  const refs = ctx.host?.refs;
+  const paths = new Set<string>();
+  const digests = new Set<string>();
+  if (kernel !== null) {
+    try {
+      const cols = parseBinaryColumns(kernel);
+      for (let i = 0; i < cols.length; i++) {
+        paths.add(cols.path(i));
+        digests.add(cols.digest(i));
+      }
+    } catch {
+      // Archived chunks replayed when accepted; unparseable bytes here leave the subset empty.
+    }
+  }
+  return {
+    runtime: refs?.policy ? runtimeSubset(refs.policy, paths) : null,
+    registry: refs?.registry ? registrySubset(refs.registry, digests, model) : null,
+    boot: refs?.boot ? bootJson(refs.boot) : null,
+  };
+}
+
+function pick(r: Record<string, string[]>, keys: Set<string>): Record<string, string[]> {
+  const out: Record<string, string[]> = {};
+  for (const k of Object.keys(r).sort()) if (keys.has(k)) out[k] = r[k]!;
+  return out;
+}
+
+function runtimeSubset(c: CompiledPolicy, paths: Set<string>): unknown {
+  const p = c.policy;
+  return {
+    ...p,
+    digests: pick(p.digests, paths),
+    keyrings: pick(p.keyrings, paths),
+    'ima-buf': pick(p['ima-buf'], paths),
+  };
+}
+
+function registrySubset(c: CompiledRegistry, measured: Set<string>, model: string | null): unknown {
+  const hex = (d: string) => d.slice(d.indexOf(':') + 1).toLowerCase();
+  const models: Record<string, { weights: string[] }> = {};
+  for (const [name, m] of Object.entries(c.registry.models))
+    if (name === model || m.weights.some((w) => measured.has(hex(w)))) models[name] = m;
+  return { ...c.registry, models };
+}
+
+function bootJson(b: BootPolicy): unknown {
+  const list = (s: ReadonlySet<string> | null | undefined) => (s ? [...s].sort() : undefined);
+  const out: Record<string, unknown> = { version: 1, secureBoot: b.secureBoot };
+  for (const [db, member] of [
+    ['PK', 'pk'],
+    ['KEK', 'kek'],
+    ['db', 'db'],
+    ['dbx', 'dbx'],
+  ] as const)
+    if (b.keys[db]) out[member] = list(b.keys[db]);
+  if (b.bootApplications) out.bootApplications = list(b.bootApplications);
+  if (b.bootFiles) out.bootFiles = list(b.bootFiles);
+  // parseBootPolicy anchors each expression as ^(?:re)$: its source gives back the text.
+  if (b.kernelCmdline) out.kernelCmdline = b.kernelCmdline.map((re) => re.source.slice(4, -2));
+  return out;
+}
