@@ -9,6 +9,7 @@ import {
   type KernelLookups,
   type KernelRefs,
   segmentOf,
+  servedCheck,
   type UpstreamEvidence,
   upstreamCheck,
   weightsCheck,
@@ -138,6 +139,7 @@ export function hostChecks(
   resetCount: number,
   size: number,
   model: string | null,
+  served: string | null = null,
 ): { checks: ClientCheck[]; segment: HostSegment | null } {
   const compiledRefs = refsOf(e);
   if ('status' in compiledRefs)
@@ -205,6 +207,7 @@ export function hostChecks(
       here({ name: 'host.agent', ...segment.agent }),
       here({ name: 'telemetry.tool', ...segment.tool }),
       here(upstreamCheck(model, segment.upstream, reg)),
+      here(servedCheck(served, segment.weights, segment.host.kernel !== 'absent')),
     );
   }
   return { checks, segment };

@@ -9,6 +9,7 @@ import {
   levelOf,
   minLevel,
   type ReceiptBody,
+  receiptServed,
   sha256,
   toBase64Url,
   toHex,
@@ -179,7 +180,17 @@ export async function verifyBundle(value: unknown, options: VerifyBundleOptions)
     },
   );
   if (q.pcrs !== null && cp.checkpoint !== null)
-    checks.push(...hostChecks(b, e, q.pcrs, resetCount, cp.checkpoint.size, body.model.requested).checks);
+    checks.push(
+      ...hostChecks(
+        b,
+        e,
+        q.pcrs,
+        resetCount,
+        cp.checkpoint.size,
+        body.model.requested,
+        receiptServed(body)?.weights ?? null,
+      ).checks,
+    );
   else
     checks.push(
       skip('host.integrity', 'no verified PCR 10 and checkpoint to appraise against'),

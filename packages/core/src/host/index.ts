@@ -29,4 +29,4 @@ export type {
 } from './types.ts';
 export type { UpstreamEvidence } from './upstream.ts';
 export { UPSTREAM_LIMITS, upstreamCheck, upstreamSegment } from './upstream.ts';
-export { weightsCheck } from './weights.ts';
+export { servedCheck, weightsCheck } from './weights.ts';

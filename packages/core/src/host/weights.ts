@@ -65,3 +65,36 @@ export function weightsCheck(model: string | null, read: readonly string[], reg:
     detail: `every weights file the kernel measured since boot (${read.map(short).join(', ')}) is an allowed build of ${JSON.stringify(model)}`,
   };
 }
+
+/**
+ * `weights.served` of one receipt v2 from the segment judging it (docs/result.md): the weights
+ * digest the receipt names (`served.weights`, the agent's word at its start) must be among the
+ * registered weights the kernel measured since boot up to that quote. Skipped for a v1 receipt,
+ * a receipt that names none, or a host without a kernel log; fail WEIGHTS_SERVED_NOT_MEASURED
+ * otherwise. It makes the receipt's own claim per request checkable, so that a telemetry
+ * profile chosen by it (docs/telemetry.md) rests on weights the kernel saw.
+ */
+export function servedCheck(served: string | null, read: readonly string[], kernel: boolean): Check {
+  const name = 'weights.served';
+  if (served === null)
+    return {
+      name,
+      status: 'skipped',
+      detail: 'the receipt names no served weights (v1, or none measured at start)',
+    };
+  if (!kernel)
+    return { name, status: 'skipped', detail: 'no kernel IMA log to compare the served weights with' };
+  const digest = `sha256:${served}`;
+  return read.includes(digest)
+    ? {
+        name,
+        status: 'pass',
+        detail: `the served weights ${short(digest)} were read by the host, per its kernel log`,
+      }
+    : {
+        name,
+        status: 'fail',
+        code: 'WEIGHTS_SERVED_NOT_MEASURED',
+        detail: `the receipt names weights ${short(digest)}; the kernel log shows no read of registered weights with that digest since boot`,
+      };
+}

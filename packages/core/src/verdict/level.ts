@@ -33,9 +33,16 @@ export const L1_CHECKS = [
  * has one. When present, L1 also needs `weights.allowed` to pass (the weights that served are
  * measured and allowed for the model asked for), and `host.engine` and `host.agent` not to
  * fail or be only asserted (`skipped`: the registry lists no engines or agent builds), and
- * `host.upstream` not to fail (the agent's upstream holds weights the kernel measured).
+ * `host.upstream` not to fail (the agent's upstream holds weights the kernel measured), nor
+ * `weights.served` (the weights a v2 receipt names are ones the kernel measured).
  */
-export const L1_HOST_CHECKS = ['weights.allowed', 'host.engine', 'host.agent', 'host.upstream'] as const;
+export const L1_HOST_CHECKS = [
+  'weights.allowed',
+  'weights.served',
+  'host.engine',
+  'host.agent',
+  'host.upstream',
+] as const;
 
 /**
  * Checks that must pass, on top of L1, for L2: GPU telemetry consistent with the claimed model's
@@ -126,7 +133,8 @@ function reached(checks: readonly Check[], client: boolean): Level {
 function hostCapsL1(c: Check): boolean {
   if (!(L1_HOST_CHECKS as readonly string[]).includes(c.name)) return false;
   if (c.name === 'weights.allowed') return c.status !== 'pass';
-  // host.upstream: skipped (no upstream in the evidence) does not cap; a fail does.
-  if (c.name === 'host.upstream') return c.status === 'fail';
+  // host.upstream, weights.served: skipped (no upstream in the evidence, no served weights
+  // named) does not cap; a fail does.
+  if (c.name === 'host.upstream' || c.name === 'weights.served') return c.status === 'fail';
   return c.status === 'fail' || c.status === 'asserted';
 }

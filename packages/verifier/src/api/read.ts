@@ -6,8 +6,9 @@ import {
   fromBase64Url,
   levelOf,
   type ReceiptBody,
+  receiptServed,
 } from '@tmb/core';
-import { type HostSegment, upstreamCheck, weightsCheck } from '@tmb/core/host';
+import { type HostSegment, servedCheck, upstreamCheck, weightsCheck } from '@tmb/core/host';
 import type { CompiledRegistry } from '@tmb/core/registry';
 import { appraise, type ReceiptResult } from '../appraise.ts';
 import { loadAttest } from '../attest/state.ts';
@@ -182,6 +183,7 @@ function hostChecks(seg: HostSegment, body: ReceiptBody, reg: CompiledRegistry):
     { name: 'host.agent', ...seg.agent },
     { name: 'telemetry.tool', ...seg.tool },
     upstreamCheck(body.model.requested, seg.upstream, reg),
+    servedCheck(receiptServed(body)?.weights ?? null, seg.weights, seg.host.kernel !== 'absent'),
   ];
 }
 
