@@ -19,7 +19,14 @@ interface Check {
 /** Verifier with the demo registry, and an agent (with a TPM or not) in front of a sample server whose weights are `variant`'s. */
 async function stack(t: { after(fn: () => Promise<unknown>): void }, tpm: boolean) {
   const dir = await mkdtemp(join(tmpdir(), 'tmb-weights-e2e-'));
-  t.after(() => rm(dir, { recursive: true, force: true }));
+  // One hook that stops everything, newest first, and only then removes the folder: node:test
+  // runs a test's `after` hooks in the order they were added, so a folder removed by an earlier
+  // hook raced the agents still writing into it (ENOTEMPTY).
+  const closers: (() => Promise<unknown>)[] = [];
+  t.after(async () => {
+    for (const close of closers.reverse()) await close();
+    await rm(dir, { recursive: true, force: true });
+  });
   const weights = await writeDemoWeights(dir);
   const token = randomBytes(24).toString('hex');
   const tpmRoots: string[] = [];
@@ -28,7 +35,7 @@ async function stack(t: { after(fn: () => Promise<unknown>): void }, tpm: boolea
     for (const variant of ['honest', 'cheap']) {
       const state = await provisionSwtpm(join(dir, `swtpm-${variant}`));
       const s = await startSwtpm(state);
-      t.after(() => s.stop());
+      closers.push(() => s.stop());
       tpms[variant] = s.tcti;
       tpmRoots.push(await readFile(state.rootCertPath, 'utf8'), await readFile(state.issuerCertPath, 'utf8'));
     }
@@ -41,11 +48,11 @@ async function stack(t: { after(fn: () => Promise<unknown>): void }, tpm: boolea
     tpmRoots,
     registry: await demoRegistry(weights, [(await agentBuild()).digest]),
   });
-  t.after(() => verifier.close());
+  closers.push(() => verifier.close());
   const agents = {} as Record<'honest' | 'cheap', Awaited<ReturnType<typeof startAgent>>>;
   for (const variant of ['honest', 'cheap'] as const) {
     const sample = await startSampleServer({ model: 'sample-7b', variant, tokenLatencyMs: 0 });
-    t.after(() => sample.close());
+    closers.push(() => sample.close());
     const agent = await startAgent(
       {
         upstream: sample.url,
@@ -60,7 +67,7 @@ async function stack(t: { after(fn: () => Promise<unknown>): void }, tpm: boolea
       },
       () => {},
     );
-    t.after(() => agent.close());
+    closers.push(() => agent.close());
     agents[variant] = agent;
   }
   return { dir, verifier, agents, weights };

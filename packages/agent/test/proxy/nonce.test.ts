@@ -164,7 +164,6 @@ describe('the client nonce in receipt v2', () => {
 describe('served digests in receipt v2', () => {
   test('weights and engine equal the digests measured at start (file and directory)', async (t) => {
     const dir = await mkdtemp(join(tmpdir(), 'tmb-served-'));
-    t.after(() => rm(dir, { recursive: true, force: true }));
     await mkdir(join(dir, 'snapshot'));
     await writeFile(join(dir, 'snapshot', 'model-00001.safetensors'), 'shard one');
     await writeFile(join(dir, 'snapshot', 'model-00002.safetensors'), 'shard two');
@@ -186,6 +185,7 @@ describe('served digests in receipt v2', () => {
       },
     });
     t.after(() => agent.close());
+    t.after(() => rm(dir, { recursive: true, force: true })); // after hooks run in the order added
     const r = await raw(agent.url, {});
     // Computed here, independently: a directory's digest is its manifest's (docs/ima.md).
     const manifest = `${sha('shard one')}  model-00001.safetensors\n${sha('shard two')}  model-00002.safetensors\n`;
@@ -207,7 +207,6 @@ describe('served digests in receipt v2', () => {
 
   test('a single GGUF file and no engine: weights is the file digest, engine null', async (t) => {
     const dir = await mkdtemp(join(tmpdir(), 'tmb-served-'));
-    t.after(() => rm(dir, { recursive: true, force: true }));
     await writeFile(join(dir, 'model.gguf'), 'GGUF weights');
     const up = await fakeUpstream((_req, _body, res) => {
       res.writeHead(200, { 'content-type': 'application/json' });
@@ -218,6 +217,7 @@ describe('served digests in receipt v2', () => {
       measure: { weights: [join(dir, 'model.gguf')], agentBuild: false },
     });
     t.after(() => agent.close());
+    t.after(() => rm(dir, { recursive: true, force: true })); // after hooks run in the order added
     const r = await raw(agent.url, { [CLIENT_NONCE_HEADER]: 'q'.repeat(43) });
     const body = stored(agent, r.receiptId);
     assert.deepEqual(receiptServed(body), { weights: sha('GGUF weights'), engine: null });

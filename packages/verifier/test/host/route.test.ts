@@ -21,7 +21,6 @@ async function post(url: string, body: unknown, token: string | null = TOKEN) {
 
 test('POST /v1/host/log: token, agent pin and log bytes are checked; a good log is kept', async (t) => {
   const dir = await mkdtemp(join(tmpdir(), 'tmb-host-route-'));
-  t.after(() => rm(dir, { recursive: true, force: true }));
   const v = await startVerifier({
     dbPath: join(dir, 'v.db'),
     tokens: [{ token: TOKEN, agent: 'gpu-1' }],
@@ -32,7 +31,9 @@ test('POST /v1/host/log: token, agent pin and log bytes are checked; a good log 
       agents: [],
     },
   });
+  // After hooks run in the order added: close the verifier (its database is in dir) first.
   t.after(() => v.close());
+  t.after(() => rm(dir, { recursive: true, force: true }));
   const key = new Uint8Array(32).fill(9);
   const log = encodeBinaryLog([
     buildEntry({ template: 'ima-buf', digest: sha(key), path: 'tmb.agent-key', extra: key, pcr: 15 }, 0),
