@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { levelOf, sha256, toHex, utf8 } from '@tmb/core';
+import { L0_CHECKS, L1_CHECKS, levelOf, sha256, toHex, utf8 } from '@tmb/core';
 import { servedCheck } from '@tmb/core/host';
 
 // weights.served (docs/result.md): the weights a v2 receipt names must be ones the kernel
@@ -24,25 +24,7 @@ test('weights.served passes for measured weights, fails by name for others, is s
 
 test('a failed weights.served caps a verdict at L0; skipped leaves it', () => {
   const pass = (name: string) => ({ name, status: 'pass' as const, detail: '' });
-  const all = [
-    ...['receipt.format', 'receipt.signature', 'agent.enrolled'].map(pass),
-    ...[
-      'host.ek_certificate',
-      'host.ak_activated',
-      'quote.signature',
-      'quote.nonce',
-      'quote.clock',
-      'quote.pcr_digest',
-      'log.replay',
-      'key.bound',
-      'checkpoint.signature',
-      'receipt.included',
-      'checkpoint.consistent',
-      'host.integrity',
-      'host.boot',
-      'weights.allowed',
-    ].map(pass),
-  ];
+  const all = [...L0_CHECKS, ...L1_CHECKS, 'weights.allowed'].map(pass);
   assert.equal(levelOf([...all, servedCheck(null, measured, true)]), 'L1');
   assert.equal(levelOf([...all, servedCheck(hex('big weights'), measured, true)]), 'L1');
   assert.equal(levelOf([...all, servedCheck(hex('small weights'), measured, true)]), 'L0');
