@@ -1,12 +1,19 @@
 import type { KeyObject } from 'node:crypto';
 import { bytesEqual, toHex, utf8 } from '../bytes/encoding.ts';
 import { sha256 } from '../crypto/hash.ts';
-import { verifySignature } from '../crypto/keys.ts';
-import { CoreError, type CoreErrorCode } from '../errors.ts';
 import type { Check } from '../verdict/types.ts';
 import { akAttributeProblem, publicKeyOf } from './akey.ts';
-import { TPM_GENERATED_VALUE, TPM_ST_ATTEST_CERTIFY, TpmAlg, TpmCurve } from './alg.ts';
-import { type Attest, attestBody, parseAttest } from './attest.ts';
+import { TPM_ST_ATTEST_CERTIFY, TpmAlg, TpmCurve } from './alg.ts';
+import type { Attest } from './attest.ts';
+import {
+  type AttestedKind,
+  akSignatureCheck,
+  attestHeaderChecks,
+  errorCheck,
+  fail,
+  pass,
+  skip,
+} from './attested.ts';
 import { ObjectAttr, parseTpm2bPublic, type TpmPublic, tpmName } from './public.ts';
 import { parseSignature, type TpmSignature } from './signature.ts';
 
@@ -53,21 +60,20 @@ export interface CertifyResult {
   attest: Attest | null;
 }
 
-const pass = (name: string, detail: string): Check => ({ name, status: 'pass', detail });
-const fail = (name: string, code: CoreErrorCode, detail: string): Check => ({
-  name,
-  status: 'fail',
-  code,
-  detail,
-});
-const skip = (name: string, detail: string): Check => ({ name, status: 'skipped', detail });
+const CERTIFY: AttestedKind = {
+  prefix: 'tpm.certify',
+  type: TPM_ST_ATTEST_CERTIFY,
+  typeName: 'TPM_ST_ATTEST_CERTIFY',
+  codes: {
+    magic: 'CERTIFY_MAGIC_INVALID',
+    type: 'CERTIFY_TYPE_INVALID',
+    nonce: 'CERTIFY_NONCE_MISMATCH',
+    scheme: 'CERTIFY_SIGNATURE_INVALID',
+    signature: 'CERTIFY_SIGNATURE_INVALID',
+  },
+  nonceDetail: 'qualifying data binds the verifier nonce, agent and receipt key',
+};
 
-function errorCheck(name: string, err: unknown): Check {
-  if (err instanceof CoreError) return fail(name, err.code, err.message);
-  throw err;
-}
-
-/** Attributes a checkpoint key must have, and must not (TPM 2.0 Part 2, 8.3.2 TPMA_OBJECT). */
 const KEY_REQUIRED =
   ObjectAttr.fixedTPM |
   ObjectAttr.fixedParent |
@@ -101,51 +107,6 @@ export function checkpointKeyAlgProblem(key: TpmPublic): string | null {
     return `scheme 0x${key.scheme.scheme.toString(16)}, expected ECDSA with SHA-256`;
   if (key.nameAlg !== TpmAlg.SHA256) return `nameAlg 0x${key.nameAlg.toString(16)}, expected SHA-256`;
   return null;
-}
-
-/** r or s as a fixed-size big-endian integer, or null when it does not fit. */
-function fixed(v: Uint8Array, size: number): Uint8Array | null {
-  let i = 0;
-  while (i < v.length && v[i] === 0) i++;
-  if (v.length - i > size) return null;
-  const out = new Uint8Array(size);
-  out.set(v.subarray(i), size - (v.length - i));
-  return out;
-}
-
-/** Whether a TPMT_SIGNATURE verifies over `body` under `key`, in `ak`'s scheme when it fixes one. */
-function signatureCheck(
-  name: string,
-  body: Uint8Array,
-  sig: TpmSignature,
-  key: KeyObject,
-  ak: TpmPublic,
-): Check {
-  if (
-    ak.scheme.scheme !== TpmAlg.NULL &&
-    (ak.scheme.scheme !== sig.sigAlg || ak.scheme.hashAlg !== sig.hashAlg)
-  )
-    return fail(
-      name,
-      'CERTIFY_SIGNATURE_INVALID',
-      `signature 0x${sig.sigAlg.toString(16)}/${sig.hash} is not the AK's scheme`,
-    );
-  let ok: boolean;
-  if (sig.sigAlg === TpmAlg.ECDSA) {
-    const curve = key.asymmetricKeyDetails?.namedCurve;
-    const size = curve === 'prime256v1' ? 32 : curve === 'secp384r1' ? 48 : 0;
-    const r = fixed(sig.r, size);
-    const s = fixed(sig.s, size);
-    ok =
-      size !== 0 &&
-      r !== null &&
-      s !== null &&
-      verifySignature('ecdsa', key, sig.hash, body, new Uint8Array([...r, ...s]));
-  } else
-    ok = verifySignature(sig.sigAlg === TpmAlg.RSASSA ? 'rsassa' : 'rsapss', key, sig.hash, body, sig.sig);
-  return ok
-    ? pass(name, `signed by the AK (${sig.hash})`)
-    : fail(name, 'CERTIFY_SIGNATURE_INVALID', 'the signature does not verify under the AK');
 }
 
 /**
@@ -204,45 +165,9 @@ export function verifyCertify(input: CertifyInput): CertifyResult {
     );
   }
 
-  const body = attestBody(input.certifyInfo);
-  let attest: Attest | null = null;
-  try {
-    attest = parseAttest(input.certifyInfo);
-    checks.push(pass('tpm.certify.format', 'TPMS_ATTEST parsed'));
-  } catch (err) {
-    checks.push(errorCheck('tpm.certify.format', err));
-  }
-  const magic = body.length >= 4 ? new DataView(body.buffer, body.byteOffset, 4).getUint32(0, false) : null;
-  checks.push(
-    magic === TPM_GENERATED_VALUE
-      ? pass('tpm.certify.magic', 'TPM_GENERATED_VALUE')
-      : fail(
-          'tpm.certify.magic',
-          'CERTIFY_MAGIC_INVALID',
-          `magic ${magic?.toString(16) ?? 'missing'}, expected ff544347`,
-        ),
-  );
-  const type = body.length >= 6 ? (body[4]! << 8) | body[5]! : null;
-  checks.push(
-    type === TPM_ST_ATTEST_CERTIFY
-      ? pass('tpm.certify.type', 'TPM_ST_ATTEST_CERTIFY')
-      : fail(
-          'tpm.certify.type',
-          'CERTIFY_TYPE_INVALID',
-          `type ${type?.toString(16) ?? 'missing'}, expected 8017`,
-        ),
-  );
-  if (attest === null) checks.push(skip('tpm.certify.nonce', 'attestation did not parse'));
-  else
-    checks.push(
-      bytesEqual(attest.extraData, input.expectedQualifyingData)
-        ? pass('tpm.certify.nonce', 'qualifying data binds the verifier nonce, agent and receipt key')
-        : fail(
-            'tpm.certify.nonce',
-            'CERTIFY_NONCE_MISMATCH',
-            `extraData ${toHex(attest.extraData)}, expected ${toHex(input.expectedQualifyingData)}`,
-          ),
-    );
+  const header = attestHeaderChecks(input.certifyInfo, input.expectedQualifyingData, CERTIFY);
+  const { attest, body } = header;
+  checks.push(...header.checks);
   if (attest?.certify == null || key === null)
     checks.push(skip('tpm.certify.name', 'no certified name or no key to compare'));
   else {
@@ -265,7 +190,7 @@ export function verifyCertify(input: CertifyInput): CertifyResult {
   }
   if (sig !== null) {
     if (ak === null || akKey === null) checks.push(skip('tpm.certify.signature', 'no usable AK'));
-    else checks.push(signatureCheck('tpm.certify.signature', body, sig, akKey, ak));
+    else checks.push(akSignatureCheck(body, sig, akKey, ak, CERTIFY));
   }
   if (attest === null) checks.push(skip('tpm.certify.reset', 'attestation did not parse'));
   else if (input.resetCount === undefined)

@@ -1,12 +1,19 @@
 import type { KeyObject } from 'node:crypto';
 import { bytesEqual, toHex } from '../bytes/encoding.ts';
 import { digest, type HashName } from '../crypto/hash.ts';
-import { type SignatureKind, verifySignature } from '../crypto/keys.ts';
-import { CoreError, type CoreErrorCode } from '../errors.ts';
 import type { Check } from '../verdict/types.ts';
 import { akAttributeProblem, publicKeyOf, publicKeyOfPem } from './akey.ts';
-import { hashName, TPM_GENERATED_VALUE, TPM_ST_ATTEST_QUOTE, TpmAlg } from './alg.ts';
-import { type Attest, attestBody, type ClockInfo, parseAttest } from './attest.ts';
+import { TPM_ST_ATTEST_QUOTE } from './alg.ts';
+import type { Attest, ClockInfo } from './attest.ts';
+import {
+  type AttestedKind,
+  akSignatureCheck,
+  attestHeaderChecks,
+  errorCheck,
+  fail,
+  pass,
+  skip,
+} from './attested.ts';
 import { type PcrValues, parsePcrsFile } from './pcrfile.ts';
 import { parseTpm2bPublic, type TpmPublic, tpmName } from './public.ts';
 import { sameSelection, selectionText } from './selection.ts';
@@ -42,62 +49,19 @@ export interface QuoteResult {
   attest: Attest | null;
 }
 
-const pass = (name: string, detail: string): Check => ({ name, status: 'pass', detail });
-const fail = (name: string, code: CoreErrorCode, detail: string): Check => ({
-  name,
-  status: 'fail',
-  code,
-  detail,
-});
-const skip = (name: string, detail: string): Check => ({ name, status: 'skipped', detail });
-
-function errorCheck(name: string, err: unknown): Check {
-  if (err instanceof CoreError) return fail(name, err.code, err.message);
-  throw err;
-}
-
-const KINDS: Record<number, SignatureKind> = {
-  [TpmAlg.ECDSA]: 'ecdsa',
-  [TpmAlg.RSASSA]: 'rsassa',
-  [TpmAlg.RSAPSS]: 'rsapss',
+const QUOTE: AttestedKind = {
+  prefix: 'tpm.quote',
+  type: TPM_ST_ATTEST_QUOTE,
+  typeName: 'TPM_ST_ATTEST_QUOTE',
+  codes: {
+    magic: 'QUOTE_MAGIC_INVALID',
+    type: 'QUOTE_TYPE_INVALID',
+    nonce: 'QUOTE_NONCE_MISMATCH',
+    scheme: 'QUOTE_SIGNATURE_SCHEME_MISMATCH',
+    signature: 'QUOTE_SIGNATURE_INVALID',
+  },
+  nonceDetail: 'qualifying data is the one asked for',
 };
-
-/** r or s as a fixed-size big-endian integer, or null when it does not fit. */
-function fixed(v: Uint8Array, size: number): Uint8Array | null {
-  let i = 0;
-  while (i < v.length && v[i] === 0) i++;
-  if (v.length - i > size) return null;
-  const out = new Uint8Array(size);
-  out.set(v.subarray(i), size - (v.length - i));
-  return out;
-}
-
-function checkSignature(body: Uint8Array, sig: TpmSignature, key: KeyObject, ak: TpmPublic | null): Check {
-  const name = 'tpm.quote.signature';
-  if (ak !== null && ak.scheme.scheme !== TpmAlg.NULL) {
-    if (ak.scheme.scheme !== sig.sigAlg || ak.scheme.hashAlg !== sig.hashAlg)
-      return fail(
-        name,
-        'QUOTE_SIGNATURE_SCHEME_MISMATCH',
-        `AK scheme 0x${ak.scheme.scheme.toString(16)}/${hashName(ak.scheme.hashAlg ?? 0)}, signature 0x${sig.sigAlg.toString(16)}/${sig.hash}`,
-      );
-  }
-  let raw: Uint8Array | null;
-  if (sig.sigAlg === TpmAlg.ECDSA) {
-    const jwk = key.asymmetricKeyDetails?.namedCurve;
-    const size = jwk === 'prime256v1' ? 32 : jwk === 'secp384r1' ? 48 : 0;
-    const r = fixed(sig.r, size);
-    const s = fixed(sig.s, size);
-    raw = size === 0 || r === null || s === null ? null : new Uint8Array([...r, ...s]);
-  } else raw = sig.sig;
-  if (raw !== null && verifySignature(KINDS[sig.sigAlg]!, key, sig.hash, body, raw))
-    return pass(name, `${KINDS[sig.sigAlg]}/${sig.hash} signature by the AK verifies`);
-  return fail(
-    name,
-    'QUOTE_SIGNATURE_INVALID',
-    `${KINDS[sig.sigAlg]}/${sig.hash} signature does not verify under the AK`,
-  );
-}
 
 function checkPcrs(
   attest: Attest,
@@ -202,45 +166,9 @@ export function verifyQuote(input: QuoteInput): QuoteResult {
     );
   }
 
-  const body = attestBody(input.attest);
-  let attest: Attest | null = null;
-  try {
-    attest = parseAttest(input.attest);
-    checks.push(pass('tpm.quote.format', 'TPMS_ATTEST parsed'));
-  } catch (err) {
-    checks.push(errorCheck('tpm.quote.format', err));
-  }
-  const magic = body.length >= 4 ? new DataView(body.buffer, body.byteOffset, 4).getUint32(0, false) : null;
-  checks.push(
-    magic === TPM_GENERATED_VALUE
-      ? pass('tpm.quote.magic', 'TPM_GENERATED_VALUE')
-      : fail(
-          'tpm.quote.magic',
-          'QUOTE_MAGIC_INVALID',
-          `magic ${magic?.toString(16) ?? 'missing'}, expected ff544347`,
-        ),
-  );
-  const type = body.length >= 6 ? (body[4]! << 8) | body[5]! : null;
-  checks.push(
-    type === TPM_ST_ATTEST_QUOTE
-      ? pass('tpm.quote.type', 'TPM_ST_ATTEST_QUOTE')
-      : fail(
-          'tpm.quote.type',
-          'QUOTE_TYPE_INVALID',
-          `type ${type?.toString(16) ?? 'missing'}, expected 8018`,
-        ),
-  );
-  if (attest === null) checks.push(skip('tpm.quote.nonce', 'attestation did not parse'));
-  else if (bytesEqual(attest.extraData, input.expectedQualifyingData))
-    checks.push(pass('tpm.quote.nonce', 'qualifying data is the one asked for'));
-  else
-    checks.push(
-      fail(
-        'tpm.quote.nonce',
-        'QUOTE_NONCE_MISMATCH',
-        `extraData ${toHex(attest.extraData)}, expected ${toHex(input.expectedQualifyingData)}`,
-      ),
-    );
+  const header = attestHeaderChecks(input.attest, input.expectedQualifyingData, QUOTE);
+  const { attest, body } = header;
+  checks.push(...header.checks);
 
   let sig: TpmSignature | null = null;
   try {
@@ -250,7 +178,7 @@ export function verifyQuote(input: QuoteInput): QuoteResult {
   }
   if (sig !== null) {
     if (key === null) checks.push(skip('tpm.quote.signature', 'no usable AK'));
-    else checks.push(checkSignature(body, sig, key, ak));
+    else checks.push(akSignatureCheck(body, sig, key, ak, QUOTE));
   }
 
   if (attest?.quote == null) checks.push(skip('tpm.quote.pcrs', 'no quote info to check PCRs against'));
