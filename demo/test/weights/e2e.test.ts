@@ -50,6 +50,8 @@ async function stack(t: { after(fn: () => Promise<unknown>): void }, tpm: boolea
   });
   closers.push(() => verifier.close());
   const agents = {} as Record<'honest' | 'cheap', Awaited<ReturnType<typeof startAgent>>>;
+  // Each agent's log events, timed: a failed assertion shows them (what its attester did).
+  const events: Record<'honest' | 'cheap', string[]> = { honest: [], cheap: [] };
   for (const variant of ['honest', 'cheap'] as const) {
     const sample = await startSampleServer({ model: 'sample-7b', variant, tokenLatencyMs: 0 });
     closers.push(() => sample.close());
@@ -65,12 +67,15 @@ async function stack(t: { after(fn: () => Promise<unknown>): void }, tpm: boolea
         checkpointMinIntervalMs: 50,
         measure: { weights: [weights[variant].path], engineExe: SAMPLE_ENGINE_EXE, watchMs: 100 },
       },
-      () => {},
+      (event, detail) => {
+        const line = `${new Date().toISOString()} ${event} ${JSON.stringify(detail).slice(0, 300)}`;
+        if (events[variant].push(line) > 200) events[variant].shift();
+      },
     );
     closers.push(() => agent.close());
     agents[variant] = agent;
   }
-  return { dir, verifier, agents, weights };
+  return { dir, verifier, agents, weights, events };
 }
 
 /** Sends a chat request through an agent; returns the verifier's verdict once `until` holds (or the last one). */
@@ -115,7 +120,11 @@ test('with an swtpm per agent but no kernel IMA log: the quote holds, yet no ans
   const quoted = (c: Check[]) => named(c, 'receipt.included')?.status === 'pass';
   for (const variant of ['honest', 'cheap'] as const) {
     const v = await verdictOf(s.agents[variant].url, s.verifier.url, quoted);
-    assert.equal(named(v.checks, 'receipt.included')?.status, 'pass', JSON.stringify(v.checks));
+    assert.equal(
+      named(v.checks, 'receipt.included')?.status,
+      'pass',
+      `${JSON.stringify(v.checks)}\nagent ${variant}:\n${s.events[variant].join('\n')}`,
+    );
     assert.equal(named(v.checks, 'quote.signature')?.status, 'pass');
     const integrity = named(v.checks, 'host.integrity');
     assert.deepEqual(
