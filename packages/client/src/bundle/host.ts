@@ -78,7 +78,9 @@ function appLogCheckOf(
     const r = advanceIma(
       initialImaState('sha256', pcr, resetCount),
       { startIndex: 0, entries, quotedPcr: quoted, resetCount },
-      { strict: true, checkTemplateHash: true },
+      // Offline the whole log is here: a quoted PCR no prefix of it reaches is a failure, not a
+      // round to wait for (as for the kernel log below).
+      { maxUnmatchedRounds: 0, strict: true, checkTemplateHash: true },
     );
     const bad = r.checks.find((c) => c.status === 'fail');
     if (bad) return { check: { ...bad, name }, bound };
