@@ -71,8 +71,10 @@ const POWER_TAU_MS = 100;
 
 /**
  * The simulated device. Each request in flight draws a fixed prefill power for its first token
- * latency; then every token it sends spends the variant's energy per token at that moment, so
- * energy follows the tokens actually generated however the machine's timers run. A request
+ * latency; then every token it sends spends the variant's energy per token at that moment, plus
+ * the idle power over one nominal token latency (no idle power is drawn per second while a
+ * request streams), so energy per token follows the tokens actually generated however the
+ * machine's timers run. A request
  * that sends no token before its end (a JSON answer) draws, after its prefill, energy per token
  * x the variant's nominal token rate instead. The energy counter integrates all of it exactly;
  * power readings (per-token energy smoothed over 100 ms, plus the continuous part) carry 3% noise.
@@ -118,10 +120,13 @@ export class SimulatedGpu {
         if (!this.#inFlight.has(r)) return;
         this.#advance();
         r.tokens++;
-        this.#energyJ += this.#ept;
+        // Per token: the variant's energy, plus the static (idle) power over one nominal token
+        // latency, shared by the requests streaming now (#power draws no idle while any does).
+        const streaming = [...this.#inFlight].filter((x) => x.tokens > 0).length;
+        const j = this.#ept + (this.options.idleW * this.options.tokenLatencyMs) / 1000 / streaming;
+        this.#energyJ += j;
         const now = this.#last;
-        this.#rate =
-          this.#rate * Math.exp(-(now - this.#rateAt) / POWER_TAU_MS) + (this.#ept * 1000) / POWER_TAU_MS;
+        this.#rate = this.#rate * Math.exp(-(now - this.#rateAt) / POWER_TAU_MS) + (j * 1000) / POWER_TAU_MS;
         this.#rateAt = now;
       },
       end: () => {
@@ -168,7 +173,11 @@ export class SimulatedGpu {
   #power(now: number): number {
     const o = this.options;
     const rate = o.tokenLatencyMs > 0 ? 1000 / o.tokenLatencyMs : Number.POSITIVE_INFINITY;
-    let p = o.idleW;
+    // While a request streams tokens, static power is charged per token at the nominal latency
+    // (token()), not per second: a request the machine's timers stretch does not spend more
+    // energy per token than one they did not (it did, and the cheap stand-in then looked honest).
+    const streaming = [...this.#inFlight].some((r) => r.tokens > 0);
+    let p = streaming ? 0 : o.idleW;
     for (const r of this.#inFlight) {
       if (r.tokens > 0) continue;
       const prefill = now - r.start < o.tokenLatencyMs;

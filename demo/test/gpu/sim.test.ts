@@ -28,7 +28,8 @@ test('the simulated GPU integrates idle, prefill and per-token energy exactly (h
     r.token(); // after the end: nothing
     now = 2000;
     const read = gpu.read();
-    const want = 2 * 60 + 0.01 * 250 * (ept / 0.5) + 20 * ept;
+    // Idle 60 W except while the request streams (1010 to 1215 ms); then 60 W x 10 ms per token.
+    const want = (2 - 0.205) * 60 + 0.01 * 250 * (ept / 0.5) + 20 * (ept + 0.6);
     assert.ok(Math.abs(read.energyMj - want * 1000) <= 1, `${read.energyMj} mJ, want ${want * 1000}`);
     assert.equal(read.simulated, true);
   }
