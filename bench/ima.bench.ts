@@ -14,6 +14,12 @@
  * (`*_objects`): per-entry objects that survive the parse grow V8's young generation and the
  * peak RSS with it. The generated log is cached in the temp directory (seeded, so always the
  * same bytes). TMB_BENCH_IMA_ENTRIES overrides the size.
+ *
+ * Reading as `tmb ima replay` does (issue 10): two more children read the same list from its
+ * file, streamed (readChunks + LogReader, the CLI's path), in its binary and its ASCII form,
+ * then replay it (sha256 bank, template hashes checked). `read_ms_ascii` has the binary time
+ * as baseline and `read_ratio_ascii_binary` is their ratio (target <= 1.3); `rss_peak_read_*`
+ * are the peaks of those children (Keylime's verifier holds 211 MB for a 300,000-entry list).
  */
 import { spawnSync } from 'node:child_process';
 import { hash } from 'node:crypto';
@@ -27,6 +33,7 @@ import {
   appraiseColumns,
   compilePolicy,
   createPolicy,
+  formatAsciiLog,
   initialImaState,
   parseBinaryColumns,
   parseBinaryLog,
@@ -34,6 +41,8 @@ import {
   replay,
   replayColumns,
 } from '@tmb/core/ima';
+import { readLog } from '../packages/cli/src/commands/ima.ts';
+import { readChunks } from '../packages/cli/src/input.ts';
 import { generateBinary } from '../scripts/ima-gen.ts';
 import type { BenchRecord } from './record.ts';
 
@@ -97,6 +106,73 @@ export async function* run(): AsyncGenerator<BenchRecord> {
   const objects = child([], 'objects');
   yield pick(objects, 'rss_peak', 'rss_peak_objects');
   yield pick(objects, 'total_ms', 'total_ms_objects');
+  // Reading from the file as the CLI does, each form in its own process; interleaved runs, the
+  // median of each, since the machine is shared.
+  const text = `${log}.txt`;
+  if (!existsSync(text)) writeFileSync(text, formatAsciiLog(parseBinaryLog(readFileSync(log))));
+  const reads = (path: string) => {
+    const c = spawnSync(process.execPath, [import.meta.filename, '--read', path], { encoding: 'utf8' });
+    if (c.status !== 0) throw new Error(`ima bench read child failed: ${c.stderr}`);
+    return JSON.parse(c.stdout) as { ms: number; parseMs: number; rss: number; entries: number };
+  };
+  const bin: ReturnType<typeof reads>[] = [];
+  const asc: ReturnType<typeof reads>[] = [];
+  for (let i = 0; i < 3; i++) {
+    bin.push(reads(log));
+    asc.push(reads(text));
+  }
+  const med = (xs: number[]) => xs.sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
+  const b = {
+    ms: med(bin.map((r) => r.ms)),
+    parse: med(bin.map((r) => r.parseMs)),
+    rss: med(bin.map((r) => r.rss)),
+  };
+  const a = {
+    ms: med(asc.map((r) => r.ms)),
+    parse: med(asc.map((r) => r.parseMs)),
+    rss: med(asc.map((r) => r.rss)),
+  };
+  const r2 = (x: number) => Math.round(x * 100) / 100;
+  yield { bench: 'ima', metric: 'read_ms_ascii', value: r2(a.ms), unit: 'ms', baseline: r2(b.ms) };
+  yield {
+    bench: 'ima',
+    metric: 'read_parse_ms_ascii',
+    value: r2(a.parse),
+    unit: 'ms',
+    baseline: r2(b.parse),
+  };
+  yield {
+    bench: 'ima',
+    metric: 'read_ratio_ascii_binary',
+    value: r2(a.ms / b.ms),
+    unit: 'ratio',
+    baseline: null,
+  };
+  yield {
+    bench: 'ima',
+    metric: 'rss_peak_read_ascii',
+    value: r2(a.rss / 1e6),
+    unit: 'MB',
+    baseline: r2(b.rss / 1e6),
+  };
+  yield { bench: 'ima', metric: 'rss_peak_read_binary', value: r2(b.rss / 1e6), unit: 'MB', baseline: 211 };
+}
+
+/** One read as `tmb ima replay FILE` does it: streamed parse, then the sha256 replay with checks. */
+async function measureRead(
+  path: string,
+): Promise<{ ms: number; parseMs: number; rss: number; entries: number }> {
+  const t = performance.now();
+  const cols = await readLog(readChunks(path, { chunkBytes: 1 << 20 }), path, { maxBytes: 2 ** 32 - 1 });
+  const parseMs = performance.now() - t;
+  const r = replayColumns(cols, { bank: 'sha256', checkTemplateHash: true });
+  if (r.templateHashMismatches.length !== 0) throw new Error('template hash mismatch in the bench list');
+  return {
+    ms: performance.now() - t,
+    parseMs,
+    rss: process.resourceUsage().maxRSS * 1024,
+    entries: cols.length,
+  };
 }
 
 /** Which API the child measures: typed-array columns, or ImaEntry objects. */
@@ -202,6 +278,10 @@ function measure(mode: Mode, logPath: string, deltaPath: string, policyPath: str
   rec('delta_1000_ms_p50', times[15]!, 'ms');
   rec('delta_1000_ms_max', times[times.length - 1]!, 'ms');
   return out;
+}
+
+if (import.meta.main && process.argv[2] === '--read') {
+  process.stdout.write(`${JSON.stringify(await measureRead(process.argv[3]!))}\n`);
 }
 
 if (import.meta.main && process.argv[2] === '--child') {

@@ -42,7 +42,7 @@ async function stored(durability: 'normal' | 'full', inFlight: number): Promise<
     await perSecond(inFlight, (i) => signer.issue(chatFields(i)), 2_000); // warm-up
     return await perSecond(inFlight, (i) => signer.issue(chatFields(i)));
   } finally {
-    store.close();
+    await store.close();
     await rm(dir, { recursive: true, force: true });
   }
 }

@@ -10,9 +10,14 @@ import { basename } from 'node:path';
 import type { BenchRecord } from './record.ts';
 
 const dir = import.meta.dirname;
-const wanted = process.argv.slice(2).filter((a) => !a.startsWith('-'));
 const files = (await readdir(dir)).filter((f) => f.endsWith('.bench.ts')).sort();
 const names = files.map((f) => basename(f, '.bench.ts'));
+// Flags are for the benches (e.g. `soak --minutes 10`, read by bench/soak.bench.ts): a word right
+// after a flag that names no benchmark is that flag's value, not a benchmark name.
+const args = process.argv.slice(2);
+const wanted = args.filter(
+  (a, i) => !a.startsWith('-') && (names.includes(a) || i === 0 || !args[i - 1]!.startsWith('-')),
+);
 const unknown = wanted.filter((w) => !names.includes(w));
 if (unknown.length > 0) {
   process.stderr.write(`unknown benchmark ${unknown.join(', ')}; there are: ${names.join(', ')}\n`);

@@ -54,6 +54,7 @@ export async function startSimulatedGpu(options: SimGpuOptions): Promise<Running
       // Each server-sent event carrying a token (a chat delta or a completion's text) is a token.
       const write = res.write.bind(res) as (...args: unknown[]) => boolean;
       res.write = ((chunk: unknown, ...rest: unknown[]) => {
+        r.streamed();
         if (typeof chunk === 'string' ? TOKEN_EVENT.test(chunk) : TOKEN_EVENT.test(String(chunk))) r.token();
         return write(chunk, ...rest);
       }) as typeof res.write;

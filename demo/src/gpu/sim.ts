@@ -55,6 +55,8 @@ export interface SimGpuReading {
 
 /** A request in flight on the simulated GPU. */
 export interface SimRequest {
+  /** The answer is streamed (its first event was written): it draws no power per second from now on. */
+  streamed(): void;
   /** A token was sent: its energy is spent now. */
   token(): void;
   /** The request ended (idempotent). */
@@ -64,6 +66,7 @@ export interface SimRequest {
 interface InFlight {
   start: number;
   tokens: number;
+  streamed: boolean;
 }
 
 /** Time constant of the reported power's smoothing of per-token energy, ms. */
@@ -74,9 +77,10 @@ const POWER_TAU_MS = 100;
  * latency; then every token it sends spends the variant's energy per token at that moment, plus
  * the idle power over one nominal token latency (no idle power is drawn per second while a
  * request streams), so energy per token follows the tokens actually generated however the
- * machine's timers run. A request
- * that sends no token before its end (a JSON answer) draws, after its prefill, energy per token
- * x the variant's nominal token rate instead. The energy counter integrates all of it exactly;
+ * machine's timers run. A streamed answer draws nothing per second after its prefill, also
+ * while it waits for its first token (a loaded machine delays that token; it must not make
+ * the request look costlier per token). A request that is not streamed (a JSON answer) draws,
+ * after its prefill, energy per token x the variant's nominal token rate instead. The energy counter integrates all of it exactly;
  * power readings (per-token energy smoothed over 100 ms, plus the continuous part) carry 3% noise.
  */
 export class SimulatedGpu {
@@ -113,16 +117,22 @@ export class SimulatedGpu {
   /** A request arrived. */
   begin(): SimRequest {
     this.#advance();
-    const r: InFlight = { start: this.#last, tokens: 0 };
+    const r: InFlight = { start: this.#last, tokens: 0, streamed: false };
     this.#inFlight.add(r);
     return {
+      streamed: () => {
+        if (!this.#inFlight.has(r) || r.streamed) return;
+        this.#advance();
+        r.streamed = true;
+      },
       token: () => {
         if (!this.#inFlight.has(r)) return;
         this.#advance();
         r.tokens++;
         // Per token: the variant's energy, plus the static (idle) power over one nominal token
         // latency, shared by the requests streaming now (#power draws no idle while any does).
-        const streaming = [...this.#inFlight].filter((x) => x.tokens > 0).length;
+        r.streamed = true;
+        const streaming = [...this.#inFlight].filter((x) => x.streamed).length;
         const j = this.#ept + (this.options.idleW * this.options.tokenLatencyMs) / 1000 / streaming;
         this.#energyJ += j;
         const now = this.#last;
@@ -176,12 +186,13 @@ export class SimulatedGpu {
     // While a request streams tokens, static power is charged per token at the nominal latency
     // (token()), not per second: a request the machine's timers stretch does not spend more
     // energy per token than one they did not (it did, and the cheap stand-in then looked honest).
-    const streaming = [...this.#inFlight].some((r) => r.tokens > 0);
+    const streaming = [...this.#inFlight].some((r) => r.streamed);
     let p = streaming ? 0 : o.idleW;
     for (const r of this.#inFlight) {
-      if (r.tokens > 0) continue;
+      // Prefill: a fixed power for one nominal token latency, so a fixed energy per request.
       const prefill = now - r.start < o.tokenLatencyMs;
-      p += prefill ? 250 * (this.#ept / o.energyPerTokenJ) : this.#ept * rate;
+      if (prefill) p += 250 * (this.#ept / o.energyPerTokenJ);
+      else if (!r.streamed) p += this.#ept * rate;
     }
     return Math.min(p, o.powerLimitW);
   }
@@ -192,7 +203,6 @@ export class SimulatedGpu {
     let t = this.#last;
     if (now <= t) return;
     const cuts = [...this.#inFlight]
-      .filter((r) => r.tokens === 0)
       .map((r) => r.start + this.options.tokenLatencyMs)
       .filter((c) => c > t && c < now)
       .sort((a, b) => a - b);

@@ -51,6 +51,35 @@ test('a request that sends no token before its end draws the nominal decode powe
   assert.ok(Math.abs(gpu.read().energyMj - want) <= 1);
 });
 
+test('a streamed request spends the same energy however long its first token and its tokens are delayed', () => {
+  const spent = (firstTokenDelayMs: number, gapMs: number) => {
+    let now = 0;
+    const gpu = new SimulatedGpu({
+      variant: 'cheap',
+      tokenLatencyMs: 4,
+      energyPerTokenJ: 0.5,
+      now: () => now,
+    });
+    const other = gpu.begin(); // another answer streaming the whole time: no idle power is drawn
+    other.streamed();
+    const r = gpu.begin();
+    r.streamed(); // the role event, written at once
+    now += firstTokenDelayMs; // a loaded machine holds the first token back
+    for (let i = 0; i < 50; i++) {
+      r.token();
+      now += gapMs;
+    }
+    r.end();
+    other.end();
+    return gpu.read().energyMj;
+  };
+  const nominal = spent(4, 4);
+  // The energy per token of a request stays the variant's, whatever the timers did.
+  assert.equal(spent(500, 4), nominal);
+  assert.equal(spent(4, 40), nominal);
+  assert.equal(spent(900, 25), nominal);
+});
+
 test('demo/bin/nvidia-smi prints the query in exactly the CSV the real tool prints, which the real parser reads', async () => {
   const sim = await startSimulatedGpu({ variant: 'honest', tokenLatencyMs: 5 });
   try {

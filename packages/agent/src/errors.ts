@@ -1,6 +1,7 @@
 /** Error codes of the agent (docs/errors.md). */
 export const AGENT_ERROR_CODES = [
   'AGENT_CONFIG_INVALID',
+  'AGENT_LISTEN_FAILED',
   'AGENT_STORE_FAILED',
   'AGENT_ENROL_REJECTED',
   'AGENT_PUSH_FAILED',

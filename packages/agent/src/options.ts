@@ -76,12 +76,19 @@ export interface AgentOptions {
    * check reads a few bytes.
    */
   hostPollMs?: number;
+  /**
+   * A second listener that serves only `GET /metrics` (Prometheus text), e.g. `{ host: '0.0.0.0',
+   * port: 9464 }` for a scraper on another machine. Left out: `/metrics` is served on the
+   * main listener to loopback clients only (127.0.0.1, ::1), so a proxy open to the network does
+   * not publish its counters.
+   */
+  metricsListen?: { host: string; port: number };
 }
 
 export type ResolvedAgentOptions = Required<
-  Omit<AgentOptions, 'verifier' | 'telemetry' | 'measure' | 'kernel'>
+  Omit<AgentOptions, 'verifier' | 'telemetry' | 'measure' | 'kernel' | 'metricsListen'>
 > &
-  Pick<AgentOptions, 'verifier' | 'telemetry' | 'measure' | 'kernel'>;
+  Pick<AgentOptions, 'verifier' | 'telemetry' | 'measure' | 'kernel' | 'metricsListen'>;
 
 /** Where the kernel's securityfs is mounted on a Linux host. */
 export const DEFAULT_SECURITYFS = '/sys/kernel/security';
@@ -144,8 +151,10 @@ export function resolveOptions(o: AgentOptions): ResolvedAgentOptions {
     checkpointEveryReceipts: o.checkpointEveryReceipts ?? 500,
     checkpointMinIntervalMs: o.checkpointMinIntervalMs ?? 500,
     measure: o.measure,
+    telemetry: o.telemetry,
     kernel: o.kernel,
     hostPollMs: o.hostPollMs ?? 200,
+    metricsListen: o.metricsListen,
   };
   if (r.kernel !== undefined && r.kernel !== false && typeof r.kernel.securityfs !== 'string')
     throw new AgentError('AGENT_CONFIG_INVALID', 'kernel.securityfs must be a folder path');
@@ -154,7 +163,7 @@ export function resolveOptions(o: AgentOptions): ResolvedAgentOptions {
       'AGENT_CONFIG_INVALID',
       `appPcr must be 8..15 (16 and 23 are resettable), found ${r.appPcr}`,
     );
-  for (const k of [
+  checkPositive(r, [
     'maxBodyBytes',
     'upstreamTimeoutMs',
     'pushBatch',
@@ -164,9 +173,68 @@ export function resolveOptions(o: AgentOptions): ResolvedAgentOptions {
     'checkpointEveryReceipts',
     'checkpointMinIntervalMs',
     'hostPollMs',
-  ] as const) {
-    if (!Number.isSafeInteger(r[k]) || r[k] <= 0)
-      throw new AgentError('AGENT_CONFIG_INVALID', `${k} must be a positive integer`);
-  }
+  ]);
+  checkListen('', r);
+  if (r.metricsListen !== undefined) checkListen('metricsListen.', r.metricsListen);
+  if (r.durability !== 'normal' && r.durability !== 'full')
+    throw new AgentError(
+      'AGENT_CONFIG_INVALID',
+      `durability must be normal or full, found ${String(r.durability)}`,
+    );
+  if (r.verifier !== undefined) checkVerifier(r.verifier);
+  if (r.telemetry !== undefined)
+    checkPositive(
+      r.telemetry,
+      ['intervalMs', 'pushIntervalMs', 'maxPendingBatches', 'pushBatches', 'timeoutMs'],
+      'telemetry.',
+    );
+  if (r.measure?.watchMs !== undefined) checkPositive(r.measure, ['watchMs'], 'measure.');
   return r;
+}
+
+/** Largest TCP port; 0 asks the system for any free one. */
+const MAX_PORT = 65_535;
+
+/** Each named field, when present, must be a positive safe integer. @throws AgentError AGENT_CONFIG_INVALID */
+function checkPositive<T extends object>(o: T, keys: readonly (keyof T & string)[], prefix = ''): void {
+  for (const k of keys) {
+    const v = o[k];
+    if (v === undefined && prefix !== '') continue;
+    if (typeof v !== 'number' || !Number.isSafeInteger(v) || v <= 0)
+      throw new AgentError(
+        'AGENT_CONFIG_INVALID',
+        `${prefix}${k} must be a positive integer, found ${String(v)}`,
+      );
+  }
+}
+
+/** A listen address: a non-empty host and a port 0..65535. @throws AgentError AGENT_CONFIG_INVALID */
+function checkListen(prefix: string, l: { host: string; port: number }): void {
+  if (typeof l.host !== 'string' || l.host === '' || /\s/.test(l.host))
+    throw new AgentError(
+      'AGENT_CONFIG_INVALID',
+      `${prefix}host must be an address to listen on, found ${JSON.stringify(l.host)}`,
+    );
+  if (!Number.isSafeInteger(l.port) || l.port < 0 || l.port > MAX_PORT)
+    throw new AgentError(
+      'AGENT_CONFIG_INVALID',
+      `${prefix}port must be an integer 0..${MAX_PORT} (0: any free port), found ${String(l.port)}`,
+    );
+}
+
+/** The verifier: an http(s) URL and a non-empty token (never echoed). @throws AgentError AGENT_CONFIG_INVALID */
+function checkVerifier(v: { url: string; token: string }): void {
+  let url: URL | undefined;
+  try {
+    url = new URL(v.url);
+  } catch {
+    url = undefined;
+  }
+  if (url === undefined || (url.protocol !== 'http:' && url.protocol !== 'https:'))
+    throw new AgentError(
+      'AGENT_CONFIG_INVALID',
+      `verifier.url must be an http or https URL, found ${JSON.stringify(v.url)}`,
+    );
+  if (typeof v.token !== 'string' || v.token === '')
+    throw new AgentError('AGENT_CONFIG_INVALID', 'verifier.token must not be empty');
 }

@@ -8,7 +8,9 @@ import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { test } from 'node:test';
 import { ReceiptStore } from '@tmb/agent';
+import { ReceiptLog } from '@tmb/agent/log';
 import { checkSignedReceipt, toSignedReceipt } from '@tmb/core';
+import { LogFeeder } from '../src/attest/feeder.ts';
 import { fakeUpstream } from './fixtures.ts';
 
 const root = new URL('../../../', import.meta.url).pathname;
@@ -64,7 +66,12 @@ test('kill -9 of the agent loses no receipt of any answer a client received whol
           else return;
         }
       });
-      await new Promise((r) => setTimeout(r, 150 + round * 100));
+      // Killed mid-traffic once this start has answered some (a bounded wait, not a fixed sleep:
+      // on a loaded machine a fixed 150 ms window could see no answer at all), at a varied moment.
+      const from = told.length;
+      const deadline = Date.now() + 30_000;
+      while (told.length < from + 20 + round * 10 && Date.now() < deadline)
+        await new Promise((r) => setTimeout(r, 5));
       child.kill('SIGKILL');
       stop = true;
       await once(child, 'exit');
@@ -86,8 +93,13 @@ test('kill -9 of the agent loses no receipt of any answer a client received whol
       const n = store.nextSeq();
       const count = (store.db.prepare('SELECT COUNT(*) AS n FROM receipts').get() as { n: number }).n;
       assert.equal(count, n);
+      // Every stored receipt is in the log, in run 0: a crash never leaves a gap that would end a run.
+      const log = ReceiptLog.open(store.db);
+      new LogFeeder(log, store, (err) => assert.fail(String(err))).catchUp();
+      assert.deepEqual(log.run, { run: 0, base: 0 });
+      assert.equal(log.size, n);
     } finally {
-      store.close();
+      await store.close();
     }
   } finally {
     await up.close();

@@ -1,7 +1,12 @@
 import assert from 'node:assert/strict';
 import { verify } from 'node:crypto';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { after, test } from 'node:test';
 import { ed25519PublicKey, enrolMessage, openSignedReceipt } from '@tmb/core';
+import { parseCheckpoint, runOfCheckpoint } from '@tmb/core/log';
+import { startAgent } from '../src/agent.ts';
 import { agentFor, fakeUpstream } from './fixtures.ts';
 
 // A fake verifier (a stub of the verifier's push API, docs/api.md) that fails the first pushes,
@@ -86,4 +91,63 @@ test('a wrong token: the agent keeps serving and keeps the receipts for later', 
   assert.equal(res.status, 200);
   await assert.rejects(agent.flush(), (e: Error & { code?: string }) => e.code === 'AGENT_ENROL_REJECTED');
   assert.equal(agent.store.pendingCount(), 1);
+});
+
+test('a receipt the verifier rejects ends the log run: run 1 starts at the next seq, its checkpoints carry the run line, across a restart (issue 10)', async (t) => {
+  const up = await fakeUpstream((_q, _b, res) => res.end('ok'));
+  const ver = await fakeVerifier(0);
+  const dataDir = await mkdtemp(join(tmpdir(), 'tmb-runs-'));
+  t.after(() => rm(dataDir, { recursive: true, force: true }));
+  t.after(ver.close);
+  t.after(up.close);
+  const events: { event: string; detail: Record<string, unknown> }[] = [];
+  const start = () =>
+    startAgent(
+      {
+        upstream: up.url,
+        dataDir,
+        name: 'runs',
+        tpm: 'none',
+        verifier: { url: ver.url, token: 's3cret' },
+        pushIntervalMs: 5,
+        checkpointIntervalMs: 60_000,
+      },
+      (event, detail) => events.push({ event, detail }),
+    );
+  const seqOf = (agent: { store: { byId(id: string): { seq: number } | undefined } }, res: Response) =>
+    agent.store.byId(res.headers.get('tmb-receipt-id')!)!.seq;
+  let agent = await start();
+  try {
+    for (let i = 0; i < 4; i++) await fetch(`${agent.url}/x`);
+    assert.equal(seqOf(agent, await fetch(`${agent.url}/reject-me`)), 4);
+    await agent.flush(); // the verifier refuses seq 4
+    await agent.attester.cycle();
+    assert.deepEqual(agent.log.run, { run: 1, base: 5 }, 'the next run starts at the next seq');
+    assert.ok(events.some((e) => e.event === 'log_run_started' && e.detail.run === 1));
+    const later = [];
+    for (let i = 0; i < 3; i++) later.push(seqOf(agent, await fetch(`${agent.url}/x`)));
+    assert.deepEqual(later, [5, 6, 7]);
+    await agent.attester.cycle();
+    const cp = agent.log.latestCheckpoint()!;
+    const text = cp.note.slice(0, cp.note.indexOf('\n\n') + 1);
+    assert.deepEqual(runOfCheckpoint(text), { run: 1, base: 5 });
+    assert.equal(parseCheckpoint(text).size, 3, 'seqs 5-7 are leaves 0-2 of run 1');
+  } finally {
+    await agent.close();
+  }
+  agent = await start();
+  try {
+    assert.deepEqual(agent.log.run, { run: 1, base: 5 }, 'the run survives a restart');
+    assert.equal(seqOf(agent, await fetch(`${agent.url}/x`)), 8);
+    await agent.attester.cycle();
+    assert.match(agent.log.latestCheckpoint()!.note, /\ntmb-run 1 5\n/);
+    assert.equal(agent.log.size, 4);
+    assert.deepEqual(
+      agent.log.runs().map((r) => r.run),
+      [0, 1],
+      'one rejection, one new run, however often the agent restarts',
+    );
+  } finally {
+    await agent.close();
+  }
 });

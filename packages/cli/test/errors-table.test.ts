@@ -8,6 +8,7 @@ import { CORE_ERROR_CODES } from '@tmb/core';
 import { KERNEL_SIM_ERROR_CODES } from '@tmb/demo';
 import { STATS_ERROR_CODES } from '@tmb/stats';
 import { VERIFIER_ERROR_CODES } from '@tmb/verifier';
+import { CLI_ERROR_CODES } from '../src/args.ts';
 
 // Every package's code list. A package that adds an error class adds its list here.
 const LISTS: Record<string, readonly string[]> = {
@@ -17,6 +18,7 @@ const LISTS: Record<string, readonly string[]> = {
   client: CLIENT_ERROR_CODES,
   stats: STATS_ERROR_CODES,
   demo: KERNEL_SIM_ERROR_CODES,
+  cli: CLI_ERROR_CODES,
 };
 
 async function tableRows(): Promise<Map<string, string>> {

@@ -1,8 +1,11 @@
 import { type Check, CoreError, fromBase64Url, L1_CHECKS, type ReceiptBody } from '@tmb/core';
 import {
+  type Checkpoint,
   decodeInclusionProof,
   ed25519NoteVerifier,
+  type InclusionProof,
   openCheckpoint,
+  runOfCheckpoint,
   verifyReceiptInCheckpoint,
 } from '@tmb/core/log';
 import { type CheckpointKeyMember, checkpointNoteVerifier, verifyCheckpointKey } from '@tmb/core/tpm';
@@ -89,23 +92,51 @@ function included(body: ReceiptBody, bytes: Uint8Array, a: AnswerAttestation): C
     );
     if (!opened.ok) return { name, status: 'fail', code: opened.code, detail: opened.detail };
     const proof = decodeInclusionProof(a.proof);
-    if (proof.index !== body.seq)
-      return {
-        name,
-        status: 'fail',
-        code: 'INCLUSION_PROOF_INVALID',
-        detail: `proof is for leaf ${proof.index}, the receipt is #${body.seq}`,
-      };
+    const leaf = leafCheck(body.seq, proof, opened.checkpoint);
+    if (leaf !== null) return leaf;
     const r = verifyReceiptInCheckpoint(bytes, proof, opened.checkpoint);
     return r.ok
       ? {
           name,
           status: 'pass',
-          detail: `checked here: leaf ${body.seq} of the quoted checkpoint of size ${opened.checkpoint.size}`,
+          detail: `checked here: ${leafText(body.seq, opened.checkpoint)} of the quoted checkpoint of size ${opened.checkpoint.size}`,
         }
       : { name, status: 'fail', ...(r.code ? { code: r.code } : {}), detail: r.detail };
   } catch (err) {
     if (!(err instanceof CoreError)) throw err;
     return { name, status: 'fail', code: err.code, detail: err.message };
   }
+}
+
+/**
+ * Whether `proof` is for the leaf of receipt `seq` in `cp`'s log run: index = seq - base, base
+ * from the checkpoint's `tmb-run` line (absent: 0; docs/proofs.md, "Log runs"). Null when it is;
+ * else the failed `receipt.included` (INCLUSION_PROOF_INVALID, or LOG_RUN_LINE_INVALID for a
+ * malformed run line).
+ */
+export function leafCheck(seq: number, proof: InclusionProof, cp: Checkpoint): ClientCheck | null {
+  const name = 'receipt.included';
+  let base: number;
+  try {
+    base = runOfCheckpoint(cp).base;
+  } catch (err) {
+    if (!(err instanceof CoreError)) throw err;
+    return { name, status: 'fail', code: err.code, detail: err.message };
+  }
+  if (proof.index === seq - base) return null;
+  return {
+    name,
+    status: 'fail',
+    code: 'INCLUSION_PROOF_INVALID',
+    detail:
+      seq < base
+        ? `the receipt is #${seq}, before the checkpoint's log run, which starts at seq ${base}`
+        : `proof is for leaf ${proof.index}, the receipt is #${seq}${base > 0 ? ` (leaf ${seq - base} of a run from seq ${base})` : ''}`,
+  };
+}
+
+/** "leaf N", with the run when the checkpoint is of a run >= 1 (the detail of a pass). */
+export function leafText(seq: number, cp: Checkpoint): string {
+  const r = runOfCheckpoint(cp);
+  return r.run === 0 ? `leaf ${seq}` : `leaf ${seq - r.base} (log run ${r.run}, from seq ${r.base})`;
 }

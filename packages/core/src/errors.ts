@@ -4,6 +4,7 @@ import { HOST_FAILURE_CODES } from './host/codes.ts';
 import { IMA_ERROR_CODES } from './ima/codes.ts';
 import { LOG_ERROR_CODES } from './log/codes.ts';
 import { RECEIPT_ERROR_CODES } from './receipt/codes.ts';
+import { STORE_ERROR_CODES } from './store/codes.ts';
 import { TPM_ERROR_CODES } from './tpm/codes.ts';
 import { VERDICT_FAILURE_CODES } from './verdict/codes.ts';
 
@@ -21,6 +22,7 @@ export const CORE_ERROR_CODES = [
   ...IMA_ERROR_CODES,
   ...HOST_FAILURE_CODES,
   ...BOOT_ERROR_CODES,
+  ...STORE_ERROR_CODES,
 ] as const;
 
 export type CoreErrorCode = (typeof CORE_ERROR_CODES)[number];

@@ -4,7 +4,9 @@ import {
   createPublicKey,
   generateKeyPairSync,
   type KeyObject,
+  randomBytes,
 } from 'node:crypto';
+import { link, open, unlink } from 'node:fs/promises';
 import { toBase64Url, type Verdict } from '@tmb/core';
 import { type JWTPayload, SignJWT } from 'jose';
 import { VerifierError } from './errors.ts';
@@ -160,4 +162,80 @@ function loadKey(pem: string | undefined): KeyObject {
     throw new VerifierError('VERIFIER_CONFIG_INVALID', 'result key must be an EC P-256 key');
   }
   return key;
+}
+
+/** A result key file is a PKCS#8 PEM of about 240 bytes; anything past this is not one. */
+const MAX_KEY_FILE_BYTES = 16 * 1024;
+
+/**
+ * The verifier's persistent EAR signing key (docs/deploy.md, "The verifier key"): reads the
+ * PKCS#8 PEM at `path`, or creates it there once (EC P-256, mode 0600) when there is none, so
+ * results signed before a restart still verify under the key clients pinned. Creation is
+ * atomic and exclusive (written to a temporary file, then hard-linked into place): two
+ * verifiers starting on one folder end with one key, and a crash never leaves half a key.
+ * A key file that others may read or write (any of mode 0077) is refused: whoever can read it
+ * can sign results.
+ * @returns the PEM, and whether it was created now.
+ * @throws VerifierError VERIFIER_CONFIG_INVALID for a key file open to others, too large, or not
+ *   an EC P-256 PKCS#8 PEM (the message names the path, never the key)
+ */
+export async function loadOrCreateResultKey(path: string): Promise<{ pem: string; created: boolean }> {
+  const existing = await readKeyFile(path);
+  if (existing !== null) return { pem: existing, created: false };
+  const pem = generateKeyPairSync('ec', { namedCurve: 'P-256' }).privateKey.export({
+    type: 'pkcs8',
+    format: 'pem',
+  }) as string;
+  const tmp = `${path}.${randomBytes(6).toString('hex')}.tmp`;
+  const f = await open(tmp, 'wx', 0o600);
+  try {
+    await f.writeFile(pem);
+    await f.sync();
+  } finally {
+    await f.close();
+  }
+  try {
+    await link(tmp, path);
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
+    // Another verifier created it first: use that one.
+    const theirs = await readKeyFile(path);
+    if (theirs === null) throw err;
+    return { pem: theirs, created: false };
+  } finally {
+    await unlink(tmp).catch(() => {});
+  }
+  return { pem, created: true };
+}
+
+async function readKeyFile(path: string): Promise<string | null> {
+  let f: Awaited<ReturnType<typeof open>>;
+  try {
+    f = await open(path, 'r');
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return null;
+    throw err;
+  }
+  try {
+    const st = await f.stat();
+    if ((st.mode & 0o077) !== 0)
+      throw new VerifierError(
+        'VERIFIER_CONFIG_INVALID',
+        `result key ${path} is open to other users (mode ${(st.mode & 0o777).toString(8)}): chmod 600 it`,
+      );
+    if (st.size > MAX_KEY_FILE_BYTES)
+      throw new VerifierError(
+        'VERIFIER_CONFIG_INVALID',
+        `result key ${path} is over ${MAX_KEY_FILE_BYTES} bytes`,
+      );
+    const pem = await f.readFile('utf8');
+    loadKey(pem); // refuse a file that is not a P-256 key now, naming the path
+    return pem;
+  } catch (err) {
+    if (err instanceof VerifierError && !err.message.includes(path))
+      throw new VerifierError('VERIFIER_CONFIG_INVALID', `${path}: ${err.message}`, { cause: err });
+    throw err;
+  } finally {
+    await f.close();
+  }
 }

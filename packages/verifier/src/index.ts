@@ -11,14 +11,20 @@ export {
   EAR_SUBMOD,
   EAR_TTL_SECONDS,
   earStatus,
+  loadOrCreateResultKey,
 } from './ear.ts';
 export type { VerifierErrorCode } from './errors.ts';
 export { VERIFIER_ERROR_CODES, VERIFIER_ERROR_STATUS, VerifierError } from './errors.ts';
+export { KeyedLock } from './lock.ts';
+export type { LogFields, Logger, LoggerOptions, LogLevel, LogSink } from './log.ts';
+export { createLogger, LOG_LEVELS, SILENT_LOGGER } from './log.ts';
+export { VerifierMetrics } from './metrics.ts';
 export type { RateLimitOptions, TokenEntry, VerifierOptions } from './options.ts';
 export { resolveOptions } from './options.ts';
 export type { RunningVerifier } from './server.ts';
 export { startVerifier } from './server.ts';
-export { SqliteStore } from './store/sqlite.ts';
+export type { SqliteStoreOptions } from './store/sqlite.ts';
+export { SqliteStore, VERIFIER_MIGRATIONS } from './store/sqlite.ts';
 export type { KeyRecord, Store, StoredReceipt } from './store/types.ts';
 export type { ExtensionCheck } from './telemetry/extension.ts';
 export { checkTelemetryExtension } from './telemetry/extension.ts';

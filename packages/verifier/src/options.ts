@@ -2,6 +2,8 @@ import type { BootPolicyJson } from '@tmb/core/boot';
 import type { ModelRegistry, RuntimePolicy } from '@tmb/core/ima';
 import { HARDWARE_EK_ROOTS } from '@tmb/core/tpm';
 import { VerifierError } from './errors.ts';
+import { type Logger, SILENT_LOGGER } from './log.ts';
+import type { Store } from './store/types.ts';
 import type { VerifierTelemetryOptions } from './telemetry/service.ts';
 
 /** One agent token the verifier accepts. */
@@ -102,13 +104,33 @@ export interface VerifierOptions {
    * of it (Secure Boot state is reported, not required).
    */
   bootPolicy?: string | BootPolicyJson;
+  /**
+   * Structured JSON log of the service's events (log.ts, docs/deploy.md "Logs"). Left out:
+   * nothing is logged (the library stays quiet inside other programs and tests); `tmb verifier`
+   * logs to stderr at `--log-level` (default info).
+   */
+  logger?: Logger;
+  /**
+   * Serve GET /metrics (Prometheus text) with no token, rate-limited like the other public
+   * routes (`--metrics-public`). Default false: only a reader token may scrape it, since the
+   * metrics name every agent and how its evidence fares.
+   */
+  metricsPublic?: boolean;
+  /**
+   * A store to use instead of opening `dbPath` (a networked store, or a test's wrapped one); the
+   * caller opens and closes it. Left out: the SQLite store at `dbPath`, migrated on opening.
+   */
+  store?: Store;
 }
 
 export type ResolvedVerifierOptions = Required<
-  Omit<VerifierOptions, 'resultKeyPem' | 'telemetry' | 'registry' | 'imaPolicy' | 'bootPolicy' | 'rateLimit'>
+  Omit<
+    VerifierOptions,
+    'resultKeyPem' | 'telemetry' | 'registry' | 'imaPolicy' | 'bootPolicy' | 'rateLimit' | 'store'
+  >
 > & { rateLimit: Required<RateLimitOptions> | false } & Pick<
     VerifierOptions,
-    'resultKeyPem' | 'telemetry' | 'registry' | 'imaPolicy' | 'bootPolicy'
+    'resultKeyPem' | 'telemetry' | 'registry' | 'imaPolicy' | 'bootPolicy' | 'store'
   >;
 
 /** Agent names: printable ASCII without spaces, as the receipt format allows. */
@@ -145,6 +167,9 @@ export function resolveOptions(o: VerifierOptions): ResolvedVerifierOptions {
     ekHardwareRoots: o.ekHardwareRoots ?? HARDWARE_EK_ROOTS.map((r) => r.pem),
     requireHardwareTpm: o.requireHardwareTpm ?? false,
     nonceTtlMs: o.nonceTtlMs ?? 30_000,
+    logger: o.logger ?? SILENT_LOGGER,
+    metricsPublic: o.metricsPublic ?? false,
+    store: o.store,
   };
   if (typeof r.dbPath !== 'string' || r.dbPath === '') {
     throw new VerifierError('VERIFIER_CONFIG_INVALID', 'dbPath must be a file path or ":memory:"');

@@ -1,3 +1,4 @@
+import { randomUUID } from 'node:crypto';
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { getBundle } from './api/bundle.ts';
@@ -11,11 +12,13 @@ import { issueNonce, postEvidence } from './attest/evidence.ts';
 import { lookupsOf } from './attest/kernel.ts';
 import { getConsistency, getQuotedCheckpoint } from './attest/read.ts';
 import { createAttestService } from './attest/service.ts';
+import { loadAttest } from './attest/state.ts';
 import { TokenAuth } from './auth.ts';
 import { createResultSigner } from './ear.ts';
 import { VerifierError } from './errors.ts';
 import { HostAppraiser, loadReferences, postHostLog } from './host/index.ts';
 import { sendError, sendJson } from './http/respond.ts';
+import { getMetrics, VerifierMetrics } from './metrics.ts';
 import { resolveOptions, type VerifierOptions } from './options.ts';
 import { RateLimiter } from './ratelimit.ts';
 import { SqliteStore } from './store/sqlite.ts';
@@ -35,8 +38,9 @@ export interface RunningVerifier {
 /**
  * `public`: no token, rate-limited per client address (docs/api.md, "Rate limits"): receipts by
  * id and what a client needs to check one. `token`: the handler checks an agent or reader token.
+ * `metrics`: a reader token, or public with `metricsPublic`.
  */
-type Access = 'public' | 'token';
+type Access = 'public' | 'token' | 'metrics';
 
 type Route = {
   method: string;
@@ -103,6 +107,7 @@ const ROUTES: Route[] = [
     handle: (ctx, m) => getTelemetryFinding(ctx, m[1]!),
   },
   { method: 'GET', pattern: /^\/v1\/verifier-key$/, access: 'public', handle: (ctx) => getVerifierKey(ctx) },
+  { method: 'GET', pattern: /^\/metrics$/, access: 'metrics', handle: (ctx) => getMetrics(ctx) },
   {
     method: 'GET',
     pattern: /^\/healthz$/,
@@ -110,6 +115,27 @@ const ROUTES: Route[] = [
     handle: async (ctx) => sendJson(ctx.res, 200, { ok: true }),
   },
 ];
+
+/** A route's pattern as a bounded metrics label: `/v1/receipts/:id`. */
+function routeLabel(r: Route): string {
+  return r.pattern.source
+    .replace(/^\^|\$$/g, '')
+    .replaceAll('\\/', '/')
+    .replaceAll('([^/]+)', ':id');
+}
+
+/** Refusals an operator wants to see (warn): enrolment and AK trouble. Others log at debug. */
+const ENROLMENT_REFUSALS: ReadonlySet<string> = new Set([
+  'ACTIVATION_FAILED',
+  'AK_REPLACEMENT_REFUSED',
+  'ENROL_PROOF_INVALID',
+  'ENROL_KEY_CONFLICT',
+  'CHECKPOINT_KEY_EXISTS',
+  'AK_NOT_ENROLLED',
+]);
+
+/** A client's `x-request-id` is echoed and logged only when it is this short and plain. */
+const REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/;
 
 /**
  * Starts the verifier service (docs/api.md): enrols agent keys, accepts receipt batches and
@@ -122,8 +148,15 @@ export async function startVerifier(options: VerifierOptions): Promise<RunningVe
   const opts = resolveOptions(options);
   const hostRefs = loadReferences(opts); // before the store opens: a bad registry leaks nothing
   lookupsOf({ policy: hostRefs.policy, registry: hostRefs.registry }); // compiled now, not on the first quote
+  const log = opts.logger;
   const signer = createResultSigner(opts.resultKeyPem);
-  const store: Store = new SqliteStore(opts.dbPath);
+  const opened =
+    opts.store === undefined
+      ? new SqliteStore(opts.dbPath, {
+          onMigrated: (m) => log.info('store_migrated', { version: m.version, description: m.description }),
+        })
+      : null;
+  const store: Store = opts.store ?? opened!;
   const auth = new TokenAuth(opts.tokens, opts.readerTokens);
   const waiters = new Waiters();
   const attest = createAttestService(store, {
@@ -137,6 +170,13 @@ export async function startVerifier(options: VerifierOptions): Promise<RunningVe
   const hostAppraiser = new HostAppraiser(store, hostRefs);
   const keys = new Map<string, KeyRecord>();
   const shutdown = new AbortController();
+  const agents = [...new Set(opts.tokens.map((t) => t.agent))];
+  const metrics = new VerifierMetrics(async () => {
+    const last = new Map<string, number | null>();
+    for (const a of agents) last.set(a, (await loadAttest(store, a))?.acceptedAt ?? null);
+    return last;
+  }, opts.now);
+  const labels = new Map(ROUTES.map((r) => [r, routeLabel(r)]));
 
   const server = createServer(
     {
@@ -173,6 +213,21 @@ export async function startVerifier(options: VerifierOptions): Promise<RunningVe
     const url = new URL(req.url ?? '/', 'http://verifier.invalid');
     const conn = new AbortController();
     res.on('close', () => conn.abort());
+    const given = req.headers['x-request-id'];
+    const requestId = typeof given === 'string' && REQUEST_ID.test(given) ? given : randomUUID();
+    res.setHeader('x-request-id', requestId);
+    const rlog = log.child({ requestId });
+    const t0 = performance.now();
+    let label = 'unmatched';
+    res.on('finish', () => {
+      metrics.http(label, req.method ?? '', res.statusCode);
+      rlog.debug('request', {
+        method: req.method,
+        route: label,
+        status: res.statusCode,
+        ms: Math.round(performance.now() - t0),
+      });
+    });
     const ctx: Context = {
       store,
       keys,
@@ -187,15 +242,22 @@ export async function startVerifier(options: VerifierOptions): Promise<RunningVe
       req,
       res,
       url,
+      log: rlog,
+      metrics,
+      requestId,
     };
     try {
       const routes = ROUTES.filter((r) => r.pattern.test(url.pathname));
       const route = routes.find((r) => r.method === req.method);
+      if (route !== undefined) label = labels.get(route)!;
+      const open = route?.access === 'public' || (route?.access === 'metrics' && opts.metricsPublic);
       // Every request that carries no token to check (public routes, and paths or methods
       // that match none) takes from its address's bucket first.
-      if (limiter !== null && (route === undefined || route.access === 'public')) {
+      if (limiter !== null && (route === undefined || open)) {
         const d = limiter.take(req.socket.remoteAddress ?? 'unknown');
         if (!d.ok) {
+          metrics.rateLimited();
+          rlog.warn('rate_limited', { remote: req.socket.remoteAddress, route: label });
           res.setHeader('retry-after', String(d.retryAfterSeconds));
           throw new VerifierError('RATE_LIMITED', `too many requests; retry in ${d.retryAfterSeconds} s`);
         }
@@ -208,11 +270,24 @@ export async function startVerifier(options: VerifierOptions): Promise<RunningVe
       await route.handle(ctx, route.pattern.exec(url.pathname)!);
     } catch (err) {
       if (err instanceof VerifierError) {
+        if (err.code === 'TOKEN_INVALID' || err.code === 'TOKEN_AGENT_MISMATCH') {
+          metrics.authFailure(err.code);
+          // The code and the route, never the token (nor any part of it).
+          rlog.warn('auth_failed', { code: err.code, route: label, remote: req.socket.remoteAddress });
+        } else if (err.code === 'STORE_FAILED')
+          rlog.error('store_failed', { route: label, cause: causeOf(err) });
+        else if (err.code !== 'RATE_LIMITED')
+          rlog[ENROLMENT_REFUSALS.has(err.code) ? 'warn' : 'debug']('request_refused', {
+            route: label,
+            code: err.code,
+          });
         sendError(res, err.code, err.message, err.code === 'BODY_TOO_LARGE' || !req.complete);
       } else if (err instanceof URIError) {
         sendError(res, 'BODY_MALFORMED', 'bad percent-encoding in the path');
       } else {
-        // Never the error's text: it may hold request bytes. The code is enough for the client.
+        // Never the error's text to the client: it may hold request bytes. The log gets the
+        // error's name and code, and the message of a SQLite error (names tables, not values).
+        rlog.error('store_failed', { route: label, cause: causeOf(err) });
         sendError(res, 'STORE_FAILED', 'internal error', true);
       }
     }
@@ -227,9 +302,23 @@ export async function startVerifier(options: VerifierOptions): Promise<RunningVe
   });
   const { port } = server.address() as AddressInfo;
   const host = opts.host.includes(':') ? `[${opts.host}]` : opts.host;
+  const url = `http://${host}:${port}`;
+  if (opts.resultKeyPem === undefined)
+    log.warn('result_key_ephemeral', {
+      keyId: signer.jwk.kid,
+      detail: 'results signed now stop verifying when this process ends (no persistent key)',
+    });
+  log.info('verifier_started', {
+    url,
+    keyId: signer.jwk.kid,
+    schema: opened?.schema.to ?? null,
+    agents: agents.length,
+    metricsPublic: opts.metricsPublic,
+  });
   return {
-    url: `http://${host}:${port}`,
+    url,
     async close() {
+      log.info('verifier_stopping', {});
       shutdown.abort();
       const closed = new Promise<void>((resolve) => server.close(() => resolve()));
       server.closeIdleConnections();
@@ -237,8 +326,19 @@ export async function startVerifier(options: VerifierOptions): Promise<RunningVe
       await new Promise((r) => setImmediate(r));
       server.closeAllConnections();
       await closed;
-      await store.close();
+      await opened?.close();
       telemetry.close();
+      log.info('verifier_stopped', {});
     },
   };
+}
+
+/** What the log may say of an internal error: its name and code; a SQLite error's message. */
+function causeOf(err: unknown): string {
+  let e: unknown = err;
+  while (e instanceof VerifierError && e.cause !== undefined) e = e.cause;
+  if (!(e instanceof Error)) return typeof e;
+  const code = (e as { code?: unknown }).code;
+  const sqlite = typeof code === 'string' && code.startsWith('ERR_SQLITE');
+  return [e.name, typeof code === 'string' ? code : '', sqlite ? e.message : ''].filter(Boolean).join(': ');
 }

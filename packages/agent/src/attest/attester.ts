@@ -5,7 +5,7 @@ import { parseAttest } from '@tmb/core/tpm';
 import type { ReceiptLog, StoredCheckpoint } from '../log/store.ts';
 import type { UpstreamWatch } from '../upstream/index.ts';
 import { type CheckpointKey, certifyCheckpointKey } from './ckey.ts';
-import { type AttestClient, kernelAsk, type NonceAnswer } from './client.ts';
+import { type AttestClient, brokenRun, checkpointRunOf, kernelAsk, type NonceAnswer } from './client.ts';
 import type { LogFeeder } from './feeder.ts';
 import type { AttestHost } from './host.ts';
 import { type KernelEvidence, quotePcrs } from './kernel.ts';
@@ -20,6 +20,9 @@ export interface AttesterSchedule {
 
 /** A quoted checkpoint the verifier accepted. */
 export interface QuotedCheckpoint {
+  /** Its log run and the seq of the run's leaf 0: it covers seqs base .. base + size - 1. */
+  run: number;
+  base: number;
   size: number;
   note: string;
   /** Date.now() when the verifier's acceptance arrived. */
@@ -53,7 +56,7 @@ export class Attester {
   readonly #host: AttestHost | undefined;
   readonly #client: AttestClient | undefined;
   readonly #agent: string;
-  readonly #push: (size: number) => Promise<void>;
+  readonly #push: (end: number) => Promise<void>;
   readonly #s: AttesterSchedule;
   readonly #emit: Log;
   readonly #listeners: ((q: QuotedCheckpoint) => void)[] = [];
@@ -96,8 +99,11 @@ export class Attester {
     agent: string;
     host?: AttestHost;
     client?: AttestClient;
-    /** Resolves once every receipt below `size` (and the telemetry the checkpoint names) is pushed to the verifier. */
-    push: (size: number) => Promise<void>;
+    /**
+     * Resolves once every receipt with seq below `end` (the checkpoint's base + size, docs/checkpoint.md
+     * "The run line") and the telemetry the checkpoint names are pushed to the verifier.
+     */
+    push: (end: number) => Promise<void>;
     schedule: AttesterSchedule;
     emit: Log;
     /** The kernel's IMA log and the boot log (evidence `kernel`, `boot`). Left out: both null, and the verifier fails host.integrity (KERNEL_LOG_ABSENT). */
@@ -245,7 +251,9 @@ export class Attester {
     // After a failed cycle the checkpoint is signed (its telemetry line read) and quoted again.
     // A host change with no new receipt signs a checkpoint of the same size (the store keeps an
     // identical note once) and quotes it with a fresh nonce.
-    if (!changed && this.#failures === 0 && this.#log.latestCheckpoint()?.size === this.#log.size) return;
+    const last = this.#log.latestCheckpoint();
+    const same = last !== null && last.run === this.#log.run.run && last.size === this.#log.size;
+    if (!changed && this.#failures === 0 && same) return;
     // With a TPM, enrolment and the checkpoint key come first: every quoted checkpoint is then
     // signed by the TPM-held key too (docs/evidence.md, "The checkpoint key").
     const attested = this.#host !== undefined && this.#client !== undefined;
@@ -265,8 +273,20 @@ export class Attester {
     const cp = await this.#log.checkpoint(this.#origin, signers, this.#extensions);
     if (this.#host === undefined || this.#client === undefined) return;
     const t0 = performance.now();
-    await this.#push(cp.size);
-    await this.#quote(cp, this.#host, this.#client, performance.now() - t0);
+    await this.#push(cp.base + cp.size);
+    try {
+      await this.#quote(cp, this.#host, this.#client, performance.now() - t0);
+    } catch (err) {
+      // The verifier cannot follow this run (a receipt of it refused or never received): no
+      // checkpoint of it can pass again, so the next run starts past it and the retry quotes
+      // that (issue 10, "no stuck states"). An answer about an older run is stale.
+      const broken = brokenRun(err);
+      if (broken !== undefined && broken.run === cp.run && cp.run === this.#log.run.run)
+        this.#feeder.breakRun(
+          `the verifier cannot follow run ${broken.run} from seq ${broken.seq}: ${broken.detail}`,
+        );
+      throw err;
+    }
   }
 
   /** AK enrolment: EK public, EK certificate, AK public area; then ActivateCredential. */
@@ -333,9 +353,10 @@ export class Attester {
     const sameBoot = n.resetCount === resetCount;
     const count = host.entryCount();
     const from = sameBoot && n.logFrom <= count ? n.logFrom : 0;
+    // Only within one run: a new run's first checkpoint is never proved against the run before.
     const consistency =
-      n.checkpointSize !== null && n.checkpointSize <= cp.size
-        ? encodeConsistencyProof(this.#log.consistencyProof(n.checkpointSize, cp.size))
+      n.checkpointSize !== null && n.checkpointSize <= cp.size && checkpointRunOf(n) === cp.run
+        ? encodeConsistencyProof(this.#log.consistencyProof(n.checkpointSize, cp.size, cp.run))
         : null;
     const members =
       this.#kernel === undefined
@@ -369,7 +390,7 @@ export class Attester {
       quote: Math.round(t2 - t1),
       evidence: Math.round(performance.now() - t2),
     };
-    this.quoted = { size: cp.size, note: cp.note, at: Date.now(), ms };
+    this.quoted = { run: cp.run, base: cp.base, size: cp.size, note: cp.note, at: Date.now(), ms };
     for (const l of this.#listeners) l(this.quoted);
   }
 }

@@ -31,8 +31,9 @@ function count(url: URL, name: string): number | undefined {
  * Answers a log endpoint and returns true, or returns false when the path is not one of them
  * (the caller routes it on).
  * - GET checkpoint: the latest signed checkpoint note (text/plain), 404 before the first one.
- * - GET proof/inclusion?index=I&size=N: docs/proofs.md inclusion proof JSON.
- * - GET proof/consistency?from=M&to=N: docs/proofs.md consistency proof JSON.
+ * - GET proof/inclusion?index=I&size=N[&run=R]: docs/proofs.md inclusion proof JSON; leaf I of
+ *   log run R (default: the current run) is the receipt with seq base_R + I.
+ * - GET proof/consistency?from=M&to=N[&run=R]: docs/proofs.md consistency proof JSON, within run R.
  * Bad or out-of-range parameters answer 400 PROOF_RANGE_INVALID.
  */
 export function handleLogRoute(req: IncomingMessage, res: ServerResponse, log: ReceiptLog): boolean {
@@ -52,21 +53,24 @@ export function handleLogRoute(req: IncomingMessage, res: ServerResponse, log: R
     return true;
   }
   try {
+    const run = url.searchParams.has('run') ? count(url, 'run') : log.run.run;
+    if (run === undefined || run > log.run.run) throw new CoreError('PROOF_RANGE_INVALID', 'no such log run');
+    const runSize = log.tree(run).size;
     if (path === LOG_PATHS.inclusion) {
       const index = count(url, 'index');
-      const size = count(url, 'size') ?? log.size;
+      const size = count(url, 'size') ?? runSize;
       if (index === undefined || index >= size)
         throw new CoreError('PROOF_RANGE_INVALID', 'need index < size');
-      send(res, 200, JSON.stringify(encodeInclusionProof(log.inclusionProof(index, size))));
+      send(res, 200, JSON.stringify(encodeInclusionProof(log.inclusionProof(index, size, run))));
     } else {
       const from = count(url, 'from');
-      const to = count(url, 'to') ?? log.size;
+      const to = count(url, 'to') ?? runSize;
       if (from === undefined || from > to) throw new CoreError('PROOF_RANGE_INVALID', 'need from <= to');
-      send(res, 200, JSON.stringify(encodeConsistencyProof(log.consistencyProof(from, to))));
+      send(res, 200, JSON.stringify(encodeConsistencyProof(log.consistencyProof(from, to, run))));
     }
   } catch (err) {
     if (!(err instanceof CoreError)) throw err;
-    error(res, 400, err.code, `${err.message} (log size ${log.size})`);
+    error(res, 400, err.code, `${err.message} (log run ${log.run.run}, size ${log.size})`);
   }
   return true;
 }

@@ -1,4 +1,4 @@
-export { LOG_FORMAT } from './schema.ts';
+export { LOG_FORMAT, LOG_STEPS } from './schema.ts';
 export { checkpointSigner, checkpointVerifierKey } from './signer.ts';
-export type { StoredCheckpoint } from './store.ts';
+export type { StoredCheckpoint, StoredRun } from './store.ts';
 export { ReceiptLog } from './store.ts';

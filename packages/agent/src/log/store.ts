@@ -1,12 +1,13 @@
-import { type FileHandle, open } from 'node:fs/promises';
 import { DatabaseSync, type StatementSync } from 'node:sqlite';
 import { bytesEqual, CoreError } from '@tmb/core';
 import {
   type ConsistencyProof,
   consistencyProof,
   EMPTY_ROOT,
+  formatRunLine,
   type InclusionProof,
   inclusionProof,
+  type LogRun,
   type LogVerification,
   leafHash,
   type NoteSigner,
@@ -14,39 +15,30 @@ import {
   rootAt,
   signCheckpoint,
   type TreeNodes,
-  verifyConsistency,
 } from '@tmb/core/log';
+import { migrate } from '@tmb/core/store';
 import { AgentError } from '../errors.ts';
-import { LOG_FORMAT, LOG_SCHEMA } from './schema.ts';
+import { auditLog } from './audit.ts';
+import { SELECT_CHECKPOINT, type StoredCheckpoint, syncWal, toCheckpoint } from './checkpoints.ts';
+import { insertRun, latestRun, readRuns, runAt, type StoredRun } from './runs.ts';
+import { hasTable, LOG_FORMAT, LOG_STEPS } from './schema.ts';
 
-/** A checkpoint the log signed and stored. */
-export interface StoredCheckpoint {
-  /** Signing order, from 1. */
-  seq: number;
-  size: number;
-  root: Uint8Array;
-  /** The signed note, exactly as served. */
-  note: string;
-}
+export type { StoredCheckpoint } from './checkpoints.ts';
+export type { StoredRun } from './runs.ts';
 
 // Nodes at level >= 6 (at most n/64 of them, 1.5 MB for 1,000,000 leaves) stay in memory once
 // read: most of a proof's siblings in a large tree are there, so a proof costs ~6 SQLite reads.
 const CACHE_LEVEL = 6;
 
-function toCheckpoint(row: Record<string, unknown>): StoredCheckpoint {
-  return {
-    seq: row.seq as number,
-    size: row.size as number,
-    root: row.root as Uint8Array,
-    note: row.note as string,
-  };
-}
-
 /**
- * The agent's append-only Merkle log of receipts (RFC 6962 hashing), persisted in SQLite
- * (layout: schema.ts). Synchronous appends, each batch one transaction; checkpoints signed only
- * over committed leaves and made durable (fsync) before they are returned, so after a crash,
- * `kill -9` included, the log is consistent with every checkpoint it ever returned.
+ * The agent's append-only Merkle logs of receipts (RFC 6962 hashing), one per log run, persisted
+ * in SQLite (layout: schema.ts). Run r's leaf i is the receipt with seq base_r + i; appends go to
+ * the current (highest) run, and `startRun` begins a new one past every seq already in a run.
+ * Synchronous appends, each batch one transaction; checkpoints signed only over committed leaves
+ * and made durable (fsync) before they are returned, so after a crash, `kill -9` included, the
+ * log is consistent with every checkpoint it ever returned.
+ *
+ * Sizes, indices, roots and proofs without a `run` argument are of the current run.
  *
  * @example
  *   const log = ReceiptLog.open('/var/lib/tmb/log.db');
@@ -59,40 +51,42 @@ export class ReceiptLog implements TreeNodes {
   readonly #owned: boolean;
   readonly #getNode: StatementSync;
   readonly #putNode: StatementSync;
+  #run: LogRun = { run: 0, base: 0 };
   #size = 0;
   /** frontier[l]: hash of the complete subtree at level l on the right edge, valid when bit l of size is set. */
   #frontier: Uint8Array[] = [];
   #root: Uint8Array | null = null;
-  /** Committed nodes of level >= CACHE_LEVEL, read once: nodes never change once committed. */
+  /** Committed nodes of the current run of level >= CACHE_LEVEL, read once: nodes never change. */
   readonly #cache = new Map<number, Uint8Array>();
   #signing: Promise<unknown> = Promise.resolve();
 
   private constructor(db: DatabaseSync, owned: boolean) {
     this.#db = db;
     this.#owned = owned;
-    db.exec(LOG_SCHEMA);
+    // A log sharing the receipt store's file was migrated by the store at the same versions.
+    migrate(db, LOG_STEPS, { store: 'agent-log', detect: (d) => (hasTable(d, 'log_nodes') ? 1 : 0) });
     const format = db.prepare('SELECT value FROM log_meta WHERE key = ?').get('format') as
       | { value: number }
       | undefined;
-    if (format === undefined)
-      db.prepare('INSERT INTO log_meta (key, value) VALUES (?, ?)').run('format', LOG_FORMAT);
-    else if (format.value !== LOG_FORMAT)
+    if (format?.value !== LOG_FORMAT)
       throw new AgentError(
         'AGENT_STORE_FAILED',
-        `receipt log format ${format.value}, this build reads ${LOG_FORMAT}`,
+        `receipt log format ${format?.value}, this build reads ${LOG_FORMAT}`,
       );
-    this.#getNode = db.prepare('SELECT hash FROM log_nodes WHERE level = ? AND idx = ?');
-    this.#putNode = db.prepare('INSERT INTO log_nodes (level, idx, hash) VALUES (?, ?, ?)');
+    this.#getNode = db.prepare('SELECT hash FROM log_nodes WHERE run = ? AND level = ? AND idx = ?');
+    this.#putNode = db.prepare('INSERT INTO log_nodes (run, level, idx, hash) VALUES (?, ?, ?, ?)');
     this.#load();
   }
 
   /**
    * Opens (creating if needed) the log in a SQLite file in WAL mode, or in a database the
    * caller owns (for instance the receipt store's, so one file holds both; the log commits its own
-   * transactions, so do not call append() inside one of yours).
-   * Checks that the tree still matches the latest checkpoint it signed.
-   * @throws CoreError CHECKPOINT_ROOT_MISMATCH when it does not; AgentError AGENT_STORE_FAILED
-   *   when the file is not a log this build reads or a needed node is missing.
+   * transactions, so do not call append() inside one of yours). Brings the schema to this
+   * build's version (schema.ts LOG_STEPS). Checks that the tree still matches the latest
+   * checkpoint it signed.
+   * @throws CoreError CHECKPOINT_ROOT_MISMATCH when it does not; CoreError STORE_SCHEMA_TOO_NEW
+   *   when a newer build wrote the file; AgentError AGENT_STORE_FAILED when the file is not a log
+   *   this build reads or a needed node is missing.
    */
   static open(target: string | DatabaseSync): ReceiptLog {
     if (typeof target !== 'string') return new ReceiptLog(target, false);
@@ -107,10 +101,9 @@ export class ReceiptLog implements TreeNodes {
   }
 
   #load(): void {
-    const row = this.#db.prepare('SELECT MAX(idx) AS last FROM log_nodes WHERE level = 0').get() as {
-      last: number | null;
-    };
-    this.#size = row.last === null ? 0 : row.last + 1;
+    this.#run = latestRun(this.#db);
+    this.#size = this.#sizeOf(this.#run.run);
+    this.#cache.clear();
     // The right edge: one complete subtree per set bit of size, largest (leftmost) first.
     this.#frontier = [];
     let start = 0;
@@ -122,41 +115,99 @@ export class ReceiptLog implements TreeNodes {
       }
     }
     this.#root = null;
-    const latest = this.latestCheckpoint();
+    const latest = this.latestCheckpoint(this.#run.run);
     if (latest !== null) {
       const r = this.checkCheckpoint(latest);
       if (!r.ok) throw new CoreError('CHECKPOINT_ROOT_MISMATCH', r.detail);
     }
   }
 
-  /** Number of leaves committed. */
+  #sizeOf(run: number): number {
+    const row = this.#db
+      .prepare('SELECT MAX(idx) AS last FROM log_nodes WHERE run = ? AND level = 0')
+      .get(run) as { last: number | null };
+    return row.last === null ? 0 : row.last + 1;
+  }
+
+  /** Number of leaves committed to the current run. */
   get size(): number {
     return this.#size;
   }
 
-  /** Hash of the complete subtree (level, index); TreeNodes for core's proof generation. */
+  /** The current run: its number and the seq of its leaf 0. */
+  get run(): LogRun {
+    return { ...this.#run };
+  }
+
+  /** The seq the next appended receipt must have: base + size of the current run. */
+  get nextSeq(): number {
+    return this.#run.base + this.#size;
+  }
+
+  /** Every run, oldest first, with its size. */
+  runs(): StoredRun[] {
+    return readRuns(this.#db).map((r) => ({ ...r, size: this.tree(r.run).size }));
+  }
+
+  /**
+   * The run that holds the receipt with `seq`, and its leaf index there; null when no run holds
+   * it (a seq skipped between runs, or not appended yet).
+   */
+  locate(seq: number): { run: number; base: number; index: number } | null {
+    const run = runAt(this.#db, seq);
+    const index = seq - run.base;
+    return index < this.tree(run.run).size ? { ...run, index } : null;
+  }
+
+  /**
+   * Starts run current + 1 at seq `base`: later appends are its leaves from 0. `base` must be at
+   * least nextSeq (no seq is in two runs; seqs between nextSeq and base are in none). The
+   * current run keeps its leaves and checkpoints (their proofs stay available with `run`).
+   * @throws AgentError AGENT_STORE_FAILED when base < nextSeq or SQLite fails.
+   */
+  startRun(base: number, reason: string, startedUs: number): LogRun {
+    if (!Number.isSafeInteger(base) || base < this.nextSeq)
+      throw new AgentError('AGENT_STORE_FAILED', `run base ${base} below the next seq ${this.nextSeq}`);
+    const next = { run: this.#run.run + 1, base };
+    insertRun(this.#db, next, reason, startedUs);
+    this.#run = next;
+    this.#size = 0;
+    this.#frontier = [];
+    this.#root = null;
+    this.#cache.clear();
+    return { ...next };
+  }
+
+  /** Hash of the complete subtree (level, index) of the current run; TreeNodes for core's proofs. */
   node(level: number, index: number): Uint8Array {
     const cached = level >= CACHE_LEVEL ? this.#cache.get(level * 2 ** 47 + index) : undefined;
     if (cached !== undefined) return cached;
-    const row = this.#getNode.get(level, index) as { hash: Uint8Array } | undefined;
-    if (row !== undefined && level >= CACHE_LEVEL) this.#cache.set(level * 2 ** 47 + index, row.hash);
-    if (row === undefined) {
-      if (index * 2 ** level + 2 ** level > this.#size)
-        throw new CoreError(
-          'PROOF_RANGE_INVALID',
-          `subtree (${level}, ${index}) is past tree size ${this.#size}`,
-        );
-      throw new AgentError('AGENT_STORE_FAILED', `receipt log is missing node (${level}, ${index})`);
-    }
-    return row.hash;
+    const hash = this.#readNode(this.#run.run, this.#size, level, index);
+    if (level >= CACHE_LEVEL) this.#cache.set(level * 2 ** 47 + index, hash);
+    return hash;
   }
 
-  /** Leaf hash at `index`. @throws CoreError PROOF_RANGE_INVALID past the end. */
+  #readNode(run: number, size: number, level: number, index: number): Uint8Array {
+    const row = this.#getNode.get(run, level, index) as { hash: Uint8Array } | undefined;
+    if (row !== undefined) return row.hash;
+    if (index * 2 ** level + 2 ** level > size)
+      throw new CoreError('PROOF_RANGE_INVALID', `subtree (${level}, ${index}) is past tree size ${size}`);
+    throw new AgentError('AGENT_STORE_FAILED', `receipt log run ${run} is missing node (${level}, ${index})`);
+  }
+
+  /** The nodes and size of run `run` (the current one when left out). */
+  tree(run: number = this.#run.run): TreeNodes & { size: number } {
+    if (run === this.#run.run) return { size: this.#size, node: (l, i) => this.node(l, i) };
+    const size = this.#sizeOf(run);
+    return { size, node: (l, i) => this.#readNode(run, size, l, i) };
+  }
+
+  /** Leaf hash at `index` of the current run. @throws CoreError PROOF_RANGE_INVALID past the end. */
   leafHash(index: number): Uint8Array {
     return this.node(0, index);
   }
 
-  /** Root hash of the whole tree (from the in-memory right edge: no reads). */
+  /** Root hash of the current run's whole tree (from the in-memory right edge: no reads). */
   root(): Uint8Array {
     if (this.#root !== null) return this.#root;
     let r: Uint8Array | null = null;
@@ -169,32 +220,34 @@ export class ReceiptLog implements TreeNodes {
     return this.#root;
   }
 
-  /** Root hash of the first `size` leaves. @throws CoreError PROOF_RANGE_INVALID when size > this.size. */
-  rootAt(size: number): Uint8Array {
-    if (size > this.#size)
-      throw new CoreError('PROOF_RANGE_INVALID', `size ${size} above tree size ${this.#size}`);
-    return size === this.#size ? this.root() : rootAt(this, size);
+  /** Root hash of the first `size` leaves of `run`. @throws CoreError PROOF_RANGE_INVALID past its size. */
+  rootAt(size: number, run: number = this.#run.run): Uint8Array {
+    const tree = this.tree(run);
+    if (size > tree.size)
+      throw new CoreError('PROOF_RANGE_INVALID', `size ${size} above run ${run}'s tree size ${tree.size}`);
+    return run === this.#run.run && size === this.#size ? this.root() : rootAt(tree, size);
   }
 
   /**
-   * Appends the leaf hashes of `receipts` (SHA-256(0x00 ‖ bytes)) in one transaction and
-   * returns their indices. When it returns, the leaves are committed; when it throws, none is.
-   * `firstIndex`, when given, must be the log's size (the first receipt's `seq`), so a receipt
-   * can never land at another index than the one it names.
-   * @throws AgentError AGENT_STORE_FAILED when firstIndex is not the size, or SQLite fails.
+   * Appends the leaf hashes of `receipts` (SHA-256(0x00 ‖ bytes)) to the current run in one
+   * transaction and returns their leaf indices. When it returns, the leaves are committed; when
+   * it throws, none is. `firstSeq`, when given, must be nextSeq (the first receipt's `seq`), so a
+   * receipt can never land at another position than the one it names.
+   * @throws AgentError AGENT_STORE_FAILED when firstSeq is not nextSeq, or SQLite fails.
    */
-  append(receipts: readonly Uint8Array[], firstIndex?: number): number[] {
-    return this.appendLeafHashes(receipts.map(leafHash), firstIndex);
+  append(receipts: readonly Uint8Array[], firstSeq?: number): number[] {
+    return this.appendLeafHashes(receipts.map(leafHash), firstSeq);
   }
 
   /** append() for leaf hashes computed by the caller (32 bytes each). */
-  appendLeafHashes(leaves: readonly Uint8Array[], firstIndex?: number): number[] {
+  appendLeafHashes(leaves: readonly Uint8Array[], firstSeq?: number): number[] {
     if (leaves.some((h) => h.length !== 32)) throw new TypeError('leaf hashes must be 32 bytes');
     const first = this.#size;
-    if (firstIndex !== undefined && firstIndex !== first)
+    const run = this.#run.run;
+    if (firstSeq !== undefined && firstSeq !== this.nextSeq)
       throw new AgentError(
         'AGENT_STORE_FAILED',
-        `append at index ${firstIndex}, but the log holds ${first} leaves`,
+        `append at seq ${firstSeq}, but the log's next seq is ${this.nextSeq} (run ${run}, ${first} leaves)`,
       );
     const frontier = this.#frontier.slice();
     this.#db.exec('BEGIN IMMEDIATE');
@@ -203,18 +256,20 @@ export class ReceiptLog implements TreeNodes {
         let h = leaves[i]!;
         let idx = first + i;
         let level = 0;
-        this.#putNode.run(0, idx, h);
+        this.#putNode.run(run, 0, idx, h);
         while (idx % 2 === 1) {
           h = nodeHash(frontier[level]!, h);
           level++;
           idx = (idx - 1) / 2;
-          this.#putNode.run(level, idx, h);
+          this.#putNode.run(run, level, idx, h);
         }
         frontier[level] = h;
       }
       this.#db.exec('COMMIT');
     } catch (cause) {
-      this.#db.exec('ROLLBACK');
+      // SQLite may have ended the transaction itself (SQLITE_FULL does): a ROLLBACK then would
+      // throw "no transaction is active" and hide the cause (the disk-full soak phase saw it).
+      if (this.#db.isTransaction) this.#db.exec('ROLLBACK');
       throw new AgentError('AGENT_STORE_FAILED', `receipt log append failed: ${String(cause)}`, { cause });
     }
     this.#frontier = frontier;
@@ -224,11 +279,11 @@ export class ReceiptLog implements TreeNodes {
   }
 
   /**
-   * Signs a checkpoint of the tree as it is now with `signers` (the agent key first: see
-   * checkpointSigner), stores it durably (fsync, which also makes every earlier append durable)
-   * and returns it. Only committed leaves are covered. Signing the same note twice stores it once.
-   * `extensions` are the note's extension lines (docs/checkpoint.md: `tmb-telemetry`), read when
-   * the checkpoint is signed.
+   * Signs a checkpoint of the current run's tree as it is now with `signers` (the agent key
+   * first: see checkpointSigner), stores it durably (fsync, which also makes every earlier append
+   * durable) and returns it. Only committed leaves are covered. Signing the same note twice
+   * stores it once. `extensions` are the note's extension lines (docs/checkpoint.md:
+   * `tmb-telemetry`), read when the checkpoint is signed; a run >= 1 puts its `tmb-run` line first.
    */
   checkpoint(
     origin: string,
@@ -248,11 +303,13 @@ export class ReceiptLog implements TreeNodes {
   ): Promise<StoredCheckpoint> {
     const size = this.#size;
     const root = this.root();
+    const { run, base } = this.#run;
+    const lines = run === 0 ? [...extensions] : [formatRunLine({ run, base }), ...extensions];
     const list = Array.isArray(signers) ? (signers as readonly NoteSigner[]) : [signers as NoteSigner];
-    const note = await signCheckpoint({ origin, size, root, extensions: [...extensions] }, list);
+    const note = await signCheckpoint({ origin, size, root, extensions: lines }, list);
     this.#db
-      .prepare('INSERT OR IGNORE INTO log_checkpoints (size, root, note) VALUES (?, ?, ?)')
-      .run(size, root, note);
+      .prepare('INSERT OR IGNORE INTO log_checkpoints (size, root, note, run) VALUES (?, ?, ?, ?)')
+      .run(size, root, note, run);
     // A checkpoint is about to be published: its leaves and the note must survive power loss,
     // not only a crash. The WAL is fsynced on the libuv thread pool, not on the event loop
     // (a synchronous=FULL commit here stalled every exchange in flight: bench/proxy.bench.ts).
@@ -260,133 +317,78 @@ export class ReceiptLog implements TreeNodes {
     const row = this.#db.prepare('SELECT seq FROM log_checkpoints WHERE note = ?').get(note) as {
       seq: number;
     };
-    return { seq: row.seq, size, root, note };
+    return { seq: row.seq, run, base, size, root, note };
   }
 
-  /** Every stored checkpoint, in signing order. */
+  /** Every stored checkpoint (of every run), in signing order. */
   checkpoints(): StoredCheckpoint[] {
-    return this.#db
-      .prepare('SELECT seq, size, root, note FROM log_checkpoints ORDER BY seq')
-      .all()
-      .map(toCheckpoint);
+    return this.#db.prepare(`${SELECT_CHECKPOINT} ORDER BY c.seq`).all().map(toCheckpoint);
   }
 
-  /** The last checkpoint signed, or null. */
-  latestCheckpoint(): StoredCheckpoint | null {
-    const row = this.#db
-      .prepare('SELECT seq, size, root, note FROM log_checkpoints ORDER BY seq DESC LIMIT 1')
-      .get();
+  /** The last checkpoint signed (of run `run` when given), or null. */
+  latestCheckpoint(run?: number): StoredCheckpoint | null {
+    const row =
+      run === undefined
+        ? this.#db.prepare(`${SELECT_CHECKPOINT} ORDER BY c.seq DESC LIMIT 1`).get()
+        : this.#db.prepare(`${SELECT_CHECKPOINT} WHERE c.run = ? ORDER BY c.seq DESC LIMIT 1`).get(run);
     return row === undefined ? null : toCheckpoint(row);
   }
 
-  /** Whether the tree still has a stored checkpoint's size and root (CHECKPOINT_ROOT_MISMATCH if not). */
-  checkCheckpoint(cp: { size: number; root: Uint8Array }): LogVerification {
-    if (cp.size > this.#size)
+  /** Whether its run's tree still has a stored checkpoint's size and root (CHECKPOINT_ROOT_MISMATCH if not). */
+  checkCheckpoint(cp: { size: number; root: Uint8Array; run?: number }): LogVerification {
+    const run = cp.run ?? this.#run.run;
+    const size = this.tree(run).size;
+    if (cp.size > size)
       return {
         ok: false,
         code: 'CHECKPOINT_ROOT_MISMATCH',
-        detail: `checkpoint size ${cp.size} above tree size ${this.#size}`,
+        detail: `checkpoint size ${cp.size} above run ${run}'s tree size ${size}`,
       };
-    if (!bytesEqual(this.rootAt(cp.size), cp.root))
+    if (!bytesEqual(this.rootAt(cp.size, run), cp.root))
       return {
         ok: false,
         code: 'CHECKPOINT_ROOT_MISMATCH',
-        detail: `tree root at size ${cp.size} differs from the checkpoint's`,
+        detail: `run ${run}'s tree root at size ${cp.size} differs from the checkpoint's`,
       };
-    return { ok: true, detail: `tree matches the checkpoint at size ${cp.size}` };
+    return { ok: true, detail: `run ${run}'s tree matches the checkpoint at size ${cp.size}` };
   }
 
   /**
-   * Audits the whole log: every stored checkpoint's root against the tree, and a consistency
-   * proof between each pair of consecutive checkpoints (by size): O(c log n) reads. With `deep`,
-   * first recomputes every stored interior node from the leaves (O(n)), so a changed leaf is
-   * found even where the cached nodes above it were left alone.
+   * Audits the whole log: every stored checkpoint's root against its run's tree, and a
+   * consistency proof between each pair of consecutive checkpoints of a run (by size):
+   * O(c log n) reads. With `deep`, first recomputes every stored interior node from the leaves
+   * (O(n)), so a changed leaf is found even where the cached nodes above it were left alone.
    */
   audit(deep = false): LogVerification {
-    if (deep) {
-      const bad = this.#firstBadNode();
-      if (bad !== null) return { ok: false, code: 'CHECKPOINT_ROOT_MISMATCH', detail: bad };
-    }
-    const all = this.checkpoints().sort((a, b) => a.size - b.size || a.seq - b.seq);
-    for (const cp of all) {
-      const r = this.checkCheckpoint(cp);
-      if (!r.ok) return { ...r, detail: `checkpoint ${cp.seq}: ${r.detail}` };
-    }
-    for (let i = 1; i < all.length; i++) {
-      const a = all[i - 1]!;
-      const b = all[i]!;
-      const r = verifyConsistency(this.consistencyProof(a.size, b.size), a.root, b.root);
-      if (!r.ok) return { ...r, detail: `checkpoints ${a.seq} -> ${b.seq}: ${r.detail}` };
-    }
-    return {
-      ok: true,
-      detail: `${all.length} checkpoints match the tree of size ${this.#size} and each other`,
-    };
-  }
-
-  #firstBadNode(): string | null {
-    const right: Uint8Array[] = [];
-    let index = 0;
-    for (const row of this.#db
-      .prepare('SELECT idx, hash FROM log_nodes WHERE level = 0 ORDER BY idx')
-      .iterate()) {
-      const { idx, hash } = row as { idx: number; hash: Uint8Array };
-      if (idx !== index) return `leaf ${index} is missing`;
-      let h = hash;
-      let i = idx;
-      let level = 0;
-      while (i % 2 === 1) {
-        h = nodeHash(right[level]!, h);
-        level++;
-        i = (i - 1) / 2;
-        if (!bytesEqual(this.node(level, i), h)) return `node (${level}, ${i}) does not match its leaves`;
-      }
-      right[level] = h;
-      index++;
-    }
-    return index === this.#size ? null : `tree size ${this.#size} but ${index} leaves`;
+    return auditLog(this, this.#db, deep);
   }
 
   /**
-   * Inclusion proof of leaf `index` in the tree of `size` leaves (default: the whole tree).
-   * @throws CoreError PROOF_RANGE_INVALID unless index < size <= this.size.
+   * Inclusion proof of leaf `index` in the tree of `size` leaves (default: the whole tree) of
+   * `run` (default: the current one).
+   * @throws CoreError PROOF_RANGE_INVALID unless index < size <= the run's size.
    */
-  inclusionProof(index: number, size: number = this.#size): InclusionProof {
-    if (size > this.#size)
-      throw new CoreError('PROOF_RANGE_INVALID', `size ${size} above tree size ${this.#size}`);
-    return inclusionProof(this, index, size);
+  inclusionProof(index: number, size?: number, run: number = this.#run.run): InclusionProof {
+    const tree = this.tree(run);
+    const n = size ?? tree.size;
+    if (n > tree.size) throw new CoreError('PROOF_RANGE_INVALID', `size ${n} above tree size ${tree.size}`);
+    return inclusionProof(tree, index, n);
   }
 
   /**
-   * Consistency proof from tree size `from` to `to` (default: the whole tree).
-   * @throws CoreError PROOF_RANGE_INVALID unless from <= to <= this.size.
+   * Consistency proof from tree size `from` to `to` (default: the whole tree) within `run`
+   * (default: the current one): runs are separate logs, never proved against each other.
+   * @throws CoreError PROOF_RANGE_INVALID unless from <= to <= the run's size.
    */
-  consistencyProof(from: number, to: number = this.#size): ConsistencyProof {
-    if (to > this.#size)
-      throw new CoreError('PROOF_RANGE_INVALID', `size ${to} above tree size ${this.#size}`);
-    return consistencyProof(this, from, to);
+  consistencyProof(from: number, to?: number, run: number = this.#run.run): ConsistencyProof {
+    const tree = this.tree(run);
+    const n = to ?? tree.size;
+    if (n > tree.size) throw new CoreError('PROOF_RANGE_INVALID', `size ${n} above tree size ${tree.size}`);
+    return consistencyProof(tree, from, n);
   }
 
   /** Closes the database when the log opened it. */
   close(): void {
     if (this.#owned) this.#db.close();
-  }
-}
-
-/** fsync of a database's WAL file, off the event loop; nothing to do for an in-memory database. */
-async function syncWal(db: DatabaseSync): Promise<void> {
-  const path = db.location();
-  if (path === null || path === '') return;
-  let fh: FileHandle;
-  try {
-    fh = await open(`${path}-wal`, 'r+');
-  } catch (cause) {
-    if ((cause as NodeJS.ErrnoException).code === 'ENOENT') return; // nothing written since the last checkpoint
-    throw cause;
-  }
-  try {
-    await fh.sync();
-  } finally {
-    await fh.close();
   }
 }

@@ -13,11 +13,11 @@ import { NO_USAGE, ResponseInspector, requestedModel } from './inspect.ts';
 /** What every exchange shares: options, the signer, the upstream connection pool. */
 export interface ProxyContext {
   opts: ResolvedAgentOptions;
-  signer: ReceiptSigner;
+  signer: Pick<ReceiptSigner, 'issue'>;
   upstream: URL;
   upstreamAgent: HttpAgent;
-  /** Called after each receipt is committed (the pusher wakes up). */
-  onReceipt: () => void;
+  /** Called after each receipt is committed, with its outcome (the pusher wakes up, metrics count it). */
+  onReceipt: (outcome: Outcome) => void;
   /** Where a client fetches a receipt, or undefined without a verifier. */
   receiptUrl: (id: string) => string | undefined;
   /** Reports an internal failure (never an attacker-controlled message alone). */
@@ -109,7 +109,7 @@ export async function handleExchange(
         outcome,
         client: { nonce },
       });
-      ctx.onReceipt();
+      ctx.onReceipt(outcome);
     } catch (err) {
       // No receipt, no complete answer: the client must never hold a response whose receipt is lost.
       ctx.log('receipt_failed', {

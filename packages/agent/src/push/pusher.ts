@@ -9,6 +9,8 @@ export interface PusherOptions {
   batch: number;
   intervalMs: number;
   timeoutMs: number;
+  /** Told each push's outcome: receipts the verifier answered for, or the error (the agent's metrics). */
+  onOutcome?: (pushed: number, error?: AgentError) => void;
 }
 
 const MAX_BACKOFF_MS = 5_000;
@@ -101,6 +103,7 @@ export class Pusher {
       (err: unknown) => {
         this.#running = undefined;
         this.#failures++;
+        this.#o.onOutcome?.(0, err as AgentError);
         if (this.#failures === 1 || this.#failures % 20 === 0) {
           this.#log('push_failed', {
             code: (err as AgentError).code,
@@ -153,6 +156,7 @@ export class Pusher {
         rows.map((r) => r.seq),
         codes,
       );
+      this.#o.onOutcome?.(rows.length);
       for (const check of [...this.#afterBatch]) check();
     }
   }

@@ -1,9 +1,11 @@
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { DatabaseSync, type StatementSync } from 'node:sqlite';
+import { CoreError } from '@tmb/core';
+import { migrate } from '@tmb/core/store';
 import { AgentError } from '../errors.ts';
 import { WalCheckpointer } from './checkpointer.ts';
-import { SCHEMA } from './schema.ts';
+import { detectReceipts, RECEIPT_STEPS } from './schema.ts';
 
 /** A receipt as stored: canonical body bytes and signature. */
 export interface StoredReceipt {
@@ -23,9 +25,16 @@ export interface StoredKey {
   enrolled: boolean;
 }
 
+/**
+ * Makes the receipt that takes log position `seq`: encodes and signs it. Called inside the
+ * transaction that stores it, so only receipts that commit take a number. A throw refuses this
+ * receipt alone (its caller gets the error) and uses no number.
+ */
+export type MakeReceipt = (seq: number) => StoredReceipt;
+
 interface Pending {
-  row: StoredReceipt;
-  resolve: () => void;
+  make: MakeReceipt;
+  resolve: (row: StoredReceipt) => void;
   reject: (err: unknown) => void;
 }
 
@@ -34,6 +43,10 @@ interface Pending {
  * transaction holding it is committed. Every receipt queued within one turn of the event loop
  * shares one transaction (and, with durability `full`, one fsync), which is what lets one
  * core store thousands of receipts a second (bench/receipts.bench.ts).
+ *
+ * Log positions (`seq`) are handed out inside that transaction, in queue order: when a commit
+ * fails (SQLITE_BUSY, ENOSPC, ...) the counter goes back, every caller of the batch gets
+ * AGENT_STORE_FAILED and the next commit reuses the numbers, so the log has no gap (issue 10).
  */
 export class ReceiptStore {
   readonly db: DatabaseSync;
@@ -42,32 +55,46 @@ export class ReceiptStore {
   #insert: StatementSync;
   #closed = false;
   #checkpointer: WalCheckpointer;
+  /** The next log position: MAX(seq) + 1 of the committed receipts. */
+  #next = 0;
 
-  /** Opens (creating if needed) `dataDir/receipts.db`. */
+  /**
+   * Opens (creating if needed) `dataDir/receipts.db` and brings its schema to this build's
+   * version (schema.ts RECEIPT_STEPS; a file without a version but with the tables is version 1).
+   * @throws CoreError STORE_SCHEMA_TOO_NEW when a newer build wrote the file (it is left as it is);
+   *   AgentError AGENT_STORE_FAILED when it cannot be opened or migrated.
+   */
   constructor(dataDir: string, durability: 'normal' | 'full' = 'normal') {
     mkdirSync(dataDir, { recursive: true, mode: 0o700 });
+    let db: DatabaseSync | undefined;
     try {
-      this.db = new DatabaseSync(join(dataDir, 'receipts.db'));
-      this.db.exec(
-        `PRAGMA journal_mode=WAL; PRAGMA synchronous=${durability === 'full' ? 'FULL' : 'NORMAL'};`,
-      );
-      this.db.exec('PRAGMA busy_timeout=5000;');
-      this.db.exec(SCHEMA);
+      db = new DatabaseSync(join(dataDir, 'receipts.db'));
+      db.exec(`PRAGMA journal_mode=WAL; PRAGMA synchronous=${durability === 'full' ? 'FULL' : 'NORMAL'};`);
+      db.exec('PRAGMA busy_timeout=5000;');
+      migrate(db, RECEIPT_STEPS, { store: 'agent-receipts', detect: detectReceipts });
       // Checkpoints happen off the event loop (checkpointer.ts); back on here if that fails.
-      this.db.exec('PRAGMA wal_autocheckpoint=0;');
+      db.exec('PRAGMA wal_autocheckpoint=0;');
     } catch (cause) {
+      db?.close();
+      if (cause instanceof CoreError && cause.code === 'STORE_SCHEMA_TOO_NEW') throw cause;
       throw new AgentError('AGENT_STORE_FAILED', `cannot open the receipt store in ${dataDir}`, { cause });
     }
+    this.db = db;
     this.#insert = this.db.prepare(
       'INSERT INTO receipts (seq, id, request_id, key_id, body, sig) VALUES (?, ?, ?, ?, ?, ?)',
     );
+    this.#next = this.#committedNext();
     this.#checkpointer = new WalCheckpointer(join(dataDir, 'receipts.db'), 1000, () => {
       if (!this.#closed) this.db.exec('PRAGMA wal_autocheckpoint=1000;');
     });
   }
 
-  /** The next free log index: receipts are numbered densely from 0 across restarts. */
+  /** The next free log index: receipts are numbered densely from 0 across restarts, in commit order. */
   nextSeq(): number {
+    return this.#next;
+  }
+
+  #committedNext(): number {
     const row = this.db.prepare('SELECT COALESCE(MAX(seq) + 1, 0) AS n FROM receipts').get() as { n: number };
     return row.n;
   }
@@ -96,11 +123,16 @@ export class ReceiptStore {
     this.db.prepare('UPDATE keys SET enrolled = 1 WHERE key_id = ?').run(keyId);
   }
 
-  /** Queues a receipt; resolves when it is committed. */
-  add(row: StoredReceipt): Promise<void> {
+  /**
+   * Queues a receipt; `make` builds it once its log position is known, inside the commit.
+   * Resolves with the stored receipt when it is committed.
+   * @throws AgentError AGENT_STORE_FAILED (rejects) when the store is closed or the commit failed;
+   *   whatever `make` threw when it refused the receipt.
+   */
+  add(make: MakeReceipt): Promise<StoredReceipt> {
     if (this.#closed) return Promise.reject(new AgentError('AGENT_STORE_FAILED', 'receipt store is closed'));
     return new Promise((resolve, reject) => {
-      this.#queue.push({ row, resolve, reject });
+      this.#queue.push({ make, resolve, reject });
       if (!this.#scheduled) {
         this.#scheduled = true;
         setImmediate(() => this.#commit());
@@ -113,10 +145,24 @@ export class ReceiptStore {
     const batch = this.#queue;
     this.#queue = [];
     if (batch.length === 0) return;
+    const first = this.#next;
+    const done: { p: Pending; row: StoredReceipt }[] = [];
     try {
       this.db.exec('BEGIN');
-      for (const { row } of batch)
+      for (const p of batch) {
+        let row: StoredReceipt;
+        try {
+          row = p.make(this.#next);
+        } catch (err) {
+          p.reject(err); // a refused receipt takes no number
+          continue;
+        }
+        if (row.seq !== this.#next)
+          throw new TypeError(`receipt made with seq ${row.seq}, not ${this.#next}`);
         this.#insert.run(row.seq, row.id, row.requestId, row.keyId, row.body, row.sig);
+        this.#next++;
+        done.push({ p, row });
+      }
       this.db.exec('COMMIT');
     } catch (cause) {
       try {
@@ -124,11 +170,13 @@ export class ReceiptStore {
       } catch {
         // the failed statement may already have ended the transaction
       }
+      this.#next = first;
       const err = new AgentError('AGENT_STORE_FAILED', 'could not commit receipts', { cause });
+      // Those `make` refused were rejected already: a second reject does nothing.
       for (const p of batch) p.reject(err);
       return;
     }
-    for (const p of batch) p.resolve();
+    for (const { p, row } of done) p.resolve(row);
   }
 
   /** Up to `limit` receipts not yet pushed, oldest first. */

@@ -38,6 +38,8 @@ export const TELEMETRY_REASONS = [
   'header-repeated',
   /** A header naming a field this parser does not know: that column is ignored. */
   'unknown-field',
+  /** The tool refused a queried field (`Field "X" is not a valid field to query.`): the query goes on without it. */
+  'field-unsupported',
   /** A line with no GPU index where several GPUs report: dropped. */
   'no-gpu',
   /** A Prometheus text line that does not parse. */

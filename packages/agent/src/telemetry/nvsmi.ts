@@ -48,7 +48,12 @@ export class NvSmiParser {
 
   constructor(options: NvSmiParserOptions = {}) {
     this.#tolerance = options.clockToleranceMs ?? 2000;
-    if (options.fields !== undefined) this.#columns = options.fields.map((f) => NVSMI_FIELDS[f]);
+    if (options.fields !== undefined) this.setFields(options.fields);
+  }
+
+  /** Reads later lines as `--format=csv,noheader` lines of these fields (the tool was restarted with them). */
+  setFields(fields: readonly string[]): void {
+    this.#columns = fields.map((f) => NVSMI_FIELDS[f]);
   }
 
   /** Parses one line read at monotonic time `now` (ms); returns the sample, or undefined when dropped. */

@@ -129,9 +129,10 @@ export class TelemetryStream {
 
   /** Stops sampling, pushes what it can, stops the loop. */
   async close(): Promise<void> {
-    this.collector.stop();
+    const stopped = this.collector.stop();
     clearInterval(this.#timer);
     await this.flush().catch(() => {});
+    await stopped;
   }
 
   /** One push of up to `pushBatches` queued batches. @throws AgentError AGENT_PUSH_FAILED */

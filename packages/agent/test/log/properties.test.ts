@@ -35,3 +35,53 @@ test('random batch sequences: the persisted log serves the reference tree roots 
     { numRuns: 60 },
   );
 });
+
+test('random runs: each run is its own tree of the receipts from its base, proofs and roots survive reopening', () => {
+  fc.assert(
+    fc.property(
+      fc.array(
+        fc.oneof(
+          fc.record({ batch: fc.array(fc.uint8Array({ maxLength: 8 }), { maxLength: 20 }) }),
+          fc.record({ skip: fc.nat({ max: 5 }) }),
+        ),
+        { minLength: 1, maxLength: 16 },
+      ),
+      fc.nat(),
+      fc.nat(),
+      (steps, a, b) => {
+        const db = new DatabaseSync(':memory:');
+        const log = ReceiptLog.open(db);
+        const refs: { base: number; tree: MemoryTree }[] = [{ base: 0, tree: new MemoryTree() }];
+        let seq = 0;
+        for (const step of steps) {
+          if ('batch' in step) {
+            log.append(step.batch, seq);
+            for (const r of step.batch) refs.at(-1)!.tree.push(leafHash(r));
+            seq += step.batch.length;
+          } else {
+            seq += step.skip; // seqs in no run
+            assert.deepEqual(log.startRun(seq, 'test', 0), { run: refs.length, base: seq });
+            refs.push({ base: seq, tree: new MemoryTree() });
+          }
+        }
+        const reopened = ReceiptLog.open(db);
+        assert.deepEqual(reopened.run, { run: refs.length - 1, base: refs.at(-1)!.base });
+        assert.equal(reopened.nextSeq, seq);
+        for (const [run, ref] of refs.entries()) {
+          const tree = ref.tree;
+          assert.equal(reopened.tree(run).size, tree.size);
+          assert.deepEqual(reopened.rootAt(tree.size, run), tree.root());
+          if (tree.size === 0) continue;
+          const size = 1 + (a % tree.size);
+          const index = b % size;
+          assert.deepEqual(reopened.inclusionProof(index, size, run), inclusionProof(tree, index, size));
+          assert.deepEqual(reopened.consistencyProof(index, size, run), consistencyProof(tree, index, size));
+          assert.deepEqual(reopened.locate(ref.base + index), { run, base: ref.base, index });
+        }
+        assert.equal(reopened.audit(true).ok, true);
+        db.close();
+      },
+    ),
+    { numRuns: 60 },
+  );
+});

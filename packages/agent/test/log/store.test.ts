@@ -147,11 +147,15 @@ test('a failed batch commits nothing; firstIndex guards the index', () => {
   assert.throws(() => log.appendLeafHashes([leafHash(receipt(1)), new Uint8Array(31)]), TypeError);
   const db = new DatabaseSync(join(dir, 'c.db'));
   // A duplicate primary key inside the batch makes SQLite fail mid-transaction.
-  db.prepare('INSERT INTO log_nodes (level, idx, hash) VALUES (0, 2, ?)').run(new Uint8Array(32));
+  db.prepare('INSERT INTO log_nodes (run, level, idx, hash) VALUES (0, 0, 2, ?)').run(new Uint8Array(32));
   db.close();
   assert.throws(() => log.append([receipt(1), receipt(2)]), { code: 'AGENT_STORE_FAILED' });
   assert.equal(log.size, 1);
-  assert.throws(() => log.append([receipt(1)], 2), { code: 'AGENT_STORE_FAILED' }, 'index must be the size');
+  assert.throws(
+    () => log.append([receipt(1)], 2),
+    { code: 'AGENT_STORE_FAILED' },
+    'the first seq must be the next seq',
+  );
   assert.equal(log.size, 1);
   assert.deepEqual(log.root(), root);
   log.close();

@@ -19,14 +19,14 @@ test('WAL checkpoints run in the background: the database file fills without an 
     const body = new Uint8Array(4096).fill(0x7b);
     await Promise.all(
       Array.from({ length: 300 }, (_, i) =>
-        store.add({
-          seq: i,
+        store.add((seq) => ({
+          seq,
           id: i.toString(16).padStart(32, '0'),
           requestId: `r${i}`,
           keyId: 'k',
           body,
           sig: new Uint8Array(64),
-        }),
+        })),
       ),
     );
     const before = (await stat(join(dir, 'receipts.db'))).size;

@@ -38,7 +38,13 @@ stores a receipt for every exchange and pushes receipts to the verifier.
                          readable; the simulated kernel's folder in development); sent with every quote
   --no-kernel-ima        send no kernel log: receipts cannot reach L1 (host.integrity fails)
   --host-poll-ms MS      how often the kernel's measurement count is checked for changes to quote (default 200)
+  --metrics-listen HOST:PORT
+                         also serve GET /metrics (Prometheus) there, to any client; without it /metrics
+                         answers loopback clients only on the main port. GET /healthz is always the
+                         agent's own (docs/api.md, "Agent endpoints"); neither is ever forwarded upstream
 
+Options are checked before anything starts; the port is bound before the TPM is opened or the
+host measured. A start that fails (busy port, TPM, store) closes what it started and exits 1.
 Prints {"listening": URL, "keyId": HEX} on stdout when ready; stops on SIGINT or SIGTERM.`;
 
 export async function main(argv: string[], io: Io): Promise<number> {
@@ -66,6 +72,7 @@ export async function main(argv: string[], io: Io): Promise<number> {
     securityfs: { type: 'string' },
     'no-kernel-ima': { type: 'boolean' },
     'host-poll-ms': { type: 'string' },
+    'metrics-listen': { type: 'string' },
     help: { type: 'boolean', short: 'h' },
   });
   if (values.help) {
@@ -105,27 +112,32 @@ export async function main(argv: string[], io: Io): Promise<number> {
     tpm,
     ...(kernel !== undefined ? { kernel } : {}),
     ...(values['host-poll-ms'] !== undefined
-      ? { hostPollMs: int(values['host-poll-ms'], '--host-poll-ms') }
+      ? { hostPollMs: positive(values['host-poll-ms'], '--host-poll-ms') }
       : {}),
     allowNoTpm: values['allow-no-tpm'] === true,
-    appPcr: values['tpm-pcr'] === undefined ? undefined : int(values['tpm-pcr'], '--tpm-pcr'),
+    appPcr: values['tpm-pcr'] === undefined ? undefined : int(values['tpm-pcr'], '--tpm-pcr', 8, 15),
     checkpointIntervalMs:
-      values['checkpoint-ms'] === undefined ? undefined : int(values['checkpoint-ms'], '--checkpoint-ms'),
+      values['checkpoint-ms'] === undefined
+        ? undefined
+        : positive(values['checkpoint-ms'], '--checkpoint-ms'),
     checkpointEveryReceipts:
       values['checkpoint-every'] === undefined
         ? undefined
-        : int(values['checkpoint-every'], '--checkpoint-every'),
+        : positive(values['checkpoint-every'], '--checkpoint-every'),
     upstream: values.upstream,
     name: values.name,
     host: values.host,
-    port: values.port === undefined ? undefined : int(values.port, '--port'),
+    port: values.port === undefined ? undefined : int(values.port, '--port', 0, MAX_PORT),
+    ...(values['metrics-listen'] !== undefined
+      ? { metricsListen: hostPort(values['metrics-listen'], '--metrics-listen') }
+      : {}),
     dataDir: values['data-dir'] ?? `.tmb/agent-${values.name}`,
     verifier,
-    maxBodyBytes: values['max-body'] === undefined ? undefined : int(values['max-body'], '--max-body'),
+    maxBodyBytes: values['max-body'] === undefined ? undefined : positive(values['max-body'], '--max-body'),
     upstreamTimeoutMs:
       values['upstream-timeout'] === undefined
         ? undefined
-        : int(values['upstream-timeout'], '--upstream-timeout'),
+        : positive(values['upstream-timeout'], '--upstream-timeout'),
     durability: values.durability as 'normal' | 'full' | undefined,
     ...(values['nvidia-smi'] === undefined
       ? {}
@@ -133,7 +145,7 @@ export async function main(argv: string[], io: Io): Promise<number> {
           telemetry: {
             nvidiaSmi: values['nvidia-smi'],
             ...(values['telemetry-ms']
-              ? { intervalMs: int(values['telemetry-ms'], '--telemetry-ms') || 100 }
+              ? { intervalMs: positive(values['telemetry-ms'], '--telemetry-ms') }
               : {}),
           },
         }),
@@ -144,15 +156,44 @@ export async function main(argv: string[], io: Io): Promise<number> {
     },
   });
   io.stdout(
-    `${JSON.stringify({ listening: agent.url, agent: agent.name, keyId: agent.keyId, tpmPcr: agent.tpmPcr })}\n`,
+    `${JSON.stringify({
+      listening: agent.url,
+      agent: agent.name,
+      keyId: agent.keyId,
+      tpmPcr: agent.tpmPcr,
+      ...(agent.metricsUrl !== undefined ? { metrics: agent.metricsUrl } : {}),
+    })}\n`,
   );
   await untilSignal();
   await agent.close();
   return 0;
 }
 
-function int(v: string, flag: string): number {
-  const n = Number(v);
-  if (!Number.isSafeInteger(n) || n < 0) throw new UsageError(`${flag} must be a non-negative integer`);
+const MAX_PORT = 65_535;
+
+/** A decimal integer flag in min..max. @throws UsageError */
+function int(v: string, flag: string, min = 0, max = Number.MAX_SAFE_INTEGER): number {
+  const n = /^[0-9]+$/.test(v) ? Number(v) : Number.NaN;
+  if (!Number.isSafeInteger(n) || n < min || n > max)
+    throw new UsageError(
+      max === Number.MAX_SAFE_INTEGER
+        ? `${flag} must be an integer >= ${min}, got ${JSON.stringify(v)}`
+        : `${flag} must be an integer ${min}..${max}, got ${JSON.stringify(v)}`,
+    );
   return n;
+}
+
+/** A count or duration that must be above 0. @throws UsageError */
+function positive(v: string, flag: string): number {
+  return int(v, flag, 1);
+}
+
+/** HOST:PORT or [IPv6]:PORT. @throws UsageError */
+function hostPort(v: string, flag: string): { host: string; port: number } {
+  const m = /^(?:\[([0-9a-fA-F:.]+)\]|([^:\s]+)):([0-9]+)$/.exec(v);
+  if (m === null)
+    throw new UsageError(
+      `${flag} is HOST:PORT (e.g. 127.0.0.1:9464 or [::1]:9464), got ${JSON.stringify(v)}`,
+    );
+  return { host: m[1] ?? m[2]!, port: int(m[3]!, flag, 0, MAX_PORT) };
 }

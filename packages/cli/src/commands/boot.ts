@@ -8,7 +8,7 @@ import {
   parseEventLog,
   replayEventLog,
 } from '@tmb/core/boot';
-import { parse, UsageError } from '../args.ts';
+import { fail, parse, UsageError } from '../args.ts';
 import type { Io } from '../registry.ts';
 
 const HELP = `usage: tmb boot <subcommand> [options]
@@ -60,8 +60,7 @@ async function replayCommand(argv: string[], io: Io): Promise<number> {
     facts = bootFacts(log);
   } catch (err) {
     if (!(err instanceof ParseError)) throw err;
-    io.stderr(`tmb boot: ${err.code}: ${err.message}\n`);
-    return 1;
+    return fail(io, values.json === true, 'boot', err.code, err.message);
   }
   const banks: Record<string, Record<string, string>> = {};
   for (const [bank, pcrs] of replayEventLog(log))
@@ -120,8 +119,7 @@ async function appraiseCommand(argv: string[], io: Io): Promise<number> {
       policy = parseBootPolicy(new TextDecoder().decode(await readInput(values.policy)));
     } catch (err) {
       if (!(err instanceof CoreError)) throw err;
-      io.stderr(`tmb boot: ${err.code}: ${err.message}\n`);
-      return 1;
+      return fail(io, values.json === true, 'boot', err.code, err.message);
     }
   }
   const a = appraiseBootLog({ log, pcrs, policy });

@@ -1,6 +1,7 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { parse, UsageError } from '../args.ts';
 import type { Io } from '../registry.ts';
+import { takeHeldSignal } from '../signals.ts';
 import { ATTACKS, type AttackName, isAttack, runAttack } from './demo/attacks.ts';
 import { type DemoRow, exchange, ROUND } from './demo/exchange.ts';
 import { type Stack, startStack, type TpmMode } from './demo/stack.ts';
@@ -38,6 +39,8 @@ export async function main(argv: string[], io: Io): Promise<number> {
     model: { type: 'string' },
     'token-latency': { type: 'string' },
     verbose: { type: 'boolean' },
+    quiet: { type: 'boolean' },
+    'data-dir': { type: 'string' },
     tpm: { type: 'string' },
     telemetry: { type: 'boolean' },
     'no-telemetry': { type: 'boolean' },
@@ -67,12 +70,22 @@ export async function main(argv: string[], io: Io): Promise<number> {
   const onSignal = () => stop.abort();
   process.on('SIGINT', onSignal);
   process.on('SIGTERM', onSignal);
+  if (takeHeldSignal() !== undefined) stop.abort();
   let stack: Stack | undefined;
   let allOk = true;
   try {
     const log = values.verbose ? (l: string) => io.stderr(`${l}\n`) : () => {};
-    const progress = (l: string) => io.stderr(`${l}\n`);
-    stack = await startStack({ model, latencyMs, tpm: tpm as TpmMode, telemetry, log, progress });
+    const progress = progressTo(io, values);
+    const parent = values['data-dir'];
+    stack = await startStack({
+      model,
+      latencyMs,
+      tpm: tpm as TpmMode,
+      telemetry,
+      log,
+      progress,
+      ...(parent !== undefined ? { parent } : {}),
+    });
     const s = stack;
     say(`state folder ${s.dir} (removed at the end)\nverifier ${s.verifier.url}\n`);
     for (const b of s.backends)
@@ -84,7 +97,7 @@ export async function main(argv: string[], io: Io): Promise<number> {
       telemetry ? 'telemetry: on, from a SIMULATED GPU\n' : 'telemetry: off (--no-telemetry): L1 at most\n',
     );
     say(`\n${L0_STATEMENT}\n\n${s.l1 ? `${L1_STATEMENT}\n\n` : ''}${telemetry ? `${L2_STATEMENT}\n\n` : ''}`);
-    if (telemetry) say(`${await warmUp(s, model)}\n\n`);
+    if (telemetry) say(`${await warmUp(s, model, progress)}\n\n`);
     if (!json) io.stdout(tableHeader());
     const print = (r: DemoRow) => {
       if (!asExpected(s, r)) {
@@ -136,6 +149,15 @@ export async function main(argv: string[], io: Io): Promise<number> {
     say('stopping the hosts (agents, sample servers, simulated GPUs and kernels, swtpms) and the verifier\n');
     await stack?.close();
   }
+}
+
+/**
+ * Where the demo's progress lines go (one per step that can take seconds: starting hosts, first
+ * quotes, the warm-up): stderr, or nowhere with --quiet or --json.
+ */
+export function progressTo(io: Io, flags: { quiet?: boolean; json?: boolean }): (line: string) => void {
+  if (flags.quiet === true || flags.json === true) return () => {};
+  return (line) => io.stderr(`${line}\n`);
 }
 
 /**

@@ -1,5 +1,5 @@
 import { fitBeta, fitBetaMixture, fitGaussianMixture, StatsError } from '@tmb/stats';
-import { parse, UsageError } from '../args.ts';
+import { fail, parse, UsageError } from '../args.ts';
 import type { Io } from '../registry.ts';
 
 const HELP = `usage: tmb stats fit --dist beta|beta-mixture|gaussian-mixture [--json]
@@ -68,8 +68,7 @@ export async function main(argv: string[], io: Io): Promise<number> {
     fit = fitDist(dist, xs);
   } catch (err) {
     if (!(err instanceof StatsError)) throw err;
-    io.stderr(`tmb stats: ${err.code}: ${err.message}\n`);
-    return 1;
+    return fail(io, values.json === true, 'stats', err.code, err.message);
   }
   if (values.json) io.stdout(`${JSON.stringify(fit)}\n`);
   else {

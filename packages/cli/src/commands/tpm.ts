@@ -1,9 +1,10 @@
-import { readFile } from 'node:fs/promises';
+import { copyFile, mkdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { CoreError, fromHex } from '@tmb/core';
 import { verifyQuote } from '@tmb/core/tpm';
 import { parse, UsageError } from '../args.ts';
 import type { Io } from '../registry.ts';
+import { untilSignal } from '../signals.ts';
 
 const HELP = `usage: tmb tpm <subcommand> [options]
 
@@ -14,10 +15,14 @@ const HELP = `usage: tmb tpm <subcommand> [options]
       {"ok": BOOL, "checks": [...]}. Exits 0 only when the quote verifies, 1 when it does not,
       2 on bad usage or an unreadable file.
 
-  swtpm --state DIR [--unix]
+  swtpm --state DIR [--unix] [--quiet]
       Manufactures an swtpm in DIR (EK certificates from a local CA in DIR/ca) unless done,
-      starts it on two free ports of 127.0.0.1 (or a Unix socket in DIR), prints its TCTI and
-      PID, and runs until interrupted; then stops it.`;
+      starts it on two free ports of 127.0.0.1 (or a Unix socket in DIR), and runs until
+      interrupted; then stops it. Prints one JSON line when ready: "tcti", exactly the value
+      \`tmb agent --tpm\` takes (swtpm:host=H,port=P or unix:PATH); "tpm2Tcti", the same TPM for
+      tpm2-tools (TPM2TOOLS_TCTI / -T); "pid"; "ekRoots", a folder of the local CA's root and
+      issuer certificates for the verifier's and tmb verify's --ek-roots ("roots",
+      "intermediates": the same as files). Says what it is doing on stderr (unless --quiet).`;
 
 async function readInput(path: string, flag: string): Promise<Uint8Array> {
   try {
@@ -75,6 +80,7 @@ async function swtpm(argv: string[], io: Io): Promise<number> {
   const { values } = parse(argv, {
     state: { type: 'string' },
     unix: { type: 'boolean' },
+    quiet: { type: 'boolean' },
     help: { type: 'boolean', short: 'h' },
   });
   if (values.help) {
@@ -82,16 +88,26 @@ async function swtpm(argv: string[], io: Io): Promise<number> {
     return 0;
   }
   if (values.state === undefined) throw new UsageError('--state DIR is required');
+  const say = values.quiet ? () => {} : (l: string) => io.stderr(`tmb tpm swtpm: ${l}\n`);
   const { provisionSwtpm, startSwtpm, tctiString } = await import('@tmb/agent/tpm');
+  say(`manufacturing the swtpm in ${values.state} unless done (EK, EK certificates: a few seconds)...`);
   const state = await provisionSwtpm(values.state);
+  // A folder holding only the local CA's certificates (its ca folder also holds its keys), as
+  // the verifier's and tmb verify's --ek-roots take it. Both the root and the issuer are anchors
+  // there, as in the demo: tmb verify takes no intermediates, and a bundle carries only the chain
+  // the TPM holds (swtpm's: the EK certificate alone).
+  const ekRoots = join(state.stateDir, 'ek-roots');
+  await mkdir(ekRoots, { recursive: true });
+  await copyFile(state.rootCertPath, join(ekRoots, 'root.pem'));
+  await copyFile(state.issuerCertPath, join(ekRoots, 'issuer.pem'));
+  say(`starting it on ${values.unix ? 'a Unix socket' : 'two free ports of 127.0.0.1'}...`);
   const tpm = await startSwtpm(state, { transport: values.unix ? 'unix' : 'tcp' });
+  // The agent's --tpm takes unix:PATH where tpm2-tools write swtpm:path=PATH (agent/src/tpm/tcti.ts).
+  const tcti = tpm.tcti.kind === 'unix' ? `unix:${tpm.tcti.path}` : tctiString(tpm.tcti);
   io.stdout(
-    `${JSON.stringify({ tcti: tctiString(tpm.tcti), pid: tpm.pid, roots: [state.rootCertPath], intermediates: [state.issuerCertPath], stateDir: join(state.stateDir) })}\n`,
+    `${JSON.stringify({ tcti, tpm2Tcti: tctiString(tpm.tcti), pid: tpm.pid, ekRoots, roots: [state.rootCertPath], intermediates: [state.issuerCertPath], stateDir: join(state.stateDir) })}\n`,
   );
-  await new Promise<void>((resolve) => {
-    process.once('SIGINT', resolve);
-    process.once('SIGTERM', resolve);
-  });
+  await untilSignal();
   await tpm.stop();
   return 0;
 }

@@ -1,6 +1,14 @@
 import { mkdir, readdir, readFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
-import { SqliteStore, startVerifier, type TokenEntry } from '@tmb/verifier';
+import {
+  createLogger,
+  LOG_LEVELS,
+  type LogLevel,
+  loadOrCreateResultKey,
+  SqliteStore,
+  startVerifier,
+  type TokenEntry,
+} from '@tmb/verifier';
 import { parse, UsageError } from '../args.ts';
 import type { Io } from '../registry.ts';
 import { untilSignal } from '../signals.ts';
@@ -27,8 +35,15 @@ with a verdict (docs/api.md).
                        fails receipt.included (default 10000)
   --host HOST          listen address (default 127.0.0.1)
   --port N             listen port (default 0: any free port, printed when ready)
-  --result-key FILE    PKCS#8 PEM EC P-256 key that signs EAR results (default: a key generated
-                       at start; its public half is at GET /v1/verifier-key)
+  --result-key FILE    PKCS#8 PEM EC P-256 key that signs EAR results, created there (mode 0600)
+                       if missing and reused at every start (default: result-key.pem in the
+                       --db folder). Its public half is at GET /v1/verifier-key; clients pin it
+  --ephemeral-key      sign results with a key made at start and forgotten at exit: results stop
+                       verifying after a restart (tests, demos; logs a warning). Needed with
+                       --db :memory: unless --result-key is given
+  --log-level LEVEL    JSON log lines on stderr at LEVEL and above: debug, info (default), warn,
+                       error, silent (docs/deploy.md, "Logs")
+  --metrics-public     serve GET /metrics with no token (rate-limited); default: reader token only
   --ek-roots DIR       EK root CAs trusted besides the shipped TPM vendor CAs: every *.pem / *.crt
                        in DIR (swtpm's local CA in development). An EK that chains only to them is
                        classed "development" in verdicts (docs/tpm-roots.md). Old name: --tpm-roots
@@ -142,6 +157,9 @@ export async function main(argv: string[], io: Io): Promise<number> {
     host: { type: 'string' },
     port: { type: 'string' },
     'result-key': { type: 'string' },
+    'ephemeral-key': { type: 'boolean' },
+    'log-level': { type: 'string' },
+    'metrics-public': { type: 'boolean' },
     registry: { type: 'string' },
     'ima-policy': { type: 'string' },
     'boot-policy': { type: 'string' },
@@ -162,8 +180,12 @@ export async function main(argv: string[], io: Io): Promise<number> {
     : process.env.TMB_VERIFIER_TOKENS;
   if (text === undefined)
     throw new UsageError('agent tokens needed: pass --tokens-file or set TMB_VERIFIER_TOKENS');
+  const level = values['log-level'] ?? 'info';
+  if (!(LOG_LEVELS as readonly string[]).includes(level))
+    throw new UsageError(`--log-level must be one of ${LOG_LEVELS.join(', ')}`);
+  const logger = createLogger({ level: level as LogLevel, sink: { write: (line) => io.stderr(line) } });
   const tokens = parseTokens(text);
-  if (tokens.length === 0) io.stderr('tmb verifier: no agent tokens; no agent can enrol\n');
+  if (tokens.length === 0) logger.warn('no_agent_tokens', { detail: 'no agent can enrol' });
   const readerText = values['reader-tokens-file']
     ? await readFile(values['reader-tokens-file'], 'utf8')
     : process.env.TMB_VERIFIER_READER_TOKENS;
@@ -183,7 +205,7 @@ export async function main(argv: string[], io: Io): Promise<number> {
   }
   const db = values.db ?? '.tmb/verifier.db';
   if (db !== ':memory:') await mkdir(dirname(db), { recursive: true });
-  const resultKeyPem = values['result-key'] ? await readFile(values['result-key'], 'utf8') : undefined;
+  const resultKeyPem = await resultKey(values, db, logger);
   const ek = await ekOptions(values);
   const verifier = await startVerifier({
     dbPath: db,
@@ -194,6 +216,8 @@ export async function main(argv: string[], io: Io): Promise<number> {
     host: values.host,
     port,
     resultKeyPem,
+    logger,
+    metricsPublic: values['metrics-public'] === true,
     ...ek,
     registry: values.registry ? await readFile(values.registry, 'utf8') : undefined,
     imaPolicy: values['ima-policy'] ? await readFile(values['ima-policy'], 'utf8') : undefined,
@@ -207,6 +231,32 @@ export async function main(argv: string[], io: Io): Promise<number> {
   await untilSignal();
   await verifier.close();
   return 0;
+}
+
+/**
+ * The EAR signing key: `--result-key FILE`, or result-key.pem beside the database, read or
+ * created once (docs/deploy.md, "The verifier key"); undefined (a key made at start) only with
+ * `--ephemeral-key`.
+ * @throws UsageError for --ephemeral-key with --result-key, or --db :memory: with neither
+ */
+export async function resultKey(
+  values: { 'result-key'?: string; 'ephemeral-key'?: boolean },
+  db: string,
+  log: { info(event: string, fields: Record<string, string>): void },
+): Promise<string | undefined> {
+  const path = values['result-key'];
+  if (values['ephemeral-key']) {
+    if (path !== undefined) throw new UsageError('--ephemeral-key and --result-key exclude each other');
+    return undefined;
+  }
+  if (path === undefined && db === ':memory:')
+    throw new UsageError(
+      '--db :memory: has no folder for the verifier key: pass --result-key FILE or --ephemeral-key',
+    );
+  const file = path ?? join(dirname(db), 'result-key.pem');
+  const { pem, created } = await loadOrCreateResultKey(file);
+  if (created) log.info('result_key_created', { path: file });
+  return pem;
 }
 
 /**

@@ -1,11 +1,31 @@
 import assert from 'node:assert/strict';
-import { existsSync } from 'node:fs';
-import { test } from 'node:test';
+import { readdirSync } from 'node:fs';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { type TestContext, test } from 'node:test';
 import { main } from '../../src/main.ts';
 import { capture } from '../io.ts';
 
-/** The demo's own state folder, as it printed it: other demos may run beside this test. */
+/** The demo's own state folder, as it printed it. */
 const stateDir = (text: string) => /state folder (\S+) /.exec(text)?.[1];
+
+/**
+ * A folder this test owns for the demo's state folder (--data-dir): other demos, or other
+ * tests' temp folders, never share it, so "nothing left behind" is checked on it alone.
+ */
+async function ownDir(t: TestContext): Promise<string> {
+  const dir = await mkdtemp(join(tmpdir(), 'tmb-demo-test-'));
+  t.after(() => rm(dir, { recursive: true, force: true }));
+  return dir;
+}
+
+/** The demo made its state folder inside `parent` and removed it. */
+function leftNothing(parent: string, printed: string): void {
+  const dir = stateDir(printed);
+  assert.ok(dir?.startsWith(`${parent}/`), `state folder ${dir} not inside ${parent}`);
+  assert.deepEqual(readdirSync(parent), [], `left behind in ${parent}`);
+}
 const urls = (text: string) => [...text.matchAll(/http:\/\/127\.0\.0\.1:\d+/g)].map((m) => m[0]);
 
 async function refused(url: string): Promise<boolean> {
@@ -17,9 +37,14 @@ async function refused(url: string): Promise<boolean> {
   }
 }
 
-test('tmb demo --once --json: swtpm and simulated-GPU telemetry: honest answers reach L2 (embeddings L1); cheap ones are caught by weights.allowed and telemetry.consistent', async () => {
+test('tmb demo --once --json: swtpm and simulated-GPU telemetry: honest answers reach L2 (embeddings L1); cheap ones are caught by weights.allowed and telemetry.consistent', async (t) => {
   const io = capture();
-  assert.equal(await main(['demo', '--once', '--json', '--tpm', 'swtpm'], io), 0, io.err);
+  const parent = await ownDir(t);
+  assert.equal(
+    await main(['demo', '--once', '--json', '--tpm', 'swtpm', '--data-dir', parent], io),
+    0,
+    io.err,
+  );
   const rows = io.out
     .trim()
     .split('\n')
@@ -69,13 +94,13 @@ test('tmb demo --once --json: swtpm and simulated-GPU telemetry: honest answers 
   const started = urls(io.err);
   assert.equal(started.length, 7); // verifier, two sample servers, two simulated GPUs, two agents
   for (const u of started) assert.ok(await refused(u), `${u} still answers`);
-  const dir = stateDir(io.err);
-  assert.ok(dir !== undefined && !existsSync(dir), `state folder ${dir} left behind`);
+  leftNothing(parent, io.err);
 });
 
-test('tmb demo --once --tpm none prints a table: L0 at most, the cheap rows caught by both checks', async () => {
+test('tmb demo --once --tpm none prints a table: L0 at most, the cheap rows caught by both checks', async (t) => {
   const io = capture();
-  assert.equal(await main(['demo', '--once', '--tpm', 'none'], io), 0, io.out);
+  const parent = await ownDir(t);
+  assert.equal(await main(['demo', '--once', '--tpm', 'none', '--data-dir', parent], io), 0, io.out);
   const lines = io.out.split('\n');
   const header = lines.findIndex((l) => l.startsWith('request id'));
   assert.ok(header > 0);
@@ -97,13 +122,26 @@ test('tmb demo --once --tpm none prints a table: L0 at most, the cheap rows caug
   assert.match(io.out, /NOT\s+caught at L0/);
   assert.match(io.out, /THE GPU IS SIMULATED/);
   assert.match(io.out, /L1 and L2 are out of reach/);
+  leftNothing(parent, io.out);
 });
 
-test('without --once it keeps sending until SIGTERM, then stops everything', async () => {
+test('without --once it keeps sending until SIGTERM, then stops everything', async (t) => {
   const listeners = process.listenerCount('SIGTERM');
   const io = capture();
+  const parent = await ownDir(t);
   const done = main(
-    ['demo', '--interval', '0.05', '--token-latency', '0', '--tpm', 'none', '--no-telemetry'],
+    [
+      'demo',
+      '--interval',
+      '0.05',
+      '--token-latency',
+      '0',
+      '--tpm',
+      'none',
+      '--no-telemetry',
+      '--data-dir',
+      parent,
+    ],
     io,
   );
   let settled = false;
@@ -118,8 +156,7 @@ test('without --once it keeps sending until SIGTERM, then stops everything', asy
   process.emit('SIGTERM', 'SIGTERM');
   assert.equal(await done, 0);
   for (const u of urls(io.out)) assert.ok(await refused(u), `${u} still answers`);
-  const dir = stateDir(io.out);
-  assert.ok(dir !== undefined && !existsSync(dir), `state folder ${dir} left behind`);
+  leftNothing(parent, io.out);
   assert.equal(process.listenerCount('SIGTERM'), listeners, 'its signal handlers are removed');
 });
 
@@ -136,4 +173,5 @@ test('bad flags are a usage error; --help exits 0', async () => {
   assert.equal(await main(['demo', '--help'], help), 0);
   assert.match(help.out, /--once/);
   assert.match(help.out, /--no-telemetry/);
+  assert.match(help.out, /--data-dir DIR/);
 });

@@ -21,10 +21,12 @@ import {
   ed25519NoteVerifier,
   openCheckpoint,
   parseNote,
+  runOfCheckpoint,
   verifyCheckpointExtends,
   verifyReceiptInCheckpoint,
 } from '@tmb/core/log';
 import { ClientError } from '../errors.ts';
+import { leafCheck, leafText } from '../inclusion.ts';
 import type { ClientCheck } from '../types.ts';
 import { keyBoundCheck } from './ckey.ts';
 import { type DecodedEvidence, decodeBundle } from './decode.ts';
@@ -186,7 +188,7 @@ export async function verifyBundle(value: unknown, options: VerifyBundleOptions)
         e,
         q.pcrs,
         resetCount,
-        cp.checkpoint.size,
+        seqEnd(cp.checkpoint),
         body.model.requested,
         receiptServed(body)?.weights ?? null,
       ).checks,
@@ -291,16 +293,11 @@ function included(
   if (cp === null) return skip(name, 'no verified checkpoint');
   try {
     const proof = decodeInclusionProof(proofJson);
-    if (proof.index !== body.seq)
-      return {
-        name,
-        status: 'fail',
-        code: 'INCLUSION_PROOF_INVALID',
-        detail: `proof is for leaf ${proof.index}, the receipt is #${body.seq}`,
-      };
+    const leaf = leafCheck(body.seq, proof, cp);
+    if (leaf !== null) return leaf;
     const r = verifyReceiptInCheckpoint(bytes, proof, cp);
     return r.ok
-      ? pass(name, `checked here: leaf ${body.seq} of the quoted checkpoint of size ${cp.size}`)
+      ? pass(name, `checked here: ${leafText(body.seq, cp)} of the quoted checkpoint of size ${cp.size}`)
       : { name, status: 'fail', ...(r.code ? { code: r.code } : {}), detail: r.detail };
   } catch (err) {
     if (!(err instanceof CoreError)) throw err;
@@ -335,6 +332,15 @@ function consistent(
         code: prev.code,
         detail: `the previous quoted checkpoint: ${prev.detail}`,
       };
+    // A checkpoint is never consistency-checked against another log run's (docs/evidence.md).
+    const [pr, cr] = [runOfCheckpoint(prev.checkpoint), runOfCheckpoint(cp)];
+    if (pr.run !== cr.run || pr.base !== cr.base)
+      return {
+        name,
+        status: 'fail',
+        code: 'CONSISTENCY_PROOF_INVALID',
+        detail: `the previous quoted checkpoint is of log run ${pr.run}, this one of run ${cr.run}: runs do not extend each other`,
+      };
     const r = verifyCheckpointExtends(prev.checkpoint, cp, decodeConsistencyProof(e.previous.proof));
     return r.ok
       ? pass(name, `checked here: size ${prev.checkpoint.size} -> ${cp.size}: ${r.detail}`)
@@ -363,4 +369,13 @@ const noteVerifiers = new Memo<ReturnType<typeof ed25519NoteVerifier>>(64);
 
 function noteVerifier(origin: string, key: Uint8Array) {
   return noteVerifiers.get(`${origin} ${toBase64Url(key)}`, () => ed25519NoteVerifier(origin, key));
+}
+
+/** The seq after the last receipt a checkpoint covers: its run's base plus its size (host segments). */
+function seqEnd(cp: Checkpoint): number {
+  try {
+    return runOfCheckpoint(cp).base + cp.size;
+  } catch {
+    return cp.size; // receipt.included already fails LOG_RUN_LINE_INVALID
+  }
 }

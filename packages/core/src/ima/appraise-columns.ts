@@ -1,6 +1,12 @@
-import type { Appraisal, AppraiseOptions, CompiledPolicy, EntryFailure } from './appraise.ts';
+import {
+  type Appraisal,
+  type AppraiseOptions,
+  type CompiledPolicy,
+  type EntryFailure,
+  violationRule,
+} from './appraise.ts';
 import type { ImaColumns } from './columns.ts';
-import { type DigestSource, EXCLUDED, failureDetail, judge, PASSED } from './judge.ts';
+import { type DigestSource, EXCLUDED, failureDetail, judge, PASSED, VIOLATION_PASSED } from './judge.ts';
 import { IMA_PCR } from './types.ts';
 
 // appraise() over columns: the same rule (judge.ts) per entry. The only per-entry allocations
@@ -25,10 +31,12 @@ export function appraiseColumns(
   options: AppraiseOptions = {},
 ): Appraisal {
   const pcrIndex = options.pcrIndex === undefined ? IMA_PCR : options.pcrIndex;
-  const allowViolations = options.allowViolations === true;
+  const rule = violationRule(options);
+  const alg = options.checkLogHashAlg !== false ? cols.templateHashAlg : null;
   const failures: EntryFailure[] = [];
   const digest = new ColumnDigest(cols);
   let excluded = 0;
+  let violations = 0;
   const n = cols.length;
   for (let i = 0; i < n; i++) {
     digest.i = i;
@@ -37,14 +45,16 @@ export function appraiseColumns(
     const v = judge(
       compiled,
       pcrIndex,
-      allowViolations,
+      rule,
       pcr,
       cols.templateOf(i),
       cols.violation[i] === 1,
       path,
       digest,
+      alg,
     );
     if (v === EXCLUDED) excluded++;
+    else if (v === VIOLATION_PASSED) violations++;
     else if (v !== PASSED) {
       failures.push({
         index: cols.firstIndex + i,
@@ -57,5 +67,5 @@ export function appraiseColumns(
       });
     }
   }
-  return { entries: n, passed: n - excluded - failures.length, excluded, failures };
+  return { entries: n, passed: n - excluded - violations - failures.length, excluded, violations, failures };
 }

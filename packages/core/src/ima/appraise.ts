@@ -1,6 +1,15 @@
 import type { CoreErrorCode } from '../errors.ts';
 import type { Check } from '../verdict/types.ts';
-import { EXCLUDED, type FailureCode, failureDetail, judge, PASSED } from './judge.ts';
+import type { PathMatcher } from './excludes.ts';
+import {
+  EXCLUDED,
+  type FailureCode,
+  failureDetail,
+  judge,
+  PASSED,
+  VIOLATION_PASSED,
+  type ViolationRule,
+} from './judge.ts';
 import { compileExcludes, type RuntimePolicy } from './policy.ts';
 import { IMA_PCR, type ImaEntry } from './types.ts';
 
@@ -16,11 +25,15 @@ export interface CompiledPolicy {
   digests: Map<string, AllowedDigests>;
   keyrings: Map<string, AllowedDigests>;
   imaBuf: Map<string, AllowedDigests>;
-  excludes: RegExp | null;
+  /** Python-syntax excludes, matched in linear time (excludes.ts). */
+  excludes: PathMatcher | null;
   ignoredKeyrings: Set<string>;
 }
 
-/** Builds the lookups for a parsed policy. @throws CoreError IMA_POLICY_INVALID (an exclude that does not compile) */
+/**
+ * Builds the lookups for a parsed policy.
+ * @throws CoreError IMA_POLICY_INVALID / IMA_POLICY_REGEX_UNSUPPORTED (an exclude)
+ */
 export function compilePolicy(policy: RuntimePolicy): CompiledPolicy {
   const maps = (r: Record<string, string[]>) => {
     const m = new Map<string, AllowedDigests>();
@@ -40,16 +53,30 @@ export function compilePolicy(policy: RuntimePolicy): CompiledPolicy {
   };
 }
 
-/** Options of appraise(); the defaults are Keylime's. */
+/** Options of appraise(); the defaults are Keylime's (docs/policy.md, "Appraisal"). */
 export interface AppraiseOptions {
   /** Entries extended into another PCR fail IMA_WRONG_PCR. Default 10; null checks none. */
   pcrIndex?: number | null;
   /**
-   * Let violations (all-zero template hash: the content is bound by nothing) pass. Default
-   * false, because a violation's name and digest are not covered by the PCR. Violations on
-   * excluded paths (log files held open for write, the usual cause) are excluded first.
+   * How violations are judged (judge.ts ViolationRule). Default `pass`, Keylime's shipped
+   * configuration; `unless-excluded` is tmb's stricter rule (the host check's), `fail` Keylime's
+   * `ignore_tomtou_errors = True`.
    */
+  violations?: ViolationRule;
+  /** The rule as a boolean, before `violations` existed: true `pass`, false `unless-excluded`. Ignored when `violations` is given. */
   allowViolations?: boolean;
+  /**
+   * Fail entries whose template hash is of another algorithm than the policy's
+   * `ima.log_hash_alg` (IMA_LOG_HASH_ALG_MISMATCH), as Keylime does. Default true.
+   */
+  checkLogHashAlg?: boolean;
+}
+
+/** The violation rule that options ask for. */
+export function violationRule(options: AppraiseOptions): ViolationRule {
+  if (options.violations !== undefined) return options.violations;
+  if (options.allowViolations === undefined) return 'pass';
+  return options.allowViolations ? 'pass' : 'unless-excluded';
 }
 
 /** One entry that did not pass, and why. */
@@ -67,13 +94,18 @@ export interface EntryFailure {
 /** The outcome of appraising entries against a policy. */
 export interface Appraisal {
   entries: number;
+  /** Entries the policy allows (not excluded, not violations). */
   passed: number;
   excluded: number;
+  /** Violations that passed by the rule (`pass`, or `unless-excluded` on an excluded path counts as excluded). */
+  violations: number;
   failures: EntryFailure[];
 }
 
 /**
- * Appraises each entry as Keylime does (keylime/ima/ima.py): an excluded path passes; a file
+ * Appraises each entry as Keylime does (keylime/ima/ima.py, ast.py): PCR, template hash
+ * algorithm against `ima.log_hash_alg` (IMA_LOG_HASH_ALG_MISMATCH), violations by the rule
+ * (default: they pass, before excludes); then an excluded path passes; a file
  * entry (ima, ima-ng, ima-sig) must have its path in `digests` (IMA_FILE_NOT_IN_POLICY) with its
  * digest listed (IMA_DIGEST_NOT_ALLOWED); an ima-buf entry naming a keyring (`.ima`, or a name
  * listed under `keyrings`) must have its key digest there unless the keyring is ignored
@@ -87,16 +119,21 @@ export function appraise(
   options: AppraiseOptions = {},
 ): Appraisal {
   const pcrIndex = options.pcrIndex === undefined ? IMA_PCR : options.pcrIndex;
-  const allowViolations = options.allowViolations === true;
+  const rule = violationRule(options);
+  const checkAlg = options.checkLogHashAlg !== false;
   const failures: EntryFailure[] = [];
   let excluded = 0;
+  let violations = 0;
   for (const e of entries) {
     const path = e.path;
-    const v = judge(compiled, pcrIndex, allowViolations, e.pcr, e.template, e.violation, path, e);
+    const alg = checkAlg ? e.templateHashAlg : null;
+    const v = judge(compiled, pcrIndex, rule, e.pcr, e.template, e.violation, path, e, alg);
     if (v === EXCLUDED) excluded++;
+    else if (v === VIOLATION_PASSED) violations++;
     else if (v !== PASSED) failures.push(failure(e, v, path, pcrIndex));
   }
-  return { entries: entries.length, passed: entries.length - excluded - failures.length, excluded, failures };
+  const passed = entries.length - excluded - violations - failures.length;
+  return { entries: entries.length, passed, excluded, violations, failures };
 }
 
 function failure(e: ImaEntry, code: FailureCode, path: string, pcrIndex: number | null): EntryFailure {
@@ -115,7 +152,8 @@ function failure(e: ImaEntry, code: FailureCode, path: string, pcrIndex: number 
 export function appraisalCheck(a: Appraisal, name = 'ima.policy'): Check {
   const first = a.failures[0];
   if (first === undefined) {
-    return { name, status: 'pass', detail: `${a.passed} entries allowed, ${a.excluded} excluded` };
+    const v = a.violations > 0 ? `, ${a.violations} violations passed` : '';
+    return { name, status: 'pass', detail: `${a.passed} entries allowed, ${a.excluded} excluded${v}` };
   }
   const shown = a.failures
     .slice(0, 3)

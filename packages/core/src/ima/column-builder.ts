@@ -4,6 +4,7 @@ import {
   type FileDigestAlg,
   type ImaEntry,
   TEMPLATES,
+  type TemplateHashAlg,
   type TemplateName,
 } from './types.ts';
 
@@ -86,6 +87,8 @@ const ALG_CODE = new Map<string, number>(FILE_DIGEST_ALGS.map((a, i) => [a, i]))
 export class ColumnBuilder {
   length = 0;
   readonly firstIndex: number;
+  /** Of every entry's logged template hash (one list, one algorithm). */
+  templateHashAlg: TemplateHashAlg = 'sha1';
   readonly buffers: Uint8Array[] = [];
   bufferOf: Uint32Array;
   offset: Uint32Array;
@@ -126,8 +129,13 @@ export class ColumnBuilder {
     if (this.length === this.offset.length) this.grow();
     const i = this.length++;
     const last = this.buffers.length - 1;
-    if (last < 0 || this.buffers[last] !== bytes) this.buffers.push(bytes);
-    this.bufferOf[i] = this.buffers.length - 1;
+    if (last < 0 || this.buffers[last] !== bytes) {
+      // A streamed parse pushes chunk after chunk; an earlier one is never seen again, but a
+      // list of entries from several buffers may alternate, so look back before adding.
+      const known = this.buffers.lastIndexOf(bytes);
+      if (known < 0) this.buffers.push(bytes);
+      this.bufferOf[i] = known < 0 ? this.buffers.length - 1 : known;
+    } else this.bufferOf[i] = last;
     this.offset[i] = s.offset;
     this.pcr[i] = s.pcr;
     this.template[i] = TEMPLATE_CODE.get(s.template)!;
@@ -177,6 +185,7 @@ export class ColumnBuilder {
  */
 export function columnsOf(entries: readonly ImaEntry[], firstIndex = entries[0]?.index ?? 0): ImaColumns {
   const b = new ColumnBuilder(firstIndex, entries.length);
+  b.templateHashAlg = entries[0]?.templateHashAlg ?? 'sha1';
   for (const e of entries) b.push(e.bytes, e);
   return b.finish();
 }

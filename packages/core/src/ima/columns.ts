@@ -1,7 +1,14 @@
 import { HASH_SIZE } from '../crypto/hash.ts';
 import type { ColumnBuilder } from './column-builder.ts';
-import { hexSpan, utf8Span } from './strings.ts';
-import { FILE_DIGEST_ALGS, type FileDigestAlg, ImaEntry, TEMPLATES, type TemplateName } from './types.ts';
+import { hexSpan, pathText } from './strings.ts';
+import {
+  FILE_DIGEST_ALGS,
+  type FileDigestAlg,
+  ImaEntry,
+  TEMPLATES,
+  type TemplateHashAlg,
+  type TemplateName,
+} from './types.ts';
 
 // A parsed measurement list as typed-array columns: one slot per entry in each column, no
 // per-entry JS object. A 300,000-entry list holds 12 MB of columns here against 45 MB of
@@ -16,6 +23,8 @@ export class ImaColumns {
   readonly length: number;
   /** Index of the first entry in the whole list (a delta's firstIndex). */
   readonly firstIndex: number;
+  /** Algorithm of every logged template hash (sha1; a per-bank list's bank). */
+  readonly templateHashAlg: TemplateHashAlg;
   /** The byte strings entries point into: the binary log itself (one), or an ASCII parse's rebuilt chunks. */
   readonly buffers: readonly Uint8Array[];
   /** Which of `buffers` each entry is in; null when there is one. */
@@ -43,6 +52,7 @@ export class ImaColumns {
     const n = b.length;
     this.length = n;
     this.firstIndex = b.firstIndex;
+    this.templateHashAlg = b.templateHashAlg;
     this.buffers = b.buffers;
     this.bufferOf = b.buffers.length > 1 ? b.bufferOf.subarray(0, n) : null;
     this.offset = b.offset.subarray(0, n);
@@ -79,10 +89,10 @@ export class ImaColumns {
     return hexSpan(this.bytesOf(i), at, at + HASH_SIZE[this.algOf(i)]);
   }
 
-  /** The name of entry i (checked to be UTF-8 when parsed). */
+  /** The name of entry i; bytes that are not UTF-8 as U+DC80..U+DCFF (see ImaEntry.path). */
   path(i: number): string {
     const at = this.pathAt[i]!;
-    return utf8Span(this.bytesOf(i), at, at + this.pathLength[i]!) ?? '';
+    return pathText(this.bytesOf(i), at, at + this.pathLength[i]!);
   }
 
   /** Entry i as an ImaEntry over the same bytes. */
@@ -105,6 +115,7 @@ export class ImaColumns {
       this.pathLength[i]!,
       extra ? this.extraAt[i]! : -1,
       extra ? this.extraLength[i]! : 0,
+      this.templateHashAlg,
     );
   }
 

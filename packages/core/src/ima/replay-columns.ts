@@ -1,4 +1,6 @@
+import type { EntryFailure } from './appraise.ts';
 import type { ImaColumns } from './columns.ts';
+import { hashLatin1 } from './hashing.ts';
 import { fold, type ReplayOptions, type ReplayResult } from './replay.ts';
 import { TEMPLATES } from './types.ts';
 
@@ -31,8 +33,49 @@ export function replayColumns(cols: ImaColumns, options: ReplayOptions = {}): Re
       },
       hashBytes: (i) => cols.bytesOf(i),
       hashAt: (i) => cols.hashAt[i]!,
+      hashAlg: cols.templateHashAlg,
       entry: (i) => cols.entry(i),
     },
     options,
   );
+}
+
+/**
+ * Every entry, of any PCR, whose logged template hash is not the hash of its template data
+ * (the list's template hash algorithm: sha1, or a per-bank list's bank), as appraisal
+ * failures with code IMA_TEMPLATE_HASH_MISMATCH, in log order. Keylime checks this before it
+ * looks an entry up in the policy (keylime/ima/ast.py, Entry.invalid), so an entry whose
+ * digest was rewritten to another allowed one still fails. Violations (all-zero hash) carry
+ * no hash of their data and are skipped, as Keylime does.
+ */
+export function templateHashFailures(cols: ImaColumns): EntryFailure[] {
+  const alg = cols.templateHashAlg;
+  const out: EntryFailure[] = [];
+  for (let i = 0; i < cols.length; i++) {
+    if (cols.violation[i] === 1) continue;
+    const bytes = cols.bytesOf(i);
+    const at = cols.dataAt[i]!;
+    const len = cols.dataLength[i]!;
+    const input = cols.template[i] === IMA ? imaInput(bytes, at, len) : bytes.subarray(at, at + len);
+    const d = hashLatin1(alg, input);
+    const h = cols.hashAt[i]!;
+    let same = true;
+    for (let k = 0; k < d.length; k++) {
+      if (d.charCodeAt(k) !== bytes[h + k]) {
+        same = false;
+        break;
+      }
+    }
+    if (same) continue;
+    out.push({
+      index: cols.firstIndex + i,
+      offset: cols.offset[i]!,
+      template: cols.templateOf(i),
+      path: cols.path(i),
+      digest: `${cols.algOf(i)}:${cols.digest(i)}`,
+      code: 'IMA_TEMPLATE_HASH_MISMATCH',
+      detail: `the logged ${alg} template hash is not the ${alg} of the entry's template data: the entry was altered`,
+    });
+  }
+  return out;
 }

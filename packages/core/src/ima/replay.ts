@@ -1,6 +1,6 @@
 import { HASH_SIZE } from '../crypto/hash.ts';
 import { hashLatin1, hashOnce, latin1Of, putLatin1, scratch } from './hashing.ts';
-import { IMA_PCR, type ImaEntry, type PcrBank } from './types.ts';
+import { IMA_PCR, type ImaEntry, type PcrBank, type TemplateHashAlg } from './types.ts';
 
 // How a measurement reaches each PCR bank (security/integrity/ima/ima_crypto.c,
 // ima_calc_field_array_hash; ima_queue.c, ima_add_template_entry / ima_pcr_extend):
@@ -63,9 +63,10 @@ export interface ReplayOptions {
   /** Value to start from (an incremental state's running value). Default pcrInitialValue. */
   initial?: Uint8Array;
   /**
-   * Also check each logged SHA-1 template hash against the template data. Always done for the
-   * sha1 bank, where it is the digest extended anyway; for sha256 it costs one more SHA-1 per
-   * entry and proves nothing the sha256 chain does not, so it is off unless asked for.
+   * Also check each logged template hash against the template data. Always done for the bank
+   * of the logged hashes (sha1, or a per-bank list's bank), where it is the digest extended
+   * anyway; for another bank it costs one more hash per entry and proves nothing that bank's
+   * chain does not, so it is off unless asked for.
    */
   checkTemplateHash?: boolean;
   /** A quoted PCR value: replay records after how many entries the running value first equals it. */
@@ -89,7 +90,7 @@ export interface ReplayResult {
   /** Entries given. */
   total: number;
   violations: number;
-  /** Entries whose logged template hash is not the SHA-1 of their data (checked entries only). */
+  /** Entries whose logged template hash is not the hash of their data (checked entries only). */
   templateHashMismatches: ImaEntry[];
   /** Smallest k (0..total) such that the value after the first k entries equals `quoted`; else null. */
   matchedAfter: number | null;
@@ -107,8 +108,10 @@ export interface FoldSource {
   violation(i: number): boolean;
   /** The template hash input of entry i (templateHashInput). */
   input(i: number): Uint8Array;
-  /** The bytes holding entry i's logged SHA-1 template hash, and where it starts. */
+  /** The bytes holding entry i's logged template hash, and where it starts. */
   hashBytes(i: number): Uint8Array;
+  /** Algorithm of the logged template hashes; left out, sha1. */
+  hashAlg?: TemplateHashAlg;
   hashAt(i: number): number;
   /** Entry i as an object, built only for the entries a result names. */
   entry(i: number): ImaEntry;
@@ -124,6 +127,7 @@ export function replay(entries: readonly ImaEntry[], options: ReplayOptions = {}
       input: (i) => templateHashInput(entries[i]!),
       hashBytes: (i) => entries[i]!.bytes,
       hashAt: (i) => entries[i]!.hashAt,
+      hashAlg: entries[0]?.templateHashAlg,
       entry: (i) => entries[i]!,
     },
     options,
@@ -134,7 +138,8 @@ export function replay(entries: readonly ImaEntry[], options: ReplayOptions = {}
 export function fold(src: FoldSource, options: ReplayOptions = {}): ReplayResult {
   const bank = options.bank ?? 'sha256';
   const pcrIndex = options.pcrIndex ?? IMA_PCR;
-  const check = bank === 'sha1' || options.checkTemplateHash === true;
+  const thAlg = src.hashAlg ?? 'sha1';
+  const check = bank === thAlg || options.checkTemplateHash === true;
   const size = HASH_SIZE[bank];
   const initial = options.initial ?? pcrInitialValue(pcrIndex, bank);
   const quoted = options.quoted === undefined ? null : latin1Of(options.quoted);
@@ -160,10 +165,7 @@ export function fold(src: FoldSource, options: ReplayOptions = {}): ReplayResult
       const input = src.input(i);
       d = hashLatin1(bank, input);
       if (digests !== undefined) digests[i] = d;
-      if (
-        check &&
-        !sameBytes(bank === 'sha1' ? d : hashLatin1('sha1', input), src.hashBytes(i), src.hashAt(i))
-      )
+      if (check && !sameBytes(bank === thAlg ? d : hashLatin1(thAlg, input), src.hashBytes(i), src.hashAt(i)))
         mismatches.push(src.entry(i));
     }
     putLatin1(buf, d, size);
@@ -189,7 +191,7 @@ export function fold(src: FoldSource, options: ReplayOptions = {}): ReplayResult
   };
 }
 
-/** Whether a latin1 digest equals the 20 bytes at `at` (a logged template hash). */
+/** Whether a latin1 digest equals the bytes at `at` (a logged template hash of its width). */
 function sameBytes(digest: string, bytes: Uint8Array, at: number): boolean {
   for (let i = 0; i < digest.length; i++) if (digest.charCodeAt(i) !== bytes[at + i]) return false;
   return true;

@@ -1,5 +1,5 @@
 import { HASH_SIZE, type HashName } from '../crypto/hash.ts';
-import { hexSpan, utf8Span } from './strings.ts';
+import { hexSpan, pathText } from './strings.ts';
 
 /**
  * The templates this parser reads (kernel Documentation/security/IMA-templates.rst, "Supported
@@ -16,6 +16,14 @@ export type PcrBank = (typeof PCR_BANKS)[number];
 /** File digest algorithms of the `d-ng` field (`<algo>:` prefix) that this parser accepts. */
 export const FILE_DIGEST_ALGS = ['sha1', 'sha256', 'sha384', 'sha512'] as const;
 export type FileDigestAlg = (typeof FILE_DIGEST_ALGS)[number] & HashName;
+
+/**
+ * Algorithm of the logged template hash. `binary_runtime_measurements` and its ASCII form log
+ * the SHA-1 one; since Linux 6.10 ("ima: add crypto agility support for template-hash
+ * algorithm") the kernel also writes one list per PCR bank, `*_runtime_measurements_<bank>`,
+ * whose template hash is that bank's digest of the template data (32 bytes for sha256).
+ */
+export type TemplateHashAlg = FileDigestAlg;
 
 /** The PCR the kernel extends IMA measurements into unless a policy rule says `pcr=`. */
 export const IMA_PCR = 10;
@@ -61,12 +69,14 @@ export class ImaEntry {
   readonly dataLength: number;
   /** Where the file digest's bytes are (its length is the algorithm's). */
   readonly digestAt: number;
-  /** Where the name's UTF-8 bytes are (without the `n-ng` NUL). Checked to be UTF-8 when parsed. */
+  /** Where the name's bytes are (without the `n-ng` NUL): any bytes but NUL, UTF-8 or not. */
   readonly pathAt: number;
   readonly pathLength: number;
   /** Content of the `sig` or `buf` field, as a span of `bytes`; -1 when the template has none. */
   readonly extraAt: number;
   readonly extraLength: number;
+  /** Algorithm, hence width, of the logged template hash at hashAt (sha1, 20 bytes, but in per-bank lists). */
+  readonly templateHashAlg: TemplateHashAlg;
 
   constructor(
     index: number,
@@ -84,6 +94,7 @@ export class ImaEntry {
     pathLength: number,
     extraAt: number,
     extraLength: number,
+    templateHashAlg: TemplateHashAlg = 'sha1',
   ) {
     this.index = index;
     this.offset = offset;
@@ -100,6 +111,7 @@ export class ImaEntry {
     this.pathLength = pathLength;
     this.extraAt = extraAt;
     this.extraLength = extraLength;
+    this.templateHashAlg = templateHashAlg;
   }
 
   /** File (or buffer) digest, lower-case hex. */
@@ -107,14 +119,22 @@ export class ImaEntry {
     return hexSpan(this.bytes, this.digestAt, this.digestAt + HASH_SIZE[this.digestAlg]);
   }
 
-  /** The `n`/`n-ng` field: a path, or an event name such as `boot_aggregate` or a keyring. */
+  /**
+   * The `n`/`n-ng` field: a path, or an event name such as `boot_aggregate` or a keyring. Bytes
+   * that are not UTF-8 appear as U+DC80..U+DCFF (Python's surrogateescape; strings.ts pathText).
+   */
   get path(): string {
-    return utf8Span(this.bytes, this.pathAt, this.pathAt + this.pathLength) ?? '';
+    return pathText(this.bytes, this.pathAt, this.pathAt + this.pathLength);
   }
 
-  /** The SHA-1 template hash as logged (the kernel logs the sha1 bank's value, TPM_DIGEST_SIZE). */
+  /** The name's bytes as logged. */
+  get pathBytes(): Uint8Array {
+    return this.bytes.subarray(this.pathAt, this.pathAt + this.pathLength);
+  }
+
+  /** The template hash as logged: SHA-1 (20 bytes), or the bank's digest in a per-bank list. */
   get templateHash(): Uint8Array {
-    return this.bytes.subarray(this.hashAt, this.hashAt + 20);
+    return this.bytes.subarray(this.hashAt, this.hashAt + HASH_SIZE[this.templateHashAlg]);
   }
 
   /**
@@ -137,4 +157,11 @@ export interface ParseOptions {
   firstIndex?: number;
   /** Cap on entries; over it the parse fails with LENGTH_TOO_LARGE. Default IMA_LIMITS.entries. */
   maxEntries?: number;
+  /**
+   * Algorithm of the logged template hashes. Left out, it is detected from the first entry
+   * (the width of its template hash), so both `ascii_runtime_measurements` and
+   * `ascii_runtime_measurements_sha256` read; given, a list of another width fails
+   * IMA_TEMPLATE_HASH_ALG_MISMATCH with what the list looks like.
+   */
+  templateHashAlg?: TemplateHashAlg;
 }

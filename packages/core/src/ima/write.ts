@@ -76,13 +76,14 @@ export function buildEntry(fields: EntryFields, index = 0): ImaEntry {
 export function entryToBinary(entry: ImaEntry): Uint8Array {
   const name = encoder.encode(entry.template);
   const legacy = entry.template === 'ima';
-  const out = new Uint8Array(4 + 20 + 4 + name.length + (legacy ? 0 : 4) + entry.dataLength);
+  const th = entry.templateHash; // 20 bytes, or a per-bank list's width
+  const out = new Uint8Array(4 + th.length + 4 + name.length + (legacy ? 0 : 4) + entry.dataLength);
   const view = new DataView(out.buffer);
   view.setUint32(0, entry.pcr, true);
-  out.set(entry.templateHash, 4);
-  view.setUint32(24, name.length, true);
-  out.set(name, 28);
-  let at = 28 + name.length;
+  out.set(th, 4);
+  view.setUint32(4 + th.length, name.length, true);
+  out.set(name, 8 + th.length);
+  let at = 8 + th.length + name.length;
   if (!legacy) {
     view.setUint32(at, entry.dataLength, true);
     at += 4;
@@ -100,7 +101,7 @@ export function entryToBinary(entry: ImaEntry): Uint8Array {
 export function entryToAscii(entry: ImaEntry): string {
   if (/[ \n]/.test(entry.path)) throw new CoreError('IMA_FIELD_MALFORMED', 'a space or newline in the name');
   const pcr = entry.pcr < 10 ? ` ${entry.pcr}` : String(entry.pcr);
-  const th = hexSpan(entry.bytes, entry.hashAt, entry.hashAt + 20);
+  const th = hexSpan(entry.bytes, entry.hashAt, entry.hashAt + HASH_SIZE[entry.templateHashAlg]);
   const d = entry.template === 'ima' ? entry.digest : `${entry.digestAlg}:${entry.digest}`;
   let line = `${pcr} ${th} ${entry.template} ${d} ${entry.path}`;
   if (entry.extraAt >= 0)

@@ -18,6 +18,8 @@ export const LOG_ERROR_CODES = [
   'PROOF_LENGTH_INVALID',
   'INCLUSION_PROOF_INVALID',
   'CONSISTENCY_PROOF_INVALID',
+  // Log runs (docs/checkpoint.md, "The run line").
+  'LOG_RUN_LINE_INVALID',
 ] as const;
 
 /** A code of the log area. */

@@ -28,6 +28,15 @@ export {
   inclusionProof,
   inclusionProofLength,
 } from './prove.ts';
+export type { LogRun } from './run.ts';
+export {
+  formatRunLine,
+  isRunLine,
+  parseRunLine,
+  RUN_LINE_KEYWORD,
+  RUN_ZERO,
+  runOfCheckpoint,
+} from './run.ts';
 export type { TreeNodes } from './tree.ts';
 export { MemoryTree, rootAt, rootFromLeafHashes, splitPoint, subtreeHash } from './tree.ts';
 export type { LogVerification } from './verify.ts';

@@ -25,4 +25,9 @@ export const VERDICT_FAILURE_CODES = [
   // L1 evidence (docs/evidence.md): a quoted checkpoint's tmb-telemetry line against the stream.
   'TELEMETRY_HEAD_MISMATCH',
   'TELEMETRY_HEAD_UNKNOWN',
+  // Log runs (docs/evidence.md, "Log runs and recovery").
+  'RECEIPT_LOG_RUN_ENDED',
+  'LOG_RUN_STALE',
+  'LOG_RUN_BASE_INVALID',
+  'LOG_RUN_BROKEN',
 ] as const;

@@ -15,6 +15,9 @@ import type { Store } from '../store/types.ts';
  */
 export interface ArchivedQuote {
   size: number;
+  /** The checkpoint's log run and its base seq (docs/proofs.md, "Log runs"); absent: run 0, base 0. */
+  run?: number;
+  base?: number;
   resetCount: number;
   note: string;
   nonce: string;
@@ -38,7 +41,10 @@ export interface ArchivedQuote {
   boot: string | null;
 }
 
-/** Per agent: its boots, each with the checkpoint sizes of its archived quotes, numbered globally. */
+/**
+ * Per agent: its boots, each with the seq ends (base + checkpoint size) of its archived quotes,
+ * numbered globally.
+ */
 interface ArchiveIndex {
   next: number;
   boots: { resetCount: number; first: number; sizes: number[] }[];
@@ -94,9 +100,13 @@ export class BundleArchive {
         const kFrom = k && k.resetCount === after.kernel.resetCount ? k.ima.nextIndex : 0;
         kernel = slice(ev.kernel.entries, ev.kernel.from, kFrom, after.kernel.ima.nextIndex);
       }
-      const prev = before.checkpoint;
+      const base = after.run?.base ?? 0;
+      const runNo = after.run?.run ?? 0;
+      // A new log run's first checkpoint extends no earlier one (docs/evidence.md): no previous.
+      const prev = (before.run?.run ?? 0) === runNo ? before.checkpoint : null;
       const q: ArchivedQuote = {
         size: after.checkpoint!.size,
+        ...(runNo > 0 ? { run: runNo, base } : {}),
         resetCount: reset,
         note: ev.note,
         nonce: ev.nonce,
@@ -133,7 +143,7 @@ export class BundleArchive {
         if (idx.boots.length > MAX_BOOTS) idx.boots.shift();
       }
       const n = idx.next++;
-      boot.sizes.push(q.size);
+      boot.sizes.push(base + q.size);
       await this.#store.putAttest(quoteKey(agent, n), JSON.stringify(q));
       await this.#store.putAttest(indexKey(agent), JSON.stringify(idx));
     });
@@ -145,8 +155,9 @@ export class BundleArchive {
   }
 
   /**
-   * The quote that judges receipt `seq` (the first archived one whose size is above it) and the
-   * quotes of its boot up to it, oldest first; null when no archived quote covers it.
+   * The quote that judges receipt `seq` (the first archived one whose seq end is above it) and
+   * the quotes of its boot up to it, oldest first; null when no archived quote covers it (also
+   * when that quote's log run starts past `seq`: a receipt its run left behind).
    */
   async judging(agent: string, seq: number): Promise<ArchivedQuote[] | null> {
     const idx = await this.#index(agent);
@@ -159,7 +170,7 @@ export class BundleArchive {
         if (text === undefined) return null;
         out.push(JSON.parse(text) as ArchivedQuote);
       }
-      return out;
+      return (out.at(-1)!.base ?? 0) > seq ? null : out;
     }
     return null;
   }

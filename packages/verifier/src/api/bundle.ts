@@ -3,7 +3,7 @@ import { type CanonicalValue, canonicalBytes, decodeReceiptBody, toBase64Url } f
 import type { BootPolicy } from '@tmb/core/boot';
 import type { CompiledPolicy } from '@tmb/core/ima';
 import { parseBinaryColumns } from '@tmb/core/ima';
-import { encodeInclusionProof, inclusionProof } from '@tmb/core/log';
+import { encodeInclusionProof } from '@tmb/core/log';
 import type { CompiledRegistry } from '@tmb/core/registry';
 import { sendError, sendJson } from '../http/respond.ts';
 import { joinedLogs } from './bundle-archive.ts';
@@ -44,8 +44,9 @@ export async function getBundle(ctx: Context, id: string): Promise<void> {
     return;
   }
   const q = quotes.at(-1)!;
-  const tree = await ctx.attest.trees.upTo(stored.agent, q.size);
-  if (tree.size < q.size) {
+  // Leaf index = seq - base of the quote's log run (docs/proofs.md, "Log runs").
+  const run = { run: q.run ?? 0, base: q.base ?? 0 };
+  if ((await ctx.attest.trees.grow(stored.agent, run, q.size)) < q.size) {
     sendError(
       ctx.res,
       'BUNDLE_NOT_READY',
@@ -57,7 +58,12 @@ export async function getBundle(ctx: Context, id: string): Promise<void> {
   const evidence = {
     receipt: { body: toBase64Url(stored.body), sig: toBase64Url(stored.sig) },
     agentKey: toBase64Url(key.key),
-    inclusion: { checkpoint: q.note, proof: encodeInclusionProof(inclusionProof(tree, seq, q.size)) },
+    inclusion: {
+      checkpoint: q.note,
+      proof: encodeInclusionProof(
+        await ctx.attest.trees.inclusionProof(stored.agent, run, seq - run.base, q.size),
+      ),
+    },
     checkpointKey: q.checkpointKey,
     tpmKey: q.tpmKey ?? null,
     previous: q.previous,

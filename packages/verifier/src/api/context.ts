@@ -3,6 +3,8 @@ import type { AttestService } from '../attest/service.ts';
 import type { TokenAuth } from '../auth.ts';
 import type { ResultSigner } from '../ear.ts';
 import type { HostAppraiser } from '../host/appraiser.ts';
+import type { Logger } from '../log.ts';
+import type { VerifierMetrics } from '../metrics.ts';
 import type { ResolvedVerifierOptions } from '../options.ts';
 import type { KeyRecord, Store } from '../store/types.ts';
 import type { TelemetryService } from '../telemetry/service.ts';
@@ -28,4 +30,10 @@ export interface Context {
   req: IncomingMessage;
   res: ServerResponse;
   url: URL;
+  /** The service's log, with this request's id on every line (log.ts). */
+  log: Logger;
+  /** The service's Prometheus metrics (metrics.ts). */
+  metrics: VerifierMetrics;
+  /** This request's id: the client's `x-request-id` when safe, else generated; echoed back. */
+  requestId: string;
 }

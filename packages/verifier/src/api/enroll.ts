@@ -31,16 +31,21 @@ export async function enroll(ctx: Context): Promise<void> {
     );
   }
   const keyId = agentKeyId(key);
-  const added = await ctx.store.addKey({ agent, keyId, key, enrolledAt: ctx.options.now() });
-  if (!added) {
-    const existing = await ctx.store.getKey(keyId);
-    if (existing?.agent !== agent) {
-      throw new VerifierError(
-        'ENROL_KEY_CONFLICT',
-        `key ${keyId.slice(0, 16)}… is enrolled for another agent`,
-      );
+  // Under the agent's lock (lock.ts): a push deciding which key holds which log position sees
+  // the enrolment order as it is.
+  await ctx.attest.lock.run(agent, async () => {
+    const added = await ctx.store.addKey({ agent, keyId, key, enrolledAt: ctx.options.now() });
+    if (!added) {
+      const existing = await ctx.store.getKey(keyId);
+      if (existing?.agent !== agent) {
+        throw new VerifierError(
+          'ENROL_KEY_CONFLICT',
+          `key ${keyId.slice(0, 16)}… is enrolled for another agent`,
+        );
+      }
     }
-  }
+  });
+  ctx.log.info('agent_key_enrolled', { agent, keyId });
   sendJson(ctx.res, 200, { agent, keyId });
 }
 

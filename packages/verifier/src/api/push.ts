@@ -50,9 +50,13 @@ export async function push(ctx: Context): Promise<void> {
   const rejected: Rejection[] = [];
   const candidates: { index: number; receipt: StoredReceipt }[] = [];
   const now = ctx.options.now();
+  // The log position of each receipt that names this agent: a refused one is recorded, so the
+  // verifier can say in its own words why the agent's log run ended (docs/evidence.md).
+  const seqOf = new Map<number, number>();
   for (const [index, wire] of receipts.entries()) {
     const checked = await check(ctx, wire);
     const { body: rb, bytes, checks } = checked;
+    if (rb !== null && rb.agent === agent) seqOf.set(index, rb.seq);
     const failed = checks.find((c) => c.status === 'fail');
     const key = rb === null ? undefined : ctx.keys.get(rb.key);
     if (failed !== undefined || rb === null || bytes === null || key === undefined) {
@@ -86,8 +90,11 @@ export async function push(ctx: Context): Promise<void> {
       },
     });
   }
-  const good = await runCheck(ctx, agent, candidates, rejected);
-  const outcomes = await ctx.store.putReceipts(good.map((g) => g.receipt));
+  // Positions are decided and stored alone for this agent (lock.ts): no push or enrolment between.
+  const [good, outcomes] = await ctx.attest.lock.run(agent, async () => {
+    const good = await runCheck(ctx, agent, candidates, rejected);
+    return [good, await ctx.store.putReceipts(good.map((g) => g.receipt))] as const;
+  });
   for (const [i, { index, receipt }] of good.entries()) {
     const outcome = outcomes[i]!;
     if (outcome === 'seq-taken') {
@@ -110,6 +117,19 @@ export async function push(ctx: Context): Promise<void> {
     }
   }
   rejected.sort((a, b) => a.index - b.index);
+  const refusals = rejected.flatMap((r) => {
+    const seq = seqOf.get(r.index);
+    return seq === undefined ? [] : [{ seq, code: r.code, at: now }];
+  });
+  if (refusals.length > 0) await ctx.store.putRefusals(agent, refusals);
+  ctx.metrics.receipts(accepted, duplicate, rejected.length); // log and /metrics (metrics.ts)
+  ctx.log[rejected.length > 0 ? 'warn' : 'debug']('receipts_pushed', {
+    agent,
+    accepted,
+    duplicate,
+    rejected: rejected.length,
+    codes: [...new Set(rejected.map((r) => r.code))],
+  });
   sendJson(ctx.res, 200, { accepted, duplicate, rejected });
 }
 

@@ -15,6 +15,7 @@ import type { ExtensionCheck } from '../telemetry/extension.ts';
 import { keyBoundCheck } from './ckey.ts';
 import { appraiseKernel, KERNEL_PCR, type KernelEvidence } from './kernel.ts';
 import { reopenQuoted, telemetryChainCheck } from './quoted.ts';
+import { type RunView, receiptsCheck } from './runs.ts';
 import type { AgentAttest } from './state.ts';
 
 /** The ima-buf event whose buffer is a raw agent key (agent measure/log.ts AGENT_KEY_EVENT). */
@@ -60,6 +61,8 @@ export function appraiseEvidence(o: {
   origin: string;
   /** The verifier's own tree of the agent's receipts, grown to the checkpoint's size if it can be. */
   treeRoot: (size: number) => Uint8Array | null;
+  /** The checkpoint's log run against the agent's (runs.ts viewRun); absent: run 0 throughout. */
+  logRun?: RunView;
   /** Checks a `tmb-telemetry` line against the telemetry received (checkTelemetryExtension). */
   telemetry?: (line: string) => ExtensionCheck;
   /** Reference values kernel entries are allowed by. Default none: every entry after entry 1 fails. */
@@ -69,6 +72,9 @@ export function appraiseEvidence(o: {
 }): { checks: Check[]; next: AgentAttest | null; accepted: ImaEntry[]; segment: HostSegment | null } {
   const { state, ev } = o;
   const checks: Check[] = [];
+  const logRun = o.logRun;
+  // Leaf i of the checkpoint's run is the receipt with seq base + i (docs/proofs.md, "Log runs").
+  const base = logRun?.run?.base ?? 0;
   // Checkpoint signature: by a key enrolled for this agent, under the agent's origin.
   // Newest keys first: the signer is almost always this start's key.
   const keys = [...o.keys].sort((a, b) => b.enrolledAt - a.enrolledAt);
@@ -224,7 +230,7 @@ export function appraiseEvidence(o: {
       ev,
       pcrs: quoted,
       resetCount: ci.resetCount,
-      size: cp.size,
+      size: base + cp.size,
       refs: o.refs ?? { policy: null, registry: null },
       bootPolicy: o.bootPolicy,
     });
@@ -242,6 +248,15 @@ export function appraiseEvidence(o: {
   // Consistency with the previous quoted checkpoint.
   if (cp === null)
     checks.push({ name: 'checkpoint.consistent', status: 'skipped', detail: 'no verified checkpoint' });
+  else if (logRun?.refusal) checks.push(logRun.refusal);
+  else if (logRun?.fresh)
+    // Never checked against the run before: a new run does not extend it (docs/evidence.md).
+    checks.push(
+      pass(
+        'checkpoint.consistent',
+        `the first quoted checkpoint of log run ${logRun.run?.run} (from seq ${base})`,
+      ),
+    );
   else if (state.checkpoint === null)
     checks.push(pass('checkpoint.consistent', 'the first quoted checkpoint of this agent'));
   else {
@@ -269,23 +284,9 @@ export function appraiseEvidence(o: {
     );
   }
   // The root over the receipts this verifier holds.
+  // The root over the receipts this verifier holds, in the checkpoint's log run (runs.ts).
   if (cp !== null) {
-    const root = o.treeRoot(cp.size);
-    if (root === null)
-      checks.push({
-        name: 'checkpoint.receipts',
-        status: 'fail',
-        code: 'RECEIPTS_MISSING',
-        detail: `the verifier holds fewer than ${cp.size} consecutive receipts of this agent`,
-      });
-    else if (toHex(root) !== toHex(cp.root))
-      checks.push({
-        name: 'checkpoint.receipts',
-        status: 'fail',
-        code: 'CHECKPOINT_ROOT_MISMATCH',
-        detail: `the root over the ${cp.size} receipts held here differs from the checkpoint's`,
-      });
-    else checks.push(pass('checkpoint.receipts', `root over the ${cp.size} receipts held here matches`));
+    checks.push(receiptsCheck(cp, o.treeRoot(cp.size), logRun));
     // The telemetry chain head the checkpoint commits to, against the batches received.
     checks.push(telemetryChainCheck(cp.extensions, o.telemetry));
   }
@@ -330,6 +331,8 @@ export function appraiseEvidence(o: {
         nonce: ev.nonce,
       },
       acceptedAt: Date.now(),
+      ...(logRun?.run && (logRun.run.run > 0 || state.run !== undefined) ? { run: logRun.run } : {}),
+      ...(logRun?.fresh && logRun.ended ? { endedRuns: [...(state.endedRuns ?? []), logRun.ended] } : {}),
     },
   };
 }

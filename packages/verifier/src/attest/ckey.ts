@@ -30,6 +30,10 @@ const HEX64 = /^[0-9a-f]{64}$/;
  */
 export async function postCheckpointKey(ctx: Context): Promise<void> {
   const { agent, body } = await agentRequest(ctx);
+  await ctx.attest.lock.run(agent, () => certifyLocked(ctx, agent, body)); // lock.ts
+}
+
+async function certifyLocked(ctx: Context, agent: string, body: Record<string, unknown>): Promise<void> {
   const state = await loadAttest(ctx.store, agent);
   if (state === undefined)
     throw new VerifierError('AK_NOT_ENROLLED', `agent ${JSON.stringify(agent)} has no activated AK`);
@@ -89,6 +93,7 @@ export async function postCheckpointKey(ctx: Context): Promise<void> {
     ...state,
     checkpointKeys: [...kept, entry].slice(-MAX_CHECKPOINT_KEYS),
   });
+  ctx.log.info('checkpoint_key_certified', { agent, keyName });
   sendJson(ctx.res, 200, { agent, keyName });
 }
 

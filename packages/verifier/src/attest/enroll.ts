@@ -51,6 +51,7 @@ function tpmPublic(bytes: Uint8Array, what: string): TpmPublic {
 /** Sends 422 EVIDENCE_REJECTED with the named checks. */
 export function reject(ctx: Context, checks: Check[]): void {
   const failed = checks.find((c) => c.status === 'fail');
+  ctx.log.warn('attest_refused', { route: ctx.url.pathname, code: failed?.code, check: failed?.name });
   sendJson(ctx.res, 422, {
     error: {
       code: 'EVIDENCE_REJECTED',
@@ -144,6 +145,7 @@ export async function enrollAk(ctx: Context): Promise<void> {
     pcr,
     expires: ctx.attest.now() + ctx.attest.challengeTtlMs,
   });
+  ctx.log.info('ak_enrolment_started', { agent, akName: toHex(akName), tpmRoot: tpm.root });
   sendJson(ctx.res, 200, { agent, akName: toHex(akName), challenge: toBase64Url(file) });
 }
 
@@ -158,6 +160,10 @@ export async function enrollAk(ctx: Context): Promise<void> {
  */
 export async function activateAk(ctx: Context): Promise<void> {
   const { agent, body } = await agentRequest(ctx);
+  await ctx.attest.lock.run(agent, () => activateLocked(ctx, agent, body)); // lock.ts
+}
+
+async function activateLocked(ctx: Context, agent: string, body: Record<string, unknown>): Promise<void> {
   const secret = bytesField(body, 'secret', 256);
   const p = ctx.attest.pending.get(agent);
   if (p === undefined || p.expires <= ctx.attest.now())
@@ -196,5 +202,6 @@ export async function activateAk(ctx: Context): Promise<void> {
     quote: before?.quote ?? null,
     acceptedAt: before?.acceptedAt ?? null,
   });
+  ctx.log.info('ak_activated', { agent, akName: toHex(p.akName), newTpm: before !== undefined && !sameEk });
   sendJson(ctx.res, 200, { agent, akName: toHex(p.akName) });
 }

@@ -1,12 +1,15 @@
+import type { Check } from '@tmb/core';
 import { UPSTREAM_LIMITS, type UpstreamEvidence } from '@tmb/core/host';
 import type { Context } from '../api/context.ts';
 import { VerifierError } from '../errors.ts';
 import { asObject, stringField } from '../http/body.ts';
 import { sendJson } from '../http/respond.ts';
+import { observeEvidence } from '../metrics.ts';
 import { checkTelemetryExtension } from '../telemetry/extension.ts';
 import { appraiseEvidence, type Evidence } from './appraise.ts';
-import { agentRequest, bytesField, reject } from './enroll.ts';
+import { agentRequest, bytesField } from './enroll.ts';
 import type { KernelEvidence } from './kernel.ts';
+import { currentRun, rejectEvidence, viewRun } from './runs.ts';
 import { type AgentAttest, loadAttest, saveAttest } from './state.ts';
 
 /** The origin of an agent's checkpoints (agent options.ts logOrigin; docs/evidence.md). */
@@ -36,6 +39,8 @@ export async function issueNonce(ctx: Context): Promise<void> {
     logFrom: state.ima?.nextIndex ?? 0,
     resetCount: state.ima?.resetCount ?? null,
     checkpointSize: state.checkpoint?.size ?? null,
+    // The log run that size is of (docs/evidence.md, "Log runs and recovery").
+    checkpointRun: state.checkpoint === null ? null : currentRun(state),
     // The kernel log from here (for TPM resetCount `resetCount`; from 0 after a reboot), and
     // whether to send the boot log: none accepted for this boot yet.
     kernelFrom: state.kernel?.ima.nextIndex ?? 0,
@@ -140,6 +145,20 @@ function member<T>(name: string, f: () => T): T {
  */
 export async function postEvidence(ctx: Context): Promise<void> {
   const { agent, body } = await agentRequest(ctx, MAX_EVIDENCE_BYTES);
+  const t0 = performance.now();
+  // Load, appraise and save alone for this agent (lock.ts): two posts never fold from one state.
+  const outcome = await ctx.attest.lock
+    .run(agent, () => appraiseAndSave(ctx, agent, body))
+    .catch((error: unknown) => ({ error }));
+  observeEvidence(ctx, agent, outcome, (performance.now() - t0) / 1000); // log and /metrics
+  if ('error' in outcome) throw outcome.error;
+}
+
+async function appraiseAndSave(
+  ctx: Context,
+  agent: string,
+  body: Record<string, unknown>,
+): Promise<{ accepted: boolean; checks: Check[] }> {
   const state = await activated(ctx, agent);
   const quote = asObject(body.quote, 'quote');
   const log = asObject(body.log, 'log');
@@ -160,17 +179,24 @@ export async function postEvidence(ctx: Context): Promise<void> {
   };
   const nonceRefusal = ctx.attest.nonces.consume(agent, nonce);
   const keys = (await ctx.store.listKeys()).filter((k) => k.agent === agent);
-  // Grow the verifier's own tree of this agent's receipts to the size the note claims, if it parses.
-  const claimed = /^[^\n]*\n(0|[1-9][0-9]{0,15})\n/.exec(ev.note);
-  const size = claimed ? Number(claimed[1]) : 0;
-  const tree = await ctx.attest.trees.upTo(agent, size);
+  // Grow the verifier's own tree of this agent's receipts, in the checkpoint's log run, to the
+  // size the note claims, if it parses (runs.ts).
+  const run = await viewRun({
+    store: ctx.store,
+    trees: ctx.attest.trees,
+    agent,
+    state,
+    note: ev.note,
+    now: ctx.attest.now(),
+  });
   const { checks, next, segment } = appraiseEvidence({
     state,
     ev,
     nonceRefusal,
     keys,
     origin: logOrigin(agent),
-    treeRoot: (n) => (tree.size >= n ? tree.root(n) : null),
+    treeRoot: () => run.root,
+    logRun: run,
     ...(ctx.telemetry
       ? { telemetry: (line: string) => checkTelemetryExtension(ctx.telemetry!.store, agent, line) }
       : {}),
@@ -178,8 +204,8 @@ export async function postEvidence(ctx: Context): Promise<void> {
     bootPolicy: ctx.host?.refs.boot ?? null,
   });
   if (next === null || segment === null) {
-    reject(ctx, checks);
-    return;
+    rejectEvidence(ctx.res, checks, run);
+    return { accepted: false, checks };
   }
   // What the host was when this quote was taken judges the receipts it newly covers. The
   // agent's own log binds keys only: weights, engine and agent build come from the kernel's.
@@ -194,4 +220,5 @@ export async function postEvidence(ctx: Context): Promise<void> {
   if (signer !== null)
     await ctx.attest.bundles.record(agent, ev, state, next, signer, keyOf(state.checkpoint?.keyId));
   sendJson(ctx.res, 200, { ok: true, checks });
+  return { accepted: true, checks };
 }

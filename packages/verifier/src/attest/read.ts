@@ -1,9 +1,10 @@
 import { CoreError } from '@tmb/core';
-import { consistencyProof, encodeConsistencyProof } from '@tmb/core/log';
+import { encodeConsistencyProof } from '@tmb/core/log';
 import type { Context } from '../api/context.ts';
 import { VerifierError } from '../errors.ts';
 import { sendJson } from '../http/respond.ts';
 import { AGENT_NAME } from '../options.ts';
+import { currentRun } from './runs.ts';
 import { loadAttest } from './state.ts';
 
 function agentOf(raw: string): string {
@@ -27,6 +28,7 @@ export async function getQuotedCheckpoint(ctx: Context, raw: string): Promise<vo
     agent,
     checkpoint: s.checkpoint.note,
     size: s.checkpoint.size,
+    run: currentRun(s),
     keyId: s.checkpoint.keyId,
     quote: s.quote,
     akPublic: s.akPublic,
@@ -38,7 +40,8 @@ export async function getQuotedCheckpoint(ctx: Context, raw: string): Promise<vo
 
 /**
  * GET /v1/agents/:agent/proof/consistency?from=M&to=N: a consistency proof over the receipts the
- * verifier holds for the agent (docs/proofs.md); `to` defaults to the latest quoted size.
+ * verifier holds for the agent, within its current log run (docs/proofs.md, "Log runs"); `to`
+ * defaults to the latest quoted size.
  * 400 PROOF_RANGE_INVALID (as BODY_MALFORMED) past what the verifier holds.
  */
 export async function getConsistency(ctx: Context, raw: string): Promise<void> {
@@ -53,11 +56,14 @@ export async function getConsistency(ctx: Context, raw: string): Promise<void> {
   };
   const to = num('to', s?.checkpoint?.size ?? 0);
   const from = num('from');
-  const tree = await ctx.attest.trees.upTo(agent, to);
+  const run = s === undefined ? { run: 0, base: 0 } : currentRun(s);
   try {
-    if (from > to || to > tree.size)
-      throw new CoreError('PROOF_RANGE_INVALID', `need from <= to <= ${tree.size}`);
-    sendJson(ctx.res, 200, encodeConsistencyProof(consistencyProof(tree, from, to)));
+    if (from > to) throw new CoreError('PROOF_RANGE_INVALID', `need from <= to, got ${from} > ${to}`);
+    sendJson(
+      ctx.res,
+      200,
+      encodeConsistencyProof(await ctx.attest.trees.consistencyProof(agent, run, from, to)),
+    );
   } catch (err) {
     if (!(err instanceof CoreError)) throw err;
     throw new VerifierError('BODY_MALFORMED', `${err.code}: ${err.message}`);

@@ -1,5 +1,6 @@
 import type { Check, VerdictTpm } from '@tmb/core';
 import { BundleArchive } from '../api/bundle-archive.ts';
+import { KeyedLock } from '../lock.ts';
 import type { Store } from '../store/types.ts';
 import { Nonces } from './nonces.ts';
 import { Segments } from './segments.ts';
@@ -37,6 +38,10 @@ export interface AttestService {
   /** How long after its end a receipt of an agent with an AK may stay uncovered by a quote
    * before `receipt.included` fails RECEIPT_NOT_INCLUDED (VerifierOptions.inclusionDeadlineMs). */
   inclusionDeadlineMs: number;
+  /** Per agent name: held around every load-appraise-save of the agent's state (evidence, AK
+   * activation, checkpoint key, key enrolment, receipt push), so no update is lost. Telemetry
+   * ingest needs none: its load-check-append is synchronous (node:sqlite), with no await between. */
+  lock: KeyedLock;
 }
 
 export function createAttestService(
@@ -59,5 +64,6 @@ export function createAttestService(
     challengeTtlMs: o.challengeTtlMs ?? 60_000,
     now: o.now ?? Date.now,
     inclusionDeadlineMs: o.inclusionDeadlineMs ?? 10_000,
+    lock: new KeyedLock(),
   };
 }

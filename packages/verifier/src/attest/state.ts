@@ -1,5 +1,6 @@
 import type { Check, VerdictTpm } from '@tmb/core';
 import type { ImaState } from '@tmb/core/ima';
+import type { LogRun } from '@tmb/core/log';
 import type { Store } from '../store/types.ts';
 import type { KernelBoot } from './kernel.ts';
 
@@ -50,6 +51,25 @@ export interface AgentAttest {
   /** The quote over `checkpoint`, base64url, and its nonce (hex), for offline re-checking. */
   quote: { attest: string; signature: string; pcrs: string; nonce: string } | null;
   acceptedAt: number | null;
+  /** The log run of `checkpoint` (docs/evidence.md, "Log runs and recovery"); absent: run 0, base 0. */
+  run?: LogRun;
+  /** The agent's log runs that ended, oldest first; absent: none. */
+  endedRuns?: EndedRun[];
+}
+
+/**
+ * A log run of the agent that ended (a checkpoint of a later run was accepted): its seqs are
+ * [base, end); the receipts below `covered` were covered by its last accepted checkpoint
+ * (`checkpoint`, quoted by `quote`), the others never will be (RECEIPT_LOG_RUN_ENDED). `reason`
+ * is the verifier's own record of why it ended.
+ */
+export interface EndedRun extends LogRun {
+  end: number;
+  covered: number;
+  reason: string;
+  endedAt: number;
+  checkpoint: AgentAttest['checkpoint'];
+  quote: AgentAttest['quote'];
 }
 
 /**

@@ -1,16 +1,12 @@
 import { type Check, L1_CHECKS, type ReceiptBody, type VerdictTpm } from '@tmb/core';
 import { type HostSegment, segmentFor } from '@tmb/core/host';
-import {
-  encodeInclusionProof,
-  type InclusionProofJson,
-  inclusionProof,
-  verifyReceiptInCheckpoint,
-} from '@tmb/core/log';
+import { encodeInclusionProof, type InclusionProofJson, verifyReceiptInCheckpoint } from '@tmb/core/log';
 import type { CheckpointKeyMember } from '@tmb/core/tpm';
 import type { Store, StoredReceipt } from '../store/types.ts';
 import { checkpointKeyMember } from './ckey.ts';
 import { logOrigin } from './evidence.ts';
 import { reopenQuoted } from './quoted.ts';
+import { currentRun, runOfSeq } from './runs.ts';
 import type { AttestService } from './service.ts';
 import { loadAttest } from './state.ts';
 
@@ -102,12 +98,17 @@ export async function l1Checks(
     status: 'pass',
     detail: `AK ${state.akName.slice(0, 20)}… activated on the certified EK at ${new Date(state.activatedAt).toISOString()}`,
   });
-  const cp = state.checkpoint;
+  // The log run of the receipt (docs/evidence.md, "Log runs and recovery"): the current one, or
+  // an ended one whose last accepted checkpoint covers it, or an ended one that left it behind.
+  const place = runOfSeq(state, body.seq);
+  const cp = place.kind === 'ended' ? place.ended.checkpoint : state.checkpoint;
+  const quote = place.kind === 'ended' ? place.ended.quote : state.quote;
+  const run = place.kind === 'ended' ? place.ended : currentRun(state);
   for (const name of PASS_THROUGH) {
     const c = cp === null ? undefined : state.checks.find((x) => x.name === name);
     byName.set(name, c ?? { name, status: 'skipped', detail: 'no quoted checkpoint of this agent yet' });
   }
-  const covered = cp !== null && body.seq < cp.size;
+  const covered = place.kind !== 'left' && cp !== null && body.seq - run.base < cp.size;
   // key.bound (docs/evidence.md, "The checkpoint key"): the receipt's key is the one a TPM key
   // certified by the AK names, and the quoted checkpoint is co-signed by a certified TPM key.
   const certified = (state.checkpointKeys ?? []).findLast((k) => k.receiptKeyId === body.key);
@@ -166,31 +167,40 @@ export async function l1Checks(
             : { name, status: 'asserted', detail: 'pending: no quote has covered this receipt yet' },
     );
   let attestation: Attestation | undefined;
-  if (!covered || cp === null || state.quote === null) {
+  if (place.kind === 'left') {
+    const e = place.ended;
+    byName.set('receipt.included', {
+      name: 'receipt.included',
+      status: 'fail',
+      code: 'RECEIPT_LOG_RUN_ENDED',
+      detail: `receipt #${body.seq} is in log run ${e.run} (seqs ${e.base} to ${e.end - 1}), which ended before a quote covered it (covered below seq ${e.covered}): ${e.reason}`,
+    });
+  } else if (!covered || cp === null || quote === null) {
     byName.set('receipt.included', uncovered(attest, stored, body, cp?.size ?? null));
   } else {
-    const tree = await attest.trees.upTo(stored.agent, cp.size);
+    const held = await attest.trees.grow(stored.agent, run, cp.size);
     // The quoted note as signed (extension lines included), opened again under its key.
     const key = (await store.getKey(cp.keyId))?.key;
     const opened = reopenQuoted(cp.note, key, logOrigin(stored.agent));
     let check: Check;
     if (!opened.ok) {
       check = { name: 'receipt.included', status: 'fail', code: opened.code, detail: opened.detail };
-    } else if (tree.size < cp.size) {
+    } else if (held < cp.size) {
       check = {
         name: 'receipt.included',
         status: 'fail',
         code: 'RECEIPTS_MISSING',
-        detail: `the verifier holds fewer than ${cp.size} receipts of this agent`,
+        detail: `the verifier holds fewer than ${cp.size} receipts of this agent from seq ${run.base}`,
       };
     } else {
-      const proof = inclusionProof(tree, body.seq, cp.size);
+      // Leaf index = seq - base of the receipt's run (docs/proofs.md).
+      const proof = await attest.trees.inclusionProof(stored.agent, run, body.seq - run.base, cp.size);
       const r = verifyReceiptInCheckpoint(stored.body, proof, opened.checkpoint);
       check = r.ok
         ? {
             name: 'receipt.included',
             status: 'pass',
-            detail: `leaf ${body.seq} of the quoted checkpoint of size ${cp.size}`,
+            detail: `leaf ${body.seq - run.base} of the quoted checkpoint of size ${cp.size}${run.run > 0 ? ` (log run ${run.run}, from seq ${run.base})` : ''}`,
           }
         : { name: 'receipt.included', status: 'fail', ...(r.code ? { code: r.code } : {}), detail: r.detail };
       attestation = {
@@ -198,7 +208,7 @@ export async function l1Checks(
         checkpointKey: key === undefined ? null : Buffer.from(key).toString('base64url'),
         tpmKey: tpmKey === undefined ? null : checkpointKeyMember(tpmKey),
         proof: encodeInclusionProof(proof),
-        quote: state.quote,
+        quote,
         akPublic: state.akPublic,
         pcr: state.pcr,
       };

@@ -1,9 +1,15 @@
 import { DatabaseSync, type StatementSync } from 'node:sqlite';
+import { CoreError } from '@tmb/core';
 import { leafHash } from '@tmb/core/log';
+import { type MigrateResult, type MigrationStep, migrate } from '@tmb/core/store';
 import { VerifierError } from '../errors.ts';
-import type { KeyRecord, LeafRecord, Store, StoredReceipt } from './types.ts';
+import { TREE_TABLES_SQL, TreeTables } from './tree-tables.ts';
+import type { KeyRecord, LeafRecord, NodeRecord, Refusal, Store, StoredReceipt } from './types.ts';
 
-const SCHEMA = `
+// Version 1: the schema as it stood before versions were recorded (issue 9). Frozen: a change
+// is a new step in VERIFIER_MIGRATIONS, never an edit here (test/store/migrate.test.ts opens a
+// database made with exactly this SQL).
+const SCHEMA_V1 = `
 CREATE TABLE IF NOT EXISTS agent_keys (
   key_id TEXT PRIMARY KEY,
   agent TEXT NOT NULL,
@@ -42,25 +48,67 @@ CREATE TABLE IF NOT EXISTS ak_allowances (
 ) STRICT;
 `;
 
+/**
+ * The verifier store's schema history, oldest first (docs/deploy.md, "Migrations"). Opening a
+ * store applies the steps its database lacks, each in its own transaction, and records the
+ * version in `PRAGMA user_version`; a database newer than the last step is refused
+ * (STORE_SCHEMA_TOO_NEW). Append only: a shipped step is never edited or removed.
+ */
+export const VERIFIER_MIGRATIONS: readonly MigrationStep<DatabaseSync>[] = [
+  {
+    version: 1,
+    description: 'keys, receipts, log leaves, attestation state, key runs, AK allowances',
+    up: SCHEMA_V1,
+  },
+  // Issue 10, log runs (LOGVERIFIER): per-run Merkle trees of each agent, refused log positions.
+  { version: 2, description: 'verifier log trees per run, log refusals', up: TREE_TABLES_SQL },
+];
+
+/** A database written before versions were recorded holds `agent_keys`: it is version 1. */
+function detectVersion(db: DatabaseSync): number {
+  return db.prepare("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'agent_keys'").get() ? 1 : 0;
+}
+
+/** Options of {@link SqliteStore}. */
+export interface SqliteStoreOptions {
+  /** Called for each migration step applied while opening (the server logs it). Left out: silent. */
+  onMigrated?: (step: { version: number; description: string }) => void;
+}
+
 type Row = Record<string, unknown>;
 
 /**
  * The embedded store: one node:sqlite database in WAL mode (readers never block the writer).
  * Calls are synchronous underneath; they are wrapped in promises to fit the Store interface.
- * @throws VerifierError STORE_FAILED when the database cannot be opened.
+ * Opening migrates the database to the newest schema (VERIFIER_MIGRATIONS).
+ * @throws VerifierError STORE_FAILED when the database cannot be opened or a migration fails
+ * @throws CoreError STORE_SCHEMA_TOO_NEW when a newer build wrote the database
  */
 export class SqliteStore implements Store {
   readonly #db: DatabaseSync;
   readonly #q: Record<string, StatementSync>;
+  readonly #trees: TreeTables;
+  /** The schema version found on opening and the version now (after migrations). */
+  readonly schema: MigrateResult;
 
-  constructor(path: string) {
+  constructor(path: string, options: SqliteStoreOptions = {}) {
+    let db: DatabaseSync | undefined;
     try {
-      this.#db = new DatabaseSync(path);
-      this.#db.exec('PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; PRAGMA busy_timeout = 5000;');
-      this.#db.exec(SCHEMA);
+      db = new DatabaseSync(path);
+      db.exec('PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; PRAGMA busy_timeout = 5000;');
+      this.schema = migrate(db, VERIFIER_MIGRATIONS, {
+        store: 'verifier',
+        detect: detectVersion,
+        onApplied: options.onMigrated,
+      });
+      this.#db = db;
     } catch (cause) {
+      if (db?.isOpen) db.close();
+      // A schema newer than this build is the operator's to fix (run the newer build): its own code.
+      if (cause instanceof CoreError && cause.code === 'STORE_SCHEMA_TOO_NEW') throw cause;
       throw new VerifierError('STORE_FAILED', `cannot open the store at ${path}`, { cause });
     }
+    this.#trees = new TreeTables(this.#db);
     const p = (sql: string) => this.#db.prepare(sql);
     this.#q = {
       addKey: p(
@@ -160,7 +208,7 @@ export class SqliteStore implements Store {
       }
       this.#db.exec('COMMIT');
     } catch (err) {
-      this.#db.exec('ROLLBACK');
+      if (this.#db.isTransaction) this.#db.exec('ROLLBACK'); // SQLITE_FULL ends it itself
       throw err;
     }
     return out;
@@ -189,6 +237,31 @@ export class SqliteStore implements Store {
 
   async putAttest(agent: string, state: string): Promise<void> {
     this.#q.putAttest!.run(agent, state);
+  }
+
+  async logTreeSize(agent: string, run: number, base: number): Promise<number> {
+    return this.#trees.size(agent, run, base);
+  }
+
+  async logNodes(
+    agent: string,
+    run: number,
+    base: number,
+    at: readonly { level: number; index: number }[],
+  ): Promise<(Uint8Array | undefined)[]> {
+    return this.#trees.nodes(agent, run, base, at);
+  }
+
+  async growLogTree(agent: string, run: number, base: number, size: number, nodes: readonly NodeRecord[]) {
+    this.#trees.grow(agent, run, base, size, nodes);
+  }
+
+  async putRefusals(agent: string, list: readonly Refusal[]): Promise<void> {
+    this.#trees.putRefusals(agent, list);
+  }
+
+  async firstRefusal(agent: string, from: number, to: number): Promise<Refusal | undefined> {
+    return this.#trees.firstRefusal(agent, from, to);
   }
 
   async close(): Promise<void> {

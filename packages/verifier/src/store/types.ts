@@ -32,6 +32,20 @@ export interface LeafRecord {
   hash: Uint8Array;
 }
 
+/** A complete subtree of a run's tree: level (>= 1 when written; 0 reads the leaf), index, hash. */
+export interface NodeRecord {
+  level: number;
+  index: number;
+  hash: Uint8Array;
+}
+
+/** A receipt the verifier refused at a log position: the seq, the code, Unix ms. */
+export interface Refusal {
+  seq: number;
+  code: string;
+  at: number;
+}
+
 /**
  * Where the verifier keeps keys and receipts. Every method is async so that a networked
  * store (PostgreSQL, `pg`) can implement the same interface as the embedded SQLite one.
@@ -63,4 +77,26 @@ export interface Store {
   getAttest(agent: string): Promise<string | undefined>;
   putAttest(agent: string, state: string): Promise<void>;
   close(): Promise<void>;
+  // Log runs (attest/trees.ts, docs/evidence.md "Log runs and recovery").
+  /** How many leaves the persisted tree of the agent's log run `run` from seq `base` has (0: none). */
+  logTreeSize(agent: string, run: number, base: number): Promise<number>;
+  /** Hashes of complete subtrees of run `run` (level 0: the leaf at seq base + index), undefined where absent. */
+  logNodes(
+    agent: string,
+    run: number,
+    base: number,
+    at: readonly { level: number; index: number }[],
+  ): Promise<(Uint8Array | undefined)[]>;
+  /** Adds nodes (level >= 1) and sets the run's size, in one transaction; a size never shrinks. */
+  growLogTree(
+    agent: string,
+    run: number,
+    base: number,
+    size: number,
+    nodes: readonly NodeRecord[],
+  ): Promise<void>;
+  /** Records receipts refused at a log position (the first refusal of a seq is kept). */
+  putRefusals(agent: string, list: readonly Refusal[]): Promise<void>;
+  /** The lowest refused seq in [from, to), or undefined. */
+  firstRefusal(agent: string, from: number, to: number): Promise<Refusal | undefined>;
 }

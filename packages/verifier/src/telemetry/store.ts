@@ -1,4 +1,5 @@
 import { DatabaseSync } from 'node:sqlite';
+import { migrate } from '@tmb/core/store';
 import type { Sample } from '@tmb/stats';
 
 /** Where an agent's telemetry chain stands: the chain number (+1 per restart), next seq, head. */
@@ -48,7 +49,15 @@ export class TelemetryStore {
   constructor(path: string, retainSamples: number) {
     this.#db = new DatabaseSync(path);
     this.#db.exec('PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; PRAGMA busy_timeout = 5000;');
-    this.#db.exec(SCHEMA);
+    // Versioned like the receipt store (docs/deploy.md, "Migrations"); SCHEMA is version 1, frozen.
+    migrate(
+      this.#db,
+      [{ version: 1, description: 'telemetry chains, batches, samples, spans', up: SCHEMA }],
+      {
+        store: 'verifier-telemetry',
+        detect: (db) => (db.prepare("SELECT 1 FROM sqlite_master WHERE name = 'tm_chain'").get() ? 1 : 0),
+      },
+    );
     this.#retain = retainSamples;
   }
 
@@ -104,7 +113,7 @@ export class TelemetryStore {
       }
       db.exec('COMMIT');
     } catch (err) {
-      db.exec('ROLLBACK');
+      if (db.isTransaction) db.exec('ROLLBACK'); // SQLITE_FULL ends it itself
       throw err;
     }
   }

@@ -25,6 +25,8 @@ import {
   ecdsaNoteSigner,
   ed25519NoteSigner,
   encodeConsistencyProof,
+  formatRunLine,
+  type LogRun,
   leafHash,
   MemoryTree,
   type NoteSigner,
@@ -51,6 +53,7 @@ export class ScriptedHost {
   app: ImaEntry[] = [];
   bodies: ReceiptBody[] = [];
   quotedSize: number | null = null;
+  quotedRun = 0;
   #tpmSigner: NoteSigner | undefined;
 
   constructor(dir: string, url: string, agent: string) {
@@ -204,9 +207,18 @@ export class ScriptedHost {
       edit?: (b: Record<string, unknown>) => void;
       /** Changes the body after it is quoted, as someone between agent and verifier would. */
       tamper?: (b: Record<string, unknown>) => void;
+      /** The log run to checkpoint (leaves: the receipts from seq `base`); default run 0. */
+      run?: LogRun;
     } = {},
   ): Promise<{ status: number; json: Record<string, unknown> }> {
-    const tree = new MemoryTree(this.bodies.map((b) => leafHash(encodeReceiptBody(b))));
+    const run = o.run ?? { run: 0, base: 0 };
+    const tree = new MemoryTree(
+      this.bodies.filter((b) => b.seq >= run.base).map((b) => leafHash(encodeReceiptBody(b))),
+    );
+    const prevSize =
+      run.run === this.quotedRun && this.quotedSize !== null && this.quotedSize <= tree.size
+        ? this.quotedSize
+        : null;
     const origin = `tmb/agent/${this.agent}`;
     const signer = ed25519NoteSigner(
       origin,
@@ -215,7 +227,8 @@ export class ScriptedHost {
     );
     const size = tree.size;
     const signers = this.#tpmSigner === undefined ? [signer] : [signer, this.#tpmSigner];
-    const note = await signCheckpoint({ origin, size, root: tree.root(size), extensions: [] }, signers);
+    const extensions = run.run === 0 ? [] : [formatRunLine(run)];
+    const note = await signCheckpoint({ origin, size, root: tree.root(size), extensions }, signers);
     const n = (await call(`${this.url}/v1/attest/nonce`, 'POST', { agent: this.agent })).json as {
       nonce: string;
       logFrom: number;
@@ -243,10 +256,7 @@ export class ScriptedHost {
         pcrs: toBase64Url(q.pcrsFile),
       },
       log: { from, entries: toBase64Url(concat(...this.app.slice(from).map(entryToBinary))) },
-      consistency:
-        this.quotedSize === null
-          ? null
-          : encodeConsistencyProof(consistencyProof(tree, this.quotedSize, size)),
+      consistency: prevSize === null ? null : encodeConsistencyProof(consistencyProof(tree, prevSize, size)),
       kernel: { from: kfrom, entries: toBase64Url(concat(...this.kernel.slice(kfrom).map(entryToBinary))) },
       boot: null,
       telemetryTool: tool,
@@ -273,7 +283,10 @@ export class ScriptedHost {
     }
     o.tamper?.(body);
     const r = await call(`${this.url}/v1/attest/evidence`, 'POST', body);
-    if (r.status === 200) this.quotedSize = size;
+    if (r.status === 200) {
+      this.quotedSize = size;
+      this.quotedRun = run.run;
+    }
     return r;
   }
 
@@ -290,8 +303,14 @@ export class ScriptedHost {
 export async function withVerifier(
   prefix: string,
   agent: string,
-  options: Omit<VerifierOptions, 'dbPath' | 'tokens' | 'tpmRoots'>,
-): Promise<{ dir: string; v: RunningVerifier; host: ScriptedHost; close(): Promise<void> }> {
+  options: Omit<VerifierOptions, 'dbPath' | 'tokens' | 'tpmRoots'> & { dbPath?: string },
+): Promise<{
+  dir: string;
+  v: RunningVerifier;
+  host: ScriptedHost;
+  tpmRoots: string[];
+  close(): Promise<void>;
+}> {
   const dir = await mkdtemp(join(tmpdir(), prefix));
   const host = new ScriptedHost(dir, '', agent);
   const tpmRoots = await host.provision();
@@ -302,6 +321,7 @@ export async function withVerifier(
     dir,
     v,
     host,
+    tpmRoots,
     close: async () => {
       await host.close();
       await v.close();

@@ -23,16 +23,26 @@ export interface NvSmiCollectorOptions {
   now?: () => number;
 }
 
+/** What nvidia-smi prints on stdout (then exits) for a --query-gpu field the driver does not know. */
+const UNSUPPORTED_FIELD = /^Field "([a-z0-9_.]{1,64})" is not a valid field to query\.?$/;
+
+/** Fields the query cannot go without: a line without them cannot be placed in time or on a GPU. */
+const REQUIRED_FIELDS: ReadonlySet<string> = new Set(['timestamp', 'index']);
+
 /**
  * Runs `nvidia-smi --query-gpu=FIELDS --format=csv,noheader,nounits -lms N` and parses its
  * stream. The tool is restarted (with backoff) when it exits or goes silent; each restart is
  * counted as tool-restart. Bad lines are counted by the parser and never stop the stream.
+ * A field the driver refuses (driver 580 on an H200 knows no `total_energy_consumption`:
+ * test/telemetry/vectors/real-h200/) is counted as field-unsupported and the tool restarted
+ * without it, so one missing counter never costs every other reading.
  */
 export class NvSmiCollector {
   readonly parser: NvSmiParser;
   readonly #o: Required<NvSmiCollectorOptions>;
   #child: ChildLike | undefined;
   #stopped = true;
+  #fields: readonly string[];
   #lastLine = 0;
   #delay: number;
   #watchdog: ReturnType<typeof setInterval> | undefined;
@@ -51,13 +61,19 @@ export class NvSmiCollector {
       intervalMs,
     };
     this.#delay = this.#o.restartDelayMs;
-    this.parser = new NvSmiParser({ fields: this.#o.fields });
+    this.#fields = this.#o.fields;
+    this.parser = new NvSmiParser({ fields: this.#fields });
+  }
+
+  /** The --query-gpu fields in use: the ones asked for, less any the tool refused. */
+  get fields(): readonly string[] {
+    return this.#fields;
   }
 
   /** The arguments passed to the tool. */
   get args(): string[] {
     return [
-      `--query-gpu=${this.#o.fields.join(',')}`,
+      `--query-gpu=${this.#fields.join(',')}`,
       '--format=csv,noheader,nounits',
       '-lms',
       String(this.#o.intervalMs),
@@ -79,13 +95,30 @@ export class NvSmiCollector {
     this.#watchdog.unref();
   }
 
-  /** Stops the tool and every timer. */
-  stop(): void {
+  /**
+   * Stops the tool and every timer. Resolves once the tool has exited and its output pipe closed
+   * (SIGTERM, SIGKILL after 2 s; at most 3 s), so an agent's close() leaves no tool running.
+   */
+  stop(): Promise<void> {
     this.#stopped = true;
     clearInterval(this.#watchdog);
     clearTimeout(this.#restart);
-    this.#child?.kill('SIGTERM');
+    const child = this.#child;
     this.#child = undefined;
+    if (child === undefined) return Promise.resolve();
+    const gone = new Promise<void>((resolve) => {
+      const kill = setTimeout(() => child.kill('SIGKILL'), 2000);
+      const bound = setTimeout(done, 3000);
+      function done() {
+        clearTimeout(kill);
+        clearTimeout(bound);
+        resolve();
+      }
+      child.on('close', done);
+      child.on('error', done);
+    });
+    child.kill('SIGTERM');
+    return gone;
   }
 
   #launch(): void {
@@ -103,6 +136,7 @@ export class NvSmiCollector {
       MAX_LINE,
       (line) => {
         this.#lastLine = this.#o.now();
+        if (this.#refused(line)) return;
         const s = this.parser.line(line, this.#lastLine);
         if (s !== undefined) {
           this.#delay = this.#o.restartDelayMs;
@@ -125,6 +159,19 @@ export class NvSmiCollector {
       this.parser.counts.add('fetch-failed');
       ended1();
     });
+  }
+
+  /** A refusal of one field: drop it from the query (the tool exits; the restart comes without it). */
+  #refused(line: string): boolean {
+    const m = UNSUPPORTED_FIELD.exec(line.trim());
+    if (m === null) return false;
+    const field = m[1]!;
+    if (!this.#fields.includes(field) || REQUIRED_FIELDS.has(field)) return false;
+    this.#fields = this.#fields.filter((f) => f !== field);
+    this.parser.setFields(this.#fields);
+    this.parser.counts.add('field-unsupported');
+    this.#delay = this.#o.restartDelayMs;
+    return true;
   }
 
   #scheduleRestart(): void {

@@ -68,8 +68,10 @@ export async function startStack(o: {
   telemetry: boolean;
   log: (line: string) => void;
   progress?: (line: string) => void;
+  /** Folder the state folder is made in (tmb demo --data-dir). Default: the system's temp folder. */
+  parent?: string;
 }): Promise<Stack> {
-  const dir = await mkdtemp(join(tmpdir(), 'tmb-demo-'));
+  const dir = await mkdtemp(join(o.parent ?? tmpdir(), 'tmb-demo-'));
   const closers: Array<() => Promise<unknown>> = [() => rm(dir, { recursive: true, force: true })];
   const close = async () => {
     for (const c of closers.splice(0).reverse()) await c().catch(() => {});
@@ -125,6 +127,7 @@ export async function startStack(o: {
       await mkdir(profilesDir);
       telemetry = { profilesDir, signer: generateKeyPairSync('ed25519').privateKey };
     }
+    progress('starting the verifier...');
     const verifier = await startVerifier({
       registry,
       // The runtime policy, and what the simulated firmware's boot must show (Secure Boot, its boot apps).
@@ -161,6 +164,7 @@ export async function startStack(o: {
     const backends: Backend[] = [];
     for (const host of hosts) {
       const w = weights[host.variant].path;
+      progress(`starting the ${host.variant} host's sample model server and agent...`);
       const engine = await startEngine(host, {
         model: o.model,
         weights: w,
@@ -178,7 +182,10 @@ export async function startStack(o: {
       });
       // With a TPM, the first answers wait for the agent's first accepted quote: before it the
       // verifier knows no AK of the agent, and its receipts could only be judged at L0.
-      if (swtpm) await firstQuote(verifier.url, host.name, String(agent.ready.keyId));
+      if (swtpm) {
+        progress(`waiting for the ${host.variant} agent's first TPM quote (AK enrolment, activation)...`);
+        await firstQuote(verifier.url, host.name, String(agent.ready.keyId));
+      }
       const agentUrl = String(agent.ready.listening);
       const openai = new OpenAI({
         baseURL: `${agentUrl}/v1`,

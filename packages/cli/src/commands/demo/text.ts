@@ -31,6 +31,8 @@ and not, checks each answer against its receipt, and prints the verdicts.
                       loads sample-1b), fake-smi (another nvidia-smi), swap-upstream (the agent
                       pointed at the cheap model server); implies --once
   --verbose           print the hosts' log lines on stderr
+  --data-dir DIR      make the state folder inside DIR, an existing folder (default: the system's temp folder)
+  --quiet             no progress lines on stderr while it starts and warms up (--json: none either)
 
 Without --once it keeps sending until Ctrl-C (SIGINT) or SIGTERM, then stops what it started.`;
 

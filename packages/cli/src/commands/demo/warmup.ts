@@ -13,14 +13,20 @@ export const WARMUP_REQUESTS = 24;
  * Fits the honest backend's telemetry profile on a short warm-up (docs/profile.md, "The demo's
  * profile"): WARMUP_REQUESTS answers of ANSWER_TOKENS tokens, streamed and not, as the round
  * asks them; their features read back from the verifier; the profile signed with the demo key
- * and dropped into the verifier's profiles folder. Returns a line saying what was fitted.
+ * and dropped into the verifier's profiles folder. Returns a line saying what was fitted;
+ * `progress` hears each step as it starts.
  * @throws StatsError when the warm-up's features cannot be fitted
  */
-export async function warmUp(stack: Stack, model: string): Promise<string> {
+export async function warmUp(
+  stack: Stack,
+  model: string,
+  progress: (line: string) => void = () => {},
+): Promise<string> {
   const t = stack.telemetry;
   const honest = stack.backends.find((b) => b.variant === 'honest')!;
   if (t === undefined || honest.gpuUrl === undefined) return '';
   const started = performance.now();
+  progress(`warm-up: ${WARMUP_REQUESTS} requests to the honest host to fit its telemetry profile...`);
   await sleep(5 * SAMPLE_MS); // the collector's first samples
   const ids: string[] = [];
   for (let i = 0; i < WARMUP_REQUESTS; i++) {
@@ -41,6 +47,7 @@ export async function warmUp(stack: Stack, model: string): Promise<string> {
     const id = r.headers.get('tmb-receipt-id');
     if (id !== null) ids.push(id);
   }
+  progress('warm-up: waiting for a quote to cover its receipts, then fitting the profile...');
   await settle(stack, honest, ids.at(-1) ?? null);
   const features: FitInput[] = [];
   for (const id of ids) {

@@ -1,0 +1,39 @@
+/**
+ * Serialises work per key: `run(key, fn)` starts `fn` once every earlier `run` of the same key
+ * has settled, in call order (FIFO); runs of different keys do not wait for each other. The
+ * verifier takes it per agent name around every load-appraise-save of an agent's state, so two
+ * requests of one agent never both start from the same stored state and the later save erase
+ * the earlier (a lost update: an accepted quote forgotten, a certified key dropped).
+ *
+ * Memory: one entry per key with work queued or running, removed when its last run settles, so
+ * the map never holds idle keys (agent names are bounded by tokens anyway). A run that throws
+ * releases the key like one that returns. Not re-entrant: `fn` must not take the same key again
+ * (it would wait for itself).
+ */
+export class KeyedLock {
+  readonly #tails = new Map<string, Promise<void>>();
+
+  /** Keys with a run queued or in progress (0 when idle). */
+  get size(): number {
+    return this.#tails.size;
+  }
+
+  /** Runs `fn` alone for `key`; resolves or rejects as `fn` does. */
+  run<T>(key: string, fn: () => Promise<T> | T): Promise<T> {
+    const before = this.#tails.get(key) ?? Promise.resolve();
+    let release!: () => void;
+    const done = new Promise<void>((resolve) => {
+      release = resolve;
+    });
+    const tail = before.then(() => done);
+    this.#tails.set(key, tail);
+    return before.then(async () => {
+      try {
+        return await fn();
+      } finally {
+        if (this.#tails.get(key) === tail) this.#tails.delete(key);
+        release();
+      }
+    });
+  }
+}
