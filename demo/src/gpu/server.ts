@@ -7,6 +7,7 @@ import { chmod, writeFile } from 'node:fs/promises';
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
+import { SAMPLE_GENERATE_EVENT, type SampleGenerate } from '../sample/options.ts';
 import { type SimGpuOptions, SimulatedGpu } from './sim.ts';
 
 /** A running simulated GPU. */
@@ -58,6 +59,7 @@ export async function startSimulatedGpu(options: SimGpuOptions): Promise<Running
         if (typeof chunk === 'string' ? TOKEN_EVENT.test(chunk) : TOKEN_EVENT.test(String(chunk))) r.token();
         return write(chunk, ...rest);
       }) as typeof res.write;
+      res.once(SAMPLE_GENERATE_EVENT, (g: SampleGenerate) => r.generate(g.tokens, g.durationMs));
       res.once('close', r.end);
     },
     close: async () => {

@@ -11,8 +11,18 @@ import type { SampleVariant } from '../sample/options.ts';
 /** The simulated device's name, as nvidia-smi would print it: says SIMULATED so nobody is misled. */
 export const SIM_GPU_NAME = 'TMB SIMULATED GPU 80GB';
 
-/** The cheap variant's energy per token as a fraction of the honest one's. */
+/**
+ * The cheap variant's energy per token as a fraction of the honest one's. A real H200 gave
+ * about this for a 1.1B model standing in for a 7B one (0.5 to 0.65, one request at a time and
+ * in batches of 16: packages/agent/test/telemetry/vectors/real-h200/).
+ */
 export const CHEAP_ENERGY_FACTOR = 0.6;
+
+/**
+ * GPU utilization while busy, percent: the cheap variant's is 0.6 of the honest one's, as the
+ * same H200 captures showed (the smaller model leaves the GPU idle more of each step).
+ */
+const BUSY_UTILIZATION = { honest: 93, cheap: 56 } as const;
 
 /** Options of SimulatedGpu. */
 export interface SimGpuOptions {
@@ -59,6 +69,11 @@ export interface SimRequest {
   streamed(): void;
   /** A token was sent: its energy is spent now. */
   token(): void;
+  /**
+   * An answer that is not streamed will generate `tokens` over `durationMs` (nominal) from now:
+   * their energy is spread evenly over that time, whatever time the answer then really takes.
+   */
+  generate(tokens: number, durationMs: number): void;
   /** The request ended (idempotent). */
   end(): void;
 }
@@ -67,6 +82,8 @@ interface InFlight {
   start: number;
   tokens: number;
   streamed: boolean;
+  /** A non-streamed answer's generation: when, and its power while it runs. */
+  gen?: { from: number; until: number; powerW: number };
 }
 
 /** Time constant of the reported power's smoothing of per-token energy, ms. */
@@ -79,8 +96,10 @@ const POWER_TAU_MS = 100;
  * request streams), so energy per token follows the tokens actually generated however the
  * machine's timers run. A streamed answer draws nothing per second after its prefill, also
  * while it waits for its first token (a loaded machine delays that token; it must not make
- * the request look costlier per token). A request that is not streamed (a JSON answer) draws,
- * after its prefill, energy per token x the variant's nominal token rate instead. The energy counter integrates all of it exactly;
+ * the request look costlier per token). A request that is not streamed (a JSON answer) spends
+ * the same energy per token spread over its nominal generation time (generate()); one the
+ * sample server never described draws, after its prefill, energy per token x the variant's
+ * nominal token rate for as long as it runs. The energy counter integrates all of it exactly;
  * power readings (per-token energy smoothed over 100 ms, plus the continuous part) carry 3% noise.
  */
 export class SimulatedGpu {
@@ -139,6 +158,22 @@ export class SimulatedGpu {
         this.#rate = this.#rate * Math.exp(-(now - this.#rateAt) / POWER_TAU_MS) + (j * 1000) / POWER_TAU_MS;
         this.#rateAt = now;
       },
+      generate: (tokens, durationMs) => {
+        if (!this.#inFlight.has(r) || r.streamed || r.gen !== undefined) return;
+        this.#advance();
+        const o = this.options;
+        // What it drew undescribed since its prefill (nominal decode power) counts towards it,
+        // so a body that a loaded machine parses late costs no more.
+        const rate = o.tokenLatencyMs > 0 ? 1000 / o.tokenLatencyMs : 0;
+        const drawn = (Math.max(0, this.#last - r.start - o.tokenLatencyMs) * this.#ept * rate) / 1000;
+        const j = Math.max(0, tokens * (this.#ept + (o.idleW * o.tokenLatencyMs) / 1000) - drawn);
+        if (!(durationMs > 0)) {
+          this.#energyJ += j; // nothing to spread it over
+          r.gen = { from: this.#last, until: this.#last, powerW: 0 };
+          return;
+        }
+        r.gen = { from: this.#last, until: this.#last + durationMs, powerW: (j * 1000) / durationMs };
+      },
       end: () => {
         if (!this.#inFlight.has(r)) return;
         this.#advance();
@@ -156,7 +191,7 @@ export class SimulatedGpu {
       this.#power(now) + this.#rate * Math.exp(-(now - this.#rateAt) / POWER_TAU_MS),
     );
     const busy = this.#inFlight.size > 0;
-    const util = busy ? (this.options.variant === 'cheap' ? 70 : 93) : 0;
+    const util = busy ? BUSY_UTILIZATION[this.options.variant] : 0;
     const noisy = (x: number, sd: number) => Math.max(0, x * (1 + sd * this.#rng.normal()));
     return {
       simulated: true,
@@ -186,13 +221,15 @@ export class SimulatedGpu {
     // While a request streams tokens, static power is charged per token at the nominal latency
     // (token()), not per second: a request the machine's timers stretch does not spend more
     // energy per token than one they did not (it did, and the cheap stand-in then looked honest).
-    const streaming = [...this.#inFlight].some((r) => r.streamed);
-    let p = streaming ? 0 : o.idleW;
+    // Static power is charged per token while any request is in flight (token(), generate()).
+    let p = this.#inFlight.size > 0 ? 0 : o.idleW;
     for (const r of this.#inFlight) {
       // Prefill: a fixed power for one nominal token latency, so a fixed energy per request.
       const prefill = now - r.start < o.tokenLatencyMs;
       if (prefill) p += 250 * (this.#ept / o.energyPerTokenJ);
-      else if (!r.streamed) p += this.#ept * rate;
+      if (r.gen !== undefined) {
+        if (now >= r.gen.from && now < r.gen.until) p += r.gen.powerW;
+      } else if (!prefill && !r.streamed) p += this.#ept * rate;
     }
     return Math.min(p, o.powerLimitW);
   }
@@ -203,7 +240,7 @@ export class SimulatedGpu {
     let t = this.#last;
     if (now <= t) return;
     const cuts = [...this.#inFlight]
-      .map((r) => r.start + this.options.tokenLatencyMs)
+      .flatMap((r) => [r.start + this.options.tokenLatencyMs, ...(r.gen ? [r.gen.from, r.gen.until] : [])])
       .filter((c) => c > t && c < now)
       .sort((a, b) => a - b);
     for (const c of [...cuts, now]) {

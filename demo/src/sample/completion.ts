@@ -1,7 +1,7 @@
 import type { ServerResponse } from 'node:http';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { ResolvedOptions } from './options.ts';
-import { MAX_COMPLETION_TOKENS } from './options.ts';
+import { MAX_COMPLETION_TOKENS, SAMPLE_GENERATE_EVENT, type SampleGenerate } from './options.ts';
 import type { CompletionRequest } from './parse.ts';
 import { sendJson, startEvents, writeEvent } from './reply.ts';
 import { generateTokens, hashOf, naturalLength, responseIdentity } from './text.ts';
@@ -74,6 +74,8 @@ export async function serveCompletion(
     });
 
   if (!r.stream) {
+    const generate: SampleGenerate = { tokens: completionTokens, durationMs: o.tokenLatencyMs * steps };
+    res.emit(SAMPLE_GENERATE_EVENT, generate);
     if (o.tokenLatencyMs > 0 && steps > 0) await sleep(o.tokenLatencyMs * steps);
     if (res.destroyed) return report(null, false);
     const choicesJson = all.map((c, index) => {

@@ -64,6 +64,19 @@ export interface SampleServerOptions {
   onRequest?: (req: IncomingMessage, res: ServerResponse) => void;
 }
 
+/**
+ * Emitted on the ServerResponse of an answer that is not streamed, before its tokens are
+ * generated, with `{ tokens, durationMs }` (all choices' tokens, the nominal time to generate
+ * them): the simulated GPU spreads their energy over that time (demo/src/gpu/sim.ts).
+ */
+export const SAMPLE_GENERATE_EVENT = 'tmb-sample-generate';
+
+/** What SAMPLE_GENERATE_EVENT carries. */
+export interface SampleGenerate {
+  tokens: number;
+  durationMs: number;
+}
+
 /** The cheap variant's per-token latency, as a fraction of the honest one's. */
 export const CHEAP_LATENCY_FACTOR = 0.4;
 

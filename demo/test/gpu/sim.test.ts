@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { test } from 'node:test';
 import { DEFAULT_NVSMI_QUERY, NvSmiParser } from '@tmb/agent/telemetry';
-import { FAKE_NVIDIA_SMI, SIM_GPU_NAME, SimulatedGpu, startSimulatedGpu } from '@tmb/demo';
+import { FAKE_NVIDIA_SMI, SIM_GPU_NAME, SimulatedGpu, startSampleServer, startSimulatedGpu } from '@tmb/demo';
 
 test('the simulated GPU integrates idle, prefill and per-token energy exactly (honest and cheap)', () => {
   for (const [variant, ept] of [
@@ -28,8 +28,8 @@ test('the simulated GPU integrates idle, prefill and per-token energy exactly (h
     r.token(); // after the end: nothing
     now = 2000;
     const read = gpu.read();
-    // Idle 60 W except while the request streams (1010 to 1215 ms); then 60 W x 10 ms per token.
-    const want = (2 - 0.205) * 60 + 0.01 * 250 * (ept / 0.5) + 20 * (ept + 0.6);
+    // Idle 60 W except while the request is in flight (1000 to 1215 ms); then 60 W x 10 ms per token.
+    const want = (2 - 0.215) * 60 + 0.01 * 250 * (ept / 0.5) + 20 * (ept + 0.6);
     assert.ok(Math.abs(read.energyMj - want * 1000) <= 1, `${read.energyMj} mJ, want ${want * 1000}`);
     assert.equal(read.simulated, true);
   }
@@ -46,8 +46,8 @@ test('a request that sends no token before its end draws the nominal decode powe
   const r = gpu.begin();
   now = 210;
   r.end();
-  // 10 ms prefill at 250 W, then 200 ms at 0.5 J x 100 tokens/s, plus idle 60 W throughout.
-  const want = (0.21 * 60 + 0.01 * 250 + 0.2 * 50) * 1000;
+  // 10 ms prefill at 250 W, then 200 ms at 0.5 J x 100 tokens/s; no idle power while in flight.
+  const want = (0.01 * 250 + 0.2 * 50) * 1000;
   assert.ok(Math.abs(gpu.read().energyMj - want) <= 1);
 });
 
@@ -78,6 +78,55 @@ test('a streamed request spends the same energy however long its first token and
   assert.equal(spent(500, 4), nominal);
   assert.equal(spent(4, 40), nominal);
   assert.equal(spent(900, 25), nominal);
+});
+
+test("an answer that is not streamed spends its tokens' energy over its nominal time, however late it ends", () => {
+  const spent = (parseMs: number, endMs: number) => {
+    let now = 0;
+    const gpu = new SimulatedGpu({
+      variant: 'cheap',
+      tokenLatencyMs: 4,
+      energyPerTokenJ: 0.5,
+      now: () => now,
+    });
+    const r = gpu.begin();
+    now += parseMs; // the body read and parsed (longer on a loaded machine)
+    r.generate(50, 200); // 50 tokens in 200 ms nominal
+    now += endMs; // the answer is sent when the timers let it
+    r.end();
+    return gpu.read().energyMj;
+  };
+  const nominal = spent(4, 200);
+  assert.equal(spent(4, 900), nominal);
+  assert.equal(spent(4, 5000), nominal);
+  assert.ok(Math.abs(spent(300, 200) - nominal) <= 1, 'a body parsed late costs no more');
+  // Prefill (250 W x 0.6 for 4 ms) and 50 x (0.3 J + 60 W x 4 ms); no idle power while in flight.
+  assert.ok(Math.abs(nominal - (0.004 * 150 + 50 * (0.3 + 0.24)) * 1000) <= 1, `${nominal} mJ`);
+});
+
+test('the sample server tells the simulated GPU what a JSON answer generates', async () => {
+  // 10 ms a token: the nominal decode power (150 W) stays under the power limit.
+  const sim = await startSimulatedGpu({ variant: 'honest', tokenLatencyMs: 10 });
+  const server = await startSampleServer({ model: 'm', tokenLatencyMs: 10, onRequest: sim.onRequest });
+  try {
+    const before = sim.gpu.read().energyMj;
+    const t0 = performance.now();
+    const res = await fetch(`${server.url}/v1/chat/completions`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ model: 'm', messages: [{ role: 'user', content: 'hi' }], max_tokens: 40 }),
+    });
+    const body = (await res.json()) as { usage: { completion_tokens: number } };
+    const n = body.usage.completion_tokens;
+    const spent = (sim.gpu.read().energyMj - before) / 1000;
+    const idleAtMost = (60 * (performance.now() - t0)) / 1000; // before the request arrived, after it ended
+    // Prefill (250 W x 10 ms) and 2.1 J a token (1.5 J + 60 W x 10 ms), however long the answer took.
+    const want = 2.5 + n * 2.1;
+    assert.ok(spent >= want - 0.01 && spent <= want + idleAtMost + 0.01, `${spent} J for ${n} tokens`);
+  } finally {
+    await server.close();
+    await sim.close();
+  }
 });
 
 test('demo/bin/nvidia-smi prints the query in exactly the CSV the real tool prints, which the real parser reads', async () => {

@@ -58,6 +58,9 @@ export interface RunningAgent {
   close(): Promise<void>;
 }
 
+/** How long an idle kept-alive connection to the model server is kept for reuse. */
+const UPSTREAM_IDLE_MS = 4_000;
+
 /** Logs as one JSON line on stderr; never includes tokens or keys. */
 export type AgentLog = (event: string, detail: Record<string, unknown>) => void;
 
@@ -193,7 +196,16 @@ export async function startAgent(options: AgentOptions, log: AgentLog = stderrLo
     parts.telemetry = telemetry;
     telemetry?.start();
     const upstream = new URL(opts.upstream);
-    const agentOpts = { keepAlive: true, maxFreeSockets: 256, scheduling: 'lifo' as const };
+    // `timeout` bounds how long a kept-alive upstream socket waits idle in the pool (less when the
+    // server announces `Keep-Alive: timeout=N`: N-1 s; Node applies that hint only when `timeout` is
+    // set). Without it the pool kept sockets until the server closed them (Node 5 s, uvicorn 5 s), and
+    // one whose close this busy process had not yet read was reused and reset: a 502 (soak bench).
+    const agentOpts = {
+      keepAlive: true,
+      maxFreeSockets: 256,
+      scheduling: 'lifo' as const,
+      timeout: UPSTREAM_IDLE_MS,
+    };
     parts.upstreamAgent =
       upstream.protocol === 'https:' ? new HttpsAgent(agentOpts) : new HttpAgent(agentOpts);
     const ctx: ProxyContext = {

@@ -53,7 +53,8 @@ export interface VerifiedFetchOptions {
   waitMs?: number;
   /**
    * How long to wait for a TPM-quoted checkpoint to cover the receipt (the verifier's
-   * `receipt.included` is `asserted` until one does; agents quote about once a second). Default 0:
+   * `receipt.included` is `asserted` until one does, or, for an agent with no activated AK yet,
+   * until its inclusion deadline passes; agents quote about once a second). Default 0:
    * answer at once, at L0 until covered. 3000 lets an attested agent's answer reach L1.
    */
   waitForQuoteMs?: number;

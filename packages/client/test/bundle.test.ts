@@ -196,8 +196,30 @@ test('with the EAR re-signed over flipped evidence, each flip still fails a chec
         assert.notEqual(r.level, 'L1', p.join('.'));
       },
     ),
-    { numRuns: 400 },
+    // A counterexample found once (sizeofSelect 3 -> 2, the same PCRs), kept as a fixed example.
+    { numRuns: 400, examples: [[['evidence', 'quote', 'pcrs'], 6, 1]] },
   );
+});
+
+test("a PCR file whose selection is not the quote's byte for byte is TPM_PCRS_FILE_INVALID, even re-signed", async () => {
+  // Byte 6 is bank 0's sizeofSelect (3 in the quote): 2 or 4 bytes of bitmap still select the
+  // same PCRs (ff 87 00), so the digest matches; the file must still be the quoted selection.
+  for (const [at, size] of [
+    [6, 2],
+    [6, 4],
+  ] as const) {
+    const b = structuredClone(VECTOR);
+    const pcrs = Buffer.from(b.evidence.quote.pcrs, 'base64url');
+    assert.equal(pcrs[at], 3);
+    pcrs[at] = size;
+    b.evidence.quote.pcrs = pcrs.toString('base64url');
+    const r = await verifyBundle(await resigned(b), { verifierKey: SIGNER_JWK, ekRoots: ROOTS });
+    const digest = r.checks.find((c) => c.name === 'quote.pcr_digest')!;
+    assert.equal(digest.status, 'fail', `sizeofSelect ${size}`);
+    assert.equal(digest.code, 'TPM_PCRS_FILE_INVALID');
+    assert.equal(r.ok, false);
+    assert.notEqual(r.level, 'L1');
+  }
 });
 
 /** Every node's path (objects, arrays and leaves) in a JSON value. */

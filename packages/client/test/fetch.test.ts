@@ -3,6 +3,7 @@ import { createHash, generateKeyPairSync } from 'node:crypto';
 import { createServer } from 'node:http';
 import { after, before, test } from 'node:test';
 import { type ClientResult, createVerifiedFetch } from '@tmb/client';
+import { L1_CHECKS } from '@tmb/core';
 import { type RunningVerifier, startVerifier } from '@tmb/verifier';
 import OpenAI from 'openai';
 import {
@@ -44,6 +45,9 @@ const ALL_PASS = {
   'client.response_hash': 'pass',
   'client.nonce': 'pass',
   'client.response_complete': 'pass',
+  // The fake agent has no TPM; read at once, within the inclusion deadline, the verifier cannot
+  // tell it from one whose AK is not activated yet: the L1 checks are pending (issue 10).
+  ...Object.fromEntries(L1_CHECKS.map((n) => [n, 'asserted'])),
 };
 
 function openai(baseURL: string, f: typeof fetch): OpenAI {

@@ -1,5 +1,11 @@
 import { createHash, randomBytes, randomUUID } from 'node:crypto';
-import type { Agent as HttpAgent, IncomingMessage, OutgoingHttpHeaders, ServerResponse } from 'node:http';
+import type {
+  ClientRequest,
+  Agent as HttpAgent,
+  IncomingMessage,
+  OutgoingHttpHeaders,
+  ServerResponse,
+} from 'node:http';
 import { request as httpRequest } from 'node:http';
 import { request as httpsRequest } from 'node:https';
 import type { Outcome } from '@tmb/core';
@@ -210,67 +216,125 @@ export async function handleExchange(
     delete headers['content-length'];
   }
   const base = ctx.upstream;
-  const up = (base.protocol === 'https:' ? httpsRequest : httpRequest)({
-    protocol: base.protocol,
-    hostname: base.hostname,
-    port: base.port,
-    method: req.method,
-    path: base.pathname.replace(/\/$/, '') + (req.url ?? '/'),
-    headers,
-    agent: ctx.upstreamAgent,
-    timeout: ctx.opts.upstreamTimeoutMs,
-  });
-
   let timedOut = false;
+  let responded = false;
+  let up: ClientRequest | undefined;
   const broken = (): Outcome => (timedOut ? 'upstream_timeout' : 'upstream_error');
-  up.on('timeout', () => {
-    timedOut = true;
-    up.destroy(new AgentError('UPSTREAM_TIMEOUT', 'upstream idle past the timeout'));
-  });
+  // The cause of a failed exchange, once, for the operator (an error's code and message name no secret).
+  let logged = false;
+  const logBroken = (err: unknown, req: ClientRequest | undefined, retried: boolean) => {
+    if (logged) return;
+    logged = true;
+    const e = err as NodeJS.ErrnoException | undefined;
+    ctx.log('upstream_error', {
+      receiptId: id,
+      requestId,
+      outcome: broken(),
+      code: e?.code ?? (err === undefined ? 'INCOMPLETE' : 'UNKNOWN'),
+      error: e?.message ?? 'the answer ended before its end',
+      stage: responded ? 'response' : 'request',
+      reusedSocket: req?.reusedSocket ?? false,
+      retried,
+    });
+  };
   res.on('close', () => {
     if (!res.writableEnded && !finished) {
-      up.destroy();
+      up?.destroy();
       void finish('client_aborted');
     }
   });
-  up.on('error', () => {
-    if (finished) return;
-    if (res.headersSent) {
-      void finish(broken());
-      return;
-    }
-    void (timedOut
-      ? answer(
-          504,
-          openAiError('the model server did not answer in time', 'upstream_error', 'upstream_timeout'),
-          'upstream_timeout',
-        )
-      : answer(
-          502,
-          openAiError('the model server could not be reached', 'upstream_error', 'upstream_unreachable'),
-          'upstream_error',
-        ));
-  });
-  up.on('response', (ures) => {
-    upstreamStatus = ures.statusCode ?? null;
-    inspector = new ResponseInspector(ures.headers['content-type'], ures.headers['content-encoding']);
-    res.writeHead(ures.statusCode ?? 502, { ...endToEnd(ures.headers), ...tmbHeaders() });
-    const length = Number(ures.headers['content-length']);
-    if (ures.headers['content-length'] !== undefined && Number.isSafeInteger(length)) declaredLength = length;
-    if (inspector.stream) res.flushHeaders();
-    ures.on('data', (chunk: Buffer) => {
-      if (finished) return;
-      inspector.push(chunk);
-      if (!send(chunk)) {
-        ures.pause();
-        res.once('drain', () => ures.resume());
+
+  /** Sends the (fully buffered) request; `fresh`: on a new connection outside the keep-alive pool. */
+  const forward = (fresh: boolean): void => {
+    const ureq = (base.protocol === 'https:' ? httpsRequest : httpRequest)({
+      protocol: base.protocol,
+      hostname: base.hostname,
+      port: base.port,
+      method: req.method,
+      path: base.pathname.replace(/\/$/, '') + (req.url ?? '/'),
+      headers,
+      agent: fresh ? false : ctx.upstreamAgent,
+      timeout: ctx.opts.upstreamTimeoutMs,
+    });
+    up = ureq;
+    let readBefore = 0;
+    ureq.once('socket', (socket) => {
+      readBefore = socket.bytesRead;
+    });
+    ureq.on('timeout', () => {
+      timedOut = true;
+      ureq.destroy(new AgentError('UPSTREAM_TIMEOUT', 'upstream idle past the timeout'));
+    });
+    ureq.on('error', (err: NodeJS.ErrnoException) => {
+      if (finished || up !== ureq) return;
+      if (!fresh && staleReuse(ureq, err, readBefore) && !timedOut && !responded && !res.headersSent) {
+        // A kept-alive connection the model server had already closed: nothing reached it, nothing
+        // was answered, and the body is all here, so it is sent once more on a new connection.
+        ctx.log('upstream_retried', { receiptId: id, requestId, code: err.code, error: err.message });
+        forward(true);
+        return;
       }
+      logBroken(err, ureq, fresh);
+      if (res.headersSent) {
+        void finish(broken());
+        return;
+      }
+      void (timedOut
+        ? answer(
+            504,
+            openAiError('the model server did not answer in time', 'upstream_error', 'upstream_timeout'),
+            'upstream_timeout',
+          )
+        : answer(
+            502,
+            openAiError('the model server could not be reached', 'upstream_error', 'upstream_unreachable'),
+            'upstream_error',
+          ));
     });
-    ures.on('end', () => void finish('complete'));
-    ures.on('error', () => void finish(broken()));
-    ures.on('close', () => {
-      if (!ures.complete) void finish(broken());
+    ureq.on('response', (ures) => {
+      responded = true;
+      upstreamStatus = ures.statusCode ?? null;
+      inspector = new ResponseInspector(ures.headers['content-type'], ures.headers['content-encoding']);
+      res.writeHead(ures.statusCode ?? 502, { ...endToEnd(ures.headers), ...tmbHeaders() });
+      const length = Number(ures.headers['content-length']);
+      if (ures.headers['content-length'] !== undefined && Number.isSafeInteger(length))
+        declaredLength = length;
+      if (inspector.stream) res.flushHeaders();
+      ures.on('data', (chunk: Buffer) => {
+        if (finished) return;
+        inspector.push(chunk);
+        if (!send(chunk)) {
+          ures.pause();
+          res.once('drain', () => ures.resume());
+        }
+      });
+      ures.on('end', () => void finish('complete'));
+      ures.on('error', (err) => {
+        if (!finished) logBroken(err, ureq, fresh);
+        void finish(broken());
+      });
+      ures.on('close', () => {
+        if (ures.complete || finished) return;
+        logBroken(undefined, ureq, fresh);
+        void finish(broken());
+      });
     });
-  });
-  up.end(requestBody);
+    ureq.end(requestBody);
+  };
+  forward(false);
+}
+
+/** Errors of a connection the peer closed or reset under a request that it never read. */
+const STALE = new Set(['ECONNRESET', 'EPIPE']);
+
+/**
+ * Whether `err` is a kept-alive socket that the model server closed while it sat idle in the pool
+ * (its close not yet seen here, e.g. while this process was busy): the socket was reused, it failed
+ * with a reset or broken pipe, and not one byte came back on it for this request. Node's client
+ * retries nothing; such a request is safe to send again, since no server read it.
+ */
+function staleReuse(req: ClientRequest, err: NodeJS.ErrnoException, readBefore: number): boolean {
+  return (
+    req.reusedSocket && STALE.has(err.code ?? '') && (req.socket?.bytesRead ?? readBefore) === readBefore
+  );
 }

@@ -102,7 +102,11 @@ async function verdictOf(id: string) {
   const res = await fetch(`${verifier.url}/v1/receipts/${id}?wait=5000`);
   assert.equal(res.status, 200);
   return (await res.json()) as {
-    verdict: { level: string; ok: boolean; checks: { name: string; status: string; code?: string }[] };
+    verdict: {
+      level: string;
+      ok: boolean;
+      checks: { name: string; status: string; code?: string; detail?: string }[];
+    };
     attestation?: { checkpoint: string; proof: { index: number; size: number } };
   };
 }
@@ -279,7 +283,7 @@ test('held-back evidence: replay, unknown nonce, another AK and each tampered fi
   assert.ok(failedChecks(foreign.json).includes('quote.nonce:NONCE_UNKNOWN'));
 });
 
-test('no TPM: refused unless allowed; with tpm none the receipt stays L0 and carries no L1 check', async () => {
+test('no TPM: refused unless allowed; with tpm none the receipt stays L0, its L1 checks pending (no AK yet)', async () => {
   await assert.rejects(
     startAgent(
       {
@@ -338,10 +342,16 @@ test('no TPM: refused unless allowed; with tpm none the receipt stays L0 and car
     const r = await verdictOf(id);
     assert.equal(r.verdict.level, 'L0');
     assert.equal(r.verdict.ok, true);
-    assert.equal(
-      r.verdict.checks.find((c) => c.name.startsWith('host.')),
-      undefined,
-    );
+    // Within the inclusion deadline the verifier cannot tell "no TPM" from "AK not activated
+    // yet": the L1 checks are pending; past it (a slow run), skipped. Never passed (issue 10).
+    const host = r.verdict.checks.filter((c) => c.name.startsWith('host.'));
+    assert.ok(host.length > 0);
+    for (const c of host)
+      assert.ok(
+        (c.status === 'asserted' && /^pending: the agent's TPM is not enrolled yet/.test(c.detail ?? '')) ||
+          (c.status === 'skipped' && /^the agent has no TPM attestation/.test(c.detail ?? '')),
+        JSON.stringify(c),
+      );
   } finally {
     await agent.close();
   }

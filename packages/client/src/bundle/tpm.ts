@@ -248,12 +248,13 @@ function quoteChecksOf(b: DecodedEvidence, e: BundleEvidence, akName: Uint8Array
       pcrs.clear();
     }
     const missing = [0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, e.appLog.pcr].filter((p) => !pcrs!.has(p));
-    if (pcrs.size > 0 && !pcrsFileCanonical(b.pcrs)) {
+    if (pcrs.size > 0 && (q.attest === null || !pcrsFileCanonical(b.pcrs, q.attest))) {
       digest = {
         name: 'quote.pcr_digest',
         status: 'fail',
         code: 'TPM_PCRS_FILE_INVALID',
-        detail: 'the PCR values file has non-zero bytes where tpm2-tools writes zeros (not canonical)',
+        detail:
+          'the PCR values file is not canonical: its selection is not the quoted one byte for byte, or it has non-zero bytes where tpm2-tools writes zeros',
       };
       pcrs = null;
     } else if (missing.length > 0) {

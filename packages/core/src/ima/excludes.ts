@@ -1,6 +1,6 @@
 import { RE2JS } from 're2js';
 import { CoreError } from '../errors.ts';
-import { EXCLUDE_LIMITS, pythonToRe2 } from './regex.ts';
+import { commentEnd, EXCLUDE_LIMITS, pythonToRe2 } from './regex.ts';
 
 // Keylime's exclude list as one matcher (docs/policy.md, "Excludes"): each pattern translated
 // by regex.ts, matched by RE2 (linear time) at the path's start, like Python's
@@ -79,15 +79,19 @@ export function compilePythonExcludes(excludes: readonly string[]): PathMatcher 
 /**
  * Literal text every match of a Python pattern holds: the ASCII literal it starts with, and
  * those that follow each `.*` / `.+` outside groups and sets. Nothing when an alternation is at
- * the top (its branches need not share any).
+ * the top (its branches need not share any). A literal character counts only when no
+ * quantifier follows it, comments `(?#...)` between them included: Python drops a comment
+ * before it reads the quantifier, so `/(?#c)*` is `/*` and requires nothing.
  */
 export function required(pattern: string): { prefix: string; inners: string[] } {
   const top = topLevel(pattern);
   if (top === null) return { prefix: '', inners: [] };
   const inners: string[] = [];
   for (const i of top) {
-    if (pattern[i] !== '.' || (pattern[i + 1] !== '*' && pattern[i + 1] !== '+')) continue;
-    const after = pattern[i + 2] === '?' ? i + 3 : i + 2;
+    if (pattern[i] !== '.') continue;
+    const q = skipComments(pattern, i + 1);
+    if (pattern[q] !== '*' && pattern[q] !== '+') continue;
+    const after = pattern[q + 1] === '?' ? q + 2 : q + 1;
     const lit = literalAt(pattern, after);
     if (lit !== '') inners.push(lit);
   }
@@ -115,7 +119,7 @@ function topLevel(pattern: string): number[] | null {
       if (c === ']' && i !== setFirst) setFirst = -1;
     } else if (c === '[') setFirst = pattern[i + 1] === '^' ? i + 2 : i + 1;
     else if (c === '(' && pattern.startsWith('(?#', i)) {
-      const end = pattern.indexOf(')', i);
+      const end = commentEnd(pattern, i);
       if (end < 0) return null;
       i = end;
     } else if (c === '(') depth++;
@@ -128,9 +132,23 @@ function topLevel(pattern: string): number[] | null {
   return out;
 }
 
-/** The literal characters from `i` on, up to the first that is not one or is quantified. */
+/** `at`, or the index past the comments `(?#...)` that start there. */
+function skipComments(pattern: string, at: number): number {
+  let i = at;
+  while (pattern.startsWith('(?#', i)) {
+    const end = commentEnd(pattern, i);
+    if (end < 0) return i;
+    i = end + 1;
+  }
+  return i;
+}
+
+/**
+ * The literal characters from `from` on, up to the first that is not one or is quantified
+ * (looking past comments for the quantifier, and reading on past them).
+ */
 function literalAt(pattern: string, from: number): string {
-  let i = from;
+  let i = skipComments(pattern, from);
   let out = '';
   while (i < pattern.length) {
     const c = pattern[i]!;
@@ -141,10 +159,10 @@ function literalAt(pattern: string, from: number): string {
       lit = pattern[i + 1]!;
       len = 2;
     } else break;
-    const next = pattern[i + len];
-    if (next !== undefined && '*?{+'.includes(next)) break;
+    const next = skipComments(pattern, i + len);
+    if (next < pattern.length && '*?{+'.includes(pattern[next]!)) break;
     out += lit;
-    i += len;
+    i = next;
   }
   return out;
 }

@@ -270,9 +270,11 @@ export function pythonToRe2(pattern: string, where: string, names: Set<string> =
     } else if (k === 'P' && cs[i + 3] === '=') {
       unsupported('backreference (?P=name)', 'the linear-time engine has no backreferences');
     } else if (k === '#') {
-      const end = cs.indexOf(')', i + 3);
+      const end = commentEnd(cs, i);
       if (end < 0) invalid('missing ), unterminated comment');
-      i = end + 1; // a comment: Python ignores it, and so does the translation
+      // A comment: Python drops it, so a quantifier after it repeats the item before it
+      // (`/(?#c)*` is `/*`); the translation drops it too and keeps `last` as it was.
+      i = end + 1;
       return;
     } else if (k === '=' || k === '!' || (k === '<' && (cs[i + 3] === '=' || cs[i + 3] === '!'))) {
       unsupported('lookaround', 'the linear-time engine has no lookahead or lookbehind');
@@ -352,6 +354,19 @@ export function pythonToRe2(pattern: string, where: string, names: Set<string> =
     const c = cs[i++]!;
     return { re: lit(c), cp: c.codePointAt(0)! };
   }
+}
+
+/**
+ * Where the comment `(?#...)` opening at `from` ends: the index of its `)`, -1 when it is not
+ * closed. Python's tokenizer reads a backslash and the character after it as one token, so an
+ * escaped `\)` does not close the comment (`(?#\))` is one comment).
+ */
+export function commentEnd(pattern: ArrayLike<string>, from: number): number {
+  for (let j = from + 3; j < pattern.length; j++) {
+    if (pattern[j] === '\\') j++;
+    else if (pattern[j] === ')') return j;
+  }
+  return -1;
 }
 
 /** A literal code point in RE2 syntax (escaped where RE2 gives it a meaning). */

@@ -12,6 +12,7 @@ import {
 } from '@tmb/core/ima';
 import fc from 'fast-check';
 import { RE2JS } from 're2js';
+import { required } from '../../src/ima/excludes.ts';
 
 // Keylime's excludes are Python `re` patterns, joined as "(a)|(b)|..." and matched with
 // re.match. These tests hold tmb's linear-time matcher (regex.ts) to CPython's answers.
@@ -167,6 +168,40 @@ test('any text as an exclude either compiles or fails with a named code, and mat
   );
 });
 
+test('a quantifier after a comment repeats the item before it: the literal shortcuts do not require that item', () => {
+  // CPython 3.11.7: re.match drops (?#...) before it reads a quantifier, so "/(?#c)*" is "/*";
+  // a backslash pairs with the next character, so an escaped ) does not close a comment.
+  const answers: [string[], string, boolean][] = [
+    [['/(?#.*|)*', '/'], '', true], // found by the property below
+    [['/(?#x)*'], '', true],
+    [['/(?#x)?a'], 'a', true],
+    [['/a(?#x){0,2}b'], '/b', true],
+    [['/(?#x)(?#y)*'], 'a', true],
+    [['/(?#x)+'], '', false],
+    [['.*a(?#x)*b'], 'xb', true],
+    [['.*a(?#x)?b/'], 'b/', true],
+    [['.(?#x)*/tmp'], '/tmp', true],
+    [['/x(?#c)y'], '/xy', true],
+    [['/(?#\\))a'], '/a', true],
+    [['/(?#\\))a'], '/)a', false],
+    [['(?#\\).*a)b'], 'b', true],
+  ];
+  for (const [xs, path, want] of answers)
+    assert.equal(compileExcludes(xs)!.test(path), want, `${JSON.stringify(xs)} on ${JSON.stringify(path)}`);
+  const req: [string, string, string[]][] = [
+    ['/(?#.*|)*', '', []],
+    ['/a(?#x)?', '/', []],
+    ['/a(?#x){2}', '/', []],
+    ['/x(?#c)y/.*', '/xy/', []],
+    ['.*a(?#x)*b', '', []],
+    ['.(?#x)*/tmp(?#y)/x+', '', ['/tmp/']],
+    ['.*(?#x)/tmp', '', ['/tmp']],
+    ['/(?#\\)|x)a', '/a', []],
+  ];
+  for (const [pattern, prefix, inners] of req)
+    assert.deepEqual(required(pattern), { prefix, inners }, pattern);
+});
+
 test('the literal-prefix shortcut answers as the one joined expression does', () => {
   // Excludes that start with a literal (or .* and a literal) are tried only on paths that
   // start with (or hold) it: never a different answer than running every pattern.
@@ -194,6 +229,10 @@ test('the literal-prefix shortcut answers as the one joined expression does', ()
     '(?i:a)',
     '\\A',
     '.*?',
+    '(?#\\))',
+    '(?#)',
+    '+',
+    '{,2}',
   );
   const pattern = fc.array(piece, { minLength: 1, maxLength: 6 }).map((xs) => xs.join(''));
   fc.assert(

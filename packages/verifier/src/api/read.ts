@@ -113,8 +113,7 @@ export async function result(
   // quote that judges the receipt; for an agent without a TPM, from its own (asserted) log.
   if (seg !== undefined && r.body) {
     if (registry !== null) checks.push(...hostChecks(seg, r.body, registry));
-  } else if (ctx.host && r.body && l1.checks.length === 0)
-    checks.push(...(await ctx.host.view(stored.agent))(r.body));
+  } else if (ctx.host && r.body && l1.noAk) checks.push(...(await ctx.host.view(stored.agent))(r.body));
   const telemetry = ctx.telemetry?.check(r.body, checks);
   if (telemetry !== undefined) checks.push(telemetry);
   const verdict = {
@@ -127,9 +126,9 @@ export async function result(
   };
   // What the signed result binds besides the verdict: every unsigned member of this answer a
   // client uses (docs/result.md, "Bound members").
-  // l1Checks read the agent's attest state already; an agent without one has no L1 checks.
+  // l1Checks read the agent's attest state already (noAk: it has none).
   // (A second read for TPM agents: l1Checks does not return the state it read.)
-  const attest = l1.checks.length > 0 ? await loadAttest(ctx.store, stored.agent) : undefined;
+  const attest = l1.noAk ? undefined : await loadAttest(ctx.store, stored.agent);
   const hex = (b: Uint8Array) => createHash('sha256').update(b).digest('hex');
   const binding: ResultBinding = {
     receiptSha256: hex(stored.body),

@@ -36,7 +36,9 @@ export interface AttestService {
   /** The clock, Unix ms (VerifierOptions.now). */
   now: () => number;
   /** How long after its end a receipt of an agent with an AK may stay uncovered by a quote
-   * before `receipt.included` fails RECEIPT_NOT_INCLUDED (VerifierOptions.inclusionDeadlineMs). */
+   * before `receipt.included` fails RECEIPT_NOT_INCLUDED, and a receipt of an agent with no
+   * activated AK keeps its L1 checks pending before they are skipped
+   * (VerifierOptions.inclusionDeadlineMs). */
   inclusionDeadlineMs: number;
   /** Per agent name: held around every load-appraise-save of the agent's state (evidence, AK
    * activation, checkpoint key, key enrolment, receipt push), so no update is lost. Telemetry

@@ -41,23 +41,27 @@ const PASS_THROUGH = [
 ];
 
 /**
+ * When the inclusion deadline of a receipt falls (Unix ms): attest.inclusionDeadlineMs after its
+ * end, or after it reached the verifier if that is earlier: `time.end` is the agent's word, and a
+ * provider that dated its receipts in the future must not keep them pending (and `ok`) for longer.
+ */
+function dueOf(attest: AttestService, stored: StoredReceipt, body: ReceiptBody): number {
+  return Math.min(Math.floor(body.time.end / 1000), stored.receivedAt) + attest.inclusionDeadlineMs;
+}
+
+/**
  * `receipt.included` of a receipt no accepted quote covers yet: pending until the inclusion
- * deadline, then failed. The deadline runs from the receipt's end, or from when it reached the
- * verifier if that is earlier: `time.end` is the agent's word, and a provider that dated its
- * receipts in the future must not keep them pending (and `ok`) for longer.
+ * deadline (dueOf), then failed RECEIPT_NOT_INCLUDED.
  */
 function uncovered(
   attest: AttestService,
-  stored: StoredReceipt,
   body: ReceiptBody,
+  due: number,
+  late: boolean,
   size: number | null,
 ): Check {
-  const endMs = Math.floor(body.time.end / 1000);
-  const from = Math.min(endMs, stored.receivedAt);
-  const due = from + attest.inclusionDeadlineMs;
-  const now = attest.now();
   const where = `latest quoted size ${size ?? 'none'}`;
-  if (now < due)
+  if (!late)
     return {
       name: 'receipt.included',
       status: 'asserted',
@@ -72,6 +76,25 @@ function uncovered(
 }
 
 /**
+ * The L1 checks of a receipt of an agent with no activated AK: the verifier cannot tell an agent
+ * whose TPM is not enrolled yet from one without a TPM, so until the inclusion deadline they are
+ * pending (`asserted`, detail `pending:`: clients that wait for a quote wait), then skipped: the
+ * agent has no TPM attestation for this receipt, which a TPM-less (L0) deployment legitimately
+ * has not. An AK activated later brings the ordinary checks back (l1Checks), whose quotes either
+ * cover the receipt or fail it RECEIPT_NOT_INCLUDED.
+ */
+function withoutAk(attest: AttestService, stored: StoredReceipt, body: ReceiptBody): Check[] {
+  const due = dueOf(attest, stored, body);
+  if (attest.now() < due) {
+    const waiting = attest.pending.has(stored.agent) ? ': its AK enrolment awaits activation' : '';
+    const detail = `pending: the agent's TPM is not enrolled yet (no activated AK${waiting}); due by ${new Date(due).toISOString()}`;
+    return L1_CHECKS.map((name): Check => ({ name, status: 'asserted', detail }));
+  }
+  const detail = `the agent has no TPM attestation for this receipt: no AK was activated within ${attest.inclusionDeadlineMs} ms of its end`;
+  return L1_CHECKS.map((name): Check => ({ name, status: 'skipped', detail }));
+}
+
+/**
  * The L1 checks of one stored receipt, in L1_CHECKS order (docs/result.md), recomputed on each
  * read: host checks from the AK enrolment, quote and log checks from the evidence that quoted the
  * agent's latest checkpoint, `key.bound` for the receipt's own key, and `receipt.included` by
@@ -83,14 +106,21 @@ export async function l1Checks(
   attest: AttestService,
   stored: StoredReceipt,
   body: ReceiptBody | null,
-): Promise<{ checks: Check[]; attestation?: Attestation; segment?: HostSegment; tpm?: VerdictTpm }> {
+): Promise<{
+  checks: Check[];
+  attestation?: Attestation;
+  segment?: HostSegment;
+  tpm?: VerdictTpm;
+  /** True when the agent has no activated AK (the checks come from withoutAk). */
+  noAk?: true;
+}> {
   const all = (status: 'skipped', detail: string) => ({
     checks: L1_CHECKS.map((name): Check => ({ name, status, detail })),
   });
   if (body === null) return all('skipped', 'the body does not decode');
   const state = await loadAttest(store, stored.agent);
-  // An agent without a TPM gets the L0 verdict unchanged: no L1 check applies to it.
-  if (state === undefined) return { checks: [] };
+  // No activated AK (yet): pending L1 checks until the deadline, then skipped (withoutAk).
+  if (state === undefined) return { checks: withoutAk(attest, stored, body), noAk: true };
   const byName = new Map<string, Check>();
   byName.set('host.ek_certificate', state.ekCheck);
   byName.set('host.ak_activated', {
@@ -109,6 +139,10 @@ export async function l1Checks(
     byName.set(name, c ?? { name, status: 'skipped', detail: 'no quoted checkpoint of this agent yet' });
   }
   const covered = place.kind !== 'left' && cp !== null && body.seq - run.base < cp.size;
+  // Uncovered and past hope: its log run ended without it, or the inclusion deadline passed.
+  // Then the checks that wait for a quote are no longer pending (receipt.included says why).
+  const due = dueOf(attest, stored, body);
+  const late = !covered && (place.kind === 'left' || attest.now() >= due);
   // key.bound (docs/evidence.md, "The checkpoint key"): the receipt's key is the one a TPM key
   // certified by the AK names, and the quoted checkpoint is co-signed by a certified TPM key.
   const certified = (state.checkpointKeys ?? []).findLast((k) => k.receiptKeyId === body.key);
@@ -134,11 +168,18 @@ export async function l1Checks(
                 ? `key ${body.key.slice(0, 16)}… is named by no TPM-held checkpoint key the AK certified`
                 : 'the quoted checkpoint carries no signature by a certified TPM key',
           }
-        : {
-            name: 'key.bound',
-            status: 'asserted',
-            detail: 'pending: no quote has covered this key binding yet',
-          },
+        : late
+          ? {
+              name: 'key.bound',
+              status: 'skipped',
+              detail:
+                'no quote covered this receipt (see receipt.included): its key binding was never quoted',
+            }
+          : {
+              name: 'key.bound',
+              status: 'asserted',
+              detail: 'pending: no quote has covered this key binding yet',
+            },
   );
   // The host state of the first accepted quote that covers the receipt (docs/evidence.md, "Segments").
   const found = segmentFor(await attest.segments.of(stored.agent), body.seq);
@@ -164,7 +205,14 @@ export async function l1Checks(
                 status: 'skipped',
                 detail: 'the quote that covered this receipt carried no kernel appraisal',
               }
-            : { name, status: 'asserted', detail: 'pending: no quote has covered this receipt yet' },
+            : late
+              ? {
+                  name,
+                  status: 'skipped',
+                  detail:
+                    'no quote covered this receipt (see receipt.included): the host state it was served under is not attested',
+                }
+              : { name, status: 'asserted', detail: 'pending: no quote has covered this receipt yet' },
     );
   let attestation: Attestation | undefined;
   if (place.kind === 'left') {
@@ -176,7 +224,7 @@ export async function l1Checks(
       detail: `receipt #${body.seq} is in log run ${e.run} (seqs ${e.base} to ${e.end - 1}), which ended before a quote covered it (covered below seq ${e.covered}): ${e.reason}`,
     });
   } else if (!covered || cp === null || quote === null) {
-    byName.set('receipt.included', uncovered(attest, stored, body, cp?.size ?? null));
+    byName.set('receipt.included', uncovered(attest, body, due, late, cp?.size ?? null));
   } else {
     const held = await attest.trees.grow(stored.agent, run, cp.size);
     // The quoted note as signed (extension lines included), opened again under its key.

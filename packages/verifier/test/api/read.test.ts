@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
+import { L1_CHECKS } from '@tmb/core';
 import { type RunningVerifier, startVerifier } from '@tmb/verifier';
 import { agentTokens, call, enrolBody, newKey, receiptBody, signBody, type TestKey } from '../fixtures.ts';
 
@@ -40,8 +41,53 @@ test('a stored receipt comes back with its body, key and an L0 verdict', async (
       ['receipt.id', 'pass'],
       ['agent.enrolled', 'pass'],
       ['receipt.exchange', 'asserted'],
+      // No AK activated within the deadline after the receipt's end (2023): no TPM attestation.
+      ...L1_CHECKS.map((n) => [n, 'skipped']),
     ],
   );
+});
+
+// Issue 10 (soak): a receipt served before the agent's AK was activated read `L0, ok` with no L1
+// check, then L1 later; now the L1 checks are pending until the inclusion deadline, through the
+// API, with the verifier's clock injected.
+test('regression: a receipt of an agent with no AK yet reads L0 with pending L1 checks, then skipped after the deadline', async () => {
+  const clock = { now: Date.now() };
+  const w = await startVerifier({
+    dbPath: ':memory:',
+    tokens: agentTokens('gpu-1'),
+    now: () => clock.now,
+    inclusionDeadlineMs: 10_000,
+  });
+  try {
+    assert.equal((await call(`${w.url}/v1/agents/enroll`, 'POST', enrolBody(k))).status, 200);
+    const end = clock.now * 1000;
+    const body = receiptBody(k, { time: { start: end - 2000, firstByte: end - 1000, end } });
+    await call(`${w.url}/v1/receipts`, 'POST', { agent: 'gpu-1', receipts: [signBody(k, body)] });
+    type V = { level: string; ok: boolean; checks: { name: string; status: string; detail: string }[] };
+    const read = async () => (await call(`${w.url}/v1/receipts/${body.id}`, 'GET')).json.verdict as V;
+    clock.now += 9_999;
+    const early = await read();
+    assert.equal(early.level, 'L0');
+    assert.equal(early.ok, true);
+    const l1 = early.checks.filter((c) => (L1_CHECKS as readonly string[]).includes(c.name));
+    assert.deepEqual(
+      l1.map((c) => [c.name, c.status]),
+      L1_CHECKS.map((n) => [n, 'asserted']),
+    );
+    for (const c of l1) assert.match(c.detail, /^pending: the agent's TPM is not enrolled yet/);
+    clock.now += 1;
+    const late = await read();
+    assert.equal(late.level, 'L0');
+    assert.equal(late.ok, true);
+    assert.deepEqual(
+      late.checks
+        .filter((c) => (L1_CHECKS as readonly string[]).includes(c.name))
+        .map((c) => [c.name, c.status]),
+      L1_CHECKS.map((n) => [n, 'skipped']),
+    );
+  } finally {
+    await w.close();
+  }
 });
 
 test('an unknown or malformed id is 404 RECEIPT_NOT_FOUND', async () => {

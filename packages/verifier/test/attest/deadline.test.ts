@@ -48,4 +48,15 @@ test('regression: a receipt of an agent with an AK that no quote covers is pendi
   assert.equal(failed?.code, 'RECEIPT_NOT_INCLUDED');
   assert.equal(late.ok, false);
   assert.equal(late.level, 'L0');
+  // Issue 10: past the deadline nothing is pending any more; the host checks say what they are.
+  for (const name of ['host.integrity', 'host.boot']) {
+    assert.match(pending.checks.find((c) => c.name === name)?.detail ?? '', /^pending: /);
+    const c = late.checks.find((x) => x.name === name);
+    assert.equal(c?.status, 'skipped');
+    assert.match(c?.detail ?? '', /^no quote covered this receipt/);
+  }
+  assert.ok(
+    late.checks.every((c) => !c.detail.startsWith('pending:')),
+    JSON.stringify(late.checks),
+  );
 });

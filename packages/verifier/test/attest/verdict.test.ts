@@ -1,7 +1,15 @@
 import assert from 'node:assert/strict';
 import { sign } from 'node:crypto';
 import { test } from 'node:test';
-import { type Check, encodeReceiptBody, type ReceiptBody, toBase64 } from '@tmb/core';
+import {
+  type Check,
+  encodeReceiptBody,
+  L0_CHECKS,
+  L1_CHECKS,
+  levelOf,
+  type ReceiptBody,
+  toBase64,
+} from '@tmb/core';
 import type { HostSegment } from '@tmb/core/host';
 import { ed25519NoteSigner, leafHash, MemoryTree, signCheckpoint } from '@tmb/core/log';
 import { createAttestService } from '../../src/attest/service.ts';
@@ -121,6 +129,9 @@ function segment(size: number): HostSegment {
     weights: [],
   };
 }
+
+/** The L0 checks as a verifier passes them, to read a level from L1 checks. */
+const L0_PASS: Check[] = L0_CHECKS.map((name) => ({ name, status: 'pass', detail: 'ok' }));
 
 const by = (checks: Check[], name: string): Check => {
   const c = checks.find((x) => x.name === name);
@@ -246,10 +257,80 @@ test('a stored body changed at rest fails receipt.included', async () => {
   assert.equal(by(r.checks, 'receipt.included').code, 'INCLUSION_PROOF_INVALID');
 });
 
-test('an agent without an AK gets no L1 checks', async () => {
-  const { store, attest } = await setup();
+// Issue 10 (soak): a receipt served before the agent's AK was activated read `L0, ok: true` with
+// no L1 check at all, and 30 s later L1: a client could not tell "no TPM" from "not enrolled
+// yet", and waitForQuoteMs did not wait.
+test('regression: a receipt of an agent with no activated AK yet carries every L1 check as pending until the deadline', async () => {
+  const { store, attest, clock } = await setup();
   const other = newKey('gpu-2');
   const b = receiptBody(other, { seq: 0 });
-  const r = await l1Checks(store, attest, { ...stored(0), agent: 'gpu-2' }, b);
-  assert.deepEqual(r.checks, []);
+  const row = { ...stored(0), agent: 'gpu-2', receivedAt: END_MS + 60_000 };
+  for (const now of [END_MS, END_MS + 9_999]) {
+    clock.now = now;
+    const r = await l1Checks(store, attest, row, b);
+    assert.deepEqual(
+      r.checks.map((c) => c.name),
+      [...L1_CHECKS],
+    );
+    for (const c of r.checks) {
+      assert.equal(c.status, 'asserted');
+      assert.match(c.detail, /^pending: the agent's TPM is not enrolled yet/);
+    }
+    assert.equal(r.noAk, true);
+    // As the verifier's answer puts it: L0, ok, with receipt.included pending (clients wait).
+    assert.equal(levelOf([...L0_PASS, ...r.checks]), 'L0');
+  }
+});
+
+test('an agent that never activated an AK: after the deadline its L1 checks are skipped, not failed', async () => {
+  const { store, attest, clock } = await setup();
+  const other = newKey('gpu-2');
+  const b = receiptBody(other, { seq: 0 });
+  clock.now = END_MS + 10_000;
+  const r = await l1Checks(store, attest, { ...stored(0), agent: 'gpu-2', receivedAt: END_MS + 60_000 }, b);
+  assert.deepEqual(
+    r.checks.map((c) => c.name),
+    [...L1_CHECKS],
+  );
+  for (const c of r.checks) {
+    assert.equal(c.status, 'skipped');
+    assert.equal(c.code, undefined);
+    assert.match(c.detail, /^the agent has no TPM attestation for this receipt/);
+  }
+});
+
+test('an AK activated after the deadline brings the ordinary checks back: a receipt its quotes never cover fails RECEIPT_NOT_INCLUDED', async () => {
+  const { store, attest, clock } = await setup();
+  const other = newKey('gpu-2');
+  const b = receiptBody(other, { seq: 5 });
+  const row = { ...stored(0), agent: 'gpu-2', seq: 5, receivedAt: END_MS };
+  clock.now = END_MS + 20_000;
+  const before = await l1Checks(store, attest, row, b);
+  assert.ok(before.checks.every((c) => c.status === 'skipped'));
+  // Now the agent has an AK whose latest quoted checkpoint (size 2) leaves seq 5 out.
+  await saveAttest(store, 'gpu-2', JSON.parse((await store.getAttest('gpu-1'))!) as AgentAttest);
+  const after = await l1Checks(store, attest, row, b);
+  assert.equal(after.noAk, undefined);
+  assert.equal(by(after.checks, 'host.ak_activated').status, 'pass');
+  assert.equal(by(after.checks, 'receipt.included').code, 'RECEIPT_NOT_INCLUDED');
+});
+
+test('regression: after the inclusion deadline, key.bound, host.integrity and host.boot no longer say pending', async () => {
+  // No certified checkpoint key: key.bound waits for a quote too.
+  const { store, attest, clock } = await setup(note, END_MS, false);
+  const late = { ...stored(2), receivedAt: END_MS + 60_000 };
+  clock.now = END_MS + 9_999;
+  const before = await l1Checks(store, attest, late, bodies[2]!);
+  for (const name of ['key.bound', 'host.integrity', 'host.boot']) {
+    assert.equal(by(before.checks, name).status, 'asserted');
+    assert.match(by(before.checks, name).detail, /^pending: /);
+  }
+  clock.now = END_MS + 10_000;
+  const r = await l1Checks(store, attest, late, bodies[2]!);
+  assert.equal(by(r.checks, 'receipt.included').code, 'RECEIPT_NOT_INCLUDED');
+  for (const name of ['key.bound', 'host.integrity', 'host.boot']) {
+    assert.equal(by(r.checks, name).status, 'skipped');
+    assert.match(by(r.checks, name).detail, /^no quote covered this receipt/);
+  }
+  assert.ok(r.checks.every((c) => !c.detail.includes('pending')));
 });
