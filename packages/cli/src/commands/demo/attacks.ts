@@ -2,8 +2,8 @@ import { cp, mkdir, readdir, readFile, symlink, writeFile } from 'node:fs/promis
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import OpenAI from 'openai';
-import { CLI_MAIN, DEMO_NVIDIA_SMI, startEngine, startHostAgent } from './host.ts';
-import { APP_PCR, type Backend, firstQuote, SAMPLE_MS, type Stack } from './stack.ts';
+import { CLI_MAIN, DEMO_NVIDIA_SMI, firstQuote, startEngine, startHostAgent } from './host.ts';
+import { APP_PCR, type Backend, SAMPLE_MS, type Stack } from './stack.ts';
 
 /**
  * The attacks of a provider with root on the honest host (issue 8), each run by `tmb demo

@@ -1,6 +1,7 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import { mkdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
 import { provisionSwtpm, type Swtpm, startSwtpm } from '@tmb/agent/tpm';
 import {
@@ -160,6 +161,31 @@ export async function startHostAgent(
   };
   host.agent = await host.start(args, env, o.cliMain);
   return host.agent;
+}
+
+/**
+ * Waits until the verifier holds a quoted checkpoint of `agent` signed by the key `keyId` of the
+ * agent process just started (its AK activated and a first quote accepted), of at least
+ * `minSize` receipts: a condition, bounded at 120 s for a heavily loaded machine.
+ * @throws Error when none arrives in time
+ */
+export async function firstQuote(
+  verifierUrl: string,
+  agent: string,
+  keyId: string,
+  minSize = 0,
+): Promise<void> {
+  const deadline = Date.now() + 120_000;
+  while (Date.now() < deadline) {
+    const r = await fetch(`${verifierUrl}/v1/agents/${agent}/checkpoint`, {
+      signal: AbortSignal.timeout(10_000),
+    });
+    const body = (await r.json().catch(() => ({}))) as { keyId?: string; size?: number };
+    if (r.status === 200 && body.keyId === keyId && (body.size ?? 0) >= minSize) return;
+    await sleep(50);
+  }
+  const what = minSize > 0 ? `covering ${minSize} receipts ` : '';
+  throw new Error(`agent ${agent}: no quote ${what}by key ${keyId.slice(0, 16)}… accepted within 120 s`);
 }
 
 /** The nvidia-smi stand-in every simulated host runs (one file: one digest in the registry's tools). */

@@ -1,12 +1,11 @@
 import { randomBytes } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { setTimeout as sleep } from 'node:timers/promises';
 import { createPolicy, parseBinaryLog, type RuntimePolicy } from '@tmb/core/ima';
 import type { ModelRegistry } from '@tmb/core/registry';
 import type { DemoWeights, SampleVariant } from '@tmb/demo';
 import { startVerifier } from '@tmb/verifier';
-import { DEMO_NVIDIA_SMI, startEngine, startHostAgent, startSimHost } from './host.ts';
+import { DEMO_NVIDIA_SMI, firstQuote, startEngine, startHostAgent, startSimHost } from './host.ts';
 
 /** A regex that matches `text` literally (Python `re` and JavaScript agree on these escapes). */
 const literal = (text: string) => text.replace(/[.*+?^${}()|[\]\\/-]/g, '\\$&');
@@ -35,6 +34,11 @@ export async function learnPolicy(o: {
   weights: Record<SampleVariant, DemoWeights>;
   latencyMs: number;
   log: (line: string) => void;
+  /**
+   * The verifier URL the golden agent is given, from its verifier's. Default: that one. Tests
+   * put a slow proxy there (a loaded machine's late AK activation, made deterministic).
+   */
+  agentVerifier?: (url: string) => Promise<string>;
 }): Promise<RuntimePolicy> {
   const token = randomBytes(24).toString('hex');
   const host = await startSimHost({
@@ -59,7 +63,7 @@ export async function learnPolicy(o: {
         upstream: String(engine.ready.listening),
         weights: w,
         nvidiaSmi: DEMO_NVIDIA_SMI,
-        verifier: verifier.url,
+        verifier: o.agentVerifier ? await o.agentVerifier(verifier.url) : verifier.url,
         token,
         appPcr: 15,
         sampleMs: 50,
@@ -73,9 +77,15 @@ export async function learnPolicy(o: {
           signal: AbortSignal.timeout(20_000),
         });
         await r.arrayBuffer();
+        // An answer that failed ran only part of its path: the policy would miss the rest.
+        if (!r.ok) throw new Error(`golden host: ${path} answered ${r.status}`);
       }
-      // A few quote cycles after the last answer: the quoting path's tools and files are measured.
-      await sleep(1_500);
+      // Until a quote the verifier accepted covers every golden answer: enrolment, the checkpoint
+      // key and the quoting path (the first quote's mkfifo, tpm2_quote) are then in the kernel's
+      // log. A fixed wait promised none of it: on a loaded machine the golden agent was stopped
+      // before its first quote, the policy lacked /usr/bin/mkfifo, and every demo host failed
+      // host.integrity (IMA_FILE_NOT_IN_POLICY) at its own first quote.
+      await firstQuote(verifier.url, host.name, String(agent.ready.keyId), GOLDEN_REQUESTS.length);
       await agent.stop();
       const kernel = host.kernel!;
       const log = await readFile(join(kernel.securityfs, 'ima', 'binary_runtime_measurements'));

@@ -3,14 +3,20 @@ import { existsSync } from 'node:fs';
 import { mkdir, mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { delimiter, join } from 'node:path';
-import { setTimeout as sleep } from 'node:timers/promises';
 import { agentBuild } from '@tmb/agent';
 import { createVerifiedFetch, type VerifiedFetch } from '@tmb/client';
 import type { RuntimePolicy } from '@tmb/core/ima';
 import { demoRegistry, type SampleVariant, simulatedBootPolicy, writeDemoWeights } from '@tmb/demo';
 import { type RunningVerifier, startVerifier } from '@tmb/verifier';
 import OpenAI from 'openai';
-import { DEMO_NVIDIA_SMI, type SimHost, startEngine, startHostAgent, startSimHost } from './host.ts';
+import {
+  DEMO_NVIDIA_SMI,
+  firstQuote,
+  type SimHost,
+  startEngine,
+  startHostAgent,
+  startSimHost,
+} from './host.ts';
 import { learnPolicy } from './policy.ts';
 
 export type TpmMode = 'auto' | 'swtpm' | 'device' | 'none';
@@ -226,23 +232,4 @@ export async function startStack(o: {
     await close();
     throw err;
   }
-}
-
-/**
- * Waits until the verifier holds a quoted checkpoint of `agent` signed by the key `keyId` of the
- * agent process just started (its AK activated and a first quote accepted): a condition,
- * bounded at 120 s for a heavily loaded machine.
- * @throws Error when none arrives in time
- */
-export async function firstQuote(verifierUrl: string, agent: string, keyId: string): Promise<void> {
-  const deadline = Date.now() + 120_000;
-  while (Date.now() < deadline) {
-    const r = await fetch(`${verifierUrl}/v1/agents/${agent}/checkpoint`, {
-      signal: AbortSignal.timeout(10_000),
-    });
-    const body = (await r.json().catch(() => ({}))) as { keyId?: string };
-    if (r.status === 200 && body.keyId === keyId) return;
-    await sleep(50);
-  }
-  throw new Error(`agent ${agent}: no quote by key ${keyId.slice(0, 16)}… accepted within 120 s`);
 }
