@@ -15,6 +15,13 @@ type Row = {
   attack?: string;
 };
 
+/**
+ * A whole demo (swtpm, verifier, golden host, two hosts, first quotes, the attack) took up to
+ * 120 s beside another demo on 2 cores: past the suite's default per-test bound. This is a bound
+ * on a hang, not a wait: the test never sleeps on it.
+ */
+const DEMO_TEST_TIMEOUT_MS = 600_000;
+
 // The simulated kernel needs root (fanotify permission events, mount namespaces); CI runs as root.
 const root = process.getuid?.() === 0;
 
@@ -27,6 +34,7 @@ for (const [name, { caughtBy }] of Object.entries(ATTACKS) as [AttackName, (type
   const telemetry = caughtBy.startsWith('telemetry.');
   test(`tmb demo --attack ${name}: caught by ${caughtBy}`, {
     skip: root ? false : 'needs root',
+    timeout: DEMO_TEST_TIMEOUT_MS,
   }, async () => {
     const io = capture();
     const argv = [

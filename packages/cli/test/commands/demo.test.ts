@@ -37,7 +37,12 @@ async function refused(url: string): Promise<boolean> {
   }
 }
 
-test('tmb demo --once --json: swtpm and simulated-GPU telemetry: honest answers reach L2 (embeddings L1); cheap ones are caught by weights.allowed and telemetry.consistent', async (t) => {
+/** A bound on a hang (a whole demo beside other heavy tests on 2 cores can pass 120 s), never a wait. */
+const DEMO_TEST_TIMEOUT_MS = 600_000;
+
+test('tmb demo --once --json: swtpm and simulated-GPU telemetry: honest answers reach L2 (embeddings L1); cheap ones are caught by weights.allowed and telemetry.consistent', {
+  timeout: DEMO_TEST_TIMEOUT_MS,
+}, async (t) => {
   const io = capture();
   const parent = await ownDir(t);
   assert.equal(
@@ -97,7 +102,9 @@ test('tmb demo --once --json: swtpm and simulated-GPU telemetry: honest answers 
   leftNothing(parent, io.err);
 });
 
-test('tmb demo --once --tpm none prints a table: L0 at most, the cheap rows caught by both checks', async (t) => {
+test('tmb demo --once --tpm none prints a table: L0 at most, the cheap rows caught by both checks', {
+  timeout: DEMO_TEST_TIMEOUT_MS,
+}, async (t) => {
   const io = capture();
   const parent = await ownDir(t);
   assert.equal(await main(['demo', '--once', '--tpm', 'none', '--data-dir', parent], io), 0, io.out);
@@ -125,7 +132,9 @@ test('tmb demo --once --tpm none prints a table: L0 at most, the cheap rows caug
   leftNothing(parent, io.out);
 });
 
-test('without --once it keeps sending until SIGTERM, then stops everything', async (t) => {
+test('without --once it keeps sending until SIGTERM, then stops everything', {
+  timeout: DEMO_TEST_TIMEOUT_MS,
+}, async (t) => {
   const listeners = process.listenerCount('SIGTERM');
   const io = capture();
   const parent = await ownDir(t);
