@@ -15,7 +15,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { freePortPair, provisionSwtpm, type SwtpmState, TpmDriver } from '@tmb/agent/tpm';
-import { FakeSecurityfs, TestKernel } from '../../packages/agent/test/kernel/fixtures.ts';
+import { FakeSecurityfs, TestKernel } from '../../packages/agent/test/measure/kernel/fixtures.ts';
 import { type Hosted, hostWorker } from '../servers.ts';
 import { type Child, spawnTmb, until } from './procs.ts';
 import { startRelay } from './relay.ts';

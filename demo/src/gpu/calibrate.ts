@@ -7,10 +7,10 @@
  */
 import { createPrivateKey, createPublicKey, type KeyObject, sign } from 'node:crypto';
 import { toBase64 } from '@tmb/core';
+import { profileSigningMessage } from '@tmb/core/profile';
 import {
   type BetaParams,
   calibrateProfile,
-  canonicalBytes,
   createRng,
   type FitInput,
   fitProfile,
@@ -91,8 +91,7 @@ export function signProfile(
   key: KeyObject | string,
 ): { profile: Profile; publicKey: string; signature: string } {
   const k = typeof key === 'string' ? createPrivateKey(key) : key;
-  const body = canonicalBytes(profile);
-  const msg = Buffer.concat([Buffer.from('tmb-profile-v1\0'), body]);
+  const msg = profileSigningMessage(profile);
   const der = createPublicKey(k).export({ format: 'der', type: 'spki' });
   return {
     profile,

@@ -1,3 +1,5 @@
+import { TmbError } from '@tmb/core';
+
 /** Codes of the simulated kernel's errors (docs/errors.md, package `demo`). */
 export const KERNEL_SIM_ERROR_CODES = [
   'SIMKERNEL_UNAVAILABLE',
@@ -13,9 +15,7 @@ export type KernelSimErrorCode = (typeof KERNEL_SIM_ERROR_CODES)[number];
  * An error of the simulated kernel (development only, docs/kernel.md). `missing` names what the
  * machine lacks when the code is SIMKERNEL_UNAVAILABLE: `root`, `fanotify`, `gcc` or `nsenter`.
  */
-export class KernelSimError extends Error {
-  override name = 'KernelSimError';
-  readonly code: KernelSimErrorCode;
+export class KernelSimError extends TmbError<KernelSimErrorCode> {
   readonly missing: 'root' | 'fanotify' | 'gcc' | 'nsenter' | null;
 
   constructor(
@@ -23,8 +23,12 @@ export class KernelSimError extends Error {
     message: string,
     options: { cause?: unknown; missing?: 'root' | 'fanotify' | 'gcc' | 'nsenter' } = {},
   ) {
-    super(message, options.cause === undefined ? undefined : { cause: options.cause });
-    this.code = code;
+    super(
+      'KernelSimError',
+      code,
+      message,
+      options.cause === undefined ? undefined : { cause: options.cause },
+    );
     this.missing = options.missing ?? null;
   }
 }

@@ -7,10 +7,12 @@ import {
   entryToBinary,
   extendDigest,
   type ImaEntry,
+  SIMULATED_KERNEL_EVENT,
 } from '@tmb/core/ima';
 
+/** The name of the simulated kernel's entry 1 (`@tmb/core/ima`; interface 1 of issue 8). */
+export { SIMULATED_KERNEL_EVENT };
 /** The buffer of the simulated kernel's entry 1 (`tmb.simulated-kernel`, interface 1 of issue 8). */
-export const SIMULATED_KERNEL_EVENT = 'tmb.simulated-kernel';
 export const SIMULATED_KERNEL_BUFFER = new TextEncoder().encode('{"simulated":true,"version":1}');
 
 /**

@@ -1,3 +1,5 @@
+import { TmbError } from '@tmb/core';
+
 /**
  * Codes of the sample server's error answers. These are OpenAI's own vocabulary (lower case),
  * not TMB codes: the sample stands in for a third-party model server, so they are not in
@@ -21,15 +23,12 @@ const STATUS: Record<SampleErrorCode, number> = {
 };
 
 /** One bad request, answered as `{"error": {"message", "type", "param", "code"}}` (OpenAI's shape). */
-export class SampleError extends Error {
-  override name = 'SampleError';
-  readonly code: SampleErrorCode;
+export class SampleError extends TmbError<SampleErrorCode> {
   /** The request field at fault, or null. */
   readonly param: string | null;
 
   constructor(code: SampleErrorCode, message: string, param: string | null = null) {
-    super(message);
-    this.code = code;
+    super('SampleError', code, message);
     this.param = param;
   }
 

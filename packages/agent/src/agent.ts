@@ -1,33 +1,27 @@
 import { mkdirSync } from 'node:fs';
-import { createServer, Agent as HttpAgent, type IncomingMessage, type ServerResponse } from 'node:http';
-import { Agent as HttpsAgent } from 'node:https';
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { Attester } from './attest/attester.ts';
-import { AttestClient } from './attest/client.ts';
-import { LogFeeder } from './attest/feeder.ts';
-import { type AttestHost, openHost } from './attest/host.ts';
-import { KernelEvidence } from './attest/kernel.ts';
-import { handleLogRoute } from './attest/routes.ts';
-import { chooseKernel, chooseTpm } from './hardware.ts';
+import type { Attester } from './attest/attester.ts';
 import { type AgentPhase, type HealthSources, health, upstreamProbe } from './health.ts';
-import { startHostMeasurement } from './host/run.ts';
-import { servedDigests } from './host/served.ts';
-import { generateAgentKey } from './keys.ts';
 import { type AgentParts, listen, shutdown, urlOf } from './lifecycle.ts';
-import { checkpointSigner } from './log/signer.ts';
-import { ReceiptLog } from './log/store.ts';
+import type { ReceiptLog } from './log/tree.ts';
+import { startHostMeasurement } from './measure/start.ts';
 import { AgentMetrics } from './metrics.ts';
-import { type AgentOptions, logOrigin, resolveOptions } from './options.ts';
-import { nowUs } from './proxy/clock.ts';
-import { handleExchange, type ProxyContext } from './proxy/exchange.ts';
-import { handleOpsRoute, type Ops } from './proxy/ops.ts';
-import { handleWellKnown, WELL_KNOWN } from './proxy/wellknown.ts';
-import { Pusher } from './push/pusher.ts';
-import { ReceiptSigner } from './signer.ts';
-import { ReceiptStore } from './store/store.ts';
-import { TelemetryStream, telemetryExtension } from './telemetry/stream.ts';
-import { resolveExecutable } from './telemetry/tool.ts';
-import { UpstreamWatch } from './upstream/index.ts';
+import { type AgentOptions, resolveOptions } from './options.ts';
+import {
+  agentHandler,
+  attachSources,
+  openAttestation,
+  openReceipts,
+  proxyContext,
+  startAttester,
+  startPusher,
+} from './parts.ts';
+import { generateAgentKey } from './receipt/key.ts';
+import { servedDigests } from './receipt/served.ts';
+import type { ReceiptStore } from './receipt/store.ts';
+import { handleOpsRoute, type Ops } from './routes/ops.ts';
+import { TelemetryStream } from './telemetry/stream.ts';
 
 /** A running agent. */
 export interface RunningAgent {
@@ -58,9 +52,6 @@ export interface RunningAgent {
   close(): Promise<void>;
 }
 
-/** How long an idle kept-alive connection to the model server is kept for reuse. */
-const UPSTREAM_IDLE_MS = 4_000;
-
 /** Logs as one JSON line on stderr; never includes tokens or keys. */
 export type AgentLog = (event: string, detail: Record<string, unknown>) => void;
 
@@ -89,6 +80,7 @@ export async function startAgent(options: AgentOptions, log: AgentLog = stderrLo
   const parts: AgentParts = { exchanges: new Set(), receipts: new Set() };
   let phase: AgentPhase = 'starting';
   let serve: ((req: IncomingMessage, res: ServerResponse) => void) | undefined;
+  // Until start is done: /healthz answers `starting`, the store and log are not there yet.
   const healthSources: HealthSources = {
     phase: () => phase,
     agent: opts.name,
@@ -108,42 +100,17 @@ export async function startAgent(options: AgentOptions, log: AgentLog = stderrLo
     health: () => health(healthSources),
     metrics: () => metrics.exposition(),
   };
-  const server = createServer({ keepAliveTimeout: 65_000, headersTimeout: 60_000 }, (req, res) => {
-    if (handleOpsRoute(req, res, ops)) return;
-    if (serve !== undefined) {
-      serve(req, res);
-      return;
-    }
-    req.resume();
-    const body = JSON.stringify({ error: { code: 'AGENT_STARTING', message: `the agent is ${phase}` } });
-    res.writeHead(503, { 'content-type': 'application/json', 'retry-after': '1', connection: 'close' });
-    res.end(body);
-  });
+  const server = mainServer(
+    ops,
+    () => phase,
+    () => serve,
+  );
   const bound = await listen(server, opts.port, opts.host);
   parts.server = server;
   try {
-    if (opts.metricsListen !== undefined) {
-      const m = createServer((req, res) => {
-        if (!handleOpsRoute(req, res, ops, true)) {
-          req.resume();
-          res.writeHead(404).end();
-        }
-      });
-      await listen(m, opts.metricsListen.port, opts.metricsListen.host, 'the metrics listener');
-      parts.metricsServer = m;
-    }
+    if (opts.metricsListen !== undefined) parts.metricsServer = await listenMetrics(opts.metricsListen, ops);
     mkdirSync(opts.dataDir, { recursive: true, mode: 0o700 });
-    const tcti = chooseTpm(opts, log);
-    // Before openHost extends the application PCR: a kernel log rules out PCRs 8-10.
-    parts.kernelLog = tcti === undefined ? undefined : chooseKernel(opts, log);
-    // Progress of the steps that take seconds (docs/cli.md, "Progress").
-    if (tcti !== undefined)
-      log('start_step', { step: 'tpm', message: 'opening the TPM: keys, AK, key binding...' });
-    const host: AttestHost | undefined =
-      tcti === undefined
-        ? undefined
-        : await openHost({ tcti, dataDir: opts.dataDir, pcr: opts.appPcr, publicKey: key.publicKey });
-    parts.host = host;
+    const host = await openAttestation(opts, key, parts, log);
     healthSources.tpm = host !== undefined;
     // After the key event (openHost logs it), so the verifier attributes these entries to this key.
     log('start_step', { step: 'measure', message: 'measuring the agent build, engine and weights...' });
@@ -157,161 +124,32 @@ export async function startAgent(options: AgentOptions, log: AgentLog = stderrLo
       emit: log,
     });
     parts.hostMeasure = hostMeasure;
-    const store = new ReceiptStore(opts.dataDir, opts.durability);
-    parts.store = store;
-    const receiptLog = ReceiptLog.open(store.db);
-    const feeder = new LogFeeder(
-      receiptLog,
-      store,
-      (err) => log('receipt_log_failed', { error: String(err) }),
-      {
-        onRun: (run) => log('log_run_started', { ...run }),
-      },
-    );
-    parts.feeder = feeder;
-    feeder.catchUp();
-    // Receipt v2 `served`: the weights and engine measured at start, the same for every receipt of this key.
-    const signer = new ReceiptSigner(opts.name, key, store, nowUs(), servedDigests(hostMeasure?.measured));
-    signer.onStored = (row) => feeder.add(row);
-    const pusher = opts.verifier
-      ? new Pusher(
-          store,
-          {
-            url: opts.verifier.url,
-            token: opts.verifier.token,
-            name: opts.name,
-            batch: opts.pushBatch,
-            intervalMs: opts.pushIntervalMs,
-            timeoutMs: opts.verifierTimeoutMs,
-            onOutcome: (pushed, err) =>
-              err === undefined ? metrics.pushed(pushed) : metrics.pushFailed(err.code ?? 'UNKNOWN'),
-          },
-          log,
-        )
-      : undefined;
+    const served = servedDigests(hostMeasure?.measured);
+    const { store, receiptLog, feeder, signer } = openReceipts(opts, key, parts, served, log);
+    const pusher = startPusher(opts, store, metrics, log);
     parts.pusher = pusher;
     const telemetry = opts.telemetry
       ? new TelemetryStream(opts.verifier && { ...opts.verifier, name: opts.name }, opts.telemetry, log)
       : undefined;
     parts.telemetry = telemetry;
     telemetry?.start();
-    const upstream = new URL(opts.upstream);
-    // `timeout` bounds how long a kept-alive upstream socket waits idle in the pool (less when the
-    // server announces `Keep-Alive: timeout=N`: N-1 s; Node applies that hint only when `timeout` is
-    // set). Without it the pool kept sockets until the server closed them (Node 5 s, uvicorn 5 s), and
-    // one whose close this busy process had not yet read was reused and reset: a 502 (soak bench).
-    const agentOpts = {
-      keepAlive: true,
-      maxFreeSockets: 256,
-      scheduling: 'lifo' as const,
-      timeout: UPSTREAM_IDLE_MS,
-    };
-    parts.upstreamAgent =
-      upstream.protocol === 'https:' ? new HttpsAgent(agentOpts) : new HttpAgent(agentOpts);
-    const ctx: ProxyContext = {
+    const ctx = proxyContext(
       opts,
-      signer: {
-        // Tracked, so close() waits for the receipt of an exchange whose client already left.
-        issue: (fields) => {
-          const p = signer.issue(fields);
-          parts.receipts.add(p);
-          const done = () => parts.receipts.delete(p);
-          p.then(done, done);
-          return p;
-        },
-      },
-      upstream,
-      upstreamAgent: parts.upstreamAgent,
-      onReceipt: (outcome) => {
-        metrics.receipt(outcome);
+      signer,
+      parts,
+      metrics,
+      () => {
         pusher?.wake();
         attester.wake();
       },
-      receiptUrl: (id) =>
-        opts.verifier ? `${opts.verifier.url.replace(/\/$/, '')}/v1/receipts/${id}` : undefined,
-      log: (event, detail) => {
-        if (event === 'receipt_failed') metrics.receiptFailed(String(detail.code));
-        log(event, detail);
-      },
-    };
-    const origin = logOrigin(opts.name);
-    const attester = new Attester({
-      log: receiptLog,
-      feeder,
-      origin,
-      signer: checkpointSigner(origin, key),
-      // The telemetry chain's head, so a quoted checkpoint commits to every batch cut before it.
-      extensions: () => {
-        const line = telemetry && telemetryExtension(telemetry);
-        return line === undefined ? [] : [line];
-      },
-      agent: opts.name,
-      ...(host !== undefined ? { host } : {}),
-      ...(host !== undefined && opts.verifier
-        ? { client: new AttestClient({ ...opts.verifier, timeoutMs: opts.verifierTimeoutMs }) }
-        : {}),
-      push: async (size) => {
-        if (pusher) await pusher.pushedThrough(size, opts.verifierTimeoutMs);
-        // The verifier checks the checkpoint's telemetry head against the batches it holds.
-        await telemetry?.flush();
-      },
-      schedule: {
-        intervalMs: opts.checkpointIntervalMs,
-        everyReceipts: opts.checkpointEveryReceipts,
-        minIntervalMs: opts.checkpointMinIntervalMs,
-      },
-      emit: log,
-      ...(parts.kernelLog !== undefined ? { kernel: new KernelEvidence(parts.kernelLog, log) } : {}),
-      telemetryTool: opts.telemetry ? resolveExecutable(opts.telemetry.nvidiaSmi ?? 'nvidia-smi') : null,
-      pollMs: opts.hostPollMs,
-      // Which local process serves --upstream, re-checked each quote (docs/upstream.md).
-      ...(host !== undefined ? { upstream: new UpstreamWatch(opts.upstream) } : {}),
-    });
+      log,
+    );
+    const attester = startAttester({ opts, key, parts, receiptLog, feeder, host, pusher, telemetry, log });
     parts.attester = attester;
     attester.onQuoted((q) => metrics.quoted(q.ms.quote));
-    metrics.attach({
-      pending: () => store.pendingCount(),
-      oldestPendingUs: () => {
-        const row = store.unpushed(1)[0];
-        return row === undefined ? null : receiptEndUs(row.body);
-      },
-      probeStore: () => {
-        store.db.prepare('SELECT 1').get();
-        return true;
-      },
-      checkpoints: () => receiptLog.latestCheckpoint()?.seq ?? 0,
-      ...(telemetry !== undefined ? { telemetry: () => telemetry.counts } : {}),
-      nowUs,
-    });
-    Object.assign(healthSources, {
-      seq: () => receiptLog.nextSeq,
-      pending: () => store.pendingCount(),
-      probeStore: () => store.db.prepare('SELECT 1').get(),
-    });
+    attachSources(metrics, healthSources, store, receiptLog, telemetry);
     const self = { name: opts.name, keyId: key.keyId, publicKey: key.publicKey };
-    serve = (req, res) => {
-      if (req.url?.startsWith(WELL_KNOWN)) {
-        if (handleLogRoute(req, res, receiptLog)) return;
-        handleWellKnown(req, res, store, self);
-        return;
-      }
-      const t0 = performance.now();
-      const closed = new Promise<void>((resolve) =>
-        res.once('close', () => {
-          metrics.request((performance.now() - t0) / 1000, res.writableFinished ? res.statusCode : null);
-          // After the exchange's own 'close' listener (added later) has started its receipt.
-          queueMicrotask(resolve);
-        }),
-      );
-      const run = handleExchange(ctx, req, res).catch((err: unknown) => {
-        log('exchange_failed', { error: String(err) });
-        res.destroy();
-      });
-      // Both: a client gone while sending its body gets its receipt inside handleExchange.
-      const ended = Promise.all([closed, run]).then(() => {});
-      parts.exchanges.add(ended);
-      void ended.then(() => parts.exchanges.delete(ended));
-    };
+    serve = agentHandler({ ctx, store, receiptLog, self, metrics, parts, log });
     pusher?.wake();
     attester.start();
     phase = 'serving';
@@ -344,12 +182,37 @@ export async function startAgent(options: AgentOptions, log: AgentLog = stderrLo
   }
 }
 
-/** `time.end` of a stored receipt body (Unix µs), or null when it cannot be read. */
-function receiptEndUs(body: Uint8Array): number | null {
-  try {
-    const end = (JSON.parse(Buffer.from(body).toString('utf8')) as { time?: { end?: unknown } }).time?.end;
-    return typeof end === 'number' ? end : null;
-  } catch {
-    return null;
-  }
+/**
+ * The main listener: the operator's endpoints always, then `serve()` once start is done; until
+ * then (and only then) 503 AGENT_STARTING, closing the connection.
+ */
+function mainServer(
+  ops: Ops,
+  phase: () => AgentPhase,
+  serve: () => ((req: IncomingMessage, res: ServerResponse) => void) | undefined,
+): Server {
+  return createServer({ keepAliveTimeout: 65_000, headersTimeout: 60_000 }, (req, res) => {
+    if (handleOpsRoute(req, res, ops)) return;
+    const handler = serve();
+    if (handler !== undefined) {
+      handler(req, res);
+      return;
+    }
+    req.resume();
+    const body = JSON.stringify({ error: { code: 'AGENT_STARTING', message: `the agent is ${phase()}` } });
+    res.writeHead(503, { 'content-type': 'application/json', 'retry-after': '1', connection: 'close' });
+    res.end(body);
+  });
+}
+
+/** The separate metrics listener (options.metricsListen): /metrics and /healthz only, 404 for the rest. */
+async function listenMetrics(at: { host: string; port: number }, ops: Ops): Promise<Server> {
+  const m = createServer((req, res) => {
+    if (!handleOpsRoute(req, res, ops, true)) {
+      req.resume();
+      res.writeHead(404).end();
+    }
+  });
+  await listen(m, at.port, at.host, 'the metrics listener');
+  return m;
 }

@@ -1,3 +1,5 @@
+import { TmbError } from '@tmb/core';
+
 /** Error codes of the agent (docs/errors.md). */
 export const AGENT_ERROR_CODES = [
   'AGENT_CONFIG_INVALID',
@@ -14,12 +16,8 @@ export const AGENT_ERROR_CODES = [
 export type AgentErrorCode = (typeof AGENT_ERROR_CODES)[number];
 
 /** The one error class of `@tmb/agent`. */
-export class AgentError extends Error {
-  readonly code: AgentErrorCode;
-
+export class AgentError extends TmbError<AgentErrorCode> {
   constructor(code: AgentErrorCode, message: string, options?: ErrorOptions) {
-    super(message, options);
-    this.name = 'AgentError';
-    this.code = code;
+    super('AgentError', code, message, options);
   }
 }

@@ -1,13 +1,13 @@
 import type { Agent as HttpAgent, Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { Attester } from './attest/attester.ts';
-import type { LogFeeder } from './attest/feeder.ts';
 import type { AttestHost } from './attest/host.ts';
 import { AgentError } from './errors.ts';
-import type { HostMeasurement } from './host/run.ts';
-import type { KernelLog } from './kernel/reader.ts';
-import type { Pusher } from './push/pusher.ts';
-import type { ReceiptStore } from './store/store.ts';
+import type { LogFeeder } from './log/feeder.ts';
+import type { KernelLog } from './measure/kernel/reader.ts';
+import type { HostMeasurement } from './measure/start.ts';
+import type { Pusher } from './receipt/push.ts';
+import type { ReceiptStore } from './receipt/store.ts';
 import type { TelemetryStream } from './telemetry/stream.ts';
 
 /** Exchanges in flight get this long to finish (their receipts are written) at close, then are cut. */

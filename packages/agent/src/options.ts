@@ -1,5 +1,7 @@
+import { isLogAgentName } from '@tmb/core/log';
 import { AgentError } from './errors.ts';
-import type { HostSpec } from './host/spec.ts';
+import type { HostSpec } from './measure/spec.ts';
+import { checkSourceOptions } from './telemetry/sources.ts';
 import type { TelemetryStreamOptions } from './telemetry/stream.ts';
 import type { TctiConfig } from './tpm/tcti.ts';
 
@@ -98,13 +100,6 @@ export function isBindablePcr(pcr: number): boolean {
   return Number.isInteger(pcr) && pcr >= 8 && pcr <= 15;
 }
 
-/** The origin (and note key name) of an agent's checkpoints: `tmb/agent/<name>` (docs/evidence.md). */
-export function logOrigin(name: string): string {
-  return `tmb/agent/${name}`;
-}
-
-const NAME = /^[\x21-\x7e]{1,128}$/;
-
 /**
  * Fills in defaults and checks the options.
  * @throws AgentError AGENT_CONFIG_INVALID
@@ -124,7 +119,7 @@ export function resolveOptions(o: AgentOptions): ResolvedAgentOptions {
       `upstream must be http or https, found ${upstream.protocol}`,
     );
   }
-  if (!NAME.test(o.name) || o.name.includes('+')) {
+  if (!isLogAgentName(o.name)) {
     throw new AgentError(
       'AGENT_CONFIG_INVALID',
       'agent name must be 1 to 128 printable ASCII characters, no spaces and no "+" (it names the checkpoint key)',
@@ -182,12 +177,14 @@ export function resolveOptions(o: AgentOptions): ResolvedAgentOptions {
       `durability must be normal or full, found ${String(r.durability)}`,
     );
   if (r.verifier !== undefined) checkVerifier(r.verifier);
-  if (r.telemetry !== undefined)
+  if (r.telemetry !== undefined) {
     checkPositive(
       r.telemetry,
       ['intervalMs', 'pushIntervalMs', 'maxPendingBatches', 'pushBatches', 'timeoutMs'],
       'telemetry.',
     );
+    checkSourceOptions(r.telemetry);
+  }
   if (r.measure?.watchMs !== undefined) checkPositive(r.measure, ['watchMs'], 'measure.');
   return r;
 }

@@ -10,8 +10,8 @@ import { test } from 'node:test';
 import { ReceiptStore } from '@tmb/agent';
 import { ReceiptLog } from '@tmb/agent/log';
 import { checkSignedReceipt, toSignedReceipt } from '@tmb/core';
-import { LogFeeder } from '../src/attest/feeder.ts';
-import { fakeUpstream } from './fixtures.ts';
+import { LogFeeder } from '../src/log/feeder.ts';
+import { fakeUpstream } from './fixtures/model.ts';
 
 const root = new URL('../../../', import.meta.url).pathname;
 const node = join(root, 'node_modules/.bin/node');

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { createServer } from 'node:net';
 import { after, describe, test } from 'node:test';
-import { agentFor, createHash, fakeUpstream } from './fixtures.ts';
+import { agentFor, createHash, fakeUpstream } from './fixtures/model.ts';
 
 const sha = (b: Uint8Array) => createHash('sha256').update(b).digest('hex');
 

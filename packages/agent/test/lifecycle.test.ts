@@ -9,8 +9,8 @@ import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import { type AgentOptions, startAgent } from '@tmb/agent';
 import { ReceiptLog } from '@tmb/agent/log';
-import { fakeUpstream } from './fixtures.ts';
-import { until } from './prom.ts';
+import { fakeUpstream } from './fixtures/model.ts';
+import { until } from './fixtures/prom.ts';
 
 // Issue 10, "No stuck states": options are checked before anything starts, the port is bound
 // before the TPM or the data dir is touched, a failed start closes what it opened, and close()

@@ -1,9 +1,12 @@
 import { type ParseArgsConfig, parseArgs } from 'node:util';
+import { TmbError } from '@tmb/core';
 import type { Io } from './registry.ts';
 
 /** Thrown for bad command-line usage; main prints the message (code CLI_USAGE) and exits 2. */
-export class UsageError extends Error {
-  override name = 'UsageError';
+export class UsageError extends TmbError<'CLI_USAGE'> {
+  constructor(message: string, options?: ErrorOptions) {
+    super('UsageError', 'CLI_USAGE', message, options);
+  }
 }
 
 /**

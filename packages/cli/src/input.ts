@@ -9,13 +9,13 @@ export const CHUNK_BYTES = 1 << 16;
  * the message and exits 2 like any other unreadable input.
  */
 export class InputTooLargeError extends UsageError {
-  override name = 'InputTooLargeError';
   /** The path as given. */
   readonly path: string;
   /** The cap that was passed. */
   readonly maxBytes: number;
   constructor(path: string, maxBytes: number) {
     super(`${path}: larger than ${maxBytes} bytes, the most this command reads`);
+    this.name = 'InputTooLargeError';
     this.path = path;
     this.maxBytes = maxBytes;
   }

@@ -59,7 +59,7 @@ export const COMMANDS: Record<string, Command> = {
   demo: {
     summary: 'run the whole system on this machine and print verdicts',
     untilSignal: [''],
-    load: () => import('./commands/demo.ts'),
+    load: () => import('./commands/demo/index.ts'),
   },
   tpm: {
     summary: 'check a TPM quote; run a development swtpm',
@@ -80,6 +80,6 @@ export const COMMANDS: Record<string, Command> = {
   profile: {
     summary: 'fit, show and evaluate signed telemetry profiles',
     jsonAlways: ['keygen', 'generate', 'fit'],
-    load: () => import('./commands/profile.ts'),
+    load: () => import('./commands/profile/index.ts'),
   },
 };

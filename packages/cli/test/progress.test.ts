@@ -2,7 +2,7 @@
 // --quiet or --json (docs/cli.md, "Progress").
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { progressTo } from '../src/commands/demo.ts';
+import { progressTo } from '../src/commands/demo/index.ts';
 import { main } from '../src/main.ts';
 import { capture } from './io.ts';
 

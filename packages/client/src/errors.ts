@@ -1,3 +1,5 @@
+import { TmbError } from '@tmb/core';
+
 /**
  * Error codes of the client SDK (docs/errors.md). CLIENT_CONFIG_INVALID and RESPONSE_NOT_TRACKED
  * are thrown (programmer errors); the others are named in failed checks of a ClientResult,
@@ -21,12 +23,8 @@ export const CLIENT_ERROR_CODES = [
 export type ClientErrorCode = (typeof CLIENT_ERROR_CODES)[number];
 
 /** The one error class of `@tmb/client`. */
-export class ClientError extends Error {
-  readonly code: ClientErrorCode;
-
+export class ClientError extends TmbError<ClientErrorCode> {
   constructor(code: ClientErrorCode, message: string, options?: ErrorOptions) {
-    super(message, options);
-    this.name = 'ClientError';
-    this.code = code;
+    super('ClientError', code, message, options);
   }
 }

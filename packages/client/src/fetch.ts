@@ -1,4 +1,4 @@
-import { CLIENT_NONCE_HEADER, toBase64Url } from '@tmb/core';
+import { CLIENT_NONCE_HEADER, isReceiptId, toBase64Url } from '@tmb/core';
 import type { BoundResult } from './bound.ts';
 import { type CapturedBody, captureBody } from './capture.ts';
 import { verifyResult } from './ear.ts';
@@ -19,7 +19,6 @@ export interface VerifiedFetch {
   verify(response: Response): Promise<ClientResult>;
 }
 
-const RECEIPT_ID = /^[0-9a-f]{32}$/;
 // Statuses whose responses carry no body (Fetch standard, "null body status").
 const NULL_BODY = new Set([101, 103, 204, 205, 304]);
 
@@ -77,7 +76,7 @@ export function createVerifiedFetch(options: VerifiedFetchOptions = {}): Verifie
     const receiptId = res.headers.get('tmb-receipt-id');
     const requestId = res.headers.get('x-request-id');
     const checks: ClientCheck[] = [];
-    const validId = receiptId !== null && RECEIPT_ID.test(receiptId) ? receiptId : null;
+    const validId = isReceiptId(receiptId) ? receiptId : null;
     let answer: VerifierAnswer | null = null;
     let resultCheck: ClientCheck | undefined;
     let bound: BoundResult | null = null;

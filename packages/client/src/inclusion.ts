@@ -4,6 +4,7 @@ import {
   decodeInclusionProof,
   ed25519NoteVerifier,
   type InclusionProof,
+  logOrigin,
   openCheckpoint,
   runOfCheckpoint,
   verifyReceiptInCheckpoint,
@@ -62,7 +63,7 @@ export function l1ClientChecks(
 
 function included(body: ReceiptBody, bytes: Uint8Array, a: AnswerAttestation): ClientCheck {
   const name = 'receipt.included';
-  const origin = `tmb/agent/${body.agent}`;
+  const origin = logOrigin(body.agent);
   try {
     if (typeof a.checkpoint !== 'string' || typeof a.checkpointKey !== 'string')
       throw new CoreError('CHECKPOINT_MALFORMED', 'no checkpoint or key in the answer');

@@ -25,6 +25,8 @@ export type { ClientErrorCode } from './errors.ts';
 export { CLIENT_ERROR_CODES, ClientError } from './errors.ts';
 export type { VerifiedFetch } from './fetch.ts';
 export { createVerifiedFetch } from './fetch.ts';
+export type { ReceiptResult, VerifyReceiptOptions } from './receipt.ts';
+export { verifyReceipt } from './receipt.ts';
 export { appraiseExchange, CLIENT_CHECKS } from './result.ts';
 export type { ClientCheck, ClientResult, VerifiedFetchOptions } from './types.ts';
 export type { ReceiptSource, VerifierAnswer } from './verifier.ts';

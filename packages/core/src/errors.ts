@@ -28,15 +28,35 @@ export const CORE_ERROR_CODES = [
 export type CoreErrorCode = (typeof CORE_ERROR_CODES)[number];
 
 /**
+ * The base of every TMB package's error class (CoreError, StatsError, ClientError, AgentError,
+ * VerifierError, ...): a `code` from the package's string-literal union that callers `switch`
+ * on, a message for people, `cause` when wrapping, and `name` set to the subclass's name as an
+ * own property (before `code`, as each class wrote it by hand). `instanceof` works on both the
+ * subclass and TmbError. A subclass is a constructor that passes its name:
+ * @example
+ * export class StatsError extends TmbError<StatsErrorCode> {
+ *   constructor(code: StatsErrorCode, message: string, options?: ErrorOptions) {
+ *     super('StatsError', code, message, options);
+ *   }
+ * }
+ */
+export class TmbError<Code extends string = string> extends Error {
+  // `declare`: no class field, so `code` is defined after `name`, in the constructor.
+  declare readonly code: Code;
+
+  constructor(name: string, code: Code, message: string, options?: ErrorOptions) {
+    super(message, options);
+    this.name = name;
+    this.code = code;
+  }
+}
+
+/**
  * The one error class of `@tmb/core`. Callers switch on `code`; the message is for people.
  */
-export class CoreError extends Error {
-  readonly code: CoreErrorCode;
-
+export class CoreError extends TmbError<CoreErrorCode> {
   constructor(code: CoreErrorCode, message: string, options?: ErrorOptions) {
-    super(message, options);
-    this.name = 'CoreError';
-    this.code = code;
+    super('CoreError', code, message, options);
   }
 }
 

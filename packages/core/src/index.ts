@@ -1,6 +1,6 @@
 export { readBounded, readBoundedText } from './bytes/bounded.ts';
-export type { CanonicalValue } from './bytes/canonical.ts';
-export { canonicalBytes, canonicalJson, parseCanonical } from './bytes/canonical.ts';
+export type { CanonicalValue, JsonValue } from './bytes/canonical.ts';
+export { canonicalBytes, canonicalJson, jcs, jcsBytes, parseCanonical } from './bytes/canonical.ts';
 export { Cursor } from './bytes/cursor.ts';
 export {
   bytesEqual,
@@ -18,7 +18,7 @@ export { ed25519PublicKey, ed25519Raw, ed25519Verify } from './crypto/ed25519.ts
 export type { HashName } from './crypto/hash.ts';
 export { digest, HASH_SIZE, sha256 } from './crypto/hash.ts';
 export type { CoreErrorCode } from './errors.ts';
-export { CORE_ERROR_CODES, CoreError, ParseError } from './errors.ts';
+export { CORE_ERROR_CODES, CoreError, ParseError, TmbError } from './errors.ts';
 export {
   decodeReceiptBody,
   encodeReceiptBody,
@@ -36,6 +36,7 @@ export {
   receiptClientNonce,
   receiptServed,
 } from './receipt/fields.ts';
+export { AGENT_NAME_PATTERN, isAgentName, isReceiptId, RECEIPT_ID_PATTERN } from './receipt/ids.ts';
 export type {
   Outcome,
   ReceiptBody,

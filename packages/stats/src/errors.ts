@@ -1,3 +1,5 @@
+import { TmbError } from '@tmb/core';
+
 /** Error codes of `@tmb/stats` (docs/errors.md). */
 export const STATS_ERROR_CODES = [
   'STATS_TOO_FEW_SAMPLES',
@@ -16,12 +18,8 @@ export type StatsErrorCode = (typeof STATS_ERROR_CODES)[number];
  * NaN, values outside the distribution's support, zero spread) and for bad parameters.
  * Callers switch on `code`; the message is for people.
  */
-export class StatsError extends Error {
-  readonly code: StatsErrorCode;
-
+export class StatsError extends TmbError<StatsErrorCode> {
   constructor(code: StatsErrorCode, message: string, options?: ErrorOptions) {
-    super(message, options);
-    this.name = 'StatsError';
-    this.code = code;
+    super('StatsError', code, message, options);
   }
 }

@@ -1,3 +1,5 @@
+import { TmbError } from '@tmb/core';
+
 /** Error codes of the verifier service (docs/errors.md), with the HTTP status each maps to. */
 export const VERIFIER_ERROR_STATUS = {
   VERIFIER_CONFIG_INVALID: 500,
@@ -34,15 +36,12 @@ export const VERIFIER_ERROR_CODES = Object.keys(VERIFIER_ERROR_STATUS) as Verifi
 
 /**
  * The one error class of `@tmb/verifier`. Thrown inside request handlers and turned into
- * `{"error": {"code", "message"}}` with `status`; callers switch on `code`.
+ * `{"error": {"code", "message"}}` with `status`; callers switch on `code`. A thin subclass of
+ * core's TmbError (name, code, message and cause as every package's error class).
  */
-export class VerifierError extends Error {
-  readonly code: VerifierErrorCode;
-
+export class VerifierError extends TmbError<VerifierErrorCode> {
   constructor(code: VerifierErrorCode, message: string, options?: ErrorOptions) {
-    super(message, options);
-    this.name = 'VerifierError';
-    this.code = code;
+    super('VerifierError', code, message, options);
   }
 
   /** The HTTP status this code maps to (docs/errors.md). */

@@ -1,6 +1,5 @@
-export type { Rejection } from './api/push.ts';
-export type { ReceiptResult } from './appraise.ts';
-export { appraise } from './appraise.ts';
+export type { ReceiptResult } from './appraise/receipt.ts';
+export { appraiseReceipt as appraise } from './appraise/receipt.ts';
 export type { Grant } from './auth.ts';
 export { TokenAuth } from './auth.ts';
 export type { ResultBinding, ResultKeyJwk, ResultSigner, ResultSignerOptions } from './ear.ts';
@@ -21,6 +20,7 @@ export { createLogger, LOG_LEVELS, SILENT_LOGGER } from './log.ts';
 export { VerifierMetrics } from './metrics.ts';
 export type { RateLimitOptions, TokenEntry, VerifierOptions } from './options.ts';
 export { resolveOptions } from './options.ts';
+export type { Rejection } from './receipt/push.ts';
 export type { RunningVerifier } from './server.ts';
 export { startVerifier } from './server.ts';
 export type { SqliteStoreOptions } from './store/sqlite.ts';

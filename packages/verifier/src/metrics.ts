@@ -1,7 +1,5 @@
 import type { Check } from '@tmb/core';
 import { Counter, Gauge, Histogram, Registry } from 'prom-client';
-import type { Context } from './api/context.ts';
-import { VerifierError } from './errors.ts';
 import type { Logger } from './log.ts';
 
 /**
@@ -130,28 +128,4 @@ export function observeEvidence(
   o.metrics.appraisal(code, seconds);
   if (code === null) o.log.info('evidence_accepted', { agent, ms: Math.round(seconds * 1000) });
   else o.log.warn('evidence_refused', { agent, code, check, ms: Math.round(seconds * 1000) });
-}
-
-/**
- * GET /metrics (docs/api.md, "GET /metrics"): the Prometheus text exposition. Needs a reader token
- * unless the verifier runs with `metricsPublic` (then it is rate-limited like the public reads).
- * @throws VerifierError TOKEN_INVALID | TOKEN_AGENT_MISMATCH (an agent token)
- */
-export async function getMetrics(ctx: Context): Promise<void> {
-  if (!ctx.options.metricsPublic) {
-    const grant = ctx.auth.check(ctx.req.headers.authorization);
-    if (grant.kind !== 'reader')
-      throw new VerifierError(
-        'TOKEN_AGENT_MISMATCH',
-        'an agent token cannot read /metrics: use a reader token',
-      );
-  }
-  const { text, contentType } = await ctx.metrics.scrape();
-  const body = Buffer.from(text, 'utf8');
-  ctx.res.writeHead(200, {
-    'content-type': contentType,
-    'content-length': body.length,
-    'cache-control': 'no-store',
-  });
-  ctx.res.end(body);
 }

@@ -1,3 +1,4 @@
+import { isAgentName } from '@tmb/core';
 import type { BootPolicyJson } from '@tmb/core/boot';
 import type { ModelRegistry, RuntimePolicy } from '@tmb/core/ima';
 import { HARDWARE_EK_ROOTS } from '@tmb/core/tpm';
@@ -133,9 +134,6 @@ export type ResolvedVerifierOptions = Required<
     'resultKeyPem' | 'telemetry' | 'registry' | 'imaPolicy' | 'bootPolicy' | 'store'
   >;
 
-/** Agent names: printable ASCII without spaces, as the receipt format allows. */
-export const AGENT_NAME = /^[\x21-\x7e]{1,128}$/;
-
 /**
  * Fills in defaults and checks the options.
  * @throws VerifierError VERIFIER_CONFIG_INVALID
@@ -196,7 +194,7 @@ export function resolveOptions(o: VerifierOptions): ResolvedVerifierOptions {
     if (typeof t?.token !== 'string' || t.token.length < 16) {
       throw new VerifierError('VERIFIER_CONFIG_INVALID', 'every agent token must be at least 16 characters');
     }
-    if (typeof t.agent !== 'string' || !AGENT_NAME.test(t.agent)) {
+    if (typeof t.agent !== 'string' || !isAgentName(t.agent)) {
       throw new VerifierError(
         'VERIFIER_CONFIG_INVALID',
         `agent token ${i + 1} names no agent: every token must name exactly one agent (1 to 128 printable ASCII characters, no spaces)`,

@@ -2,11 +2,11 @@ import { fromBase64Url, fromHex, toBase64Url } from '@tmb/core';
 import { quoteQualifyingData } from '@tmb/core/host';
 import { encodeConsistencyProof, type NoteSigner } from '@tmb/core/log';
 import { parseAttest } from '@tmb/core/tpm';
-import type { ReceiptLog, StoredCheckpoint } from '../log/store.ts';
+import type { LogFeeder } from '../log/feeder.ts';
+import type { ReceiptLog, StoredCheckpoint } from '../log/tree.ts';
 import type { UpstreamWatch } from '../upstream/index.ts';
-import { type CheckpointKey, certifyCheckpointKey } from './ckey.ts';
+import { type CheckpointKey, certifyCheckpointKey } from './certify.ts';
 import { type AttestClient, brokenRun, checkpointRunOf, kernelAsk, type NonceAnswer } from './client.ts';
-import type { LogFeeder } from './feeder.ts';
 import type { AttestHost } from './host.ts';
 import { type KernelEvidence, quotePcrs } from './kernel.ts';
 import { type UpstreamEvidence, upstreamEvidence } from './upstream.ts';
@@ -90,7 +90,7 @@ export class Attester {
     feeder: LogFeeder;
     origin: string;
     /**
-     * The in-memory (Ed25519) checkpoint signer; its `receiptKeyId` (log/signer.ts) is what the
+     * The in-memory (Ed25519) checkpoint signer; its `receiptKeyId` (log/note.ts) is what the
      * TPM checkpoint key's certification names. With a TPM, checkpoints are co-signed by the TPM key.
      */
     signer: NoteSigner & { receiptKeyId?: string };

@@ -2,8 +2,15 @@ import { existsSync } from 'node:fs';
 import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { bytesEqual, concat, toHex } from '@tmb/core';
-import { entryToBinary, type ImaEntry, parseBinaryLog, pcrInitialValue, replay } from '@tmb/core/ima';
-import { AGENT_KEY_EVENT, MeasurementLog } from '../measure/index.ts';
+import {
+  AGENT_KEY_EVENT,
+  entryToBinary,
+  type ImaEntry,
+  parseBinaryLog,
+  pcrInitialValue,
+  replay,
+} from '@tmb/core/ima';
+import { MeasurementLog } from '../measure/log.ts';
 import { isBindablePcr } from '../options.ts';
 import { TpmDriver } from '../tpm/driver.ts';
 import { TpmDriverError } from '../tpm/errors.ts';

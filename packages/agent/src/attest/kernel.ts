@@ -1,5 +1,5 @@
 import { toBase64Url } from '@tmb/core';
-import type { KernelLog } from '../kernel/reader.ts';
+import type { KernelLog } from '../measure/kernel/reader.ts';
 
 /** The kernel's IMA PCR (sha256 bank); measured boot fills 0-9. */
 export const KERNEL_PCR = 10;

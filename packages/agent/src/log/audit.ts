@@ -1,7 +1,7 @@
 import type { DatabaseSync } from 'node:sqlite';
 import { bytesEqual } from '@tmb/core';
 import { type LogVerification, nodeHash, verifyConsistency } from '@tmb/core/log';
-import type { ReceiptLog } from './store.ts';
+import type { ReceiptLog } from './tree.ts';
 
 /**
  * ReceiptLog.audit: every checkpoint against its run's tree, consecutive checkpoints of one run

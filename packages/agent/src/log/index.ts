@@ -1,4 +1,4 @@
+export { checkpointSigner, checkpointVerifierKey } from './note.ts';
 export { LOG_FORMAT, LOG_STEPS } from './schema.ts';
-export { checkpointSigner, checkpointVerifierKey } from './signer.ts';
-export type { StoredCheckpoint, StoredRun } from './store.ts';
-export { ReceiptLog } from './store.ts';
+export type { StoredCheckpoint, StoredRun } from './tree.ts';
+export { ReceiptLog } from './tree.ts';

@@ -7,6 +7,7 @@ import {
   entryToBinary,
   extendDigest,
   type ImaEntry,
+  MANIFEST_EVENT,
   parseAsciiLog,
   parseBinaryLog,
 } from '@tmb/core/ima';
@@ -33,11 +34,6 @@ export interface MeasurementLogOptions {
   /** Append-only file for the ASCII form. Left out: kept in memory only. */
   asciiPath?: string;
 }
-
-/** Name of the ima-buf event that binds the agent's signing key (its buffer is the public key). */
-export const AGENT_KEY_EVENT = 'tmb.agent-key';
-/** Prefix of the ima-buf event that carries a directory's manifest (the name ends in the directory). */
-export const MANIFEST_EVENT = 'tmb.manifest:';
 
 interface Tracked {
   kind: 'file' | 'dir';

@@ -43,3 +43,27 @@ export function clientNonce(headers: IncomingHttpHeaders): string | null {
   const v = headers[CLIENT_NONCE_HEADER];
   return typeof v === 'string' && CLIENT_NONCE_PATTERN.test(v) ? v : null;
 }
+
+/**
+ * The headers a request is forwarded with: end to end ones as received, the agent's own
+ * `x-request-id` when the router gave none (`given`), and the length of the buffered body (left
+ * out for an empty body that declared neither length nor chunked transfer).
+ */
+export function forwardHeaders(
+  headers: IncomingHttpHeaders,
+  given: string | undefined,
+  requestId: string,
+  bodyLength: number,
+): OutgoingHttpHeaders {
+  const out = endToEnd(headers);
+  if (given === undefined) out['x-request-id'] = requestId;
+  out['content-length'] = String(bodyLength);
+  if (
+    bodyLength === 0 &&
+    headers['content-length'] === undefined &&
+    headers['transfer-encoding'] === undefined
+  ) {
+    delete out['content-length'];
+  }
+  return out;
+}

@@ -1,45 +1,12 @@
-import { sha256 } from '@tmb/core';
-import { canonicalBytes } from '@tmb/stats';
+import { GENESIS_HEAD, nextHead, type TelemetryBatch, telemetryBatchBytes } from '@tmb/core/telemetry';
 import type { GpuSample, ProcSample } from './sample.ts';
 
-/** A batch of samples as pushed to the verifier. Version 1; a change bumps `v`. */
-export interface SampleBatch {
-  v: 1;
-  /** 0 for the first batch since the agent started, then +1 per batch. */
-  seq: number;
-  gpu: GpuSample[];
-  proc: ProcSample[];
-}
+// The batch format and the chain are core's (`@tmb/core/telemetry`, docs/telemetry.md); these
+// re-exports keep the names this package has always exported.
+export { chainHead, GENESIS_HEAD, nextHead, telemetryBatchBytes as batchBytes } from '@tmb/core/telemetry';
 
-/** The chain head before any batch: 32 zero bytes. */
-export const GENESIS_HEAD = new Uint8Array(32);
-
-const DOMAIN = new TextEncoder().encode('tmb-telemetry-batch-v1\0');
-
-/**
- * Bytes of a batch: RFC 8785 canonical JSON (sorted keys, ECMAScript number form; floats
- * allowed), so the verifier re-derives the same bytes from the parsed batch.
- */
-export function batchBytes(batch: SampleBatch): Uint8Array {
-  return canonicalBytes(batch);
-}
-
-/**
- * The next chain head: SHA-256("tmb-telemetry-batch-v1\0" || previous head || SHA-256(batch bytes)).
- * The head after the latest batch is what the agent enters in its receipt log, so a quoted
- * checkpoint commits to every sample before it; dropping, reordering or editing a batch
- * changes every later head.
- */
-export function nextHead(previous: Uint8Array, batch: Uint8Array): Uint8Array {
-  return sha256(DOMAIN, previous, sha256(batch));
-}
-
-/** Folds batches (as bytes, in order) from `from` (default GENESIS_HEAD) into a head. */
-export function chainHead(batches: readonly Uint8Array[], from: Uint8Array = GENESIS_HEAD): Uint8Array {
-  let head = from;
-  for (const b of batches) head = nextHead(head, b);
-  return head;
-}
+/** A batch of the agent's samples as pushed to the verifier (core's TelemetryBatch, version 1). */
+export type SampleBatch = TelemetryBatch<GpuSample, ProcSample>;
 
 /**
  * Builds the batch chain on the agent side: add samples as they arrive, `cut()` a batch when
@@ -68,7 +35,7 @@ export class BatchChain {
   cut(): { batch: SampleBatch; bytes: Uint8Array; head: Uint8Array } | undefined {
     if (this.pending === 0) return undefined;
     const batch: SampleBatch = { v: 1, seq: this.seq, gpu: this.#gpu, proc: this.#proc };
-    const bytes = batchBytes(batch);
+    const bytes = telemetryBatchBytes(batch);
     this.head = nextHead(this.head, bytes);
     this.seq++;
     this.#gpu = [];

@@ -1,16 +1,16 @@
-import { readBoundedText, toBase64, toBase64Url } from '@tmb/core';
+import { readBoundedText, toBase64Url } from '@tmb/core';
+import { formatTelemetryLine } from '@tmb/core/telemetry';
 import { AgentError } from '../errors.ts';
 import { nowUs } from '../proxy/clock.ts';
 import { BatchChain, GENESIS_HEAD, type SampleBatch } from './chain.ts';
-import { NvSmiCollector } from './collect/nvsmi.ts';
-import type { SpawnFn } from './collect/spawn.ts';
+import type { NvSmiCollector } from './collect/nvsmi.ts';
+import { type SourceOptions, TelemetrySources } from './sources.ts';
 
-/** Options of the agent's telemetry stream (docs/telemetry.md). All have defaults. */
-export interface TelemetryStreamOptions {
-  /** The nvidia-smi program to run. Default `nvidia-smi` from PATH (the demo passes its simulated one). */
-  nvidiaSmi?: string;
-  /** Sampling period, ms (`-lms`). Default 100. */
-  intervalMs?: number;
+/**
+ * Options of the agent's telemetry stream (docs/telemetry.md). All have defaults: left out,
+ * nvidia-smi from PATH is sampled every 100 ms and no process is read from /proc.
+ */
+export interface TelemetryStreamOptions extends SourceOptions {
   /** How often a batch is cut and pushed, ms. Default 1000. */
   pushIntervalMs?: number;
   /** Batches held while the verifier is unreachable; past it the oldest are dropped and the chain restarts. Default 600. */
@@ -19,10 +19,6 @@ export interface TelemetryStreamOptions {
   pushBatches?: number;
   /** Timeout of each push, ms. Default 10 s. */
   timeoutMs?: number;
-  /** Starts the tool (tests hand in a fake). Default node:child_process.spawn. */
-  spawn?: SpawnFn;
-  /** Default globalThis.fetch. */
-  fetch?: typeof fetch;
 }
 
 /** A batch waiting to be pushed, with its place in the chain. */
@@ -34,7 +30,10 @@ interface Pending {
 
 /** What the stream did so far (logged, and shown by tests). */
 export interface StreamCounts {
+  /** GPU samples read (the agent's tmb_agent_telemetry_samples_total). */
   samples: number;
+  /** Process samples read from /proc (TelemetryStreamOptions.pids). */
+  procSamples: number;
   batchesPushed: number;
   /** Batches dropped because the verifier was unreachable past maxPendingBatches. */
   batchesDropped: number;
@@ -46,22 +45,27 @@ export interface StreamCounts {
 type Log = (event: string, detail: Record<string, unknown>) => void;
 
 /**
- * The agent's telemetry pipeline: runs nvidia-smi (NvSmiCollector), stamps each sample with
+ * The agent's telemetry pipeline: runs its collectors (TelemetrySources: nvidia-smi or
+ * dcgm-exporter for the GPU, /proc for the model server's process), stamps each sample with
  * the receipts' clock (Unix time from the monotonic clock, `nowUs() / 1000` ms, so receipt
  * times and sample times line up), digest-chains the samples into batches (BatchChain) and
  * pushes them to the verifier's POST /v1/telemetry with a timeout, retry and a bounded queue.
  * `head()` is what the receipt log's checkpoints commit to.
  */
 export class TelemetryStream {
-  readonly collector: NvSmiCollector;
+  /** The collectors this stream runs. */
+  readonly sources: TelemetrySources;
+  /** The nvidia-smi collector (sources.nvsmi), when the GPU is read with nvidia-smi. */
+  readonly collector: NvSmiCollector | undefined;
   readonly counts: StreamCounts = {
     samples: 0,
+    procSamples: 0,
     batchesPushed: 0,
     batchesDropped: 0,
     chainRestarts: 0,
     pushFailures: 0,
   };
-  readonly #o: Required<Omit<TelemetryStreamOptions, 'nvidiaSmi' | 'spawn'>>;
+  readonly #o: Required<Omit<TelemetryStreamOptions, keyof SourceOptions>> & { fetch: typeof fetch };
   readonly #target: { url: string; token: string; name: string } | undefined;
   readonly #log: Log;
   #chain = new BatchChain();
@@ -79,28 +83,34 @@ export class TelemetryStream {
     this.#target = target;
     this.#log = log;
     this.#o = {
-      intervalMs: options.intervalMs ?? 100,
       pushIntervalMs: options.pushIntervalMs ?? 1000,
       maxPendingBatches: options.maxPendingBatches ?? 600,
       pushBatches: options.pushBatches ?? 50,
       timeoutMs: options.timeoutMs ?? 10_000,
       fetch: options.fetch ?? globalThis.fetch,
     };
-    this.collector = new NvSmiCollector({
-      command: options.nvidiaSmi ?? 'nvidia-smi',
-      intervalMs: this.#o.intervalMs,
+    this.sources = new TelemetrySources(options, {
       now: () => nowUs() / 1000,
-      ...(options.spawn ? { spawn: options.spawn } : {}),
-      onSample: (s) => {
+      onGpu: (s) => {
         this.counts.samples++;
         this.#chain.addGpu(s);
       },
+      onProc: (s) => {
+        this.counts.procSamples++;
+        this.#chain.addProc(s);
+      },
     });
+    this.collector = this.sources.nvsmi;
+  }
+
+  /** The evidence's `telemetryTool`: the resolved nvidia-smi the agent runs, or null (TelemetrySources.tool). */
+  tool(): string | null {
+    return this.sources.tool();
   }
 
   /** Starts sampling and the push loop. */
   start(): void {
-    this.collector.start();
+    this.sources.start();
     this.#timer ??= setInterval(() => {
       this.#cut();
       if (this.#target !== undefined) this.push().catch(() => {});
@@ -129,7 +139,7 @@ export class TelemetryStream {
 
   /** Stops sampling, pushes what it can, stops the loop. */
   async close(): Promise<void> {
-    const stopped = this.collector.stop();
+    const stopped = this.sources.stop();
     clearInterval(this.#timer);
     await this.flush().catch(() => {});
     await stopped;
@@ -157,13 +167,15 @@ export class TelemetryStream {
   }
 
   /** Starts a new chain from the genesis head; the verifier accepts seq 0 as a new chain. */
-  #restart(queued: SampleBatch['gpu'] = []): void {
+  #restart(queued: readonly SampleBatch[] = []): void {
     this.counts.chainRestarts++;
-    const rest = this.#chain.cut()?.batch.gpu ?? [];
+    const rest = this.#chain.cut()?.batch;
     this.#chain = new BatchChain();
     this.#lastPushedHead = GENESIS_HEAD;
-    for (const s of queued) this.#chain.addGpu(s);
-    for (const s of rest) this.#chain.addGpu(s);
+    for (const b of rest === undefined ? queued : [...queued, rest]) {
+      for (const s of b.gpu) this.#chain.addGpu(s);
+      for (const s of b.proc) this.#chain.addProc(s);
+    }
     this.#cut();
   }
 
@@ -207,10 +219,11 @@ export class TelemetryStream {
     if (code === 'TELEMETRY_CHAIN_BROKEN' || code === 'TELEMETRY_BATCH_TAMPERED') {
       // The verifier cannot continue this chain (it lost or never got a batch): re-chain every
       // queued sample from the genesis head, so nothing queued is lost.
-      const samples = this.#queue.flatMap((p) => p.batch.gpu);
+      const batches = this.#queue.map((p) => p.batch);
       this.#queue = [];
-      this.#log('telemetry_chain_restart', { code, samples: samples.length });
-      this.#restart(samples);
+      const samples = batches.reduce((n, b) => n + b.gpu.length + b.proc.length, 0);
+      this.#log('telemetry_chain_restart', { code, samples });
+      this.#restart(batches);
     }
     throw new AgentError('AGENT_PUSH_FAILED', `telemetry push answered ${status} ${code ?? ''}`.trim());
   }
@@ -228,5 +241,5 @@ export function telemetryHead(stream: TelemetryStream): { head: Uint8Array; coun
  */
 export function telemetryExtension(stream: TelemetryStream): string | undefined {
   const { head, count } = stream.head();
-  return count === 0 ? undefined : `tmb-telemetry ${count} ${toBase64(head)}`;
+  return count === 0 ? undefined : formatTelemetryLine(count, head);
 }

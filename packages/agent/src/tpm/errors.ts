@@ -1,3 +1,5 @@
+import { TmbError } from '@tmb/core';
+
 /**
  * Codes of the TPM driver (docs/errors.md, package `agent`). The driver throws: it does I/O,
  * and its failures are the host's, not bad evidence.
@@ -12,12 +14,8 @@ export const TPM_DRIVER_ERROR_CODES = [
 export type TpmDriverErrorCode = (typeof TPM_DRIVER_ERROR_CODES)[number];
 
 /** The TPM driver's error: no TPM or tools, a tool that failed or hung, swtpm that would not start. */
-export class TpmDriverError extends Error {
-  readonly code: TpmDriverErrorCode;
-
+export class TpmDriverError extends TmbError<TpmDriverErrorCode> {
   constructor(code: TpmDriverErrorCode, message: string, options?: ErrorOptions) {
-    super(message, options);
-    this.name = 'TpmDriverError';
-    this.code = code;
+    super('TpmDriverError', code, message, options);
   }
 }

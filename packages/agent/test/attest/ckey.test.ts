@@ -1,11 +1,9 @@
 import assert from 'node:assert/strict';
-import { mkdtemp, readFile, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
-import { generateAgentKey, type RunningAgent, startAgent } from '@tmb/agent';
+import { generateAgentKey, type RunningAgent } from '@tmb/agent';
 import { checkpointSigner } from '@tmb/agent/log';
-import { provisionSwtpm, type Swtpm, startSwtpm, TpmDriver } from '@tmb/agent/tpm';
+import { type Swtpm, TpmDriver } from '@tmb/agent/tpm';
 import { agentKeyId, fromBase64Url, fromHex, toBase64Url } from '@tmb/core';
 import { quoteQualifyingData } from '@tmb/core/host';
 import { buildEntry, entryToBinary, extendDigest } from '@tmb/core/ima';
@@ -16,9 +14,8 @@ import {
   checkpointNoteVerifier,
   verifyCheckpointKey,
 } from '@tmb/core/tpm';
-import { type RunningVerifier, startVerifier } from '@tmb/verifier';
-import { fakeUpstream } from '../fixtures.ts';
-import { FakeSecurityfs, TestKernel } from '../kernel/fixtures.ts';
+import type { RunningVerifier } from '@tmb/verifier';
+import { type AttestedHost, startAttestedHost } from '../fixtures/host.ts';
 
 // Issue 9, item 5: the checkpoint key is held by the TPM and certified by the AK (TPM2_Certify);
 // key.bound takes that certification, not a tmb.agent-key PCR event any root process can extend.
@@ -27,57 +24,20 @@ import { FakeSecurityfs, TestKernel } from '../kernel/fixtures.ts';
 const TOKEN = 'ckey-e2e-token-0123456789';
 const tokenOf = (agent: string) => `${TOKEN}-${agent}`;
 const AGENTS = ['ckey-l1', 'ckey-forged'];
+let host: AttestedHost;
 let dir: string;
 let tpm: Swtpm;
 let verifier: RunningVerifier;
-let upstream: Awaited<ReturnType<typeof fakeUpstream>>;
-let securityfs: FakeSecurityfs;
 
 before(async () => {
-  dir = await mkdtemp(join(tmpdir(), 'tmb-ckey-e2e-'));
-  const state = await provisionSwtpm(join(dir, 'swtpm'));
-  tpm = await startSwtpm(state);
-  const roots = [await readFile(state.rootCertPath, 'utf8'), await readFile(state.issuerCertPath, 'utf8')];
-  securityfs = await new FakeSecurityfs(join(dir, 'securityfs')).create(new Uint8Array(0));
-  const kernel = new TestKernel(
-    securityfs,
-    new TpmDriver({ tcti: tpm.tcti, workDir: join(dir, 'kernel-tpm') }),
-  );
-  await kernel.firmware();
-  await kernel.boot();
-  verifier = await startVerifier({
-    dbPath: ':memory:',
-    tokens: AGENTS.map((agent) => ({ token: tokenOf(agent), agent })),
-    tpmRoots: roots,
-  });
-  upstream = await fakeUpstream((_req, _body, res) => {
-    res.writeHead(200, { 'content-type': 'application/json' });
-    res.end('{"choices":[{"message":{"content":"hi"}}]}');
-  });
+  host = await startAttestedHost({ prefix: 'tmb-ckey-e2e-', agents: AGENTS, tokenOf });
+  ({ dir, tpm, verifier } = host);
 });
 
-after(async () => {
-  await upstream?.close();
-  await verifier?.close();
-  await tpm?.stop();
-  await rm(dir, { recursive: true, force: true });
-});
+after(() => host?.close());
 
-async function agentOn(name: string, pcr: number): Promise<RunningAgent> {
-  return startAgent(
-    {
-      upstream: upstream.url,
-      dataDir: join(dir, name),
-      name,
-      verifier: { url: verifier.url, token: tokenOf(name) },
-      tpm: tpm.tcti,
-      appPcr: pcr,
-      kernel: { securityfs: securityfs.dir },
-      checkpointIntervalMs: 200,
-      checkpointMinIntervalMs: 100,
-    },
-    () => {},
-  );
+function agentOn(name: string, pcr: number): Promise<RunningAgent> {
+  return host.agent(name, pcr);
 }
 
 async function request(agent: RunningAgent): Promise<string> {

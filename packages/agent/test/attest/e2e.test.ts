@@ -1,18 +1,15 @@
 import assert from 'node:assert/strict';
-import { mkdtemp, readFile, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import { generateAgentKey, type RunningAgent, startAgent } from '@tmb/agent';
 import { checkpointSigner } from '@tmb/agent/log';
-import { provisionSwtpm, type Swtpm, startSwtpm, TpmDriver } from '@tmb/agent/tpm';
+import { type Swtpm, TpmDriver } from '@tmb/agent/tpm';
 import { createVerifiedFetch } from '@tmb/client';
 import { fromHex, L0_CHECKS, L1_CHECKS } from '@tmb/core';
 import { quoteQualifyingData } from '@tmb/core/host';
 import { signNote } from '@tmb/core/log';
-import { type RunningVerifier, startVerifier } from '@tmb/verifier';
-import { fakeUpstream } from '../fixtures.ts';
-import { FakeSecurityfs, TestKernel } from '../kernel/fixtures.ts';
+import type { RunningVerifier } from '@tmb/verifier';
+import { type AttestedHost, startAttestedHost } from '../fixtures/host.ts';
 
 // End to end on a real swtpm (one per file): agent + verifier reach L1, and held-back evidence
 // is tampered field by field to show each failure is named. The host's kernel is a test kernel
@@ -25,61 +22,24 @@ const TOKEN = 'attest-e2e-token-0123456789';
 const tokenOf = (agent: string) => `${TOKEN}-${agent}`;
 // A test that starts an agent under a new name adds the name here.
 const AGENTS = ['e2e-l1', 'e2e-tamper', 'l0-only', 'e2e-unbound', 'e2e-restart'];
+let host: AttestedHost;
 let dir: string;
 let tpm: Swtpm;
 let verifier: RunningVerifier;
-let upstream: Awaited<ReturnType<typeof fakeUpstream>>;
-let roots: string[];
-let securityfs: FakeSecurityfs;
+let upstream: AttestedHost['upstream'];
 
 before(async () => {
-  dir = await mkdtemp(join(tmpdir(), 'tmb-attest-e2e-'));
-  const state = await provisionSwtpm(join(dir, 'swtpm'));
-  tpm = await startSwtpm(state);
-  roots = [await readFile(state.rootCertPath, 'utf8'), await readFile(state.issuerCertPath, 'utf8')];
-  securityfs = await new FakeSecurityfs(join(dir, 'securityfs')).create(new Uint8Array(0));
-  const kernel = new TestKernel(
-    securityfs,
-    new TpmDriver({ tcti: tpm.tcti, workDir: join(dir, 'kernel-tpm') }),
-  );
-  await kernel.firmware();
-  await kernel.boot();
-  verifier = await startVerifier({
-    dbPath: ':memory:',
-    tokens: AGENTS.map((agent) => ({ token: tokenOf(agent), agent })),
-    tpmRoots: roots,
-  });
-  upstream = await fakeUpstream((_req, _body, res) => {
-    res.writeHead(200, { 'content-type': 'application/json' });
-    res.end('{"choices":[{"message":{"content":"hi"}}]}');
-  });
+  host = await startAttestedHost({ prefix: 'tmb-attest-e2e-', agents: AGENTS, tokenOf });
+  ({ dir, tpm, verifier, upstream } = host);
 });
 
-after(async () => {
-  await upstream?.close();
-  await verifier?.close();
-  await tpm?.stop();
-  await rm(dir, { recursive: true, force: true });
-});
+after(() => host?.close());
 
 /** The PCRs an agent quotes: sha256 0-10 and its application PCR. */
 const QUOTED = (app: number) => [0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, app];
 
-async function agentOn(name: string, pcr: number): Promise<RunningAgent> {
-  return startAgent(
-    {
-      upstream: upstream.url,
-      dataDir: join(dir, name),
-      name,
-      verifier: { url: verifier.url, token: tokenOf(name) },
-      tpm: tpm.tcti,
-      appPcr: pcr,
-      kernel: { securityfs: securityfs.dir },
-      checkpointIntervalMs: 200,
-      checkpointMinIntervalMs: 100,
-    },
-    () => {},
-  );
+function agentOn(name: string, pcr: number): Promise<RunningAgent> {
+  return host.agent(name, pcr);
 }
 
 async function request(agent: RunningAgent): Promise<string> {

@@ -8,8 +8,8 @@ import { provisionSwtpm, type Swtpm, startSwtpm, TpmDriver } from '@tmb/agent/tp
 import { concat, fromBase64Url, sha256, utf8 } from '@tmb/core';
 import { buildEntry, entryToBinary, extendDigest, parseBinaryLog, replay } from '@tmb/core/ima';
 import { parsePcrsFile } from '@tmb/core/tpm';
-import { fakeUpstream } from '../fixtures.ts';
-import { FakeSecurityfs, TestKernel } from '../kernel/fixtures.ts';
+import { fakeUpstream } from '../fixtures/model.ts';
+import { FakeSecurityfs, TestKernel } from '../measure/kernel/fixtures.ts';
 import { FakeVerifier, type PostedEvidence } from './fake-verifier.ts';
 
 // Evidence v2 on a real swtpm against a small fake verifier: the agent reads a fake securityfs

@@ -1,14 +1,9 @@
 import assert from 'node:assert/strict';
-import { mkdtemp, readFile, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { after, before, test } from 'node:test';
-import { type RunningAgent, startAgent } from '@tmb/agent';
-import { provisionSwtpm, type Swtpm, startSwtpm, TpmDriver } from '@tmb/agent/tpm';
+import type { RunningAgent } from '@tmb/agent';
 import { L1_CHECKS } from '@tmb/core';
-import { type RunningVerifier, startVerifier } from '@tmb/verifier';
-import { fakeUpstream } from '../fixtures.ts';
-import { FakeSecurityfs, TestKernel } from '../kernel/fixtures.ts';
+import type { RunningVerifier } from '@tmb/verifier';
+import { type AttestedHost, startAttestedHost } from '../fixtures/host.ts';
 
 // Issue 10, "no stuck states", end to end: agent + verifier + swtpm. One receipt the verifier
 // refuses used to stop the verifier's tree at its seq for good: nothing after it reached L1 again,
@@ -17,60 +12,22 @@ import { FakeSecurityfs, TestKernel } from '../kernel/fixtures.ts';
 
 const AGENTS = { refused: 'runs-refused', lost: 'runs-lost' } as const;
 const tokenOf = (agent: string) => `runs-e2e-token-0123456789-${agent}`;
-let dir: string;
-let tpm: Swtpm;
+let host: AttestedHost;
 let verifier: RunningVerifier;
-let upstream: Awaited<ReturnType<typeof fakeUpstream>>;
-let securityfs: FakeSecurityfs;
 
 before(async () => {
-  dir = await mkdtemp(join(tmpdir(), 'tmb-attest-runs-'));
-  const state = await provisionSwtpm(join(dir, 'swtpm'));
-  tpm = await startSwtpm(state);
-  const roots = [await readFile(state.rootCertPath, 'utf8'), await readFile(state.issuerCertPath, 'utf8')];
-  securityfs = await new FakeSecurityfs(join(dir, 'securityfs')).create(new Uint8Array(0));
-  const kernel = new TestKernel(
-    securityfs,
-    new TpmDriver({ tcti: tpm.tcti, workDir: join(dir, 'kernel-tpm') }),
-  );
-  await kernel.firmware();
-  await kernel.boot();
-  verifier = await startVerifier({
-    dbPath: ':memory:',
-    tokens: Object.values(AGENTS).map((agent) => ({ token: tokenOf(agent), agent })),
-    tpmRoots: roots,
-  });
-  upstream = await fakeUpstream((_req, _body, res) => {
-    res.writeHead(200, { 'content-type': 'application/json' });
-    res.end('{"choices":[{"message":{"content":"hi"}}]}');
-  });
+  host = await startAttestedHost({ prefix: 'tmb-attest-runs-', agents: Object.values(AGENTS), tokenOf });
+  ({ verifier } = host);
 });
 
-after(async () => {
-  await upstream?.close();
-  await verifier?.close();
-  await tpm?.stop();
-  await rm(dir, { recursive: true, force: true });
-});
+after(() => host?.close());
 
 type Events = { event: string; detail: Record<string, unknown> }[];
 
 function agentOn(name: string, appPcr: number, events: Events): Promise<RunningAgent> {
-  return startAgent(
-    {
-      upstream: upstream.url,
-      dataDir: join(dir, name),
-      name,
-      verifier: { url: verifier.url, token: tokenOf(name) },
-      tpm: tpm.tcti,
-      appPcr,
-      kernel: { securityfs: securityfs.dir },
-      checkpointIntervalMs: 200,
-      checkpointMinIntervalMs: 100,
-      // Pushes wait 1 s, so the test alters a stored receipt before the verifier sees it.
-      pushIntervalMs: 1000,
-    },
-    (event, detail) => events.push({ event, detail }),
+  // Pushes wait 1 s, so the test alters a stored receipt before the verifier sees it.
+  return host.agent(name, appPcr, { pushIntervalMs: 1000 }, (event, detail) =>
+    events.push({ event, detail }),
   );
 }
 

@@ -16,7 +16,7 @@ import {
   receiptServed,
   toSignedReceipt,
 } from '@tmb/core';
-import { agentFor, fakeUpstream } from '../fixtures.ts';
+import { agentFor, fakeUpstream } from '../fixtures/model.ts';
 
 const sha = (b: string) => createHash('sha256').update(b).digest('hex');
 

@@ -11,7 +11,7 @@ import { Agent, ClientRequest, IncomingMessage, request, ServerResponse } from '
 import { test } from 'node:test';
 import v8 from 'node:v8';
 import vm from 'node:vm';
-import { agentFor, fakeUpstream } from '../fixtures.ts';
+import { agentFor, fakeUpstream } from '../fixtures/model.ts';
 
 v8.setFlagsFromString('--expose-gc');
 const gc = vm.runInNewContext('gc') as () => void;

@@ -8,7 +8,7 @@ import { createServer, request, type Server } from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
 import { describe, test } from 'node:test';
 import type { ReceiptBody } from '@tmb/core';
-import { agentFor } from '../fixtures.ts';
+import { agentFor } from '../fixtures/model.ts';
 
 type Agent = Awaited<ReturnType<typeof agentFor>>;
 

@@ -10,7 +10,6 @@ import {
   type GpuSample,
   NvSmiCollector,
   ProcSampler,
-  queryComputeApps,
   type SpawnFn,
   scrapeDcgm,
 } from '@tmb/agent/telemetry';
@@ -170,23 +169,4 @@ test('proc sampler reads CPU time and RSS; a vanished process is counted', async
   assert.deepEqual(gone.counts.nonZero(), { 'fetch-failed': 1 });
   const self = await new ProcSampler({ pid: process.pid }).sample();
   assert.ok(self !== undefined && self.rssBytes > 1 << 20 && self.cpuSeconds > 0);
-});
-
-test('compute-apps query through an injected spawn', async () => {
-  const spawnFn: SpawnFn = (_cmd, args) => {
-    assert.deepEqual(args, [
-      '--query-compute-apps=pid,process_name,used_memory',
-      '--format=csv,noheader,nounits',
-    ]);
-    const c = new FakeChild();
-    setImmediate(() => {
-      c.stdout.end(vector('compute-apps-noheader-nounits.csv'));
-      c.emit('close', 0, null);
-    });
-    return c;
-  };
-  const r = await queryComputeApps({ spawn: spawnFn });
-  assert.equal(r.apps.length, 3);
-  const t = await queryComputeApps({ spawn: () => new FakeChild(), timeoutMs: 20 });
-  assert.deepEqual([t.apps, t.counts.nonZero()], [[], { timeout: 1 }]);
 });

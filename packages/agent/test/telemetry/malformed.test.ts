@@ -4,7 +4,6 @@ import {
   DEFAULT_NVSMI_QUERY,
   NVSMI_METRIC_FIELDS,
   NvSmiParser,
-  parseComputeApps,
   parseDcgm,
   parseProcStat,
   type TelemetryReason,
@@ -117,11 +116,7 @@ test('a tool restart mid-stream re-reads the header', () => {
   assert.deepEqual(q.counts.nonZero(), { 'missing-column': 1 });
 });
 
-test('compute apps, dcgm and /proc malformed input', () => {
-  assert.deepEqual(parseComputeApps('abc, python, 12\n7, python\n').counts.nonZero(), {
-    'not-a-number': 1,
-    'missing-column': 1,
-  });
+test('dcgm and /proc malformed input', () => {
   const d = parseDcgm(
     [
       'DCGM_FI_DEV_POWER_USAGE{gpu="0"} -3',

@@ -5,7 +5,6 @@ import {
   DEFAULT_NVSMI_QUERY,
   NVSMI_METRIC_FIELDS,
   NvSmiParser,
-  parseComputeApps,
   parseDcgm,
   parseProcStat,
   parseProcStatus,
@@ -93,30 +92,6 @@ test('nvidia-smi with the GPU identity (the default query): uuid and name on eve
   const q = new NvSmiParser({ fields: DEFAULT_NVSMI_QUERY });
   const bare = lines('nvsmi-query-gpu-identity.csv')[1]!.replace(/ (W|mJ|%|MiB|MHz)(?=,|$)/g, '');
   assert.deepEqual(q.line(bare, 1050), out[1]);
-});
-
-test('compute apps, with header and without', () => {
-  const h = parseComputeApps(vector('compute-apps-header.csv'));
-  assert.deepEqual(h.apps, [
-    { pid: 44378, processName: 'tritonserver', usedMemoryMiB: 1836 },
-    {
-      pid: 44966,
-      processName: '/opt/tritonserver/backends/python/triton_python_backend_stub',
-      usedMemoryMiB: 974,
-    },
-    { pid: 52114, processName: '/usr/bin/python3', usedMemoryMiB: 6294 },
-  ]);
-  const n = parseComputeApps(vector('compute-apps-noheader-nounits.csv'));
-  assert.deepEqual(n.apps, [
-    { pid: 3858903, processName: 'VLLM::EngineCore', usedMemoryMiB: 6265 },
-    { pid: 3880364, processName: 'VLLM::EngineCore', usedMemoryMiB: 5530 },
-    { pid: 27220, processName: 'ollama.exe' },
-  ]);
-  assert.deepEqual(n.counts.nonZero(), { 'not-available': 1 });
-  // nvidia-smi does not quote: a name with ", " in it is joined back.
-  assert.deepEqual(parseComputeApps('7, python, my, app, 12\n').apps, [
-    { pid: 7, processName: 'python, my, app', usedMemoryMiB: 12 },
-  ]);
 });
 
 test('dcgm-exporter Prometheus text', () => {

@@ -4,7 +4,6 @@ import {
   DEFAULT_NVSMI_QUERY,
   NVSMI_METRIC_FIELDS,
   NvSmiParser,
-  parseComputeApps,
   parseDcgm,
   parseProcStat,
   parseProcStatus,
@@ -71,7 +70,6 @@ test('random text never throws in the other parsers', () => {
   );
   fc.assert(
     fc.property(text, (t) => {
-      parseComputeApps(t);
       for (const s of parseDcgm(t, 0).samples)
         for (const v of [s.powerW, s.energyJ, s.utilGpu, s.memUsedMiB])
           if (v !== undefined) assert.ok(Number.isFinite(v) && v >= 0);

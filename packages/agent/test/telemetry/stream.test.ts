@@ -54,8 +54,8 @@ test('samples from nvidia-smi reach the verifier over HTTP as a digest chain who
     // The samples are stamped on the receipts' clock: Unix milliseconds, now.
     assert.ok(s.counts.samples > 0);
     // The tool is asked for the GPU's identity with every line, and it parsed cleanly.
-    assert.match(s.collector.args[0]!, /^--query-gpu=timestamp,index,uuid,name,power\.draw,/);
-    assert.deepEqual(s.collector.parser.counts.nonZero(), {});
+    assert.match(s.collector!.args[0]!, /^--query-gpu=timestamp,index,uuid,name,power\.draw,/);
+    assert.deepEqual(s.collector!.parser.counts.nonZero(), {});
   } finally {
     await s.close();
     await v.close();

@@ -22,6 +22,11 @@ stores a receipt for every exchange and pushes receipts to the verifier.
   --durability MODE      normal (survives kill -9, default) or full (fsync: survives power loss)
   --nvidia-smi PATH      stream GPU telemetry to the verifier from this nvidia-smi (e.g. nvidia-smi,
                          or demo/bin/nvidia-smi for a simulated GPU); docs/telemetry.md
+  --dcgm URL             stream GPU telemetry scraped from dcgm-exporter instead (e.g.
+                         http://127.0.0.1:9400/metrics; run it with -c 100). It is no tool the agent
+                         runs, so its receipts stay below L2 (telemetry.tool skipped)
+  --telemetry-pid PID    also stream this process's CPU time and RSS from /proc (the model server);
+                         repeatable; alone, streams only these (an engine on the CPU)
   --telemetry-ms MS      telemetry sampling period (default 100)
   --weights PATH         model weights to measure at start: a file (GGUF) or a directory
                          (safetensors); repeatable (docs/registry.md)
@@ -60,6 +65,8 @@ export async function main(argv: string[], io: Io): Promise<number> {
     'upstream-timeout': { type: 'string' },
     durability: { type: 'string' },
     'nvidia-smi': { type: 'string' },
+    dcgm: { type: 'string' },
+    'telemetry-pid': { type: 'string', multiple: true },
     'telemetry-ms': { type: 'string' },
     weights: { type: 'string', multiple: true },
     'engine-exe': { type: 'string' },
@@ -139,16 +146,7 @@ export async function main(argv: string[], io: Io): Promise<number> {
         ? undefined
         : positive(values['upstream-timeout'], '--upstream-timeout'),
     durability: values.durability as 'normal' | 'full' | undefined,
-    ...(values['nvidia-smi'] === undefined
-      ? {}
-      : {
-          telemetry: {
-            nvidiaSmi: values['nvidia-smi'],
-            ...(values['telemetry-ms']
-              ? { intervalMs: positive(values['telemetry-ms'], '--telemetry-ms') }
-              : {}),
-          },
-        }),
+    ...telemetryOptions(values),
     measure: {
       weights: values.weights ?? [],
       ...(values['engine-exe'] ? { engineExe: values['engine-exe'] } : {}),
@@ -170,6 +168,31 @@ export async function main(argv: string[], io: Io): Promise<number> {
 }
 
 const MAX_PORT = 65_535;
+
+/**
+ * The telemetry options from --nvidia-smi, --dcgm, --telemetry-pid and --telemetry-ms: none
+ * of the first three, no telemetry. @throws UsageError
+ */
+function telemetryOptions(values: {
+  'nvidia-smi'?: string;
+  dcgm?: string;
+  'telemetry-pid'?: string[];
+  'telemetry-ms'?: string;
+}): Pick<AgentOptions, 'telemetry'> {
+  if (values['nvidia-smi'] !== undefined && values.dcgm !== undefined)
+    throw new UsageError('--nvidia-smi and --dcgm exclude each other');
+  const pids = (values['telemetry-pid'] ?? []).map((p) => positive(p, '--telemetry-pid'));
+  const gpu = values['nvidia-smi'] !== undefined ? undefined : values.dcgm !== undefined ? 'dcgm' : 'none';
+  if (gpu === 'none' && pids.length === 0) return {};
+  return {
+    telemetry: {
+      ...(values['nvidia-smi'] !== undefined ? { nvidiaSmi: values['nvidia-smi'] } : { gpu }),
+      ...(values.dcgm !== undefined ? { dcgmUrl: values.dcgm } : {}),
+      ...(pids.length > 0 ? { pids } : {}),
+      ...(values['telemetry-ms'] ? { intervalMs: positive(values['telemetry-ms'], '--telemetry-ms') } : {}),
+    },
+  };
+}
 
 /** A decimal integer flag in min..max. @throws UsageError */
 function int(v: string, flag: string, min = 0, max = Number.MAX_SAFE_INTEGER): number {

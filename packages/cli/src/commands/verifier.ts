@@ -1,5 +1,6 @@
 import { mkdir, readdir, readFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
+import { isAgentName } from '@tmb/core';
 import {
   createLogger,
   LOG_LEVELS,
@@ -134,7 +135,7 @@ async function allowAk(argv: string[], io: Io): Promise<number> {
   }
   if (values.db === undefined || values.db === ':memory:')
     throw new UsageError("allow-ak needs --db FILE, the running verifier's database");
-  if (values.agent === undefined || !/^[\x21-\x7e]{1,128}$/.test(values.agent))
+  if (!isAgentName(values.agent))
     throw new UsageError('allow-ak needs --agent NAME (1 to 128 printable ASCII characters)');
   const store = new SqliteStore(values.db);
   try {

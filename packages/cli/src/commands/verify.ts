@@ -2,15 +2,12 @@ import { readdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import {
   type BundleResult,
-  bindingCheck,
-  type ClientCheck,
-  fetchBundle,
-  fetchReceipt,
+  type ReceiptResult,
   verifyBundle,
   verifyBundleBatch,
-  verifyResult,
+  verifyReceipt,
 } from '@tmb/client';
-import { agentKeyId, type Check, checkSignedReceipt, type Level, levelOf, minLevel } from '@tmb/core';
+import { isReceiptId } from '@tmb/core';
 import { parse, UsageError } from '../args.ts';
 import type { Io } from '../registry.ts';
 
@@ -36,16 +33,10 @@ the receipt instead. With --bundle, reads a bundle file and uses no network at a
 
 Exits 0 when no check failed and the level is L0 or higher, 1 when not, 2 on bad usage.`;
 
-/** What `tmb verify --json` prints. */
-export interface VerifyOutput {
-  receiptId: string | null;
-  /** `bundle`: every check re-run here from a bundle; `verifier`: the verifier's signed result. */
-  source: 'bundle' | 'verifier';
-  level: Level;
-  ok: boolean;
-  checks: ClientCheck[];
-}
+/** What `tmb verify --json` prints: @tmb/client's result, less the bundle (--save writes that). */
+export type VerifyOutput = Omit<ReceiptResult, 'bundle'>;
 
+/** `tmb verify`: see HELP. Exits 0 when no check failed and the level is L0 or higher. */
 export async function main(argv: string[], io: Io): Promise<number> {
   const { values, positionals } = parse(
     argv,
@@ -68,55 +59,56 @@ export async function main(argv: string[], io: Io): Promise<number> {
   }
   const key = values['verifier-key'] === undefined ? undefined : await jwk(values['verifier-key']);
   const ekRoots = values['ek-roots'] === undefined ? undefined : await pems(values['ek-roots']);
-  let out: VerifyOutput;
+  let outs: VerifyOutput[] | VerifyOutput;
   if (values.bundle !== undefined) {
     if (positionals.length > 0) throw new UsageError('give a receipt id or --bundle FILE, not both');
-    let bundle: unknown;
-    try {
-      bundle = JSON.parse(await readFile(values.bundle, 'utf8'));
-    } catch (err) {
-      throw new UsageError(`--bundle ${values.bundle}: ${(err as Error).message}`);
-    }
-    if ((bundle as { type?: unknown } | null)?.type === 'tmb.bundle-batch') {
-      const outs =
-        key === undefined
-          ? [unkeyed(null)]
-          : (await verifyBundleBatch(bundle, { verifierKey: key, ekRoots, now: new Date() })).map(fromBundle);
-      io.stdout(values.json ? `${JSON.stringify({ results: outs })}\n` : outs.map(table).join('\n'));
-      return outs.every((o) => o.ok && o.level !== 'none') ? 0 : 1;
-    }
-    out =
-      key === undefined
-        ? unkeyed(null)
-        : fromBundle(await verifyBundle(bundle, { verifierKey: key, ekRoots, now: new Date() }));
+    outs = await fromFile(values.bundle, key, ekRoots);
   } else {
     const [id, ...extra] = positionals;
     if (id === undefined || extra.length > 0)
       throw new UsageError('expected exactly one receipt id, or --bundle FILE (see --help)');
-    if (!/^[0-9a-f]{32}$/.test(id)) throw new UsageError('a receipt id is 32 lower-case hex digits');
-    const base = values.verifier ?? process.env.TMB_VERIFIER_URL;
-    if (base === undefined) throw new UsageError('--verifier URL is required');
+    if (!isReceiptId(id)) throw new UsageError('a receipt id is 32 lower-case hex digits');
+    const verifierUrl = values.verifier ?? process.env.TMB_VERIFIER_URL;
+    if (verifierUrl === undefined) throw new UsageError('--verifier URL is required');
     try {
-      new URL(base);
+      new URL(verifierUrl);
     } catch {
-      throw new UsageError(`--verifier ${JSON.stringify(base)} is not a URL`);
+      throw new UsageError(`--verifier ${JSON.stringify(verifierUrl)} is not a URL`);
     }
-    const wait = Math.min(ms(values.wait, '--wait', 0), 30_000);
-    const timeout = ms(values.timeout, '--timeout', 15_000);
-    if (key === undefined) out = unkeyed(id);
+    const waitMs = Math.min(ms(values.wait, '--wait', 0), 30_000);
+    const timeoutMs = ms(values.timeout, '--timeout', 15_000);
+    if (key === undefined) outs = unkeyed(id);
     else {
-      const b = await fetchBundle(fetch, base, id, timeout);
-      if (b.bundle !== null) {
-        if (values.save !== undefined) await writeFile(values.save, `${JSON.stringify(b.bundle)}\n`);
-        out = fromBundle(
-          await verifyBundle(b.bundle, { verifierKey: key, ekRoots, receiptId: id, now: new Date() }),
-        );
-      } else if (b.notReady || wait > 0) out = await fromVerifier(base, id, key, wait, timeout);
-      else out = { receiptId: id, source: 'verifier', level: 'none', ok: false, checks: [b.check] };
+      const opts = { verifierUrl, verifierKey: key, ekRoots, waitMs, timeoutMs, now: new Date() };
+      const { bundle, ...result } = await verifyReceipt(id, opts);
+      if (bundle !== null && values.save !== undefined)
+        await writeFile(values.save, `${JSON.stringify(bundle)}\n`);
+      outs = result;
     }
   }
-  io.stdout(values.json ? `${JSON.stringify(out)}\n` : table(out));
-  return out.ok && out.level !== 'none' ? 0 : 1;
+  if (Array.isArray(outs))
+    io.stdout(values.json ? `${JSON.stringify({ results: outs })}\n` : outs.map(table).join('\n'));
+  else io.stdout(values.json ? `${JSON.stringify(outs)}\n` : table(outs));
+  return (Array.isArray(outs) ? outs : [outs]).every((o) => o.ok && o.level !== 'none') ? 0 : 1;
+}
+
+/** A bundle file's result, or one per receipt of a batch file (an array), checked offline. */
+async function fromFile(
+  file: string,
+  key: JsonWebKey | undefined,
+  ekRoots: string[] | undefined,
+): Promise<VerifyOutput | VerifyOutput[]> {
+  let bundle: unknown;
+  try {
+    bundle = JSON.parse(await readFile(file, 'utf8'));
+  } catch (err) {
+    throw new UsageError(`--bundle ${file}: ${(err as Error).message}`);
+  }
+  const batch = (bundle as { type?: unknown } | null)?.type === 'tmb.bundle-batch';
+  if (key === undefined) return batch ? [unkeyed(null)] : unkeyed(null);
+  const options = { verifierKey: key, ekRoots, now: new Date() };
+  if (batch) return (await verifyBundleBatch(bundle, options)).map(fromBundle);
+  return fromBundle(await verifyBundle(bundle, options));
 }
 
 function fromBundle(r: BundleResult): VerifyOutput {
@@ -137,63 +129,6 @@ function unkeyed(id: string | null): VerifyOutput {
         detail: 'no --verifier-key: nothing the verifier signed can be checked',
       },
     ],
-  };
-}
-
-/**
- * No bundle yet: the verifier's answer, whose signed result gives the level and checks (the
- * verifier's word), checked against the receipt and key it binds; the receipt's signature is
- * checked here.
- */
-async function fromVerifier(
-  base: string,
-  id: string,
-  key: JsonWebKey,
-  wait: number,
-  timeout: number,
-): Promise<VerifyOutput> {
-  const url = `${base.replace(/\/+$/, '')}/v1/receipts/${id}`;
-  const a = await fetchReceipt(fetch, { url, chosenBy: 'client' }, wait, timeout);
-  const checks: ClientCheck[] = [a.check];
-  const fail = (): VerifyOutput => ({ receiptId: id, source: 'verifier', level: 'none', ok: false, checks });
-  if (a.answer === null) return fail();
-  const r = await verifyResult(a.answer.result, key, id);
-  checks.push(r.check);
-  if (r.bound === null) return fail();
-  const bound = r.bound;
-  const own = checkSignedReceipt(a.answer.receipt, (kid) => {
-    const k = bound.agentKey === null ? undefined : new Uint8Array(Buffer.from(bound.agentKey, 'base64url'));
-    return k !== undefined && agentKeyId(k) === kid ? k : undefined;
-  });
-  checks.push(
-    bindingCheck(bound, {
-      receiptBytes: own.bytes ?? new Uint8Array(0),
-      agentKey: a.answer.agentKey,
-      attestation: a.answer.attestation,
-    }).check,
-    ...own.checks,
-  );
-  if (own.body !== null)
-    checks.push(
-      own.body.id === id
-        ? { name: 'receipt.id', status: 'pass', detail: `receipt ${id} is the one asked for` }
-        : {
-            name: 'receipt.id',
-            status: 'fail',
-            code: 'RECEIPT_ID_MISMATCH',
-            detail: `asked for ${id}, the verifier answered ${own.body.id}`,
-          },
-    );
-  const mine = new Set(checks.map((c) => c.name));
-  for (const c of bound.checks)
-    if (!mine.has(c.name)) checks.push({ ...c, detail: `per the verifier: ${c.detail}` } as ClientCheck);
-  const level = minLevel(levelOf(checks as Check[]), bound.level);
-  return {
-    receiptId: id,
-    source: 'verifier',
-    level,
-    ok: bound.ok && checks.every((c) => c.status !== 'fail'),
-    checks,
   };
 }
 

@@ -1,5 +1,5 @@
 import { agentKeyId, CoreError, toBase64Url } from '@tmb/core';
-import { openNote } from '@tmb/core/log';
+import { logOrigin, openNote } from '@tmb/core/log';
 import {
   type CheckpointKeyMember,
   checkpointNoteVerifier,
@@ -80,7 +80,7 @@ function keyBoundOf(o: KeyBoundInput): ClientCheck {
       code: 'CERTIFY_RESET_COUNT_MISMATCH',
       detail: `the TPM key was certified at resetCount ${certReset}, the quote is at ${o.resetCount}`,
     };
-  const origin = `tmb/agent/${o.agent}`;
+  const origin = logOrigin(o.agent);
   let signed = false;
   try {
     const member = o.member;

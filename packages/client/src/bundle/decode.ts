@@ -1,4 +1,4 @@
-import { fromBase64Url } from '@tmb/core';
+import { fromBase64Url, fromHex } from '@tmb/core';
 import { UPSTREAM_LIMITS } from '@tmb/core/host';
 import { ClientError } from '../errors.ts';
 import type { Bundle } from './types.ts';
@@ -145,7 +145,7 @@ export function decodeBundle(value: unknown): { bundle: Bundle; bytes: DecodedEv
     attest: b64u(quote, 'attest', 'evidence.quote', BUNDLE_LIMITS.tpm),
     signature: b64u(quote, 'signature', 'evidence.quote', BUNDLE_LIMITS.tpm),
     pcrs: b64u(quote, 'pcrs', 'evidence.quote', BUNDLE_LIMITS.tpm),
-    nonce: Uint8Array.from(Buffer.from(nonce, 'hex')),
+    nonce: fromHex(nonce),
     akPublic: b64u(ak, 'public', 'evidence.ak', BUNDLE_LIMITS.tpm),
     ekPublic: b64u(ek, 'public', 'evidence.ek', BUNDLE_LIMITS.tpm),
     ekCertificate: nullable(ek, 'certificate', () =>

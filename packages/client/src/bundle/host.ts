@@ -15,6 +15,7 @@ import {
   weightsCheck,
 } from '@tmb/core/host';
 import {
+  AGENT_KEY_EVENT,
   advanceIma,
   advanceImaColumns,
   compilePolicy,
@@ -29,8 +30,6 @@ import type { DecodedEvidence } from './decode.ts';
 import { Memo } from './memo.ts';
 import type { BundleEvidence } from './types.ts';
 
-/** The ima-buf event whose buffer is a raw agent key (docs/evidence.md, "Key binding"). */
-const AGENT_KEY_EVENT = 'tmb.agent-key';
 const KERNEL_PCR = 10;
 
 const fail = (name: string, err: unknown, what: string): Check => {

@@ -1,8 +1,8 @@
-import { X509Certificate } from 'node:crypto';
-import { type Check, CoreError, fromBase64Url, sha256, toHex, utf8 } from '@tmb/core';
+import { type Check, CoreError, fromBase64Url, sha256, toBase64, toHex, utf8 } from '@tmb/core';
 import { quoteQualifyingData } from '@tmb/core/host';
 import {
   type Attest,
+  certificateSpan,
   checkEkCertificate,
   parsePcrsFile,
   parseTpm2bPublic,
@@ -282,7 +282,7 @@ function ekChecks(e: BundleEvidence, b: DecodedEvidence, roots: readonly string[
   const t = at.getTime();
   if (hit.from <= t && t <= hit.to) return hit.checks;
   const pem = (der: Uint8Array) =>
-    `-----BEGIN CERTIFICATE-----\n${Buffer.from(der).toString('base64')}\n-----END CERTIFICATE-----\n`;
+    `-----BEGIN CERTIFICATE-----\n${toBase64(der)}\n-----END CERTIFICATE-----\n`;
   let checks: Check[];
   try {
     checks = checkEkCertificate({
@@ -297,23 +297,14 @@ function ekChecks(e: BundleEvidence, b: DecodedEvidence, roots: readonly string[
     return [{ name: 'tpm.ek.key', status: 'fail', code: err.code, detail: `EK public area: ${err.message}` }];
   }
   // The span every certificate given is valid in (none parses: no span, nothing kept).
-  let from = Number.NEGATIVE_INFINITY;
-  let to = Number.POSITIVE_INFINITY;
+  let from: number;
+  let to: number;
   try {
-    const all = [
-      new X509Certificate(b.ekCertificate!),
-      ...b.ekChain.map((d) => new X509Certificate(d)),
-      ...roots.flatMap((r) =>
-        r
-          .split(/(?=-----BEGIN CERTIFICATE-----)/)
-          .filter((x) => x.includes('BEGIN'))
-          .map((x) => new X509Certificate(x)),
-      ),
-    ];
-    for (const c of all) {
-      from = Math.max(from, Date.parse(c.validFrom));
-      to = Math.min(to, Date.parse(c.validTo));
-    }
+    ({ from, to } = certificateSpan([
+      b.ekCertificate!,
+      ...b.ekChain,
+      ...roots.flatMap((r) => r.split(/(?=-----BEGIN CERTIFICATE-----)/).filter((x) => x.includes('BEGIN'))),
+    ]));
   } catch {
     [from, to] = [1, 0];
   }

@@ -19,6 +19,7 @@ import {
   decodeConsistencyProof,
   decodeInclusionProof,
   ed25519NoteVerifier,
+  logOrigin,
   openCheckpoint,
   parseNote,
   runOfCheckpoint,
@@ -263,7 +264,7 @@ function checkpointCheck(
   agent: string,
 ): { check: ClientCheck; checkpoint: Checkpoint | null } {
   const name = 'checkpoint.signature';
-  const origin = `tmb/agent/${agent}`;
+  const origin = logOrigin(agent);
   let opened: ReturnType<typeof openCheckpoint>;
   try {
     opened = openCheckpoint(note, [noteVerifier(origin, key)], origin);
@@ -314,7 +315,7 @@ function consistent(
   const name = 'checkpoint.consistent';
   if (cp === null) return skip(name, 'no verified checkpoint');
   if (e.previous === null) return pass(name, 'the first quoted checkpoint of this agent, per the verifier');
-  const origin = `tmb/agent/${agent}`;
+  const origin = logOrigin(agent);
   try {
     // Exactly one signature line, the agent key's: no bytes the bundle cannot check.
     if (parseNote(e.previous.checkpoint).signatures.length !== 1)

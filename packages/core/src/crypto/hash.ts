@@ -1,18 +1,11 @@
-import { createHash } from 'node:crypto';
+import { digest } from '#platform/hash.ts';
+import type { HashName } from '../platform/types.ts';
 
-// The one place core touches a crypto implementation for digests. It uses node:crypto
-// (synchronous, ~1 µs per small hash) because Merkle proofs and log replay hash hundreds of
-// thousands of times; a browser build swaps this file for a pure-JS or WebCrypto one.
+// The one place core's formats get general digests. The implementation is the platform's
+// (#platform/hash.ts): node:crypto in Node, @noble/hashes in a browser.
 
-/** Digest algorithms core computes. */
-export type HashName = 'sha1' | 'sha256' | 'sha384' | 'sha512';
-
-/** Digest of the concatenation of `parts`. */
-export function digest(name: HashName, ...parts: Uint8Array[]): Uint8Array {
-  const h = createHash(name);
-  for (const p of parts) h.update(p);
-  return new Uint8Array(h.digest());
-}
+export { digest, hasher } from '#platform/hash.ts';
+export type { Hasher, HashName } from '../platform/types.ts';
 
 /** SHA-256 of the concatenation of `parts`. */
 export function sha256(...parts: Uint8Array[]): Uint8Array {

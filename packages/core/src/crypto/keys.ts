@@ -1,80 +1,13 @@
-import { constants, createPublicKey, type KeyObject, verify } from 'node:crypto';
-import { toBase64Url } from '../bytes/encoding.ts';
-import { CoreError } from '../errors.ts';
-import type { HashName } from './hash.ts';
-
 // The one place core imports public keys and verifies RSA and ECDSA signatures (TPM quotes,
-// EK certificates). node:crypto today; a browser build swaps this file for WebCrypto.
-
-/** A KeyObject for an uncompressed EC point. @throws CoreError TPM_KEY_INVALID when not on the curve */
-export function ecPublicKey(crv: 'P-256' | 'P-384', x: Uint8Array, y: Uint8Array): KeyObject {
-  try {
-    return createPublicKey({ key: { kty: 'EC', crv, x: toBase64Url(x), y: toBase64Url(y) }, format: 'jwk' });
-  } catch (cause) {
-    throw new CoreError('TPM_KEY_INVALID', `EC point is not on ${crv}`, { cause });
-  }
-}
-
-/** A KeyObject for an RSA modulus and exponent. @throws CoreError TPM_KEY_INVALID */
-export function rsaPublicKey(modulus: Uint8Array, exponent: number): KeyObject {
-  const e = new Uint8Array(4);
-  new DataView(e.buffer).setUint32(0, exponent, false);
-  let i = 0;
-  while (i < 3 && e[i] === 0) i++;
-  try {
-    return createPublicKey({
-      key: { kty: 'RSA', n: toBase64Url(modulus), e: toBase64Url(e.subarray(i)) },
-      format: 'jwk',
-    });
-  } catch (cause) {
-    throw new CoreError('TPM_KEY_INVALID', 'invalid RSA public key', { cause });
-  }
-}
-
-/** A KeyObject from a PEM SubjectPublicKeyInfo. @throws CoreError BAD_ENCODING */
-export function pemPublicKey(pem: string): KeyObject {
-  try {
-    return createPublicKey({ key: pem, format: 'pem' });
-  } catch (cause) {
-    throw new CoreError('BAD_ENCODING', 'not a PEM public key', { cause });
-  }
-}
-
-/** The JWK members of a public key (for comparing keys). */
-export function publicJwk(key: KeyObject): Record<string, unknown> {
-  return key.export({ format: 'jwk' }) as Record<string, unknown>;
-}
-
-/** Signature schemes the TPM uses for quotes. */
-export type SignatureKind = 'ecdsa' | 'rsassa' | 'rsapss';
-
-/**
- * Whether `signature` is valid over `message` (hashed with `hash`) by `key`. ECDSA signatures
- * are IEEE P1363 (r || s, each the curve's size). RSA-PSS accepts any salt length, since TPMs
- * differ (the TPM 2.0 spec changed from hash-sized to maximum salt). Never throws.
- */
-export function verifySignature(
-  kind: SignatureKind,
-  key: KeyObject,
-  hash: HashName,
-  message: Uint8Array,
-  signature: Uint8Array,
-): boolean {
-  try {
-    if (kind === 'ecdsa') {
-      if (key.asymmetricKeyType !== 'ec') return false;
-      return verify(hash, message, { key, dsaEncoding: 'ieee-p1363' }, signature);
-    }
-    if (key.asymmetricKeyType !== 'rsa') return false;
-    if (kind === 'rsassa')
-      return verify(hash, message, { key, padding: constants.RSA_PKCS1_PADDING }, signature);
-    return verify(
-      hash,
-      message,
-      { key, padding: constants.RSA_PKCS1_PSS_PADDING, saltLength: constants.RSA_PSS_SALTLEN_AUTO },
-      signature,
-    );
-  } catch {
-    return false;
-  }
-}
+// EK certificates): node:crypto in Node, @noble/curves in a browser, where RSA is not
+// available (platform/web/keys.ts says what a browser answers).
+export type { PublicKey, SignatureKind } from '#platform/keys.ts';
+export {
+  ecCurve,
+  ecPublicKey,
+  pemPublicKey,
+  publicJwk,
+  rsaPublicKey,
+  spkiBytes,
+  verifySignature,
+} from '#platform/keys.ts';

@@ -1,13 +1,14 @@
 import { toHex } from '../bytes/encoding.ts';
 import { sha256 } from '../crypto/hash.ts';
+import { SIMULATED_KERNEL_EVENT } from '../ima/events.ts';
 import { EXCLUDED, failureDetail, judge, PASSED } from '../ima/judge.ts';
 import type { ImaEntry } from '../ima/types.ts';
 import type { EntryFinding, KernelFacts, KernelRefs } from './types.ts';
 
 /** The kernel's first entry: SHA-256 of the sha256 bank's PCRs 0-9 (kernels >= 5.8, TPM 2.0). */
 export const BOOT_AGGREGATE = 'boot_aggregate';
-/** The simulated kernel's entry 1 (ima-buf; docs/ima.md): the verdict then names `kernel: simulated`. */
-export const SIMULATED_KERNEL_EVENT = 'tmb.simulated-kernel';
+/** The simulated kernel's entry 1 (core/ima/events.ts; docs/ima.md): the verdict then names `kernel: simulated`. */
+export { SIMULATED_KERNEL_EVENT };
 /** The agent build's entry file, relative to `packages/`: its measurement shows the agent ran. */
 export const AGENT_ENTRY_FILE = 'agent/src/agent.ts';
 /** Most members of each list in KernelFacts: past it the list stops growing (state stays bounded). */

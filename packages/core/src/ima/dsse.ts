@@ -1,4 +1,13 @@
-import { createHash, createPublicKey, type KeyObject, sign, verify } from 'node:crypto';
+import {
+  base64Of,
+  decodeText,
+  keylimeKeyId,
+  type PolicyKey,
+  type PolicySigningKey,
+  policyKey,
+  policySign,
+  policyVerify,
+} from '#platform/dsse.ts';
 import { CoreError } from '../errors.ts';
 
 // DSSE envelopes (github.com/secure-systems-lab/dsse, protocol.md) as `keylime_policy sign
@@ -36,7 +45,7 @@ export interface EnvelopeOptions {
    * IMA_POLICY_KEY_REQUIRED unless `unsignedOk`, because a verifier must not silently ignore
    * a signature it cannot check.
    */
-  key?: string | KeyObject;
+  key?: string | PolicyKey;
   /** Use the payload of a signed policy without checking its signature. Default false. */
   unsignedOk?: boolean;
 }
@@ -62,11 +71,7 @@ export function pae(payloadType: string, payload: Uint8Array): Uint8Array {
 }
 
 /** Keylime's keyid of an EC public key: SHA-256 (hex) of its SubjectPublicKeyInfo PEM. */
-export function keylimeKeyId(key: KeyObject): string {
-  return createHash('sha256')
-    .update(key.export({ type: 'spki', format: 'pem' }) as string)
-    .digest('hex');
-}
+export { keylimeKeyId } from '#platform/dsse.ts';
 
 /**
  * Signs `payload` into an envelope as `keylime_policy sign runtime --backend ecdsa` does
@@ -74,15 +79,11 @@ export function keylimeKeyId(key: KeyObject): string {
  */
 export function signEnvelope(
   payload: Uint8Array,
-  privateKey: KeyObject,
+  privateKey: PolicySigningKey,
   payloadType = KEYLIME_POLICY_PAYLOAD_TYPE,
 ): DsseEnvelope {
-  const sig = sign('sha256', pae(payloadType, payload), { key: privateKey, dsaEncoding: 'der' });
-  return {
-    payload: Buffer.from(payload).toString('base64'),
-    payloadType,
-    signatures: [{ keyid: keylimeKeyId(createPublicKey(privateKey)), sig: sig.toString('base64') }],
-  };
+  const { sig, keyid } = policySign(pae(payloadType, payload), privateKey);
+  return { payload: base64Of(payload), payloadType, signatures: [{ keyid, sig: base64Of(sig) }] };
 }
 
 /**
@@ -124,39 +125,15 @@ export function openEnvelope(v: Record<string, unknown>, options: EnvelopeOption
       `runtime policy is signed (DSSE envelope, keylime_policy sign runtime; keyid ${shortId(ids)}): give the signer's public key or certificate to verify it (--policy-key FILE), or accept it unverified explicitly (--unsigned-ok)`,
     );
   }
-  const key = publicKey(options.key);
+  const key = policyKey(options.key);
   const message = pae(v.payloadType as string, payload!);
   for (const s of parsed) {
-    let ok = false;
-    try {
-      ok = verify('sha256', message, { key, dsaEncoding: 'der' }, s.sig);
-    } catch {
-      ok = false; // a signature that is not DER: it does not verify
-    }
-    if (ok) return { payload: payload!, keyid: s.keyid, verified: true };
+    if (policyVerify(key, message, s.sig)) return { payload: payload!, keyid: s.keyid, verified: true };
   }
   throw new CoreError(
     'IMA_POLICY_SIGNATURE_INVALID',
     `runtime policy's DSSE signature does not verify with the given key (keyid ${keylimeKeyId(key)}; the envelope names ${shortId(parsed.map((s) => s.keyid ?? '(none)').join(', '))})`,
   );
-}
-
-function publicKey(k: string | KeyObject): KeyObject {
-  const bad = (why: string, cause?: unknown): never => {
-    throw new CoreError('IMA_POLICY_KEY_INVALID', `runtime policy key: ${why}`, { cause });
-  };
-  if (typeof k === 'string' && k.includes('PRIVATE KEY'))
-    bad('this is a private key: give the public key (or the certificate) that verifies the policy');
-  let key: KeyObject;
-  try {
-    key = typeof k === 'string' ? createPublicKey(k) : k;
-  } catch (cause) {
-    return bad('not a PEM public key or X.509 certificate', cause);
-  }
-  if (key.type !== 'public') bad('not a public key');
-  if (key.asymmetricKeyType !== 'ec')
-    bad(`a ${key.asymmetricKeyType} key; Keylime signs runtime policies with ECDSA (EC keys)`);
-  return key;
 }
 
 function shortId(ids: string): string {
@@ -168,11 +145,10 @@ function shortId(ids: string): string {
  * URL-safe base64. Null when none fits.
  */
 function b64dec(s: string): Uint8Array | null {
-  if (s.length > 0 && s.length % 2 === 0 && /^[0-9a-fA-F]+$/.test(s))
-    return new Uint8Array(Buffer.from(s, 'hex'));
+  if (s.length > 0 && s.length % 2 === 0 && /^[0-9a-fA-F]+$/.test(s)) return decodeText(s, 'hex');
   if (s.length % 4 === 0) {
-    if (/^[A-Za-z0-9+/]*={0,2}$/.test(s)) return new Uint8Array(Buffer.from(s, 'base64'));
-    if (/^[A-Za-z0-9_-]*={0,2}$/.test(s)) return new Uint8Array(Buffer.from(s, 'base64url'));
+    if (/^[A-Za-z0-9+/]*={0,2}$/.test(s)) return decodeText(s, 'base64');
+    if (/^[A-Za-z0-9_-]*={0,2}$/.test(s)) return decodeText(s, 'base64url');
   }
   return null;
 }

@@ -17,6 +17,15 @@ export { diffPolicies } from './diff.ts';
 export type { DsseEnvelope, EnvelopeOptions, OpenedEnvelope } from './dsse.ts';
 export { KEYLIME_POLICY_PAYLOAD_TYPE, keylimeKeyId, openEnvelope, pae, signEnvelope } from './dsse.ts';
 export { ImaParseError } from './error.ts';
+export type { HostRole } from './events.ts';
+export {
+  AGENT_BUILD_EVENT,
+  AGENT_KEY_EVENT,
+  HOST_ROLES,
+  MANIFEST_EVENT,
+  ROLE_EVENT,
+  SIMULATED_KERNEL_EVENT,
+} from './events.ts';
 export type { PathMatcher } from './excludes.ts';
 export type {
   AdvanceColumnsResult,

@@ -1,26 +1,10 @@
-import { Buffer, isUtf8 as isUtf8Native } from 'node:buffer';
+import { isUtf8Span, latin1Span, utf8Bytes, utf8Text } from '#platform/text.ts';
 
 // Hex and path decoding for the parse loop: hex of a digest and the text of a path for each of
-// 300,000 entries. Node's Buffer decodes a span of a larger buffer natively into one flat
-// string with no intermediate view; a JS loop was 3x slower and string appends built ropes of
-// 1 KiB per digest. Like crypto/hash.ts, a browser build swaps this file for a pure-JS one.
-
-let lastBytes: Uint8Array | null = null;
-let lastBuffer: Buffer = Buffer.alloc(0);
-
-/** A Buffer over the same memory (one per input, cached: the parser decodes many spans of it). */
-function asBuffer(bytes: Uint8Array): Buffer {
-  if (bytes !== lastBytes) {
-    lastBytes = bytes;
-    lastBuffer = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
-  }
-  return lastBuffer;
-}
+// 300,000 entries. The span decoders are the platform's (#platform/text.ts: Buffer in Node).
 
 /** Lower-case hex of bytes[start, end). */
-export function hexSpan(bytes: Uint8Array, start: number, end: number): string {
-  return asBuffer(bytes).toString('hex', start, end);
-}
+export { hexSpan } from '#platform/text.ts';
 
 /** Whether bytes[start, end) are all zero (a violation's template hash). */
 export function zeroSpan(bytes: Uint8Array, start: number, end: number): boolean {
@@ -40,15 +24,13 @@ export function utf8Span(bytes: Uint8Array, start: number, end: number): string 
       break;
     }
   }
-  const buf = asBuffer(bytes);
-  if (ascii) return buf.toString('latin1', start, end);
-  return isUtf8Native(buf.subarray(start, end)) ? buf.toString('utf8', start, end) : null;
+  if (ascii) return latin1Span(bytes, start, end);
+  return isUtf8Span(bytes, start, end) ? utf8Text(bytes, start, end) : null;
 }
 
 /** Whether bytes[start, end) are valid UTF-8, without keeping the text. */
 export function isUtf8(bytes: Uint8Array, start: number, end: number): boolean {
-  for (let i = start; i < end; i++)
-    if (bytes[i]! >= 0x80) return isUtf8Native(asBuffer(bytes).subarray(start, end));
+  for (let i = start; i < end; i++) if (bytes[i]! >= 0x80) return isUtf8Span(bytes, start, end);
   return true;
 }
 
@@ -91,7 +73,7 @@ export function pathText(bytes: Uint8Array, start: number, end: number): string 
       out += String.fromCharCode(0xdc00 | bytes[i]!);
       i += 1;
     } else {
-      out += asBuffer(bytes).toString('utf8', i, i + n);
+      out += utf8Text(bytes, i, i + n);
       i += n;
     }
   }
@@ -109,7 +91,7 @@ export function pathBytes(text: string): Uint8Array {
     }
     const cp = text.codePointAt(i)!;
     if (cp > 0xffff) i++;
-    for (const b of Buffer.from(String.fromCodePoint(cp), 'utf8')) parts.push(b);
+    for (const b of utf8Bytes(String.fromCodePoint(cp))) parts.push(b);
   }
   return Uint8Array.from(parts);
 }

@@ -1,4 +1,4 @@
-import { createPublicKey, type KeyObject, verify } from 'node:crypto';
+import { ecCurve, ecdsaVerify, type PublicKey, spkiPublicKey } from '#platform/keys.ts';
 import { sha256 } from '../crypto/hash.ts';
 import { CoreError } from '../errors.ts';
 import { isValidKeyName, type NoteSigner, type NoteVerifier } from './vkey.ts';
@@ -22,14 +22,14 @@ export function ecdsaNoteKeyId(spki: Uint8Array): number {
   return new DataView(h.buffer, h.byteOffset).getUint32(0, false);
 }
 
-function p256(spki: Uint8Array): KeyObject {
-  let key: KeyObject;
+function p256(spki: Uint8Array): PublicKey {
+  let key: PublicKey;
   try {
-    key = createPublicKey({ key: Buffer.from(spki), format: 'der', type: 'spki' });
+    key = spkiPublicKey(spki);
   } catch (cause) {
     throw new CoreError('NOTE_KEY_MALFORMED', 'not a DER SubjectPublicKeyInfo', { cause });
   }
-  if (key.asymmetricKeyType !== 'ec' || key.asymmetricKeyDetails?.namedCurve !== 'prime256v1')
+  if (ecCurve(key) !== 'P-256')
     throw new CoreError('NOTE_KEY_MALFORMED', 'the ECDSA note key must be on NIST P-256');
   return key;
 }
@@ -48,11 +48,7 @@ export function ecdsaNoteVerifier(name: string, spki: Uint8Array): NoteVerifier 
     keyId: ecdsaNoteKeyId(spki),
     verify: (text, signature) => {
       if (signature.length < 8 || signature.length > MAX_DER_SIG || signature[0] !== 0x30) return false;
-      try {
-        return verify('sha256', text, { key, dsaEncoding: 'der' }, signature);
-      } catch {
-        return false;
-      }
+      return ecdsaVerify(key, 'sha256', text, signature, 'der');
     },
   };
 }

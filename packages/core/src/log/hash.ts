@@ -1,10 +1,9 @@
-import { hash } from 'node:crypto';
+import { latin1Of, putLatin1, scratch as scratchOf, sha256Latin1, sha256Once } from '#platform/hash.ts';
 
-// RFC 6962 section 2.1 / RFC 9162 section 2.1.1 hashing with SHA-256. Uses node:crypto's one-shot
-// `hash` over a reused buffer: measured 1.1 M node hashes/s against 0.69 M for createHash with
+// RFC 6962 section 2.1 / RFC 9162 section 2.1.1 hashing with SHA-256. In Node, #platform/hash.ts
+// is node:crypto's one-shot `hash` (a browser gets @noble/hashes), here over a reused buffer: measured 1.1 M node hashes/s against 0.69 M for createHash with
 // three updates (Node 24, this repository's dev machine), which is what lets inclusion proofs of
-// a 1,000,000-leaf tree verify at >= 50,000/s (bench/log.bench.ts). A browser build swaps this
-// file, as it swaps crypto/hash.ts.
+// a 1,000,000-leaf tree verify at >= 50,000/s (bench/log.bench.ts).
 
 /** Size of every log hash in bytes (SHA-256). */
 export const LOG_HASH_SIZE = 32;
@@ -13,7 +12,7 @@ const node = new Uint8Array(1 + 2 * LOG_HASH_SIZE);
 node[0] = 0x01;
 
 /** MTH({}) = SHA-256 of the empty string: the root of the empty tree (RFC 9162 section 2.1.1). */
-export const EMPTY_ROOT: Uint8Array = new Uint8Array(hash('sha256', new Uint8Array(0), 'buffer'));
+export const EMPTY_ROOT: Uint8Array = new Uint8Array(sha256Once(new Uint8Array(0)));
 
 // A plain Uint8Array view of a Buffer, so hashes compare equal (deepStrictEqual) to decoded ones.
 function plain(b: Uint8Array): Uint8Array {
@@ -24,7 +23,7 @@ function plain(b: Uint8Array): Uint8Array {
 export function leafHash(data: Uint8Array): Uint8Array {
   const buf = new Uint8Array(1 + data.length);
   buf.set(data, 1);
-  return plain(hash('sha256', buf, 'buffer'));
+  return plain(sha256Once(buf));
 }
 
 /**
@@ -42,24 +41,24 @@ export function nodeHash(left: Uint8Array, right: Uint8Array): Uint8Array {
 export function nodeHashFast(left: Uint8Array, right: Uint8Array): Uint8Array {
   node.set(left, 1);
   node.set(right, 1 + LOG_HASH_SIZE);
-  return hash('sha256', node, 'buffer');
+  return sha256Once(node);
 }
 
 // Proof verification carries digests as latin1 strings (one character per byte) between hashes:
 // crypto.hash to a string makes no Buffer per call. Measured here: 2.6-3.0 M node hashes/s
 // against 0.75-0.93 M to a Buffer, which is what inclusion proofs need (20 hashes each at
 // 1,000,000 leaves; bench/log.bench.ts).
-const scratch = Buffer.alloc(1 + 2 * LOG_HASH_SIZE);
+const scratch = scratchOf(1 + 2 * LOG_HASH_SIZE);
 scratch[0] = 0x01;
 
 /** A digest as a latin1 string (character i is byte i). */
 export function toLatin1(b: Uint8Array): string {
-  return Buffer.from(b.buffer, b.byteOffset, b.byteLength).toString('latin1');
+  return latin1Of(b);
 }
 
 /** SHA-256(0x01 ‖ left ‖ right) over latin1 digests; inputs must be 32 bytes (callers check). */
 export function nodeHashLatin1(left: string, right: string): string {
-  scratch.write(left, 1, 'latin1');
-  scratch.write(right, 1 + LOG_HASH_SIZE, 'latin1');
-  return hash('sha256', scratch, 'binary'); // 'binary' is Node's name for latin1
+  putLatin1(scratch, left, 1);
+  putLatin1(scratch, right, 1 + LOG_HASH_SIZE);
+  return sha256Latin1(scratch);
 }

@@ -21,6 +21,7 @@ export {
   signNote,
   verifyNote,
 } from './note.ts';
+export { isLogAgentName, LOG_ORIGIN_PREFIX, logOrigin } from './origin.ts';
 export type { ConsistencyProof, InclusionProof } from './prove.ts';
 export {
   consistencyProof,

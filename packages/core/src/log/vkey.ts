@@ -1,6 +1,5 @@
-import { type KeyObject, verify } from 'node:crypto';
 import { concat, fromBase64, toBase64, toHex, utf8 } from '../bytes/encoding.ts';
-import { ed25519PublicKey } from '../crypto/ed25519.ts';
+import { type Ed25519Key, ed25519PublicKey, ed25519Verify } from '../crypto/ed25519.ts';
 import { sha256 } from '../crypto/hash.ts';
 import { CoreError } from '../errors.ts';
 
@@ -58,7 +57,7 @@ export function formatVerifierKey(name: string, publicKey: Uint8Array): string {
 /** A verifier for an Ed25519 key given as 32 raw bytes. @throws CoreError NOTE_KEY_MALFORMED */
 export function ed25519NoteVerifier(name: string, publicKey: Uint8Array): NoteVerifier {
   const keyId = noteKeyId(name, publicKey);
-  let key: KeyObject;
+  let key: Ed25519Key;
   try {
     key = ed25519PublicKey(publicKey);
   } catch (cause) {
@@ -68,12 +67,7 @@ export function ed25519NoteVerifier(name: string, publicKey: Uint8Array): NoteVe
     name,
     keyId,
     verify: (text, signature) => {
-      if (signature.length !== 64) return false;
-      try {
-        return verify(null, text, key, signature);
-      } catch {
-        return false;
-      }
+      return ed25519Verify(key, text, signature);
     },
   };
 }

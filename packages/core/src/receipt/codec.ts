@@ -2,6 +2,7 @@ import { type CanonicalValue, canonicalBytes, parseCanonical } from '../bytes/ca
 import { concat, fromBase64Url, toBase64Url, utf8 } from '../bytes/encoding.ts';
 import { CoreError } from '../errors.ts';
 import { CLIENT_NONCE_PATTERN } from './fields.ts';
+import { AGENT_NAME_PATTERN, RECEIPT_ID_PATTERN } from './ids.ts';
 import { OUTCOMES, type ReceiptBody, type SignedReceipt } from './types.ts';
 
 /** Receipt bodies over this size are refused before parsing (a v1 body is ~700 bytes, a v2 ~900). */
@@ -81,7 +82,6 @@ export function toSignedReceipt(bytes: Uint8Array, sig: Uint8Array): SignedRecei
 
 type Check = (v: CanonicalValue, path: string) => void;
 
-const HEX32 = /^[0-9a-f]{32}$/;
 const HEX64 = /^[0-9a-f]{64}$/;
 
 function fail(path: string, what: string): never {
@@ -132,8 +132,8 @@ const obj =
 const COMMON: Record<string, Check> = {
   v: () => {},
   type: oneOf(['tmb.receipt']),
-  id: str(32, HEX32),
-  agent: str(128, /^[\x21-\x7e]+$/),
+  id: str(32, RECEIPT_ID_PATTERN),
+  agent: str(128, AGENT_NAME_PATTERN),
   key: str(64, HEX64),
   seq: uint,
   request: obj({

@@ -16,7 +16,7 @@ export interface ModelRegistry {
   agents: string[];
   /**
    * Allowed agent builds by their files (optional): build digest to every file of the build,
-   * path relative to `packages/` (agent host/build.ts AGENT_BUILD_TREES) to its digest. The
+   * path relative to `packages/` (agent measure/build.ts AGENT_BUILD_TREES) to its digest. The
    * kernel's IMA log is appraised against these (`host.agent`, docs/registry.md).
    */
   agentBuilds?: Record<string, { files: Record<string, string> }>;

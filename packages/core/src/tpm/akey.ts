@@ -1,17 +1,16 @@
-import type { KeyObject } from 'node:crypto';
-import { ecPublicKey, pemPublicKey, rsaPublicKey } from '../crypto/keys.ts';
+import { ecPublicKey, type PublicKey, pemPublicKey, rsaPublicKey } from '../crypto/keys.ts';
 import { CURVES } from './alg.ts';
 import { ObjectAttr, type TpmPublic } from './public.ts';
 
 // Importing a key costs about 40 us (bench/quote.bench.ts); a verifier holding an enrolled AK's
 // parsed public area verifies many quotes with it, so keys are kept per parsed object.
-const keys = new WeakMap<TpmPublic, KeyObject>();
+const keys = new WeakMap<TpmPublic, PublicKey>();
 
 /**
- * The KeyObject of an RSA or ECC public area, imported once per parsed object.
+ * The public key of an RSA or ECC public area, imported once per parsed object.
  * @throws CoreError TPM_KEY_INVALID
  */
-export function publicKeyOf(pub: TpmPublic): KeyObject {
+export function publicKeyOf(pub: TpmPublic): PublicKey {
   let key = keys.get(pub);
   if (key === undefined) {
     key =
@@ -23,8 +22,8 @@ export function publicKeyOf(pub: TpmPublic): KeyObject {
   return key;
 }
 
-/** A KeyObject from PEM text (for an AK given as PEM). @throws CoreError BAD_ENCODING */
-export function publicKeyOfPem(pem: string): KeyObject {
+/** A public key from PEM text (for an AK given as PEM). @throws CoreError BAD_ENCODING */
+export function publicKeyOfPem(pem: string): PublicKey {
   return pemPublicKey(pem);
 }
 

@@ -1,6 +1,5 @@
-import type { KeyObject } from 'node:crypto';
 import { bytesEqual, toHex } from '../bytes/encoding.ts';
-import { type SignatureKind, verifySignature } from '../crypto/keys.ts';
+import { ecCurve, type PublicKey, type SignatureKind, verifySignature } from '../crypto/keys.ts';
 import { CoreError, type CoreErrorCode } from '../errors.ts';
 import type { Check } from '../verdict/types.ts';
 import { hashName, TPM_GENERATED_VALUE, TpmAlg } from './alg.ts';
@@ -118,7 +117,7 @@ function fixed(v: Uint8Array, size: number): Uint8Array | null {
 export function akSignatureCheck(
   body: Uint8Array,
   sig: TpmSignature,
-  key: KeyObject,
+  key: PublicKey,
   ak: TpmPublic | null,
   kind: AttestedKind,
 ): Check {
@@ -133,8 +132,8 @@ export function akSignatureCheck(
   }
   let raw: Uint8Array | null;
   if (sig.sigAlg === TpmAlg.ECDSA) {
-    const curve = key.asymmetricKeyDetails?.namedCurve;
-    const size = curve === 'prime256v1' ? 32 : curve === 'secp384r1' ? 48 : 0;
+    const curve = ecCurve(key);
+    const size = curve === 'P-256' ? 32 : curve === 'P-384' ? 48 : 0;
     const r = fixed(sig.r, size);
     const s = fixed(sig.s, size);
     raw = size === 0 || r === null || s === null ? null : new Uint8Array([...r, ...s]);

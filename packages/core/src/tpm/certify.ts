@@ -1,6 +1,6 @@
-import type { KeyObject } from 'node:crypto';
 import { bytesEqual, toHex, utf8 } from '../bytes/encoding.ts';
 import { sha256 } from '../crypto/hash.ts';
+import type { PublicKey } from '../crypto/keys.ts';
 import type { Check } from '../verdict/types.ts';
 import { akAttributeProblem, publicKeyOf } from './akey.ts';
 import { TPM_ST_ATTEST_CERTIFY, TpmAlg, TpmCurve } from './alg.ts';
@@ -125,7 +125,7 @@ export function checkpointKeyAlgProblem(key: TpmPublic): string | null {
 export function verifyCertify(input: CertifyInput): CertifyResult {
   const checks: Check[] = [];
   let ak: TpmPublic | null = null;
-  let akKey: KeyObject | null = null;
+  let akKey: PublicKey | null = null;
   try {
     ak = input.akPublic instanceof Uint8Array ? parseTpm2bPublic(input.akPublic) : input.akPublic;
     akKey = publicKeyOf(ak);

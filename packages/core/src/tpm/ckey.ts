@@ -1,4 +1,5 @@
 import { fromBase64Url, fromHex } from '../bytes/encoding.ts';
+import { spkiBytes } from '../crypto/keys.ts';
 import { CoreError } from '../errors.ts';
 import { ecdsaNoteVerifier } from '../log/ecdsa.ts';
 import { ed25519NoteVerifier, type NoteVerifier } from '../log/vkey.ts';
@@ -20,7 +21,7 @@ export interface CheckpointKeyMember {
 
 /** The DER SubjectPublicKeyInfo of an ECC or RSA public area. @throws CoreError TPM_KEY_INVALID */
 export function spkiOf(pub: TpmPublic): Uint8Array {
-  return new Uint8Array(publicKeyOf(pub).export({ type: 'spki', format: 'der' }));
+  return spkiBytes(publicKeyOf(pub));
 }
 
 /**

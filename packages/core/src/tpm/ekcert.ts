@@ -1,6 +1,5 @@
-import type { X509Certificate } from 'node:crypto';
 import { publicJwk } from '../crypto/keys.ts';
-import { chainTo, parseCertificate, parsePemBundle } from '../crypto/x509.ts';
+import { type Certificate, chainTo, parseCertificate, parsePemBundle } from '../crypto/x509.ts';
 import { CoreError } from '../errors.ts';
 import type { Check, VerdictTpm } from '../verdict/types.ts';
 import { publicKeyOf } from './akey.ts';
@@ -40,8 +39,8 @@ export interface EkAppraisal {
 }
 
 // The shipped list parsed once (43 certificates, about 2 ms): a pure memo of constant data.
-let shipped: X509Certificate[] | undefined;
-function hardwareAnchors(pems: readonly string[] | undefined): X509Certificate[] {
+let shipped: Certificate[] | undefined;
+function hardwareAnchors(pems: readonly string[] | undefined): Certificate[] {
   if (pems !== undefined) return pems.flatMap(parsePemBundle);
   shipped ??= HARDWARE_EK_ROOTS.flatMap((r) => parsePemBundle(r.pem));
   return shipped;
@@ -55,7 +54,7 @@ function manufacturerOf(p: EkProfile | undefined): string | null {
   return raw === null ? null : (manufacturerName(raw) ?? raw);
 }
 
-function keyCheck(leaf: X509Certificate, ekPublic: TpmPublic): Check {
+function keyCheck(leaf: Certificate, ekPublic: TpmPublic): Check {
   let same = false;
   try {
     const a = publicJwk(leaf.publicKey);
@@ -84,7 +83,7 @@ function keyCheck(leaf: X509Certificate, ekPublic: TpmPublic): Check {
  */
 export function appraiseEkCertificate(input: EkCertInput): EkAppraisal {
   const name = 'tpm.ek.certificate';
-  let leaf: X509Certificate;
+  let leaf: Certificate;
   try {
     leaf = parseCertificate(input.certificate);
   } catch (err) {

@@ -1,3 +1,4 @@
+export { certificateSpan } from '../crypto/x509.ts';
 export { akAttributeProblem, publicKeyOf } from './akey.ts';
 export type { TpmAlgId, TpmCurveId } from './alg.ts';
 export {

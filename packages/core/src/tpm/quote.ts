@@ -1,6 +1,6 @@
-import type { KeyObject } from 'node:crypto';
 import { bytesEqual, toHex } from '../bytes/encoding.ts';
 import { digest, type HashName } from '../crypto/hash.ts';
+import type { PublicKey } from '../crypto/keys.ts';
 import type { Check } from '../verdict/types.ts';
 import { akAttributeProblem, publicKeyOf, publicKeyOfPem } from './akey.ts';
 import { TPM_ST_ATTEST_QUOTE } from './alg.ts';
@@ -132,7 +132,7 @@ function checkClock(now: ClockInfo, prev: ClockInfo | undefined): Check[] {
 export function verifyQuote(input: QuoteInput): QuoteResult {
   const checks: Check[] = [];
   let ak: TpmPublic | null = null;
-  let key: KeyObject | null = null;
+  let key: PublicKey | null = null;
   try {
     if (typeof input.akPublic === 'string') key = publicKeyOfPem(input.akPublic);
     else {

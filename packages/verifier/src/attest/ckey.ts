@@ -7,44 +7,57 @@ import {
   tpmName,
   verifyCertify,
 } from '@tmb/core/tpm';
-import type { Context } from '../api/context.ts';
 import { VerifierError } from '../errors.ts';
-import { stringField } from '../http/body.ts';
-import { sendJson } from '../http/respond.ts';
-import { agentRequest, bytesField, reject } from './enroll.ts';
+import type { Store } from '../store/types.ts';
+import type { AttestService } from './service.ts';
 import { type CertifiedKey, loadAttest, saveAttest } from './state.ts';
 
 /** How many certified checkpoint keys an agent keeps (one per start): receipts of older starts keep key.bound. */
 export const MAX_CHECKPOINT_KEYS = 64;
 
-const HEX64 = /^[0-9a-f]{64}$/;
-
-/**
- * POST /v1/attest/checkpoint-key {agent, nonce, keyPublic, certifyInfo, signature, receiptKeyId}
- * (docs/evidence.md, "The checkpoint key"): the agent's TPM-held checkpoint key for this start,
- * certified by its activated AK (TPM2_Certify) over SHA-256(nonce ‖ "tmb.checkpoint-key.v1\n" ‖
- * agent ‖ "\n" ‖ receiptKeyId) with a nonce of POST /v1/attest/nonce (single use). Every check
- * of core verifyCertify must pass; the key is then kept for the agent. 422 EVIDENCE_REJECTED
- * names the failed checks; 409 AK_NOT_ENROLLED without an activated AK; 409
- * CHECKPOINT_KEY_EXISTS when a key is already certified under this AK activation in this boot.
- */
-export async function postCheckpointKey(ctx: Context): Promise<void> {
-  const { agent, body } = await agentRequest(ctx);
-  await ctx.attest.lock.run(agent, () => certifyLocked(ctx, agent, body)); // lock.ts
+/** A checkpoint-key request, parsed (docs/evidence.md, "The checkpoint key"). */
+export interface CheckpointKeyRequest {
+  /** 64 lower-case hex digits: a nonce of POST /v1/attest/nonce. */
+  nonce: string;
+  /** 64 lower-case hex digits: the receipt key this start's checkpoints are signed with. */
+  receiptKeyId: string;
+  keyPublic: Uint8Array;
+  certifyInfo: Uint8Array;
+  signature: Uint8Array;
 }
 
-async function certifyLocked(ctx: Context, agent: string, body: Record<string, unknown>): Promise<void> {
-  const state = await loadAttest(ctx.store, agent);
+/** The outcome of a checkpoint-key certification: refused with the named checks, or the key's name. */
+export type CheckpointKeyOutcome = { ok: false; checks: Check[] } | { ok: true; keyName: string };
+
+/**
+ * Keeps `agent`'s TPM-held checkpoint key for this start, certified by its activated AK
+ * (TPM2_Certify) over SHA-256(nonce ‖ "tmb.checkpoint-key.v1\n" ‖ agent ‖ "\n" ‖ receiptKeyId)
+ * with a nonce this verifier issued (single use). Every check of core verifyCertify must pass,
+ * else ok false with the checks. Runs under the agent's lock (lock.ts). `read` parses the
+ * request: it is called once the agent is known to have an activated AK.
+ * @throws VerifierError AK_NOT_ENROLLED | CHECKPOINT_KEY_EXISTS (a key is already certified
+ *   under this AK activation in this boot), and what `read` throws
+ */
+export function certifyCheckpointKey(
+  store: Store,
+  attest: AttestService,
+  agent: string,
+  read: () => CheckpointKeyRequest,
+): Promise<CheckpointKeyOutcome> {
+  return attest.lock.run(agent, () => certifyLocked(store, attest, agent, read)); // lock.ts
+}
+
+async function certifyLocked(
+  store: Store,
+  attest: AttestService,
+  agent: string,
+  read: () => CheckpointKeyRequest,
+): Promise<CheckpointKeyOutcome> {
+  const state = await loadAttest(store, agent);
   if (state === undefined)
     throw new VerifierError('AK_NOT_ENROLLED', `agent ${JSON.stringify(agent)} has no activated AK`);
-  const nonce = stringField(body, 'nonce', 64);
-  const receiptKeyId = stringField(body, 'receiptKeyId', 64);
-  if (!HEX64.test(nonce) || !HEX64.test(receiptKeyId))
-    throw new VerifierError('BODY_MALFORMED', '"nonce" and "receiptKeyId" must be 64 lower-case hex digits');
-  const keyPublic = bytesField(body, 'keyPublic', 2048);
-  const certifyInfo = bytesField(body, 'certifyInfo', 2048);
-  const signature = bytesField(body, 'signature', 2048);
-  const refusal = ctx.attest.nonces.consume(agent, nonce);
+  const { nonce, receiptKeyId, keyPublic, certifyInfo, signature } = read();
+  const refusal = attest.nonces.consume(agent, nonce);
   const r = verifyCertify({
     keyPublic,
     certifyInfo,
@@ -62,10 +75,7 @@ async function certifyLocked(ctx: Context, agent: string, body: Record<string, u
       : { name: 'tpm.certify.fresh', status: 'fail', code: refusal.code, detail: refusal.detail },
     ...r.checks,
   ];
-  if (!r.ok || refusal !== undefined || r.key === null || r.attest === null) {
-    reject(ctx, checks);
-    return;
-  }
+  if (!r.ok || refusal !== undefined || r.key === null || r.attest === null) return { ok: false, checks };
   // One checkpoint key per AK activation and boot (one per agent start): a process that gets the
   // agent's token later cannot add a key of its own without enrolling again, which replaces the
   // AK and breaks the running agent's quotes.
@@ -89,12 +99,11 @@ async function certifyLocked(ctx: Context, agent: string, body: Record<string, u
     certify: { attest: toBase64Url(certifyInfo), signature: toBase64Url(signature), nonce },
   };
   const kept = (state.checkpointKeys ?? []).filter((k) => k.keyName !== keyName);
-  await saveAttest(ctx.store, agent, {
+  await saveAttest(store, agent, {
     ...state,
     checkpointKeys: [...kept, entry].slice(-MAX_CHECKPOINT_KEYS),
   });
-  ctx.log.info('checkpoint_key_certified', { agent, keyName });
-  sendJson(ctx.res, 200, { agent, keyName });
+  return { ok: true, keyName };
 }
 
 /** The `tpm-p256` member of a certified key (answers' attestation.tpmKey, bundles). */

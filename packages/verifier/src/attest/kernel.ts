@@ -58,13 +58,8 @@ export interface KernelAppraisal {
   segment: HostSegment;
 }
 
-/**
- * Appraises the kernel's IMA log and the boot log of one quote (pure). The entries replay to
- * the quoted PCR 10 with advanceIma (entries past the quote wait for the next one; a new
- * resetCount starts over from entry 0); those covered are folded into the boot's facts
- * (foldKernelColumns, the same rule as foldKernel); the segment is what the quote established (docs/evidence.md, "Segments").
- */
-export function appraiseKernel(o: {
+/** What appraiseKernel is given: the boot's state so far and one quote's kernel evidence. */
+export interface KernelInput {
   prev: KernelBoot | null;
   ev: KernelEvidence;
   /** Quoted sha256 PCRs (0-10 at least: checked by the caller). */
@@ -72,67 +67,24 @@ export function appraiseKernel(o: {
   resetCount: number;
   size: number;
   refs: KernelRefs;
-  bootPolicy?: BootPolicy | null;
-}): KernelAppraisal {
+  bootPolicy?: BootPolicy | null | undefined;
+}
+
+/**
+ * Appraises the kernel's IMA log and the boot log of one quote (pure). The entries replay to
+ * the quoted PCR 10 with advanceIma (entries past the quote wait for the next one; a new
+ * resetCount starts over from entry 0); those covered are folded into the boot's facts
+ * (foldKernelColumns, the same rule as foldKernel); the segment is what the quote established (docs/evidence.md, "Segments").
+ */
+export function appraiseKernel(o: KernelInput): KernelAppraisal {
   const { ev, resetCount } = o;
   const prev = o.prev !== null && o.prev.resetCount === resetCount ? o.prev : null;
-  const quoted10 = o.pcrs.get(KERNEL_PCR)!;
-  let next: KernelBoot | null = prev;
-  let refuse = false;
-  let replay: SegmentCheck | null = null;
-  if (ev.kernel !== null) {
-    const start = o.prev?.ima ?? initialImaState('sha256', KERNEL_PCR, resetCount);
-    try {
-      // Columns, not ImaEntry objects: no object per entry (docs/ima.md, "Columns").
-      const columns = parseBinaryColumns(ev.kernel.entries, { firstIndex: ev.kernel.from });
-      const digests: string[] = []; // the replay's sha256 template digests, reused by the fold
-      // The agent reads the kernel log after quoting: a quoted PCR 10 that no prefix of the
-      // entries reaches means an altered log, not a race, and fails at once (Keylime's
-      // one-round grace would accept the quote on the previous quote's facts).
-      const r = advanceImaColumns(
-        start,
-        { startIndex: ev.kernel.from, columns, quotedPcr: quoted10, resetCount },
-        // The logged SHA-1 template hashes too: an altered byte anywhere in a covered entry
-        // fails (IMA_TEMPLATE_HASH_MISMATCH), not only the bytes the sha256 chain binds.
-        { maxUnmatchedRounds: 0, checkTemplateHash: true, digests },
-      );
-      const bad = r.checks.find((c) => c.status === 'fail');
-      if (bad) {
-        refuse = true;
-        replay = {
-          status: 'fail',
-          ...(bad.code ? { code: bad.code } : {}),
-          detail: `kernel log: ${bad.detail}`,
-        };
-      } else {
-        const facts = foldKernelColumns(
-          prev?.facts ?? emptyKernelFacts(),
-          columns,
-          r.covered,
-          lookupsOf(o.refs),
-          {
-            bootAggregate: toHex(bootAggregateOf(o.pcrs)),
-            toolPath: ev.telemetryTool,
-            pcrIndex: KERNEL_PCR,
-            digests,
-          },
-        );
-        next = { resetCount, ima: r.state, facts, boot: prev?.boot ?? null };
-      }
-    } catch (err) {
-      if (!(err instanceof CoreError)) throw err;
-      refuse = true;
-      replay = { status: 'fail', code: err.code, detail: `kernel log: ${err.message}` };
-    }
-  } else next = null;
+  const { refuse, replay, ...r } =
+    ev.kernel === null ? { next: null, refuse: false, replay: null } : replayKernel(o, ev.kernel, prev);
+  let next = r.next;
   // The boot log: appraised once per boot; later quotes must show the same PCRs 0-9.
   const now = Array.from({ length: 10 }, (_, i) => toHex(o.pcrs.get(i) ?? new Uint8Array(32)));
-  let boot = next?.boot ?? null;
-  if (ev.boot !== null && (boot === null || boot.check.status !== 'pass')) {
-    const b = appraiseBoot(ev.boot.log, o.pcrs, o.bootPolicy);
-    const { name: _n, ...check } = b.check;
-    boot = { kind: b.simulated ? 'simulated' : 'measured', secureBoot: b.secureBoot, check, pcrs: now };
-  }
+  const boot = bootFacts(o, next?.boot ?? null, now);
   if (next !== null) next = { ...next, boot };
   const bootCheck = bootOf(boot, now);
   const facts = ev.kernel === null ? null : (next?.facts ?? emptyKernelFacts());
@@ -160,6 +112,81 @@ export function appraiseKernel(o: {
       { name: 'telemetry.tool', ...segment.tool },
     );
   return { checks, refuse, next: refuse ? o.prev : next, segment };
+}
+
+/**
+ * The kernel log replayed to the quoted PCR 10 from the previous quote's state, its covered
+ * entries folded into the boot's facts. A log that does not parse or replay refuses the
+ * evidence (`replay`: the failed host.integrity), and the boot's state stays `prev`.
+ */
+function replayKernel(
+  o: KernelInput,
+  kernel: NonNullable<KernelEvidence['kernel']>,
+  prev: KernelBoot | null,
+): { next: KernelBoot | null; refuse: boolean; replay: SegmentCheck | null } {
+  const { resetCount } = o;
+  const start = o.prev?.ima ?? initialImaState('sha256', KERNEL_PCR, resetCount);
+  try {
+    // Columns, not ImaEntry objects: no object per entry (docs/ima.md, "Columns").
+    const columns = parseBinaryColumns(kernel.entries, { firstIndex: kernel.from });
+    const digests: string[] = []; // the replay's sha256 template digests, reused by the fold
+    // The agent reads the kernel log after quoting: a quoted PCR 10 that no prefix of the
+    // entries reaches means an altered log, not a race, and fails at once (Keylime's
+    // one-round grace would accept the quote on the previous quote's facts).
+    const r = advanceImaColumns(
+      start,
+      { startIndex: kernel.from, columns, quotedPcr: o.pcrs.get(KERNEL_PCR)!, resetCount },
+      // The logged SHA-1 template hashes too: an altered byte anywhere in a covered entry
+      // fails (IMA_TEMPLATE_HASH_MISMATCH), not only the bytes the sha256 chain binds.
+      { maxUnmatchedRounds: 0, checkTemplateHash: true, digests },
+    );
+    const bad = r.checks.find((c) => c.status === 'fail');
+    if (bad)
+      return {
+        next: prev,
+        refuse: true,
+        replay: {
+          status: 'fail',
+          ...(bad.code ? { code: bad.code } : {}),
+          detail: `kernel log: ${bad.detail}`,
+        },
+      };
+    const facts = foldKernelColumns(
+      prev?.facts ?? emptyKernelFacts(),
+      columns,
+      r.covered,
+      lookupsOf(o.refs),
+      {
+        bootAggregate: toHex(bootAggregateOf(o.pcrs)),
+        toolPath: o.ev.telemetryTool,
+        pcrIndex: KERNEL_PCR,
+        digests,
+      },
+    );
+    return {
+      next: { resetCount, ima: r.state, facts, boot: prev?.boot ?? null },
+      refuse: false,
+      replay: null,
+    };
+  } catch (err) {
+    if (!(err instanceof CoreError)) throw err;
+    return {
+      next: prev,
+      refuse: true,
+      replay: { status: 'fail', code: err.code, detail: `kernel log: ${err.message}` },
+    };
+  }
+}
+
+/**
+ * The boot log's appraisal for this boot: kept from an earlier quote once it passed, else
+ * appraised from this evidence's log against the quoted PCRs 0-9 (`now`, hex) when one came.
+ */
+function bootFacts(o: KernelInput, kept: BootFacts | null, now: string[]): BootFacts | null {
+  if (o.ev.boot === null || (kept !== null && kept.check.status === 'pass')) return kept;
+  const b = appraiseBoot(o.ev.boot.log, o.pcrs, o.bootPolicy);
+  const { name: _n, ...check } = b.check;
+  return { kind: b.simulated ? 'simulated' : 'measured', secureBoot: b.secureBoot, check, pcrs: now };
 }
 
 // The compiled lookups, once per policy and registry objects (the verifier's, held for its

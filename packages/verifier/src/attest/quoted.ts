@@ -1,9 +1,7 @@
 import type { Check } from '@tmb/core';
 import { type CheckpointOpening, ed25519NoteVerifier, openCheckpoint } from '@tmb/core/log';
+import { isTelemetryLine } from '@tmb/core/telemetry';
 import type { ExtensionCheck } from '../telemetry/extension.ts';
-
-/** The extension line (prefix) by which a checkpoint commits to the agent's telemetry chain. */
-export const TELEMETRY_LINE = 'tmb-telemetry';
 
 /**
  * Opens a stored quoted checkpoint note again under the key that signed it, as signed: origin,
@@ -37,7 +35,7 @@ export function telemetryChainCheck(
   against: ((line: string) => ExtensionCheck) | undefined,
 ): Check {
   const name = 'telemetry.chain';
-  const lines = extensions.filter((l) => l === TELEMETRY_LINE || l.startsWith(`${TELEMETRY_LINE} `));
+  const lines = extensions.filter(isTelemetryLine);
   if (lines.length === 0)
     return { name, status: 'skipped', detail: 'the checkpoint carries no tmb-telemetry line' };
   if (lines.length > 1)

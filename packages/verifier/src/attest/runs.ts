@@ -1,4 +1,3 @@
-import type { ServerResponse } from 'node:http';
 import { type Check, CoreError } from '@tmb/core';
 import {
   type Checkpoint,
@@ -8,7 +7,6 @@ import {
   RUN_ZERO,
   runOfCheckpoint,
 } from '@tmb/core/log';
-import { sendJson } from '../http/respond.ts';
 import type { Store } from '../store/types.ts';
 import type { AgentAttest, EndedRun } from './state.ts';
 import type { Trees } from './trees.ts';
@@ -150,14 +148,14 @@ async function endOf(
 }
 
 /**
- * The 422 EVIDENCE_REJECTED answer (as enroll.ts reject) with, when the verifier cannot follow
- * the agent's current run, `logRun: {code: "LOG_RUN_BROKEN", run, base, seq, detail}`: the
- * agent then starts a new run (docs/api.md).
+ * The body of the 422 EVIDENCE_REJECTED answer (as enroll.ts reject) with, when the verifier
+ * cannot follow the agent's current run, `logRun: {code: "LOG_RUN_BROKEN", run, base, seq,
+ * detail}`: the agent then starts a new run (docs/api.md). Plain JSON: the route sends it.
  */
-export function rejectEvidence(res: ServerResponse, checks: Check[], view: RunView): void {
+export function evidenceRefusal(checks: Check[], view: RunView): Record<string, unknown> {
   const failed = checks.find((c) => c.status === 'fail');
   const broken = checks.some((c) => c.code === 'LOG_RUN_BROKEN') && view.broken !== null && view.run !== null;
-  sendJson(res, 422, {
+  return {
     error: {
       code: 'EVIDENCE_REJECTED',
       message: failed ? `${failed.name}: ${failed.code}: ${failed.detail}` : 'rejected',
@@ -166,10 +164,10 @@ export function rejectEvidence(res: ServerResponse, checks: Check[], view: RunVi
     ...(broken
       ? { logRun: { code: 'LOG_RUN_BROKEN', run: view.run!.run, base: view.run!.base, ...view.broken } }
       : {}),
-  });
+  };
 }
 
-/** Where a receipt's seq lies among the agent's log runs (verdict.ts, `receipt.included`). */
+/** Where a receipt's seq lies among the agent's log runs (appraise/l1.ts, `receipt.included`). */
 export type SeqPlace =
   | { kind: 'current' }
   | { kind: 'ended'; ended: EndedRun }

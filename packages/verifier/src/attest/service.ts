@@ -1,5 +1,5 @@
 import type { Check, VerdictTpm } from '@tmb/core';
-import { BundleArchive } from '../api/bundle-archive.ts';
+import { BundleArchive } from '../bundle/archive.ts';
 import { KeyedLock } from '../lock.ts';
 import type { Store } from '../store/types.ts';
 import { Nonces } from './nonces.ts';

@@ -89,7 +89,10 @@ export interface CertifiedKey {
 }
 
 /** The agent's state, or undefined when it enrolled no AK. */
-export async function loadAttest(store: Store, agent: string): Promise<AgentAttest | undefined> {
+export async function loadAttest(
+  store: Pick<Store, 'getAttest'>,
+  agent: string,
+): Promise<AgentAttest | undefined> {
   const text = await store.getAttest(agent);
   return text === undefined ? undefined : (JSON.parse(text) as AgentAttest);
 }

@@ -4,4 +4,3 @@ export { appraiseHostEvidence } from './checks.ts';
 export type { HostLedger, HostRun } from './ledger.ts';
 export { emptyLedger, foldEntries, MAX_RUNS } from './ledger.ts';
 export { loadReferences } from './references.ts';
-export { postHostLog } from './route.ts';

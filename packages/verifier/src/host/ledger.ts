@@ -1,13 +1,15 @@
 import { agentKeyId, sha256, toHex } from '@tmb/core';
-import { appraise, type CompiledPolicy, type ImaEntry } from '@tmb/core/ima';
-
-// Event names of the agent's measurement log (agent host/spec.ts and measure/log.ts; docs/registry.md).
-export const AGENT_KEY_EVENT = 'tmb.agent-key';
-export const AGENT_BUILD_EVENT = 'tmb.agent-build';
-export const ROLE_EVENT = 'tmb.role:';
-export const MANIFEST_EVENT = 'tmb.manifest:';
-const ROLES = ['weights', 'engine', 'engine-config'] as const;
-type Role = (typeof ROLES)[number];
+import {
+  AGENT_BUILD_EVENT,
+  AGENT_KEY_EVENT,
+  appraise,
+  type CompiledPolicy,
+  HOST_ROLES,
+  type HostRole,
+  type ImaEntry,
+  MANIFEST_EVENT,
+  ROLE_EVENT,
+} from '@tmb/core/ima';
 
 /** Most agent starts (key ids) kept per agent; the oldest are dropped past it. */
 export const MAX_RUNS = 256;
@@ -40,7 +42,7 @@ export interface HostLedger {
   /** Key id of the run entries are attributed to now (null before the first key event). */
   key: string | null;
   /** Absolute path to its role, declared in the current run. */
-  roles: Record<string, Role>;
+  roles: Record<string, HostRole>;
   runs: Record<string, HostRun>;
   /** Key ids in the order their runs started (to drop the oldest past MAX_RUNS). */
   order: string[];
@@ -100,9 +102,9 @@ export function foldEntries(
     if (e.template === 'ima-buf') {
       if (path === AGENT_BUILD_EVENT) add(run.agentBuild, digest);
       else if (path.startsWith(ROLE_EVENT)) {
-        const role = path.slice(ROLE_EVENT.length) as Role;
+        const role = path.slice(ROLE_EVENT.length) as HostRole;
         const extra = e.extra;
-        if (ROLES.includes(role) && extra !== null) l.roles[new TextDecoder().decode(extra)] = role;
+        if (HOST_ROLES.includes(role) && extra !== null) l.roles[new TextDecoder().decode(extra)] = role;
       } else if (path.startsWith(MANIFEST_EVENT))
         record(run, l.roles[path.slice(MANIFEST_EVENT.length)], digest);
       continue;
@@ -119,7 +121,7 @@ export function foldEntries(
   return l;
 }
 
-function record(run: HostRun, role: Role | undefined, digest: string): void {
+function record(run: HostRun, role: HostRole | undefined, digest: string): void {
   if (role === 'weights') add(run.weights, digest);
   else if (role === 'engine') add(run.engine, digest);
   else if (role === 'engine-config') add(run.engineConfig, digest);

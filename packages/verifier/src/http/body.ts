@@ -1,4 +1,5 @@
 import type { IncomingMessage } from 'node:http';
+import { fromBase64Url } from '@tmb/core';
 import { VerifierError } from '../errors.ts';
 
 /**
@@ -48,4 +49,14 @@ export function stringField(obj: Record<string, unknown>, key: string, max = 409
     throw new VerifierError('BODY_MALFORMED', `"${key}" must be a string of at most ${max} characters`);
   }
   return v;
+}
+
+/** `obj[key]`, an unpadded base64url string of at most `max` characters, as bytes. @throws VerifierError BODY_MALFORMED */
+export function bytesField(obj: Record<string, unknown>, key: string, max = 1 << 20): Uint8Array {
+  try {
+    return fromBase64Url(stringField(obj, key, max));
+  } catch (cause) {
+    if (cause instanceof VerifierError) throw cause;
+    throw new VerifierError('BODY_MALFORMED', `"${key}" is not unpadded base64url`, { cause });
+  }
 }

@@ -1,12 +1,11 @@
-import { bytesEqual, fromBase64Url, sha256 } from '@tmb/core';
-import { canonicalBytes, type JsonValue, type Sample } from '@tmb/stats';
+import { bytesEqual, fromBase64Url } from '@tmb/core';
+import { GENESIS_HEAD, nextHead, telemetryBatchBytes } from '@tmb/core/telemetry';
+import type { JsonValue, Sample } from '@tmb/stats';
 import { VerifierError } from '../errors.ts';
 import type { ChainState } from './store.ts';
 
-/** The chain head before any batch: 32 zero bytes (docs/telemetry.md). */
-export const GENESIS = new Uint8Array(32);
-
-const DOMAIN = new TextEncoder().encode('tmb-telemetry-batch-v1\0');
+/** The chain head before any batch: 32 zero bytes (docs/telemetry.md; core's GENESIS_HEAD). */
+export const GENESIS: Uint8Array = GENESIS_HEAD;
 
 /** One pushed batch, checked for shape. */
 export interface PushedBatch {
@@ -18,13 +17,12 @@ export interface PushedBatch {
 }
 
 /**
- * head_n = SHA-256("tmb-telemetry-batch-v1" || 0x00 || head_(n-1) || SHA-256(JCS(batch_n))),
- * batch_n = {"v": 1, "seq", "gpu", "proc"}: the agent's BatchChain, recomputed from the parsed
- * batch (RFC 8785 canonical JSON re-derives the agent's bytes from the same values).
+ * The head after a pushed batch, recomputed from the parsed batch by core's chain
+ * (`@tmb/core/telemetry`, docs/telemetry.md): RFC 8785 canonical JSON of {"v": 1, "seq", "gpu",
+ * "proc"} re-derives the agent's bytes from the same values.
  */
 export function batchHead(prev: Uint8Array, b: Omit<PushedBatch, 'prevHead' | 'head'>): Uint8Array {
-  const bytes = canonicalBytes({ v: 1, seq: b.seq, gpu: b.gpu as unknown as JsonValue, proc: b.proc });
-  return sha256(DOMAIN, prev, sha256(bytes));
+  return nextHead(prev, telemetryBatchBytes({ v: 1, seq: b.seq, gpu: b.gpu, proc: b.proc }));
 }
 
 /** What checking a push against the agent's chain gives: batches to store, the new state. */

@@ -1,7 +1,6 @@
-import { bytesEqual, fromBase64, toBase64 } from '@tmb/core';
+import { bytesEqual, toBase64 } from '@tmb/core';
+import { parseTelemetryLine } from '@tmb/core/telemetry';
 import type { TelemetryStore } from './store.ts';
-
-const LINE = /^tmb-telemetry ([1-9][0-9]{0,15}) ([A-Za-z0-9+/]{43}=)$/;
 
 /** What a checkpoint's `tmb-telemetry` extension line says about the agent's telemetry chain. */
 export type ExtensionCheck =
@@ -17,10 +16,10 @@ export type ExtensionCheck =
  * checkpoint disagree) or the line is malformed.
  */
 export function checkTelemetryExtension(store: TelemetryStore, agent: string, line: string): ExtensionCheck {
-  const m = LINE.exec(line);
-  if (m === null) return { status: 'fail', detail: 'malformed tmb-telemetry extension line' };
-  const count = Number(m[1]);
-  const head = fromBase64(m[2]!);
+  // Parsed by core (`@tmb/core/telemetry`): a head in non-canonical base64 is malformed too.
+  const parsed = parseTelemetryLine(line);
+  if (parsed === undefined) return { status: 'fail', detail: 'malformed tmb-telemetry extension line' };
+  const { count, head } = parsed;
   const state = store.chain(agent);
   if (state === undefined || state.nextSeq < count)
     return { status: 'pending', detail: `telemetry batch ${count - 1} has not reached the verifier yet` };

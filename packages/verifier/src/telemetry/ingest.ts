@@ -1,10 +1,7 @@
 import { toBase64Url } from '@tmb/core';
 import type { JsonValue, Sample } from '@tmb/stats';
-import type { Context } from '../api/context.ts';
-import { TokenAuth } from '../auth.ts';
 import { VerifierError } from '../errors.ts';
-import { asObject, readJson, stringField } from '../http/body.ts';
-import { sendJson } from '../http/respond.ts';
+import { asObject } from '../http/body.ts';
 import { checkChain, head32, type PushedBatch } from './chain.ts';
 import type { TelemetryStore } from './store.ts';
 
@@ -76,31 +73,34 @@ function batch(v: unknown, i: number): PushedBatch {
   };
 }
 
+/** The answer to a telemetry push: counts, the chain and the next batch due with its head. */
+export interface TelemetryAck {
+  accepted: number;
+  duplicate: number;
+  chain: number;
+  seq: number;
+  head: string;
+}
+
 /**
- * POST /v1/telemetry: {"agent", "batches": [{seq, prevHead, head, gpu, proc}]}. Same bearer
- * token as receipts. The batches must continue the agent's digest chain (checkChain); the
- * whole push is stored in one transaction or not at all. Answers
- * {"accepted", "duplicate", "chain", "seq" (next due), "head"}.
- * @throws VerifierError TOKEN_INVALID | TOKEN_AGENT_MISMATCH | BODY_MALFORMED | BODY_TOO_LARGE |
- *   BATCH_TOO_LARGE | TELEMETRY_CHAIN_BROKEN | TELEMETRY_BATCH_TAMPERED
+ * An agent's telemetry push (POST /v1/telemetry, docs/api.md): `raw` is the pushed
+ * `batches` member, [{seq, prevHead, head, gpu, proc}] (attacker-controlled). The batches must
+ * continue the agent's digest chain (checkChain); the whole push is stored in one transaction or
+ * not at all.
+ * @throws VerifierError BODY_MALFORMED | BATCH_TOO_LARGE | TELEMETRY_CHAIN_BROKEN | TELEMETRY_BATCH_TAMPERED
  */
-export async function ingestTelemetry(ctx: Context, store: TelemetryStore): Promise<void> {
-  const grant = ctx.auth.check(ctx.req.headers.authorization);
-  const body = asObject(await readJson(ctx.req, ctx.options.maxBodyBytes), 'telemetry push');
-  const agent = stringField(body, 'agent', 128);
-  TokenAuth.allow(grant, agent);
-  const raw = body.batches;
+export function ingestTelemetry(store: TelemetryStore, agent: string, raw: unknown): TelemetryAck {
   if (!Array.isArray(raw)) throw new VerifierError('BODY_MALFORMED', '"batches" must be an array');
   if (raw.length > MAX_PUSH_BATCHES)
     throw new VerifierError('BATCH_TOO_LARGE', `${raw.length} batches, at most ${MAX_PUSH_BATCHES}`);
   const batches = raw.map(batch);
   const out = checkChain(store.chain(agent), batches, (chain, seq) => store.batchHead(agent, chain, seq));
   if (out.accept.length > 0) store.append(agent, out.state, out.accept);
-  sendJson(ctx.res, 200, {
+  return {
     accepted: out.accept.length,
     duplicate: out.duplicate,
     chain: out.state.chain,
     seq: out.state.nextSeq,
     head: toBase64Url(out.state.head),
-  });
+  };
 }

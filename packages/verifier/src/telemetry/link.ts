@@ -6,6 +6,7 @@ import {
   type RequestFeatures,
   type RequestSpan,
   requestFeatures,
+  type Sample,
   samplesAround,
   type TelemetryLink,
   telemetryLink,
@@ -84,9 +85,29 @@ export function linkReceipt(
   if (body.outcome !== 'complete') return skipped(`the exchange ended ${body.outcome}: not comparable`);
   const span = spanOf(body);
   if (!(span.tokens > 0)) return skipped('no output tokens reported: nothing to compare per token');
+  const w = measure(body, span, store);
+  const measured = { concurrency: w.concurrency, ...(w.result.ok ? { features: w.result.features } : {}) };
+  const chosen = chooseProfile(body, model, profiles, w.bucket, o.servedTrusted ?? false);
+  if (typeof chosen === 'string') return { ...skipped(chosen), ...measured };
+  const link = telemetryLink(chosen.profile, w.result);
+  const gpu = windowGpu(samplesAround(w.samples, span.start, span.end), chosen.profile.key.gpuModel);
+  const base = { profile: { id: chosen.id, key: chosen.profile.key }, link, gpu, ...measured };
+  const who = `profile ${chosen.id} (${chosen.profile.key.modelDigest}, ${chosen.profile.key.gpuModel}, bucket ${w.bucket})`;
+  return { ...base, check: judge(w.result, link, gpu, who) };
+}
+
+/**
+ * The receipt's window: the receipts overlapping it (its concurrency and bucket), the GPU
+ * samples from the first start to the last end among them, and its features, energy shared
+ * with the overlapping receipts.
+ */
+function measure(
+  body: ReceiptBody,
+  span: StoredSpan,
+  store: TelemetryStore,
+): { concurrency: number; bucket: string; samples: Sample[]; result: FeatureResult } {
   const overlapping = store.spans(body.agent, span);
   const concurrency = Math.max(1, overlapping.length);
-  const bucket = concurrencyBucket(concurrency);
   const spans: RequestSpan[] = overlapping.map((s) => ({
     id: s.id,
     start: s.start,
@@ -101,85 +122,76 @@ export function linkReceipt(
     ok: false,
     reason: 'no-samples-around-window',
   };
-  const measured = { concurrency, ...(result.ok ? { features: result.features } : {}) };
-  // The most specific digest that any trusted profile has: the served weights, else the name.
-  const digests = profileDigests(body, o.servedTrusted ?? false);
+  return { concurrency, bucket: concurrencyBucket(concurrency), samples, result };
+}
+
+/**
+ * The one trusted profile for the model asked for at the concurrency bucket, by the most specific
+ * digest any trusted profile has (the served weights, else the name: profileDigests); else why none.
+ */
+function chooseProfile(
+  body: ReceiptBody,
+  model: string,
+  profiles: readonly LoadedProfile[],
+  bucket: string,
+  servedTrusted: boolean,
+): LoadedProfile | string {
+  const digests = profileDigests(body, servedTrusted);
   const digest =
     digests.find((d) => profiles.some((p) => p.profile.key.modelDigest === d)) ?? nameDigest(model);
   const forModel = profiles.filter((p) => p.profile.key.modelDigest === digest);
   const matching = forModel.filter((p) => p.profile.key.concurrencyBucket === bucket);
-  if (matching.length !== 1)
-    return {
-      ...skipped(
-        forModel.length === 0
-          ? `no trusted telemetry profile for model ${JSON.stringify(model)}`
-          : matching.length === 0
-            ? `no profile for ${JSON.stringify(model)} at concurrency bucket ${bucket}`
-            : `${matching.length} profiles match ${JSON.stringify(model)} at bucket ${bucket}; which hardware is not known`,
-      ),
-      ...measured,
-    };
-  const chosen = matching[0]!;
-  const link = telemetryLink(chosen.profile, result);
-  const gpu = windowGpu(samplesAround(samples, span.start, span.end), chosen.profile.key.gpuModel);
-  const base = { profile: { id: chosen.id, key: chosen.profile.key }, link, gpu, ...measured };
-  const who = `profile ${chosen.id} (${chosen.profile.key.modelDigest}, ${chosen.profile.key.gpuModel}, bucket ${bucket})`;
+  if (matching.length === 1) return matching[0]!;
+  return forModel.length === 0
+    ? `no trusted telemetry profile for model ${JSON.stringify(model)}`
+    : matching.length === 0
+      ? `no profile for ${JSON.stringify(model)} at concurrency bucket ${bucket}`
+      : `${matching.length} profiles match ${JSON.stringify(model)} at bucket ${bucket}; which hardware is not known`;
+}
+
+/** `telemetry.consistent` of a receipt against the chosen profile (`who`), given its window's GPU and score. */
+function judge(result: FeatureResult, link: TelemetryLink, gpu: GpuIdentity, who: string): Check {
+  const name = 'telemetry.consistent';
   // The GPU's identity first: a sample naming another GPU, or a GPU swapped within the window,
   // fails whatever the score says; the profile holds only for the hardware it was fitted on.
   if (gpu.status === 'mismatch')
     return {
-      ...base,
-      check: {
-        name: 'telemetry.consistent',
-        status: 'fail',
-        code: 'TELEMETRY_GPU_MISMATCH',
-        detail: `the request's telemetry names GPU ${JSON.stringify(gpu.name)}, ${who} is for ${JSON.stringify(gpu.gpuModel)}`,
-      },
+      name,
+      status: 'fail',
+      code: 'TELEMETRY_GPU_MISMATCH',
+      detail: `the request's telemetry names GPU ${JSON.stringify(gpu.name)}, ${who} is for ${JSON.stringify(gpu.gpuModel)}`,
     };
   if (gpu.status === 'changed')
     return {
-      ...base,
-      check: {
-        name: 'telemetry.consistent',
-        status: 'fail',
-        code: 'TELEMETRY_GPU_CHANGED',
-        detail: `the GPU changed within the request's window: UUID ${JSON.stringify(gpu.uuids[0])}, then ${JSON.stringify(gpu.uuids[1])}`,
-      },
+      name,
+      status: 'fail',
+      code: 'TELEMETRY_GPU_CHANGED',
+      detail: `the GPU changed within the request's window: UUID ${JSON.stringify(gpu.uuids[0])}, then ${JSON.stringify(gpu.uuids[1])}`,
     };
   if (!result.ok || link.status === 'insufficient-data')
     return {
-      ...base,
-      check: {
-        name: 'telemetry.consistent',
-        status: 'skipped',
-        detail: `insufficient telemetry for ${who}: ${link.reason ?? (result.ok ? '' : result.reason)}${result.ok ? '' : result.reason === 'no-samples-around-window' ? ' (samples after the end may not have arrived yet)' : ''}`,
-      },
+      name,
+      status: 'skipped',
+      detail: `insufficient telemetry for ${who}: ${link.reason ?? (result.ok ? '' : result.reason)}${result.ok ? '' : result.reason === 'no-samples-around-window' ? ' (samples after the end may not have arrived yet)' : ''}`,
     };
   if (gpu.status === 'unnamed')
     return {
-      ...base,
-      check: {
-        name: 'telemetry.consistent',
-        status: 'skipped',
-        detail: `no sample of the request's window names its GPU, so it cannot be held against ${who} (an agent that does not send the GPU name, or the tool printed [N/A])`,
-      },
+      name,
+      status: 'skipped',
+      detail: `no sample of the request's window names its GPU, so it cannot be held against ${who} (an agent that does not send the GPU name, or the tool printed [N/A])`,
     };
   const f = result.features;
   const numbers = `log-likelihood ${link.logLikelihood!.toFixed(2)} vs threshold ${link.threshold!.toFixed(2)}; ${f.energyPerToken.toFixed(3)} J/token, ${f.tokensPerSecond.toFixed(0)} tokens/s, utilization ${(f.utilization * 100).toFixed(0)}%, ${f.sampleCount} samples`;
-  return {
-    ...base,
-    check:
-      link.status === 'consistent'
-        ? {
-            name: 'telemetry.consistent',
-            status: 'pass',
-            detail: `consistent with ${who} on GPU ${JSON.stringify(gpu.name)}${gpu.uuid !== undefined ? ` (${gpu.uuid})` : ''}: ${numbers}`,
-          }
-        : {
-            name: 'telemetry.consistent',
-            status: 'fail',
-            code: 'TELEMETRY_INCONSISTENT',
-            detail: `inconsistent with ${who}: ${numbers}`,
-          },
-  };
+  return link.status === 'consistent'
+    ? {
+        name,
+        status: 'pass',
+        detail: `consistent with ${who} on GPU ${JSON.stringify(gpu.name)}${gpu.uuid !== undefined ? ` (${gpu.uuid})` : ''}: ${numbers}`,
+      }
+    : {
+        name,
+        status: 'fail',
+        code: 'TELEMETRY_INCONSISTENT',
+        detail: `inconsistent with ${who}: ${numbers}`,
+      };
 }

@@ -1,8 +1,9 @@
 import { createPublicKey } from 'node:crypto';
 import { readdirSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
-import { bytesEqual, ed25519Raw, ed25519Verify, fromBase64, sha256, toHex } from '@tmb/core';
-import { canonicalBytes, type Profile, parseProfile } from '@tmb/stats';
+import { bytesEqual, ed25519Raw, ed25519Verify, fromBase64, jcsBytes, sha256, toHex } from '@tmb/core';
+import { profileSigningMessage } from '@tmb/core/profile';
+import { type Profile, parseProfile } from '@tmb/stats';
 import { VerifierError } from '../errors.ts';
 
 /** A profile the verifier trusts: signed by the profile key, read from the profiles folder. */
@@ -13,7 +14,8 @@ export interface LoadedProfile {
   file: string;
 }
 
-const SIG_DOMAIN = new TextEncoder().encode('tmb-profile-v1\0');
+/** What a profile signature covers (docs/profile.md): core's, re-exported for the verifier's users. */
+export { profileSigningMessage };
 
 /**
  * The profile signer's public key from a key file's text: a PEM public key (SPKI), a PEM
@@ -64,15 +66,6 @@ export function verifyProfileText(text: string, trusted: Uint8Array): Profile | 
   }
   if (!bytesEqual(pub, trusted)) return 'signed by a key other than the trusted profile key';
   return ed25519Verify(trusted, profileSigningMessage(profile), sig) ? profile : 'signature does not verify';
-}
-
-/** What a profile signature covers: "tmb-profile-v1" ‖ 0x00 ‖ JCS(profile) (docs/profile.md). */
-export function profileSigningMessage(profile: Profile): Uint8Array {
-  const body = canonicalBytes(profile);
-  const msg = new Uint8Array(SIG_DOMAIN.length + body.length);
-  msg.set(SIG_DOMAIN);
-  msg.set(body, SIG_DOMAIN.length);
-  return msg;
 }
 
 /**
@@ -130,7 +123,7 @@ export class ProfileRegistry {
       }
       const p = verifyProfileText(text, this.#key);
       if (typeof p === 'string') refused.push({ file, why: p });
-      else loaded.push({ id: toHex(sha256(canonicalBytes(p))).slice(0, 16), profile: p, file });
+      else loaded.push({ id: toHex(sha256(jcsBytes(p))).slice(0, 16), profile: p, file });
     }
     this.#profiles = loaded;
     this.refused = refused;

@@ -1,10 +1,8 @@
 import { type Check, levelOf, type ReceiptBody, receiptServed } from '@tmb/core';
 import type { CompiledRegistry } from '@tmb/core/registry';
 import { HostMonitor } from '@tmb/stats';
-import type { Context } from '../api/context.ts';
 import { VerifierError } from '../errors.ts';
-import { sendJson } from '../http/respond.ts';
-import { ingestTelemetry } from './ingest.ts';
+import { ingestTelemetry, type TelemetryAck } from './ingest.ts';
 import { linkReceipt, profileDigests, type TelemetryFinding } from './link.ts';
 import { type LoadedProfile, ProfileRegistry, profileKeyFromText } from './profiles.ts';
 import { TelemetryStore } from './store.ts';
@@ -29,9 +27,10 @@ interface HostState {
 }
 
 /**
- * The verifier's telemetry: POST /v1/telemetry (ingest), the telemetry.consistent check of
- * each verdict, the per-host sequential test, GET /v1/telemetry/receipts/:id (the finding with
- * its features, for calibration and debugging).
+ * The verifier's telemetry: ingest of the agents' sample batches, the telemetry.consistent check
+ * of each verdict, the per-host sequential test, and the finding for one receipt (with its
+ * features, for calibration and debugging). Plain arguments only: the HTTP side is
+ * routes/telemetry.ts.
  */
 export class TelemetryService {
   readonly store: TelemetryStore;
@@ -55,9 +54,13 @@ export class TelemetryService {
     this.#o = { alpha: o.alpha ?? 1e-4, beta: o.beta ?? 0.01 };
   }
 
-  /** POST /v1/telemetry. */
-  ingest(ctx: Context): Promise<void> {
-    return ingestTelemetry(ctx, this.store);
+  /**
+   * Stores an agent's pushed sample batches (`batches`, as sent: attacker-controlled) when they
+   * continue its digest chain (ingest.ts); the caller checked that the token acts for `agent`.
+   * @throws VerifierError BODY_MALFORMED | BATCH_TOO_LARGE | TELEMETRY_CHAIN_BROKEN | TELEMETRY_BATCH_TAMPERED
+   */
+  ingest(agent: string, batches: unknown): TelemetryAck {
+    return ingestTelemetry(this.store, agent, batches);
   }
 
   /**
@@ -104,17 +107,6 @@ export class TelemetryService {
     if (weights === null || model === null || this.#registry === null) return false;
     if (!checks.some((c) => c.name === 'weights.allowed' && c.status === 'pass')) return false;
     return (this.#registry.weightOwners.get(`sha256:${weights}`) ?? []).includes(model);
-  }
-
-  /** GET /v1/telemetry/receipts/:id: the finding for a stored receipt. */
-  async getFinding(
-    ctx: Context,
-    id: string,
-    decode: (id: string) => Promise<ReceiptBody | null>,
-  ): Promise<void> {
-    const body = await decode(id);
-    if (body === null) throw new VerifierError('ROUTE_NOT_FOUND', `no decodable receipt ${id}`);
-    sendJson(ctx.res, 200, this.find(body, true));
   }
 
   close(): void {

@@ -2,8 +2,8 @@ import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
 import { buildEntry, createPolicy } from '@tmb/core/ima';
 import fc from 'fast-check';
-import { EVIDENCE_LIMITS, kernelMembers } from '../../src/attest/evidence.ts';
 import { VerifierError } from '../../src/errors.ts';
+import { EVIDENCE_LIMITS, kernelMembers } from '../../src/routes/evidence-body.ts';
 import { digestOf, type ScriptedHost, withVerifier } from './kernel-host.ts';
 
 // Evidence v2 as posted, with real quotes (swtpm): random and mutated `kernel`, `boot` and

@@ -30,3 +30,12 @@ test('a checkpoint extension line is checked against the received telemetry chai
     assert.equal(checkTelemetryExtension(store, 'a', bad).status, 'fail');
   store.close();
 });
+
+test('a telemetry line whose head is non-canonical base64 fails as malformed instead of throwing', () => {
+  // 43 characters and '=' match the line's shape, but the last one carries bits a 32-byte head
+  // leaves zero: the agent-controlled line once threw out of appraisal (core parseTelemetryLine).
+  const store = new TelemetryStore(':memory:', 100);
+  const c = checkTelemetryExtension(store, 'a', `tmb-telemetry 1 ${'A'.repeat(42)}B=`);
+  assert.deepEqual(c, { status: 'fail', detail: 'malformed tmb-telemetry extension line' });
+  store.close();
+});

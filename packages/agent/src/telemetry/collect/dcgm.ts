@@ -1,6 +1,6 @@
 import { TelemetryCounts, type TelemetryReason } from '../counts.ts';
-import { parseDcgm } from '../dcgm.ts';
 import type { GpuSample } from '../sample.ts';
+import { parseDcgm } from './dcgm-parse.ts';
 
 /** Options of scrapeDcgm. */
 export interface DcgmScrapeOptions {
@@ -57,14 +57,26 @@ export async function scrapeDcgm(
   }
 }
 
-/** Scrapes dcgm-exporter every `intervalMs` (default 1 s) and hands each sample to onSample. */
+/** Options of DcgmCollector: a scrape's, plus its period and where samples go. */
+export interface DcgmCollectorOptions extends DcgmScrapeOptions {
+  /** Called for every sample of every scrape. */
+  onSample: (s: GpuSample) => void;
+  /** Time between the end of one scrape and the start of the next, ms. Default 1 s. */
+  intervalMs?: number;
+}
+
+/**
+ * Scrapes dcgm-exporter every `intervalMs` and hands each sample to onSample; what a scrape
+ * dropped, and failed scrapes, are added to `counts`. A failed scrape never stops the loop.
+ */
 export class DcgmCollector {
   readonly counts = new TelemetryCounts();
-  readonly #o: DcgmScrapeOptions & { intervalMs: number; onSample: (s: GpuSample) => void };
+  readonly #o: DcgmCollectorOptions & { intervalMs: number };
   #timer: ReturnType<typeof setTimeout> | undefined;
   #stopped = true;
+  #inflight: Promise<void> | undefined;
 
-  constructor(o: DcgmScrapeOptions & { intervalMs?: number; onSample: (s: GpuSample) => void }) {
+  constructor(o: DcgmCollectorOptions) {
     this.#o = { ...o, intervalMs: o.intervalMs ?? 1000 };
   }
 
@@ -72,20 +84,28 @@ export class DcgmCollector {
   start(): void {
     if (!this.#stopped) return;
     this.#stopped = false;
-    void this.#tick();
+    this.#tick();
   }
 
-  stop(): void {
+  /** Stops the loop; resolves once a scrape in flight has ended (at most its timeout). */
+  stop(): Promise<void> {
     this.#stopped = true;
     clearTimeout(this.#timer);
+    return this.#inflight ?? Promise.resolve();
   }
 
-  async #tick(): Promise<void> {
+  #tick(): void {
+    this.#inflight = this.#scrape().finally(() => {
+      this.#inflight = undefined;
+    });
+  }
+
+  async #scrape(): Promise<void> {
     const r = await scrapeDcgm(this.#o);
     for (const [k, v] of Object.entries(r.counts.nonZero())) this.counts.add(k as TelemetryReason, v);
     if (this.#stopped) return;
     for (const s of r.samples) this.#o.onSample(s);
-    this.#timer = setTimeout(() => void this.#tick(), this.#o.intervalMs);
+    this.#timer = setTimeout(() => this.#tick(), this.#o.intervalMs);
     this.#timer.unref();
   }
 }

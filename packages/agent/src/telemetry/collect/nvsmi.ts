@@ -1,6 +1,6 @@
-import { DEFAULT_NVSMI_QUERY } from '../fields.ts';
-import { MAX_LINE, NvSmiParser } from '../nvsmi.ts';
 import type { GpuSample } from '../sample.ts';
+import { DEFAULT_NVSMI_QUERY } from './nvsmi-fields.ts';
+import { MAX_LINE, NvSmiParser } from './nvsmi-parse.ts';
 import { type ChildLike, defaultSpawn, LineSplitter, type SpawnFn } from './spawn.ts';
 
 /** Options of NvSmiCollector. Everything but onSample has a default. */

@@ -1,7 +1,7 @@
 import { readFile as fsReadFile } from 'node:fs/promises';
 import { TelemetryCounts } from '../counts.ts';
-import { parseProcStat, parseProcStatus } from '../procfs.ts';
 import type { ProcSample } from '../sample.ts';
+import { parseProcStat, parseProcStatus } from './proc-parse.ts';
 
 /** Options of ProcSampler. */
 export interface ProcSamplerOptions {

@@ -1,7 +1,7 @@
 #!/bin/sh
 # Regenerates the telemetry test vectors (see README.md).
 #  - proc-*.txt: captured from this machine's procfs (any Linux host).
-#  - nvsmi-*.csv, compute-apps-*.csv: on a host with an NVIDIA GPU and driver, run with CAPTURE_GPU=1.
+#  - nvsmi-*.csv: on a host with an NVIDIA GPU and driver, run with CAPTURE_GPU=1.
 #  - dcgm-exporter.prom: with dcgm-exporter listening on 127.0.0.1:9400, run with CAPTURE_DCGM=1.
 # A recapture replaces the transcribed vectors; the known-answer tests then need their expected
 # values updated from the new files.
@@ -17,8 +17,6 @@ if [ "${CAPTURE_GPU:-0}" = 1 ]; then
   timeout 1 nvidia-smi --query-gpu=$q --format=csv,noheader,nounits -lms 100 > nvsmi-query-gpu-noheader-nounits.csv || true
   qi=timestamp,index,uuid,name,power.draw,total_energy_consumption,utilization.gpu,utilization.memory,memory.used,clocks.sm,clocks.mem,temperature.gpu
   timeout 1 nvidia-smi --query-gpu=$qi --format=csv -lms 100 > nvsmi-query-gpu-identity.csv || true
-  nvidia-smi --query-compute-apps=pid,process_name,used_memory --format=csv > compute-apps-header.csv
-  nvidia-smi --query-compute-apps=pid,process_name,used_memory --format=csv,noheader,nounits > compute-apps-noheader-nounits.csv
 fi
 if [ "${CAPTURE_DCGM:-0}" = 1 ]; then
   curl -sf http://127.0.0.1:9400/metrics > dcgm-exporter.prom

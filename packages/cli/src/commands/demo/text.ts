@@ -21,6 +21,8 @@ and not, checks each answer against its receipt, and prints the verdicts.
   --model NAME        the model name both sample servers answer as (default sample-7b)
   --token-latency MS  the honest sample's milliseconds per token (default 5; at least 1 with telemetry)
   --no-telemetry      no simulated GPU, no telemetry, no warm-up: L1 at most
+  --telemetry         the default: a simulated GPU, telemetry and a warm-up; of --telemetry
+                      and --no-telemetry, the last one given counts
   --tpm MODE          auto (default): one swtpm per host (its own local CA, which the verifier
                       trusts) when swtpm is installed, else none; swtpm; none (L0 only).
                       L1 also needs the simulated kernel (root, fanotify, gcc): without it the

@@ -1,7 +1,7 @@
 import { createPublicKey, type KeyObject, sign } from 'node:crypto';
 import { ed25519Raw, ed25519Verify, fromBase64, toBase64 } from '@tmb/core';
+import { profileSigningMessage } from '@tmb/core/profile';
 import { type Profile, parseProfile, StatsError } from '@tmb/stats';
-import { profileSigningMessage } from '@tmb/verifier';
 
 // Signed profile files (docs/profile.md): Ed25519 over a domain prefix and the profile's canonical bytes.
 

@@ -1,0 +1,223 @@
+import { concat, fromBase64Url, toBase64Url } from '@tmb/core';
+import { parseBinaryColumns } from '@tmb/core/ima';
+import { ed25519NoteVerifier, formatSignatureLine, logOrigin, parseNote } from '@tmb/core/log';
+import type { CheckpointKeyMember } from '@tmb/core/tpm';
+import type { Evidence } from '../appraise/evidence.ts';
+import { checkpointKeyMember } from '../attest/ckey.ts';
+import type { AgentAttest } from '../attest/state.ts';
+import type { Store } from '../store/types.ts';
+
+/**
+ * One accepted quote as a bundle needs it (docs/bundle.md, "At the verifier"): the quote, its
+ * note, nonce and quoted members, the checkpoint key, the previous quoted checkpoint with the
+ * consistency proof, and the measurement-log entries this quote newly covered (byte chunks:
+ * concatenated from the boot's first quote they give the logs from entry 0). Plain JSON.
+ */
+export interface ArchivedQuote {
+  size: number;
+  /** The checkpoint's log run and its base seq (docs/proofs.md, "Log runs"); absent: run 0, base 0. */
+  run?: number;
+  base?: number;
+  resetCount: number;
+  note: string;
+  nonce: string;
+  quote: { attest: string; signature: string; pcrs: string };
+  quoted: { telemetryTool: string | null; upstream: unknown };
+  checkpointKey: string;
+  /** The certified TPM key that co-signed the note (null: none, in rows before issue 9). */
+  tpmKey: CheckpointKeyMember | null;
+  previous: { checkpoint: string; key: string; proof: unknown } | null;
+  pcr: number;
+  /** The AK that quoted and the EK it was activated on (TPM2B_PUBLIC, base64url), as enrolled then. */
+  akPublic: string;
+  ekPublic: string;
+  /** The EK certificate (DER, base64url) the agent enrolled with, when the verifier kept it. */
+  ekCertificate: string | null;
+  /** base64url binary entries of the agent's log this quote newly covered. */
+  app: string;
+  /** base64url binary entries of the kernel's log this quote newly covered; null: no kernel log. */
+  kernel: string | null;
+  /** base64url boot event log, when this quote's evidence carried one. */
+  boot: string | null;
+}
+
+/**
+ * Per agent: its boots, each with the seq ends (base + checkpoint size) of its archived quotes,
+ * numbered globally.
+ */
+interface ArchiveIndex {
+  next: number;
+  boots: { resetCount: number; first: number; sizes: number[] }[];
+}
+
+const indexKey = (agent: string) => `bundle ${agent}`;
+const quoteKey = (agent: string, n: number) => `bundle ${agent} ${n}`;
+
+/** Most boots whose quotes the index keeps per agent; older boots' bundles are no longer served. */
+const MAX_BOOTS = 16;
+
+/** The bytes of entries [from, to) of a binary log whose first entry is `first`. */
+function slice(log: Uint8Array, first: number, from: number, to: number): Uint8Array {
+  if (to <= from) return new Uint8Array(0);
+  const cols = parseBinaryColumns(log, { firstIndex: first });
+  const a = from - first;
+  const b = to - first;
+  // Entries before the evidence's first are not in it: no chunk (the row is not written).
+  if (a < 0) throw new RangeError(`entries from ${from} are not in a log chunk starting at ${first}`);
+  const start = a < cols.length ? cols.offset[a]! : log.length;
+  const end = b < cols.length ? cols.offset[b]! : log.length;
+  return log.subarray(start, end);
+}
+
+/**
+ * Keeps, in the store's attestation rows, what each accepted quote adds to the evidence a bundle
+ * carries. Written after the quote is accepted (its checks passed), so every chunk replays.
+ */
+export class BundleArchive {
+  readonly #store: Store;
+  #chain: Promise<unknown> = Promise.resolve();
+
+  constructor(store: Store) {
+    this.#store = store;
+  }
+
+  /** Records an accepted quote: `before` and `after` are the agent's states around it. Never rejects. */
+  record(
+    agent: string,
+    ev: Evidence,
+    before: AgentAttest,
+    after: AgentAttest,
+    checkpointKey: Uint8Array,
+    previousKey: Uint8Array | null,
+  ): Promise<void> {
+    const run = this.#chain.then(async () => {
+      const reset = after.ima?.resetCount ?? 0;
+      const appFrom = before.ima !== null && before.ima.resetCount === reset ? before.ima.nextIndex : 0;
+      const app = slice(ev.log, ev.logFrom, appFrom, after.ima?.nextIndex ?? 0);
+      let kernel: Uint8Array | null = null;
+      if (ev.kernel !== null && after.kernel) {
+        const k = before.kernel;
+        const kFrom = k && k.resetCount === after.kernel.resetCount ? k.ima.nextIndex : 0;
+        kernel = slice(ev.kernel.entries, ev.kernel.from, kFrom, after.kernel.ima.nextIndex);
+      }
+      const base = after.run?.base ?? 0;
+      const runNo = after.run?.run ?? 0;
+      // A new log run's first checkpoint extends no earlier one (docs/evidence.md): no previous.
+      const prev = (before.run?.run ?? 0) === runNo ? before.checkpoint : null;
+      const q: ArchivedQuote = {
+        size: after.checkpoint!.size,
+        ...(runNo > 0 ? { run: runNo, base } : {}),
+        resetCount: reset,
+        note: ev.note,
+        nonce: ev.nonce,
+        quote: {
+          attest: toBase64Url(ev.attest),
+          signature: toBase64Url(ev.signature),
+          pcrs: toBase64Url(ev.pcrs),
+        },
+        quoted: { telemetryTool: ev.telemetryTool, upstream: ev.upstream ?? null },
+        checkpointKey: toBase64Url(checkpointKey),
+        tpmKey: tpmKeyOf(after),
+        previous:
+          prev !== null && previousKey !== null
+            ? {
+                checkpoint: ownSignature(prev.note, agent, previousKey),
+                key: toBase64Url(previousKey),
+                proof: ev.consistency,
+              }
+            : null,
+        pcr: after.pcr,
+        akPublic: after.akPublic,
+        ekPublic: after.ekPublic,
+        ekCertificate: after.ekCertificate ?? null,
+        app: toBase64Url(app),
+        kernel: kernel === null ? null : toBase64Url(kernel),
+        boot: ev.boot === null ? null : toBase64Url(ev.boot.log),
+      };
+      const idx = await this.#index(agent);
+      let boot = idx.boots.at(-1);
+      // A chunk from entry 0 starts the logs afresh (a reboot, or a new AK's first quote).
+      if (boot === undefined || boot.resetCount !== reset || appFrom === 0) {
+        boot = { resetCount: reset, first: idx.next, sizes: [] };
+        idx.boots.push(boot);
+        if (idx.boots.length > MAX_BOOTS) idx.boots.shift();
+      }
+      const n = idx.next++;
+      boot.sizes.push(base + q.size);
+      await this.#store.putAttest(quoteKey(agent, n), JSON.stringify(q));
+      await this.#store.putAttest(indexKey(agent), JSON.stringify(idx));
+    });
+    // The quote is accepted and saved already: a failure here (the store) must not fail the
+    // agent's evidence post. The receipts it judges then get no bundle, or one whose logs do
+    // not replay: a named failure at the client, never a pass.
+    this.#chain = run.catch(() => {});
+    return this.#chain as Promise<void>;
+  }
+
+  /**
+   * The quote that judges receipt `seq` (the first archived one whose seq end is above it) and
+   * the quotes of its boot up to it, oldest first; null when no archived quote covers it (also
+   * when that quote's log run starts past `seq`: a receipt its run left behind).
+   */
+  async judging(agent: string, seq: number): Promise<ArchivedQuote[] | null> {
+    const idx = await this.#index(agent);
+    for (const boot of idx.boots) {
+      const i = boot.sizes.findIndex((s) => s > seq);
+      if (i < 0) continue;
+      const out: ArchivedQuote[] = [];
+      for (let n = boot.first; n <= boot.first + i; n++) {
+        const text = await this.#store.getAttest(quoteKey(agent, n));
+        if (text === undefined) return null;
+        out.push(JSON.parse(text) as ArchivedQuote);
+      }
+      return (out.at(-1)!.base ?? 0) > seq ? null : out;
+    }
+    return null;
+  }
+
+  async #index(agent: string): Promise<ArchiveIndex> {
+    const text = await this.#store.getAttest(indexKey(agent));
+    return text === undefined ? { next: 0, boots: [] } : (JSON.parse(text) as ArchiveIndex);
+  }
+}
+
+/** The logs from entry 0 of the boot up to the last of `quotes` (judging), concatenated. */
+export function joinedLogs(quotes: readonly ArchivedQuote[]): {
+  app: Uint8Array;
+  kernel: Uint8Array | null;
+  boot: Uint8Array | null;
+} {
+  const app = concat(...quotes.map((q) => fromBase64Url(q.app)));
+  const last = quotes.at(-1)!;
+  const kernel =
+    last.kernel === null
+      ? null
+      : concat(...quotes.map((q) => (q.kernel === null ? new Uint8Array(0) : fromBase64Url(q.kernel))));
+  const bootB64 = [...quotes].reverse().find((q) => q.boot !== null)?.boot ?? null;
+  return { app, kernel, boot: bootB64 === null ? null : fromBase64Url(bootB64) };
+}
+
+/** The certified TPM key that co-signed the state's latest quoted checkpoint, as answers carry it. */
+function tpmKeyOf(s: AgentAttest): CheckpointKeyMember | null {
+  const name = s.checkpoint?.tpmKeyName;
+  const k = name === undefined ? undefined : s.checkpointKeys?.find((x) => x.keyName === name);
+  return k === undefined ? null : checkpointKeyMember(k);
+}
+
+/**
+ * The note with only the signature line of the agent key (docs/bundle.md, `previous`): the
+ * bundle checks the previous checkpoint under that key alone, and a line it cannot check (the
+ * previous start's TPM key) would be bytes nothing binds.
+ */
+function ownSignature(note: string, agent: string, key: Uint8Array): string {
+  try {
+    const n = parseNote(note);
+    const id = ed25519NoteVerifier(logOrigin(agent), key).keyId;
+    return `${n.text}\n${n.signatures
+      .filter((s) => s.keyId === id)
+      .map(formatSignatureLine)
+      .join('')}`;
+  } catch {
+    return note;
+  }
+}

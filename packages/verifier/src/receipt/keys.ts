@@ -1,0 +1,49 @@
+import { agentKeyId, ed25519Verify, enrolMessage } from '@tmb/core';
+import { VerifierError } from '../errors.ts';
+import type { KeyedLock } from '../lock.ts';
+import type { Store } from '../store/types.ts';
+
+/** What a receipt-key enrolment needs of the verifier. */
+export interface KeyEnrolment {
+  store: Store;
+  /** The per-agent lock (lock.ts): a push deciding log positions sees the enrolment order as it is. */
+  lock: KeyedLock;
+  /** The clock, Unix ms. */
+  now: () => number;
+}
+
+/**
+ * Enrols `key` (raw Ed25519, 32 bytes) as a receipt-signing key of `agent` (the caller checked
+ * its token) once `proof` is its signature of the enrolment message (core enrolMessage). Enrolling
+ * the same key again for the same agent is a no-op. Returns the key id.
+ * @throws VerifierError ENROL_PROOF_INVALID | ENROL_KEY_CONFLICT
+ */
+export async function enrolAgentKey(
+  d: KeyEnrolment,
+  agent: string,
+  key: Uint8Array,
+  proof: Uint8Array,
+): Promise<string> {
+  if (!ed25519Verify(key, enrolMessage(agent, key), proof)) {
+    throw new VerifierError(
+      'ENROL_PROOF_INVALID',
+      'proof is not a signature of the enrolment message by this key',
+    );
+  }
+  const keyId = agentKeyId(key);
+  // Under the agent's lock (lock.ts): a push deciding which key holds which log position sees
+  // the enrolment order as it is.
+  await d.lock.run(agent, async () => {
+    const added = await d.store.addKey({ agent, keyId, key, enrolledAt: d.now() });
+    if (!added) {
+      const existing = await d.store.getKey(keyId);
+      if (existing?.agent !== agent) {
+        throw new VerifierError(
+          'ENROL_KEY_CONFLICT',
+          `key ${keyId.slice(0, 16)}… is enrolled for another agent`,
+        );
+      }
+    }
+  });
+  return keyId;
+}
