@@ -253,10 +253,29 @@ test('every source path named in README.md and docs/ exists', () => {
   for (const doc of docs) {
     const text = readFileSync(join(ROOT, doc), 'utf8');
     for (const m of text.matchAll(
-      /(?:packages\/[a-z]+|demo|bench|scripts|test)\/[A-Za-z0-9_./-]*[A-Za-z0-9_-]\.(?:ts|md|json|sh|py)\b/g,
+      /(?<![A-Za-z0-9_./-])(?:packages\/[a-z]+|demo|bench|scripts|test)\/[A-Za-z0-9_./-]*[A-Za-z0-9_-]\.(?:ts|md|json|sh|py)\b/g,
     )) {
       if (!existsSync(join(ROOT, m[0]))) missing.push(`${doc}: ${m[0]}`);
     }
   }
   assert.deepEqual(missing, []);
+});
+
+test('in the verifier only routes/, http/ and server.ts touch HTTP or the routes', () => {
+  const base = join(ROOT, 'packages/verifier/src');
+  const problems: string[] = [];
+  for (const file of tsFiles(base)) {
+    const rel = relative(base, file).split(sep).join('/');
+    if (rel.startsWith('routes/') || rel.startsWith('http/') || rel === 'server.ts') continue;
+    for (const spec of importsOf(file, true)) {
+      if (HTTP_MODULES.has(spec)) problems.push(`${rel} imports ${spec}`);
+      if (spec.startsWith('.')) {
+        const target = relative(base, resolve(dirname(file), spec))
+          .split(sep)
+          .join('/');
+        if (target.startsWith('routes/')) problems.push(`${rel} imports ${target}`);
+      }
+    }
+  }
+  assert.deepEqual(problems, []);
 });

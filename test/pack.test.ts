@@ -190,8 +190,8 @@ const TSCONFIG = {
     target: 'es2024',
     module: 'nodenext',
     moduleResolution: 'nodenext',
-    // The client's options name the DOM's JsonWebKey type, so a consumer needs the DOM library.
-    lib: ['es2024', 'dom'],
+    // No DOM library: a Node project without it must be able to use the declarations.
+    lib: ['es2024'],
     strict: true,
     noEmit: true,
     skipLibCheck: false,
@@ -201,10 +201,10 @@ const TSCONFIG = {
   },
 };
 
-const TS_OK = `import { type Bundle, type ClientCheck, verifyBundle } from '@tmb/client';
+const TS_OK = `import { type Bundle, type ClientCheck, type VerifierKey, verifyBundle } from '@tmb/client';
 import { type Level, LEVELS } from '@tmb/core';
 
-export async function level(b: Bundle, verifierKey: JsonWebKey): Promise<Level> {
+export async function level(b: Bundle, verifierKey: VerifierKey): Promise<Level> {
   const r = await verifyBundle(b, { verifierKey });
   const failed: ClientCheck[] = r.checks.filter((c) => c.status === 'fail');
   return failed.length === 0 && LEVELS.includes(r.level) ? r.level : 'none';

@@ -1,4 +1,12 @@
-import { type CryptoKey, decodeProtectedHeader, errors, importJWK, type JWTPayload, jwtVerify } from 'jose';
+import {
+  type CryptoKey,
+  decodeProtectedHeader,
+  errors,
+  importJWK,
+  type JWK,
+  type JWTPayload,
+  jwtVerify,
+} from 'jose';
 import { type BoundResult, readBound } from './bound.ts';
 import type { ClientCheck } from './types.ts';
 
@@ -34,7 +42,7 @@ class KidMismatch extends Error {}
  */
 export async function checkResult(
   jwt: unknown,
-  key: JsonWebKey & { kid?: string },
+  key: JWK,
   receiptId: string,
   options: ResultCheckOptions = {},
 ): Promise<ClientCheck> {
@@ -49,7 +57,7 @@ export async function checkResult(
  */
 export async function verifyResult(
   jwt: unknown,
-  key: JsonWebKey & { kid?: string },
+  key: JWK,
   receiptId: string,
   options: ResultCheckOptions = {},
 ): Promise<{ check: ClientCheck; bound: BoundResult | null }> {
@@ -105,7 +113,7 @@ export async function verifyResult(
 }
 
 /** The P-256 public key of a JWK (only kty, crv, x, y are read: never `d`), imported once. */
-function importVerifierKey(jwk: JsonWebKey): Promise<CryptoKey> {
+function importVerifierKey(jwk: JWK): Promise<CryptoKey> {
   if (jwk.kty !== 'EC' || jwk.crv !== 'P-256' || typeof jwk.x !== 'string' || typeof jwk.y !== 'string') {
     return Promise.reject(new TypeError('not an EC P-256 JWK'));
   }

@@ -28,6 +28,6 @@ export { createVerifiedFetch } from './fetch.ts';
 export type { ReceiptResult, VerifyReceiptOptions } from './receipt.ts';
 export { verifyReceipt } from './receipt.ts';
 export { appraiseExchange, CLIENT_CHECKS } from './result.ts';
-export type { ClientCheck, ClientResult, VerifiedFetchOptions } from './types.ts';
+export type { ClientCheck, ClientResult, VerifiedFetchOptions, VerifierKey } from './types.ts';
 export type { ReceiptSource, VerifierAnswer } from './verifier.ts';
 export { fetchReceipt } from './verifier.ts';

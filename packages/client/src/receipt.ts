@@ -1,4 +1,5 @@
 import { agentKeyId, type Check, checkSignedReceipt, type Level, levelOf, minLevel } from '@tmb/core';
+import type { JWK } from 'jose';
 import { bindingCheck, boundKey } from './bound.ts';
 import { type BundleResult, fetchBundle, verifyBundle } from './bundle/index.ts';
 import { verifyResult } from './ear.ts';
@@ -10,7 +11,7 @@ export interface VerifyReceiptOptions {
   /** The verifier to ask, e.g. `https://verifier.example`. Required. */
   verifierUrl: string;
   /** The verifier's result key (JWK, GET /v1/verifier-key), obtained out of band. Required. */
-  verifierKey: JsonWebKey & { kid?: string };
+  verifierKey: JWK;
   /** Trusted EK root CAs (PEM), as in verifyBundle. Left out: the level stays below L1. */
   ekRoots?: readonly string[];
   /** The fetch that does the work. Default: globalThis.fetch. */

@@ -1,5 +1,9 @@
 import type { Check, CoreErrorCode, Level, ReceiptBody, SignedReceipt, Verdict } from '@tmb/core';
+import type { JWK } from 'jose';
 import type { ClientErrorCode } from './errors.ts';
+
+/** The verifier's result key as a JWK (GET /v1/verifier-key): an EC P-256 public key, with its `kid`. */
+export type VerifierKey = JWK;
 
 /** A check made by the client: core's Check, whose failure code may also be a client code. */
 export type ClientCheck = Omit<Check, 'code'> & { code?: CoreErrorCode | ClientErrorCode };
@@ -48,7 +52,7 @@ export interface VerifiedFetchOptions {
    * the network path it protects. Level, ok and the verifier's checks are read only from the EAR
    * result it signs (`verifier.result`). Left out: `verifier.result` fails
    * (VERIFIER_NOT_CONFIGURED) and the level is `none`. */
-  verifierKey?: JsonWebKey & { kid?: string };
+  verifierKey?: VerifierKey;
   /** How long the verifier may hold the receipt request for a receipt not pushed yet. Default 10 s. */
   waitMs?: number;
   /**

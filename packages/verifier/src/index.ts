@@ -1,5 +1,7 @@
 export type { ReceiptResult } from './appraise/receipt.ts';
 export { appraiseReceipt as appraise } from './appraise/receipt.ts';
+export type { VerdictSources } from './appraise/verdict.ts';
+export { composeVerdict } from './appraise/verdict.ts';
 export type { Grant } from './auth.ts';
 export { TokenAuth } from './auth.ts';
 export type { ResultBinding, ResultKeyJwk, ResultSigner, ResultSignerOptions } from './ear.ts';

@@ -1,4 +1,4 @@
-import { type CryptoKey, compactVerify, importJWK } from 'jose';
+import { type CryptoKey, compactVerify, importJWK, type JWK } from 'jose';
 import type { ClientCheck } from '../types.ts';
 import { Memo } from './memo.ts';
 import { iso, text } from './text.ts';
@@ -30,7 +30,7 @@ export interface BundleClaims {
  */
 export async function verifyBundleResult(
   jwt: string,
-  key: JsonWebKey & { kid?: string },
+  key: JWK,
   issuer: string,
   now?: Date,
 ): Promise<{ check: ClientCheck; claims: BundleClaims | null }> {

@@ -26,6 +26,7 @@ import {
   verifyCheckpointExtends,
   verifyReceiptInCheckpoint,
 } from '@tmb/core/log';
+import type { JWK } from 'jose';
 import { ClientError } from '../errors.ts';
 import { leafCheck, leafText } from '../inclusion.ts';
 import type { ClientCheck } from '../types.ts';
@@ -41,7 +42,7 @@ import type { Bundle } from './types.ts';
 /** Options of verifyBundle. */
 export interface VerifyBundleOptions {
   /** The verifier's result key (JWK, GET /v1/verifier-key), obtained out of band. Required. */
-  verifierKey: JsonWebKey & { kid?: string };
+  verifierKey: JWK;
   /**
    * Trusted EK root CAs (PEM). Given, the EK certificate is chained here; left out,
    * `host.ek_certificate` is the verifier's word (`asserted`), so the level stays below L1.
