@@ -23,6 +23,9 @@ export interface RunningSimGpu {
 /** An SSE event that carries a token: `data: {...` with non-empty chat content or completion text. */
 const TOKEN_EVENT = /^data: \{.*"(?:content|text)":"[^"]/;
 
+/** The sample server's paths that describe their generation to the GPU (SimBeginOptions.generates). */
+const GENERATION_PATHS: ReadonlySet<string> = new Set(['/v1/chat/completions', '/v1/completions']);
+
 /** Path of the nvidia-smi stand-in, a plain JavaScript program (runs under any node >= 18). */
 export const FAKE_NVIDIA_SMI = new URL('../../bin/nvidia-smi', import.meta.url).pathname;
 
@@ -51,7 +54,8 @@ export async function startSimulatedGpu(options: SimGpuOptions): Promise<Running
     gpu,
     onRequest: (req, res) => {
       if (req.method !== 'POST') return;
-      const r = gpu.begin();
+      // A generation draws only its prefill until it says how it generates (sim.ts, begin()).
+      const r = gpu.begin({ generates: GENERATION_PATHS.has((req.url ?? '').split('?')[0]!) });
       // Each server-sent event carrying a token (a chat delta or a completion's text) is a token.
       const write = res.write.bind(res) as (...args: unknown[]) => boolean;
       res.write = ((chunk: unknown, ...rest: unknown[]) => {

@@ -78,10 +78,25 @@ export interface SimRequest {
   end(): void;
 }
 
+/** Options of SimulatedGpu.begin. */
+export interface SimBeginOptions {
+  /**
+   * The request will describe its generation (streamed() and token(), or generate()): until it
+   * does, it draws its prefill and nothing more. A sample server's /v1/chat/completions and
+   * /v1/completions do; a loaded machine may read and parse their bodies long after they arrived,
+   * and that wait is not GPU work (it was drawn as nominal decode, and a cheap stream whose first
+   * event came late spent as much per token as an honest one). Default false: the nominal decode
+   * power after its prefill, for as long as it runs.
+   */
+  generates?: boolean;
+}
+
 interface InFlight {
   start: number;
   tokens: number;
   streamed: boolean;
+  /** SimBeginOptions.generates: no nominal decode power while undescribed. */
+  generates: boolean;
   /** A non-streamed answer's generation: when, and its power while it runs. */
   gen?: { from: number; until: number; powerW: number };
 }
@@ -97,9 +112,11 @@ const POWER_TAU_MS = 100;
  * machine's timers run. A streamed answer draws nothing per second after its prefill, also
  * while it waits for its first token (a loaded machine delays that token; it must not make
  * the request look costlier per token). A request that is not streamed (a JSON answer) spends
- * the same energy per token spread over its nominal generation time (generate()); one the
- * sample server never described draws, after its prefill, energy per token x the variant's
- * nominal token rate for as long as it runs. The energy counter integrates all of it exactly;
+ * the same energy per token spread over its nominal generation time (generate()). A request
+ * begun with `generates` draws only its prefill until it says how it generates (however long a
+ * loaded machine takes to read and parse its body); one begun without it that the sample server
+ * never described draws, after its prefill, energy per token x the variant's nominal token rate
+ * for as long as it runs. The energy counter integrates all of it exactly;
  * power readings (per-token energy smoothed over 100 ms, plus the continuous part) carry 3% noise.
  */
 export class SimulatedGpu {
@@ -134,9 +151,9 @@ export class SimulatedGpu {
   }
 
   /** A request arrived. */
-  begin(): SimRequest {
+  begin(o: SimBeginOptions = {}): SimRequest {
     this.#advance();
-    const r: InFlight = { start: this.#last, tokens: 0, streamed: false };
+    const r: InFlight = { start: this.#last, tokens: 0, streamed: false, generates: o.generates ?? false };
     this.#inFlight.add(r);
     return {
       streamed: () => {
@@ -162,10 +179,11 @@ export class SimulatedGpu {
         if (!this.#inFlight.has(r) || r.streamed || r.gen !== undefined) return;
         this.#advance();
         const o = this.options;
-        // What it drew undescribed since its prefill (nominal decode power) counts towards it,
-        // so a body that a loaded machine parses late costs no more.
+        // What it drew undescribed since its prefill (nominal decode power, none when begun with
+        // `generates`) counts towards it, so a body that a loaded machine parses late costs no more.
         const rate = o.tokenLatencyMs > 0 ? 1000 / o.tokenLatencyMs : 0;
-        const drawn = (Math.max(0, this.#last - r.start - o.tokenLatencyMs) * this.#ept * rate) / 1000;
+        const undescribedMs = r.generates ? 0 : Math.max(0, this.#last - r.start - o.tokenLatencyMs);
+        const drawn = (undescribedMs * this.#ept * rate) / 1000;
         const j = Math.max(0, tokens * (this.#ept + (o.idleW * o.tokenLatencyMs) / 1000) - drawn);
         if (!(durationMs > 0)) {
           this.#energyJ += j; // nothing to spread it over
@@ -229,7 +247,7 @@ export class SimulatedGpu {
       if (prefill) p += 250 * (this.#ept / o.energyPerTokenJ);
       if (r.gen !== undefined) {
         if (now >= r.gen.from && now < r.gen.until) p += r.gen.powerW;
-      } else if (!prefill && !r.streamed) p += this.#ept * rate;
+      } else if (!prefill && !r.streamed && !r.generates) p += this.#ept * rate;
     }
     return Math.min(p, o.powerLimitW);
   }

@@ -129,6 +129,57 @@ test('the sample server tells the simulated GPU what a JSON answer generates', a
   }
 });
 
+test('a generation whose body a loaded machine reads late spends no more: prefill and its tokens, streamed or not', async () => {
+  // The GPU's clock is the test's: the body arrives 300 ms (on that clock) after the headers, as
+  // on a starved machine, and no other time passes, so the energy is exactly what the request cost.
+  let now = 0;
+  const sim = await startSimulatedGpu({ variant: 'honest', tokenLatencyMs: 10, now: () => now });
+  let arrived = () => {};
+  const server = await startSampleServer({
+    model: 'm',
+    tokenLatencyMs: 0,
+    onRequest: (req, res) => {
+      sim.onRequest(req, res);
+      arrived();
+    },
+  });
+  try {
+    for (const [path, extra] of [
+      ['/v1/completions', { prompt: 'hi', stream: true }], // no role event: the first token describes it
+      ['/v1/chat/completions', { messages: [{ role: 'user', content: 'hi' }], stream: true }],
+      ['/v1/chat/completions', { messages: [{ role: 'user', content: 'hi' }] }],
+    ] as const) {
+      const before = sim.gpu.read().energyMj;
+      const headersIn = new Promise<void>((r) => {
+        arrived = r;
+      });
+      const req = request(`${server.url}${path}`, { method: 'POST', headers: { 'content-type': 'application/json' } });
+      const answer = new Promise<string>((resolve, reject) => {
+        req.on('response', (res) => {
+          let text = '';
+          res.setEncoding('utf8').on('data', (c: string) => {
+            text += c;
+          });
+          res.on('end', () => resolve(text));
+        });
+        req.on('error', reject);
+      });
+      req.flushHeaders();
+      await headersIn;
+      now += 300; // the body is read and parsed late
+      req.end(JSON.stringify({ model: 'm', max_tokens: 40, min_tokens: 40, ...extra }));
+      await answer;
+      await once(sim.gpu.inFlight === 0 ? new EventEmitter().setMaxListeners(0) : server, 'never').catch(() => {});
+      const spent = (sim.gpu.read().energyMj - before) / 1000;
+      // Prefill (250 W x 10 ms) and 40 x 2.1 J (1.5 J + 60 W x 10 ms); no idle power while in flight.
+      assert.ok(Math.abs(spent - (2.5 + 40 * 2.1)) <= 0.01, `${path} ${extra.stream ? 'streamed' : 'JSON'}: ${spent} J`);
+    }
+  } finally {
+    await server.close();
+    await sim.close();
+  }
+});
+
 test('demo/bin/nvidia-smi prints the query in exactly the CSV the real tool prints, which the real parser reads', async () => {
   const sim = await startSimulatedGpu({ variant: 'honest', tokenLatencyMs: 5 });
   try {

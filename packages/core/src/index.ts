@@ -58,5 +58,7 @@ export {
   levelOf,
   minLevel,
 } from './verdict/level.ts';
+export type { QuoteCheckName } from './verdict/quote.ts';
+export { firstFailure, QUOTE_CHECK_SOURCES, quoteCheck } from './verdict/quote.ts';
 export type { Check, CheckStatus, Level, TpmRootClass, Verdict, VerdictTpm } from './verdict/types.ts';
 export { LEVELS } from './verdict/types.ts';

@@ -1,4 +1,4 @@
-import { type Check, CoreError, fromBase64Url, sha256, toBase64, toHex, utf8 } from '@tmb/core';
+import { type Check, CoreError, fromBase64Url, quoteCheck, sha256, toBase64, toHex, utf8 } from '@tmb/core';
 import { quoteQualifyingData } from '@tmb/core/host';
 import {
   type Attest,
@@ -28,12 +28,6 @@ export function tpmPublic(text: string): TpmPublic {
 }
 
 const pass = (name: string, detail: string): ClientCheck => ({ name, status: 'pass', detail });
-
-/** The first failed check among `names` of verifyQuote's, renamed, else a pass (as the verifier names them). */
-function pick(all: Check[], names: string[], name: string, ok: string): ClientCheck {
-  const f = all.find((c) => names.includes(c.name) && c.status === 'fail');
-  return f ? { ...f, name } : pass(name, ok);
-}
 
 /** The signed `tmb.ak` claim, when it has the expected shape. */
 export function signedAk(
@@ -198,38 +192,26 @@ function quoteChecksOf(b: DecodedEvidence, e: BundleEvidence, akName: Uint8Array
   });
   const ci = q.attest?.clockInfo;
   const checks: ClientCheck[] = [
-    pick(
+    quoteCheck(
       q.checks,
-      [
-        'tpm.ak.public',
-        'tpm.ak.enrolled',
-        'tpm.ak.attributes',
-        'tpm.quote.format',
-        'tpm.quote.magic',
-        'tpm.quote.type',
-        'tpm.quote.signature',
-      ],
       'quote.signature',
       `checked here: quote signed by the AK ${akName ? toHex(akName).slice(0, 16) : '?'}…`,
     ),
-    pick(
+    quoteCheck(
       q.checks,
-      ['tpm.quote.nonce'],
       'quote.nonce',
       `checked here: qualifying data = SHA-256(nonce ${toHex(b.nonce).slice(0, 16)}… ‖ checkpoint ‖ quoted members); the nonce's freshness per the verifier`,
     ),
-    pick(
+    quoteCheck(
       q.checks,
-      ['tpm.quote.safe', 'tpm.quote.clock'],
       'quote.clock',
       ci
         ? `checked here: clock ${ci.clock} safe, resetCount ${ci.resetCount}, restartCount ${ci.restartCount}`
         : 'no clock',
     ),
   ];
-  let digest = pick(
+  let digest = quoteCheck(
     q.checks,
-    ['tpm.quote.pcrs'],
     'quote.pcr_digest',
     'checked here: the PCR values match the quoted digest',
   );

@@ -59,16 +59,5 @@ export class CheckSlots<N extends string> {
   }
 }
 
-/**
- * One verdict check made of several of core's: the first of `sources` that failed, under `name`,
- * else a pass with `detail`. Core's checks that are absent (not made) do not fail it.
- */
-export function firstFailure(
-  all: readonly Check[],
-  sources: readonly string[],
-  name: string,
-  detail: string,
-): Check {
-  const f = all.find((c) => sources.includes(c.name) && c.status === 'fail');
-  return f ? { ...f, name } : { name, status: 'pass', detail };
-}
+/** One verdict check made of several of core's (core verdict/quote.ts). */
+export { firstFailure } from '@tmb/core';

@@ -1,39 +1,17 @@
-import type { Check } from '@tmb/core';
+import { type Check, quoteCheck } from '@tmb/core';
 import { quoteQualifyingData } from '@tmb/core/host';
 import { type Checkpoint, ed25519NoteVerifier, openCheckpoint } from '@tmb/core/log';
 import { type ClockInfo, parsePcrsFile, verifyQuote } from '@tmb/core/tpm';
 import { KERNEL_PCR } from '../attest/kernel.ts';
 import type { AgentAttest } from '../attest/state.ts';
 import type { KeyRecord } from '../store/types.ts';
-import { firstFailure } from './checks.ts';
 import type { Evidence } from './evidence.ts';
 
-/**
- * Which of core verifyQuote's checks (core tpm/quote.ts) make each quote check of the verdict
- * (docs/result.md): the first of them that failed, under the verdict's name, else a pass.
- */
-const FROM_CORE = {
-  'quote.signature': [
-    'tpm.ak.public',
-    'tpm.ak.enrolled',
-    'tpm.ak.attributes',
-    'tpm.quote.format',
-    'tpm.quote.magic',
-    'tpm.quote.type',
-    'tpm.quote.signature',
-  ],
-  'quote.nonce': ['tpm.quote.nonce'],
-  'quote.clock': ['tpm.quote.safe', 'tpm.quote.clock'],
-  'quote.pcr_digest': ['tpm.quote.pcrs'],
-} as const satisfies Record<string, readonly string[]>;
-
-/** A quote check of the verdict, looked up by name in FROM_CORE. */
-export type QuoteCheckName = keyof typeof FROM_CORE;
+/** A quote check of the verdict (core's QUOTE_CHECK_SOURCES). */
+export type { QuoteCheckName } from '@tmb/core';
 
 /** The verdict's quote check `name` from core's checks `all`, with `detail` when it passed. */
-export function fromCore(all: readonly Check[], name: QuoteCheckName, detail: string): Check {
-  return firstFailure(all, FROM_CORE[name], name, detail);
-}
+export const fromCore = quoteCheck;
 
 /** Why the nonce of the evidence was refused before appraisal (nonces.ts), if it was. */
 export type NonceRefusal = { code: 'NONCE_UNKNOWN' | 'NONCE_REUSED'; detail: string } | undefined;
