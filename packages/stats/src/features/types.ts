@@ -59,7 +59,11 @@ export interface RequestFeatures {
 }
 
 /** Why a request's features could not be computed. */
-export type InsufficientReason = 'no-tokens' | 'no-samples-around-window' | 'no-energy-readings';
+export type InsufficientReason =
+  | 'no-tokens'
+  | 'no-samples-around-window'
+  | 'no-samples-in-window'
+  | 'no-energy-readings';
 
 /** Features, or the reason there are none (the verdict's "insufficient data"). */
 export type FeatureResult =

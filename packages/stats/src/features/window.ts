@@ -9,8 +9,11 @@ import type { FeatureResult, RequestSpan, Sample } from './types.ts';
  * shared by every request running at the time (that is why a profile is keyed by concurrency).
  *
  * A request gets `{ ok: false }` when it produced no tokens, when the samples do not reach
- * from before its start to after its end, or when an interval inside it has neither an energy
- * nor a power reading: the verdict's "insufficient data", never a guess.
+ * from before its start to after its end, when no sample falls inside its window (a request
+ * shorter than the sample period, or a reader that lagged through it: its energy would be a
+ * time share of an interval reaching outside it, and its utilization would silently drop out of
+ * the score), or when an interval inside it has neither an energy nor a power reading: the
+ * verdict's "insufficient data", never a guess.
  */
 export function requestFeatures(
   samples: readonly Sample[],
@@ -47,6 +50,10 @@ export function requestFeatures(
       }
       if (x.utilGpu !== undefined) util.push(x.utilGpu / 100);
       if (x.memUsedMiB !== undefined && !(x.memUsedMiB <= mem)) mem = x.memUsedMiB;
+    }
+    if (count === 0) {
+      out.set(s.id, { ok: false, reason: 'no-samples-in-window' });
+      continue;
     }
     const durationMs = s.end - s.start;
     const decodeMs = s.end - (s.firstToken ?? s.start);

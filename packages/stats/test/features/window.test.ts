@@ -71,6 +71,14 @@ test('insufficient data is a reason, not a guess', () => {
   ]);
   assert.deepEqual(r.get('late'), { ok: false, reason: 'no-samples-around-window' });
   assert.deepEqual(r.get('none'), { ok: false, reason: 'no-tokens' });
+  // A request between two samples: no reading of its own (its utilization would drop out of the score).
+  assert.deepEqual(
+    requestFeatures(s, [{ id: 'short', start: 1200, end: 1900, outputTokens: 48 }]).get('short'),
+    {
+      ok: false,
+      reason: 'no-samples-in-window',
+    },
+  );
   const holes: Sample[] = [{ t: 0 }, { t: 1000 }, { t: 2000 }];
   assert.deepEqual(requestFeatures(holes, [{ id: 'x', start: 0, end: 2000, outputTokens: 3 }]).get('x'), {
     ok: false,
