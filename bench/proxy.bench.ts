@@ -6,16 +6,25 @@
  * noise from the shared machine falls on both. Bounded: at most 2,000 requests or 2.5 s a phase.
  *
  * `added_*` is the difference of the two percentiles, not a percentile of differences.
+ *
+ * Then requests/s at 32 closed-loop clients direct, through nginx (Debian's, bench/nginx.ts, in
+ * front of the same sample server) and through the agent, every response receipted (checked on
+ * the agent's /metrics): `rps_ratio_agent_nginx_c32` (target >= 0.5) and `rps_ratio_nginx_direct_c32`.
+ * Without nginx, one `nginx.skipped` line says how to install it and the baseline is left out.
  */
 import { Agent as HttpAgent } from 'node:http';
+import { findNginx, NGINX_INSTALL_HINT, type RunningNginx, startNginx } from './nginx.ts';
 import { type BenchRecord, percentile } from './record.ts';
-import { BENCH_MODEL, send, startPair } from './servers.ts';
+import { BENCH_MODEL, receiptsIssued, send, startPair } from './servers.ts';
 
 const LEVELS = [1, 16, 64] as const;
 const ROUNDS = 2;
 const PER_PHASE = 2_000;
 const PHASE_MS = 2_500;
 const PATH = '/v1/chat/completions';
+const RPS_CLIENTS = 32;
+const RPS_ROUNDS = 3;
+const RPS_PER_PHASE = 10_000;
 
 /** A chat request of exactly `size` bytes of JSON. */
 export function requestBody(size = 1024): Buffer {
@@ -164,9 +173,93 @@ export async function* run(): AsyncGenerator<BenchRecord> {
         baseline: null,
       };
     }
+    yield* throughput(pair);
   } finally {
     await pair.close();
   }
+}
+
+type Target = 'direct' | 'nginx' | 'agent';
+/** Per target: requests and ms of the measured rounds; `sent`: every 200 answer, warm-up included. */
+type Done = { count: number; ms: number; sent: number };
+
+/** Requests/s at 32 clients direct, through nginx (when installed) and through the agent; their ratios. */
+async function* throughput(pair: { direct: string; agent: string }): AsyncGenerator<BenchRecord> {
+  const bin = findNginx();
+  if (bin === undefined)
+    yield record('nginx.skipped', 1, `no nginx on PATH or in /usr/sbin: ${NGINX_INSTALL_HINT}`, null);
+  const nginx: RunningNginx | undefined = bin === undefined ? undefined : await startNginx(pair.direct, bin);
+  try {
+    const urls = new Map<Target, string>([['direct', pair.direct]]);
+    if (nginx !== undefined) urls.set('nginx', nginx.url);
+    urls.set('agent', pair.agent);
+    const receipts0 = await receiptsIssued(pair.agent);
+    const done = await rpsRounds(urls);
+    const receipts = (await receiptsIssued(pair.agent)) - receipts0;
+    const rps = (t: Target) => (done.get(t)!.count / done.get(t)!.ms) * 1000;
+    yield record(`rps_c${RPS_CLIENTS}`, Math.round(rps('agent')), 'requests/s', Math.round(rps('direct')));
+    yield record(`receipts_c${RPS_CLIENTS}`, receipts, 'receipts', done.get('agent')!.sent);
+    if (nginx !== undefined) {
+      yield record(
+        `rps_nginx_c${RPS_CLIENTS}`,
+        Math.round(rps('nginx')),
+        'requests/s',
+        Math.round(rps('direct')),
+      );
+      yield record(
+        `rps_ratio_agent_nginx_c${RPS_CLIENTS}`,
+        round3(rps('agent') / rps('nginx')),
+        'ratio',
+        null,
+      );
+      yield record(
+        `rps_ratio_nginx_direct_c${RPS_CLIENTS}`,
+        round3(rps('nginx') / rps('direct')),
+        'ratio',
+        null,
+      );
+    }
+    if (receipts !== done.get('agent')!.sent)
+      throw new Error(
+        `proxy bench: ${done.get('agent')!.sent} responses through the agent, ${receipts} receipts`,
+      );
+  } finally {
+    await nginx?.close();
+  }
+}
+
+/** A warm-up per target, then RPS_ROUNDS rounds, the order rotated each round; requests and ms per target. */
+async function rpsRounds(urls: Map<Target, string>): Promise<Map<Target, Done>> {
+  const targets = [...urls.keys()];
+  const sockets = new Map(
+    targets.map((t) => [t, new HttpAgent({ keepAlive: true, maxSockets: RPS_CLIENTS })]),
+  );
+  const done = new Map(targets.map((t) => [t, { count: 0, ms: 0, sent: 0 } as Done]));
+  const body = requestBody();
+  try {
+    for (const t of targets)
+      done.get(t)!.sent += (
+        await phase(sockets.get(t)!, urls.get(t)!, body, RPS_CLIENTS, RPS_CLIENTS * 20, PHASE_MS)
+      ).length;
+    for (let round = 0; round < RPS_ROUNDS; round++) {
+      const k = round % targets.length;
+      for (const t of [...targets.slice(k), ...targets.slice(0, k)]) {
+        const t0 = performance.now();
+        const n = (await phase(sockets.get(t)!, urls.get(t)!, body, RPS_CLIENTS, RPS_PER_PHASE, PHASE_MS))
+          .length;
+        done.get(t)!.ms += performance.now() - t0;
+        done.get(t)!.count += n;
+        done.get(t)!.sent += n;
+      }
+    }
+  } finally {
+    for (const s of sockets.values()) s.destroy();
+  }
+  return done;
+}
+
+function record(metric: string, value: number, unit: string, baseline: number | null): BenchRecord {
+  return { bench: 'proxy', metric, value, unit, baseline };
 }
 
 function round3(x: number): number {

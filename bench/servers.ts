@@ -138,3 +138,17 @@ export function chatFields(i: number, nowUs = Date.now() * 1000): ReceiptFields 
     client: { nonce: 'n'.repeat(43) },
   };
 }
+
+/**
+ * Receipts the agent at `url` has signed and committed so far: the sum over outcomes of
+ * `tmb_agent_receipts_issued_total` on its `/metrics` (answered to loopback on the main port).
+ */
+export async function receiptsIssued(url: string): Promise<number> {
+  const res = await fetch(`${url}/metrics`);
+  if (res.status !== 200) throw new Error(`bench: ${url}/metrics answered ${res.status}`);
+  let total = 0;
+  for (const line of (await res.text()).split('\n'))
+    if (line.startsWith('tmb_agent_receipts_issued_total'))
+      total += Number(line.slice(line.lastIndexOf(' ') + 1));
+  return total;
+}
