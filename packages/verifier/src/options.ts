@@ -100,6 +100,13 @@ export interface VerifierOptions {
   /** Keylime runtime policy for measured file entries, JSON text or parsed (docs/policy.md). Left out: no ima.policy check. */
   imaPolicy?: string | RuntimePolicy;
   /**
+   * PEM EC public key or X.509 certificate that must have signed `imaPolicy` (a DSSE envelope, as
+   * `keylime_policy sign runtime` writes; docs/policy.md "Signed policies"). Given, an unsigned
+   * policy is refused (IMA_POLICY_NOT_SIGNED). Left out, a signed policy is refused
+   * (IMA_POLICY_KEY_REQUIRED): the verifier never takes a signature it did not check.
+   */
+  imaPolicyKey?: string;
+  /**
    * Measured-boot reference policy, JSON text or parsed (docs/boot.md). Left out: the UEFI event
    * log must still replay to the quoted PCRs 0-9 for host.boot to pass, and nothing more is asked
    * of it (Secure Boot state is reported, not required).
@@ -127,11 +134,18 @@ export interface VerifierOptions {
 export type ResolvedVerifierOptions = Required<
   Omit<
     VerifierOptions,
-    'resultKeyPem' | 'telemetry' | 'registry' | 'imaPolicy' | 'bootPolicy' | 'rateLimit' | 'store'
+    | 'resultKeyPem'
+    | 'telemetry'
+    | 'registry'
+    | 'imaPolicy'
+    | 'imaPolicyKey'
+    | 'bootPolicy'
+    | 'rateLimit'
+    | 'store'
   >
 > & { rateLimit: Required<RateLimitOptions> | false } & Pick<
     VerifierOptions,
-    'resultKeyPem' | 'telemetry' | 'registry' | 'imaPolicy' | 'bootPolicy' | 'store'
+    'resultKeyPem' | 'telemetry' | 'registry' | 'imaPolicy' | 'imaPolicyKey' | 'bootPolicy' | 'store'
   >;
 
 /**
@@ -159,6 +173,7 @@ export function resolveOptions(o: VerifierOptions): ResolvedVerifierOptions {
     telemetry: o.telemetry,
     registry: o.registry,
     imaPolicy: o.imaPolicy,
+    imaPolicyKey: o.imaPolicyKey,
     bootPolicy: o.bootPolicy,
     tpmRoots: o.tpmRoots ?? [],
     ekIntermediates: o.ekIntermediates ?? [],

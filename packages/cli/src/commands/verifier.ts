@@ -58,6 +58,9 @@ with a verdict (docs/api.md).
                        and host.agent to every verdict
   --ima-policy FILE    Keylime runtime policy JSON: every file the host's kernel measured since boot
                        must be allowed by it or by the registry (host.integrity; docs/deploy.md)
+  --ima-policy-key FILE  PEM EC public key or X.509 certificate that signed --ima-policy (a DSSE
+                       envelope, keylime_policy sign runtime): required for a signed policy, and
+                       given, an unsigned policy is refused (IMA_POLICY_NOT_SIGNED)
   --boot-policy FILE   measured-boot reference policy JSON (docs/boot.md): what host.boot requires
                        of the UEFI event log beyond replaying to PCRs 0-9 (Secure Boot, boot apps...)
   --profiles DIR       signed telemetry profiles (*.json, docs/profile.md), re-read when the
@@ -163,6 +166,7 @@ export async function main(argv: string[], io: Io): Promise<number> {
     'metrics-public': { type: 'boolean' },
     registry: { type: 'string' },
     'ima-policy': { type: 'string' },
+    'ima-policy-key': { type: 'string' },
     'boot-policy': { type: 'string' },
     'tpm-roots': { type: 'string' },
     'ek-roots': { type: 'string' },
@@ -222,6 +226,7 @@ export async function main(argv: string[], io: Io): Promise<number> {
     ...ek,
     registry: values.registry ? await readFile(values.registry, 'utf8') : undefined,
     imaPolicy: values['ima-policy'] ? await readFile(values['ima-policy'], 'utf8') : undefined,
+    imaPolicyKey: values['ima-policy-key'] ? await readFile(values['ima-policy-key'], 'utf8') : undefined,
     bootPolicy: values['boot-policy'] ? await readFile(values['boot-policy'], 'utf8') : undefined,
     telemetry: {
       profilesDir: values.profiles,

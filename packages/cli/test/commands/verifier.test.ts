@@ -1,10 +1,12 @@
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
+import { generateKeyPairSync, type KeyObject } from 'node:crypto';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { test } from 'node:test';
+import { signEnvelope } from '@tmb/core/ima';
 import { SqliteStore } from '@tmb/verifier';
 import { main, parseRateLimit, parseReaderTokens, parseTokens } from '../../src/commands/verifier.ts';
 
@@ -111,4 +113,58 @@ test('tmb verifier without tokens is a usage error (exit 2)', async () => {
   });
   const code = await new Promise<number | null>((r) => child.on('exit', r));
   assert.equal(code, 2);
+});
+
+test('tmb verifier --ima-policy-key: a signed policy starts with its key and stops the start with another', async (t) => {
+  const dir = await mkdtemp(join(tmpdir(), 'tmb-cli-verifier-'));
+  t.after(() => rm(dir, { recursive: true, force: true }));
+  const tokens = join(dir, 'tokens');
+  await writeFile(tokens, 'secret-token-0123456789 gpu-1\n');
+  const policy = JSON.stringify({
+    meta: { version: 1, generator: 0 },
+    release: 0,
+    digests: {},
+    excludes: [],
+    keyrings: {},
+    ima: { ignored_keyrings: [], log_hash_alg: 'sha1', dm_policy: null },
+    'ima-buf': {},
+    'verification-keys': '',
+  });
+  const signer = generateKeyPairSync('ec', { namedCurve: 'P-256' });
+  const pem = (k: KeyObject) => k.export({ type: 'spki', format: 'pem' }).toString();
+  await writeFile(
+    join(dir, 'policy.json'),
+    JSON.stringify(signEnvelope(new TextEncoder().encode(policy), signer.privateKey)),
+  );
+  await writeFile(join(dir, 'right.pem'), pem(signer.publicKey));
+  await writeFile(join(dir, 'wrong.pem'), pem(generateKeyPairSync('ec', { namedCurve: 'P-256' }).publicKey));
+  const run = async (key: string) => {
+    const args = [MAIN, 'verifier', '--port', '0', '--db', join(dir, `${key}.db`), '--tokens-file', tokens];
+    args.push(
+      '--ima-policy',
+      join(dir, 'policy.json'),
+      '--ima-policy-key',
+      join(dir, key),
+      '--ephemeral-key',
+    );
+    const child = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'pipe'] });
+    let stderr = '';
+    child.stderr.on('data', (d) => {
+      stderr += d;
+    });
+    const exited = new Promise<number | null>((r) => child.on('exit', (code) => r(code)));
+    const first = await new Promise<string | null>((resolve) => {
+      createInterface({ input: child.stdout }).once('line', resolve);
+      child.once('exit', () => resolve(null));
+    });
+    if (first !== null) child.kill('SIGTERM');
+    return { first, code: await exited, stderr };
+  };
+  const right = await run('right.pem');
+  assert.match(right.first ?? right.stderr, /"listening"/);
+  assert.equal(right.code, 0);
+  const wrong = await run('wrong.pem');
+  assert.equal(wrong.first, null);
+  assert.equal(wrong.code, 1);
+  assert.match(wrong.stderr, /IMA_POLICY_SIGNATURE_INVALID/);
 });

@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
 import { generateKeyPairSync } from 'node:crypto';
+import { readFileSync } from 'node:fs';
 import { test } from 'node:test';
 import { signEnvelope } from '@tmb/core/ima';
 import { loadReferences } from '../../src/host/index.ts';
@@ -39,4 +40,30 @@ test('the verifier refuses what is not a runtime policy with the core code in it
   }
   // A byte-order mark is no error, as in Keylime.
   assert.notEqual(loadReferences({ imaPolicy: `\ufeff${policy}` }).policy, null);
+});
+
+test('a signed policy loads with its key; a wrong key, the tampered Keylime envelope or no signature is refused', () => {
+  const keylime = (name: string) =>
+    readFileSync(new URL(`../../../core/test/vectors/ima-policy/keylime/${name}`, import.meta.url), 'utf8');
+  const { privateKey, publicKey } = generateKeyPairSync('ec', { namedCurve: 'P-256' });
+  const other = generateKeyPairSync('ec', { namedCurve: 'P-256' }).publicKey;
+  const pem = (k: typeof publicKey) => k.export({ type: 'spki', format: 'pem' }).toString();
+  const signed = JSON.stringify(signEnvelope(new TextEncoder().encode(policy), privateKey));
+  assert.ok(loadReferences({ imaPolicy: signed, imaPolicyKey: pem(publicKey) }).policy !== null);
+
+  const refused = (o: Parameters<typeof loadReferences>[0], message: RegExp) =>
+    assert.throws(
+      () => loadReferences(o),
+      (e: Error & { code?: string }) => e.code === 'VERIFIER_CONFIG_INVALID' && message.test(e.message),
+      String(message),
+    );
+  refused({ imaPolicy: signed, imaPolicyKey: pem(other) }, /^IMA_POLICY_SIGNATURE_INVALID: /);
+  refused({ imaPolicy: policy, imaPolicyKey: pem(publicKey) }, /^IMA_POLICY_NOT_SIGNED: /);
+  refused(
+    {
+      imaPolicy: keylime('runtime-policy-test-signed-bad.json'),
+      imaPolicyKey: keylime('runtime-policy-pubkey.pub'),
+    },
+    /^IMA_POLICY_ENVELOPE_INVALID: /,
+  );
 });
