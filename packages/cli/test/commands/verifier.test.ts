@@ -6,7 +6,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { test } from 'node:test';
-import { signEnvelope } from '@tmb/core/ima';
+import { createPolicy, signEnvelope } from '@tmb/core/ima';
 import { SqliteStore } from '@tmb/verifier';
 import { main, parseRateLimit, parseReaderTokens, parseTokens } from '../../src/commands/verifier.ts';
 
@@ -120,16 +120,7 @@ test('tmb verifier --ima-policy-key: a signed policy starts with its key and sto
   t.after(() => rm(dir, { recursive: true, force: true }));
   const tokens = join(dir, 'tokens');
   await writeFile(tokens, 'secret-token-0123456789 gpu-1\n');
-  const policy = JSON.stringify({
-    meta: { version: 1, generator: 0 },
-    release: 0,
-    digests: {},
-    excludes: [],
-    keyrings: {},
-    ima: { ignored_keyrings: [], log_hash_alg: 'sha1', dm_policy: null },
-    'ima-buf': {},
-    'verification-keys': '',
-  });
+  const policy = JSON.stringify(createPolicy([])); // an empty Keylime runtime policy
   const signer = generateKeyPairSync('ec', { namedCurve: 'P-256' });
   const pem = (k: KeyObject) => k.export({ type: 'spki', format: 'pem' }).toString();
   await writeFile(

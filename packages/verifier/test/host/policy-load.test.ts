@@ -2,22 +2,13 @@ import assert from 'node:assert/strict';
 import { generateKeyPairSync } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { test } from 'node:test';
-import { signEnvelope } from '@tmb/core/ima';
+import { createPolicy, signEnvelope } from '@tmb/core/ima';
 import { loadReferences } from '../../src/host/index.ts';
 
 // The verifier reads its runtime policy with core's parseRuntimePolicy: a file that is not a
 // policy stops it at start with the same core code and message as `tmb policy check`.
 
-const policy = JSON.stringify({
-  meta: { version: 1, generator: 0 },
-  release: 0,
-  digests: {},
-  excludes: [],
-  keyrings: {},
-  ima: { ignored_keyrings: [], log_hash_alg: 'sha1', dm_policy: null },
-  'ima-buf': {},
-  'verification-keys': '',
-});
+const policy = JSON.stringify(createPolicy([])); // an empty Keylime runtime policy
 
 test('the verifier refuses what is not a runtime policy with the core code in its message', () => {
   const { privateKey } = generateKeyPairSync('ec', { namedCurve: 'P-256' });
