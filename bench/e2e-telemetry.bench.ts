@@ -10,7 +10,7 @@ import { type Profile, requestFeatures, type Sample } from '@tmb/stats';
 import { startVerifier } from '@tmb/verifier';
 import { batchHead, GENESIS } from '../packages/verifier/src/telemetry/chain.ts';
 import { linkReceipt } from '../packages/verifier/src/telemetry/link.ts';
-import { TelemetryStore } from '../packages/verifier/src/telemetry/store.ts';
+import { SqliteTelemetryStore } from '../packages/verifier/src/telemetry/store.ts';
 import type { BenchRecord } from './record.ts';
 
 const B = 'e2e-telemetry';
@@ -67,9 +67,9 @@ export async function* run(): AsyncIterable<BenchRecord> {
   } finally {
     await v.close();
   }
-  const store = new TelemetryStore(':memory:', 1_000_000);
+  const store = new SqliteTelemetryStore(':memory:', 1_000_000);
   const hour = samples(0, 36_000);
-  store.append('a', { chain: 0, nextSeq: 1, head: GENESIS, restarts: 0 }, [
+  await store.append('a', undefined, { chain: 0, nextSeq: 1, head: GENESIS, restarts: 0 }, [
     { chain: 0, seq: 0, head: GENESIS, gpu: hour },
   ]);
   const profile: Profile = {
@@ -95,7 +95,7 @@ export async function* run(): AsyncIterable<BenchRecord> {
   let t = performance.now();
   for (let i = 0; i < N; i++) {
     const start = T0 + 1000 * (i % 3000);
-    linkReceipt(
+    await linkReceipt(
       {
         id: i.toString(16).padStart(32, '0'),
         agent: 'a',

@@ -6,14 +6,17 @@
  * noise from the shared machine falls on both. Bounded: at most 2,000 requests or 2.5 s a phase.
  *
  * `added_*` is the difference of the two percentiles, not a percentile of differences.
+ * `agent_busy_per_request_*` (event-loop time) and `agent_cpu_per_request_*` (thread CPU time,
+ * which a shared machine's other processes do not inflate) are the agent's cost per request
+ * against the sample server's per direct request.
  *
- * Then requests/s at 32 closed-loop clients direct, through nginx (Debian's, bench/nginx.ts, in
+ * Then requests/s at 32 closed-loop clients direct, through nginx (Debian's, demo/src/lb/nginx.ts, in
  * front of the same sample server) and through the agent, every response receipted (checked on
  * the agent's /metrics): `rps_ratio_agent_nginx_c32` (target >= 0.5) and `rps_ratio_nginx_direct_c32`.
  * Without nginx, one `nginx.skipped` line says how to install it and the baseline is left out.
  */
 import { Agent as HttpAgent } from 'node:http';
-import { findNginx, NGINX_INSTALL_HINT, type RunningNginx, startNginx } from './nginx.ts';
+import { findNginx, NGINX_INSTALL_HINT, type RunningNginx, startNginx } from '@tmb/demo';
 import { type BenchRecord, percentile } from './record.ts';
 import { BENCH_MODEL, receiptsIssued, send, startPair } from './servers.ts';
 
@@ -84,15 +87,27 @@ export async function* run(): AsyncGenerator<BenchRecord> {
       // Busy time of the agent's event loop per request through it, against the sample server's per
       // request sent to it directly: what the agent costs, without the queueing that a closed loop
       // on a shared 2-core machine adds to latency.
+      // CPU time per request (thread CPU, user + system) says the same without the time a thread
+      // waited for a core that another process held: the figure to compare builds on a shared machine.
       let agentBusy = 0;
       let sampleBusy = 0;
+      let agentCpu = 0;
+      let sampleCpu = 0;
       for (let round = 0; round < ROUNDS; round++) {
         const order = round % 2 === 0 ? (['direct', 'agent'] as const) : (['agent', 'direct'] as const);
         for (const t of order) {
+          const cpu = t === 'agent' ? pair.cpu.agent : pair.cpu.sample;
           const b0 = t === 'agent' ? pair.busy.agent() : pair.busy.sample();
+          const c0 = await cpu();
           samples[t].push(...(await phase(sockets[t], urls[t], body, c, PER_PHASE, PHASE_MS)));
-          if (t === 'agent') agentBusy += pair.busy.agent() - b0;
-          else sampleBusy += pair.busy.sample() - b0;
+          const used = (await cpu()) - c0;
+          if (t === 'agent') {
+            agentBusy += pair.busy.agent() - b0;
+            agentCpu += used;
+          } else {
+            sampleBusy += pair.busy.sample() - b0;
+            sampleCpu += used;
+          }
         }
       }
       sockets.direct.destroy();
@@ -123,6 +138,13 @@ export async function* run(): AsyncGenerator<BenchRecord> {
         value: round3((agentBusy / samples.agent.length) * 1000),
         unit: 'us',
         baseline: round3((sampleBusy / samples.direct.length) * 1000),
+      };
+      yield {
+        bench: 'proxy',
+        metric: `agent_cpu_per_request_c${c}`,
+        value: round3(agentCpu / samples.agent.length),
+        unit: 'us',
+        baseline: round3(sampleCpu / samples.direct.length),
       };
       yield {
         bench: 'proxy',

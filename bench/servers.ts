@@ -16,6 +16,12 @@ export interface Hosted {
   url: string;
   /** Milliseconds the server's event loop has been busy so far (eventLoopUtilization().active). */
   busyMs(): number;
+  /**
+   * Microseconds of CPU (user + system) the server's thread has used so far. Unlike busyMs, time
+   * the thread sat runnable while another process held the core is not counted: on a shared
+   * machine this is the figure that compares two builds.
+   */
+  cpuUs(): Promise<number>;
   close(): Promise<void>;
 }
 
@@ -32,6 +38,10 @@ export async function hostWorker(module: URL, data: unknown): Promise<Hosted> {
   return {
     url: msg.url,
     busyMs: () => worker.performance.eventLoopUtilization().active,
+    cpuUs: async () => {
+      const u = await worker.cpuUsage();
+      return u.user + u.system;
+    },
     close: async () => {
       worker.postMessage('close');
       await once(worker, 'message');
@@ -53,6 +63,8 @@ export async function startPair(): Promise<{
   direct: string;
   agent: string;
   busy: { sample(): number; agent(): number };
+  /** CPU µs of each thread so far (Hosted.cpuUs). */
+  cpu: { sample(): Promise<number>; agent(): Promise<number> };
   close(): Promise<void>;
 }> {
   const dataDir = await mkdtemp(join(tmpdir(), 'tmb-bench-'));
@@ -69,6 +81,7 @@ export async function startPair(): Promise<{
     direct: sample.url,
     agent: agent.url,
     busy: { sample: () => sample.busyMs(), agent: () => agent.busyMs() },
+    cpu: { sample: () => sample.cpuUs(), agent: () => agent.cpuUs() },
     close: async () => {
       await agent.close();
       await sample.close();

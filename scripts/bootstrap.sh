@@ -8,8 +8,10 @@ cd "$root"
 
 # Debian packages: swtpm and its tools (development TPM with an EK certificate), tpm2-tools (agent side),
 # gcc and libc6-dev (the simulated kernel's fanotify helper, demo/kernel/fanotify.c, docs/kernel.md),
-
-debs=(swtpm swtpm-tools tpm2-tools gcc libc6-dev)
+# nginx (the demo's load balancer, docs/demo.md). With --test (scripts/test): chromium (the
+# dashboard's and the client's browser tests) and postgresql (the verifier's PostgreSQL store tests).
+debs=(swtpm swtpm-tools tpm2-tools gcc libc6-dev nginx)
+if [ "${1:-}" = --test ]; then debs+=(chromium postgresql); fi
 missing=()
 for p in "${debs[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

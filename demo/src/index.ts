@@ -20,6 +20,24 @@ export {
   SIMULATED_KERNEL_EVENT,
   startSimulatedKernel,
 } from './kernel/index.ts';
+// The load balancer in front of the demo's hosts, and the proxy bench's nginx baseline (docs/demo.md).
+export type { AccessEntry } from './lb/access.ts';
+export { AccessLog } from './lb/access.ts';
+export type { NginxRoutes, NginxUpstream, RunningNginx } from './lb/nginx.ts';
+export {
+  findNginx,
+  freePort,
+  makePrefix,
+  NGINX_ACCESS_LOG,
+  NGINX_INSTALL_HINT,
+  NGINX_MAX_BODY_BYTES,
+  NGINX_READY_PATH,
+  nginxConfig,
+  startNginx,
+  testNginxConfig,
+} from './lb/nginx.ts';
+export type { CheatWeights } from './lb/share.ts';
+export { cheatWeights, SmoothRoundRobin } from './lb/share.ts';
 export type { GenerationEvent, SampleServerOptions, SampleVariant } from './sample/options.ts';
 export { CHEAP_LATENCY_FACTOR, MAX_COMPLETION_TOKENS } from './sample/options.ts';
 export type { RunningSampleServer } from './sample/server.ts';

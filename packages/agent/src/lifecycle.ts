@@ -1,4 +1,4 @@
-import type { Agent as HttpAgent, Server } from 'node:http';
+import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { Attester } from './attest/attester.ts';
 import type { AttestHost } from './attest/host.ts';
@@ -6,6 +6,7 @@ import { AgentError } from './errors.ts';
 import type { LogFeeder } from './log/feeder.ts';
 import type { KernelLog } from './measure/kernel/reader.ts';
 import type { HostMeasurement } from './measure/start.ts';
+import type { UpstreamPool } from './proxy/pool.ts';
 import type { Pusher } from './receipt/push.ts';
 import type { ReceiptStore } from './receipt/store.ts';
 import type { TelemetryStream } from './telemetry/stream.ts';
@@ -25,7 +26,7 @@ export interface AgentParts {
   exchanges: Set<Promise<void>>;
   /** Receipts being signed and committed (an exchange whose client left may still be writing one). */
   receipts: Set<Promise<unknown>>;
-  upstreamAgent?: HttpAgent;
+  upstream?: UpstreamPool;
   telemetry?: TelemetryStream;
   feeder?: LogFeeder;
   hostMeasure?: HostMeasurement;
@@ -122,7 +123,7 @@ export async function shutdown(
   // own, after which the receipt it writes (client_aborted, upstream_error) is in `receipts`.
   await Promise.all([...p.exchanges]);
   await Promise.allSettled([...p.receipts]);
-  await step('upstream', () => p.upstreamAgent?.destroy());
+  await step('upstream', () => p.upstream?.close());
   await step('telemetry', () => p.telemetry?.close());
   await step('feeder', () => p.feeder?.flush());
   await step('measure', () => p.hostMeasure?.stop());

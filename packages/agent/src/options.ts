@@ -24,6 +24,9 @@ export interface AgentOptions {
   /** Time allowed for the upstream to answer with headers, and between two body chunks. Default 600 s:
    * a long prompt on a loaded server can take minutes before its first token. */
   upstreamTimeoutMs?: number;
+  /** Most connections open to the model server at once; requests past them wait for a free one.
+   * Default 1024: far more than a model server runs in parallel, yet a bound on sockets and memory. */
+  upstreamConnections?: number;
   /** `normal` (default): a committed receipt survives the agent's crash or kill -9 (SQLite WAL,
    * synchronous=NORMAL). `full`: it also survives power loss (fsync per group commit), at a throughput cost. */
   durability?: 'normal' | 'full';
@@ -134,6 +137,7 @@ export function resolveOptions(o: AgentOptions): ResolvedAgentOptions {
     verifier: o.verifier,
     maxBodyBytes: o.maxBodyBytes ?? 16 * 1024 * 1024,
     upstreamTimeoutMs: o.upstreamTimeoutMs ?? 600_000,
+    upstreamConnections: o.upstreamConnections ?? 1024,
     durability: o.durability ?? 'normal',
     pushBatch: Math.min(o.pushBatch ?? 500, 1000),
     pushIntervalMs: o.pushIntervalMs ?? 50,
@@ -161,6 +165,7 @@ export function resolveOptions(o: AgentOptions): ResolvedAgentOptions {
   checkPositive(r, [
     'maxBodyBytes',
     'upstreamTimeoutMs',
+    'upstreamConnections',
     'pushBatch',
     'pushIntervalMs',
     'verifierTimeoutMs',

@@ -1,5 +1,4 @@
-import { Agent as HttpAgent, type IncomingMessage, type ServerResponse } from 'node:http';
-import { Agent as HttpsAgent } from 'node:https';
+import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { ReceiptServed } from '@tmb/core';
 import { logOrigin } from '@tmb/core/log';
 import type { AgentLog } from './agent.ts';
@@ -17,6 +16,7 @@ import type { AgentMetrics } from './metrics.ts';
 import type { ResolvedAgentOptions } from './options.ts';
 import { nowUs } from './proxy/clock.ts';
 import { handleExchange, type ProxyContext } from './proxy/exchange.ts';
+import { openUpstreamPool } from './proxy/pool.ts';
 import type { AgentKey } from './receipt/key.ts';
 import { Pusher } from './receipt/push.ts';
 import { ReceiptSigner } from './receipt/sign.ts';
@@ -28,9 +28,6 @@ import { UpstreamWatch } from './upstream/index.ts';
 
 // The parts of a running agent, each made from the resolved options by one step of startAgent
 // (agent.ts), which records them in AgentParts as it goes so a failed start closes what it opened.
-
-/** How long an idle kept-alive connection to the model server is kept for reuse. */
-const UPSTREAM_IDLE_MS = 4_000;
 
 /**
  * The TPM and the kernel's IMA log, chosen from the options, and the attested host opened on the
@@ -117,17 +114,10 @@ export function proxyContext(
   log: AgentLog,
 ): ProxyContext {
   const upstream = new URL(opts.upstream);
-  // `timeout` bounds how long a kept-alive upstream socket waits idle in the pool (less when the
-  // server announces `Keep-Alive: timeout=N`: N-1 s; Node applies that hint only when `timeout` is
-  // set). Without it the pool kept sockets until the server closed them (Node 5 s, uvicorn 5 s), and
-  // one whose close this busy process had not yet read was reused and reset: a 502 (soak bench).
-  const agentOpts = {
-    keepAlive: true,
-    maxFreeSockets: 256,
-    scheduling: 'lifo' as const,
-    timeout: UPSTREAM_IDLE_MS,
-  };
-  parts.upstreamAgent = upstream.protocol === 'https:' ? new HttpsAgent(agentOpts) : new HttpAgent(agentOpts);
+  parts.upstream = openUpstreamPool(upstream, {
+    timeoutMs: opts.upstreamTimeoutMs,
+    connections: opts.upstreamConnections,
+  });
   return {
     opts,
     signer: {
@@ -139,8 +129,8 @@ export function proxyContext(
         return p;
       },
     },
-    upstream,
-    upstreamAgent: parts.upstreamAgent,
+    upstream: parts.upstream,
+    upstreamPath: upstream.pathname.replace(/\/$/, ''),
     onReceipt: (outcome) => {
       metrics.receipt(outcome);
       onReceipt(outcome);

@@ -52,6 +52,10 @@ export const COMMANDS: Record<string, Command> = {
     untilSignal: [''],
     load: () => import('./commands/sample.ts'),
   },
+  chat: {
+    summary: 'chat with a provider; print each answer and its verdict',
+    load: () => import('./commands/chat.ts'),
+  },
   verify: {
     summary: 'check a receipt, or an offline evidence bundle (--bundle FILE)',
     load: () => import('./commands/verify.ts'),

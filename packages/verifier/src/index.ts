@@ -16,6 +16,7 @@ export {
 } from './ear.ts';
 export type { VerifierErrorCode } from './errors.ts';
 export { VERIFIER_ERROR_CODES, VERIFIER_ERROR_STATUS, VerifierError } from './errors.ts';
+export type { AgentLock } from './lock.ts';
 export { KeyedLock } from './lock.ts';
 export type { LogFields, Logger, LoggerOptions, LogLevel, LogSink } from './log.ts';
 export { createLogger, LOG_LEVELS, SILENT_LOGGER } from './log.ts';
@@ -25,6 +26,10 @@ export { resolveOptions } from './options.ts';
 export type { Rejection } from './receipt/push.ts';
 export type { RunningVerifier } from './server.ts';
 export { startVerifier } from './server.ts';
+export type { DatabasePoolOptions, OpenedStore, OpenStoreOptions } from './store/open.ts';
+export { openStore } from './store/open.ts';
+export { PgStore, type PgStoreOptions } from './store/pg.ts';
+export { redactUrl } from './store/pg-connect.ts';
 export type { SqliteStoreOptions } from './store/sqlite.ts';
 export { SqliteStore, VERIFIER_MIGRATIONS } from './store/sqlite.ts';
 export type { KeyRecord, Store, StoredReceipt } from './store/types.ts';

@@ -1,4 +1,13 @@
 /**
+ * Runs work alone per agent name. {@link KeyedLock} within one process (the SQLite store);
+ * `PgAgentLock` (store/pg-lock.ts) across every process on one PostgreSQL database.
+ */
+export interface AgentLock {
+  /** Runs `fn` alone for `key`; resolves or rejects as `fn` does. Not re-entrant. */
+  run<T>(key: string, fn: () => Promise<T> | T): Promise<T>;
+}
+
+/**
  * Serialises work per key: `run(key, fn)` starts `fn` once every earlier `run` of the same key
  * has settled, in call order (FIFO); runs of different keys do not wait for each other. The
  * verifier takes it per agent name around every load-appraise-save of an agent's state, so two
@@ -10,7 +19,7 @@
  * releases the key like one that returns. Not re-entrant: `fn` must not take the same key again
  * (it would wait for itself).
  */
-export class KeyedLock {
+export class KeyedLock implements AgentLock {
   readonly #tails = new Map<string, Promise<void>>();
 
   /** Keys with a run queued or in progress (0 when idle). */

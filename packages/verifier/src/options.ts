@@ -4,6 +4,7 @@ import type { ModelRegistry, RuntimePolicy } from '@tmb/core/ima';
 import { HARDWARE_EK_ROOTS } from '@tmb/core/tpm';
 import { VerifierError } from './errors.ts';
 import { type Logger, SILENT_LOGGER } from './log.ts';
+import type { DatabasePoolOptions } from './store/open.ts';
 import type { Store } from './store/types.ts';
 import type { VerifierTelemetryOptions } from './telemetry/service.ts';
 
@@ -35,8 +36,19 @@ export interface VerifierOptions {
   host?: string;
   /** Port to listen on. Default 0: an ephemeral port, reported in RunningVerifier.url. */
   port?: number;
-  /** SQLite database file (WAL mode), or ':memory:' for a store that ends with the process. */
+  /** SQLite database file (WAL mode), or ':memory:' for a store that ends with the process.
+   * Not opened when `databaseUrl` is given. */
   dbPath: string;
+  /**
+   * PostgreSQL URL (`postgres://user:password@host:5432/db`): keys, receipts, logs, attestation
+   * state and telemetry live there, and several verifier processes may share it behind a load
+   * balancer (docs/deploy.md "PostgreSQL"). Never logged; errors show it with the password as
+   * `***`. Left out: the SQLite store at `dbPath` (one process).
+   */
+  databaseUrl?: string;
+  /** Pool sizes and timeouts of the PostgreSQL store (store/open.ts). Left out: 10 connections
+   * for queries and 10 for per-agent locks, 10 s to connect, 30 s per statement and lock wait. */
+  databasePool?: DatabasePoolOptions;
   /** Agent tokens, each naming its one agent. Empty: no agent can enrol or push, public reads still work. */
   tokens: TokenEntry[];
   /**
@@ -126,7 +138,8 @@ export interface VerifierOptions {
   metricsPublic?: boolean;
   /**
    * A store to use instead of opening `dbPath` (a networked store, or a test's wrapped one); the
-   * caller opens and closes it. Left out: the SQLite store at `dbPath`, migrated on opening.
+   * caller opens and closes it. Left out: PostgreSQL at `databaseUrl`, else SQLite at `dbPath`
+   * (store/open.ts), migrated on opening.
    */
   store?: Store;
 }
@@ -142,10 +155,20 @@ export type ResolvedVerifierOptions = Required<
     | 'bootPolicy'
     | 'rateLimit'
     | 'store'
+    | 'databaseUrl'
+    | 'databasePool'
   >
 > & { rateLimit: Required<RateLimitOptions> | false } & Pick<
     VerifierOptions,
-    'resultKeyPem' | 'telemetry' | 'registry' | 'imaPolicy' | 'imaPolicyKey' | 'bootPolicy' | 'store'
+    | 'resultKeyPem'
+    | 'telemetry'
+    | 'registry'
+    | 'imaPolicy'
+    | 'imaPolicyKey'
+    | 'bootPolicy'
+    | 'store'
+    | 'databaseUrl'
+    | 'databasePool'
   >;
 
 /**
@@ -183,6 +206,8 @@ export function resolveOptions(o: VerifierOptions): ResolvedVerifierOptions {
     logger: o.logger ?? SILENT_LOGGER,
     metricsPublic: o.metricsPublic ?? false,
     store: o.store,
+    databaseUrl: o.databaseUrl,
+    databasePool: o.databasePool,
   };
   if (typeof r.dbPath !== 'string' || r.dbPath === '') {
     throw new VerifierError('VERIFIER_CONFIG_INVALID', 'dbPath must be a file path or ":memory:"');

@@ -15,6 +15,12 @@ interface Bucket {
  * full bucket, which is what an idle one would have had anyway once refilled; a flood of fresh
  * addresses can cycle buckets, so `maxClients` should be well above the clients seen in
  * `burst / perSecond` seconds. The clock is injected: tests are exact, nothing sleeps.
+ *
+ * Per process on purpose (docs/deploy.md, "Several processes"): a limit protects this process's
+ * sockets, memory and CPU, which is what it spends; behind a load balancer of N processes a
+ * client gets up to N times the rate in all, which the operator sizes (or limits at the balancer).
+ * Sharing buckets through the database would add a write per request to the hottest path and
+ * make the database the thing a flood exhausts.
  */
 export class RateLimiter {
   readonly #perSecond: number;

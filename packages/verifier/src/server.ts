@@ -12,12 +12,14 @@ import { RateLimiter } from './ratelimit.ts';
 import { getConsistency, getQuotedCheckpoint, postAgentKey } from './routes/agents.ts';
 import { postAkActivate, postAkEnrol, postCheckpointKey, postEvidence, postNonce } from './routes/attest.ts';
 import type { VerifierParts } from './routes/context.ts';
+import { dashboardRoutes, openDashboard } from './routes/dashboard.ts';
 import { postHostLog } from './routes/host.ts';
 import { getHealth, getMetrics } from './routes/metrics.ts';
 import { getAgents, getByRequest, getReceipt, getVerifierKey } from './routes/read.ts';
 import { getBundle, postReceipts } from './routes/receipts.ts';
 import { getTelemetryFinding, postTelemetry } from './routes/telemetry.ts';
-import { SqliteStore } from './store/sqlite.ts';
+import { BoundedMap } from './store/bounded.ts';
+import { openStore } from './store/open.ts';
 import type { KeyRecord, Store } from './store/types.ts';
 import { TelemetryService } from './telemetry/service.ts';
 import { Waiters } from './waiters.ts';
@@ -106,19 +108,24 @@ export async function startVerifier(options: VerifierOptions): Promise<RunningVe
   const log = opts.logger;
   const signer = createResultSigner(opts.resultKeyPem);
   const opened =
-    opts.store === undefined
-      ? new SqliteStore(opts.dbPath, {
-          onMigrated: (m) => log.info('store_migrated', { version: m.version, description: m.description }),
+    opts.store === undefined // store/open.ts: SQLite at dbPath, or PostgreSQL at databaseUrl
+      ? await openStore({
+          ...opts,
+          retainSamples: opts.telemetry?.retainSamples,
+          onMigrated: (m) => log.info('store_migrated', m),
         })
       : null;
-  const store: Store = opts.store ?? opened!;
-  const telemetry = new TelemetryService(opts.dbPath, opts.telemetry, hostRefs.registry);
+  const store: Store = opts.store ?? opened!.store;
+  const telemetry = new TelemetryService(opts.dbPath, opts.telemetry, hostRefs.registry, opened?.telemetry);
   const agents = [...new Set(opts.tokens.map((t) => t.agent))];
   const parts: VerifierParts = {
     store,
-    keys: new Map<string, KeyRecord>(),
+    // Enrolled keys never change: a miss reads the store, so a key enrolled at another process
+    // is found; bounded, so many agents' restarts cannot grow it (docs/deploy.md).
+    keys: new BoundedMap<string, KeyRecord>(65_536),
     auth: new TokenAuth(opts.tokens, opts.readerTokens),
-    waiters: new Waiters(),
+    // Local pushes wake long-polls at once; pushes to another process are found by polling.
+    waiters: new Waiters({ poll: (ids) => store.storedReceipts(ids) }),
     options: opts,
     signer,
     attest: createAttestService(store, {
@@ -126,6 +133,7 @@ export async function startVerifier(options: VerifierOptions): Promise<RunningVe
       nonceTtlMs: opts.nonceTtlMs,
       now: opts.now,
       inclusionDeadlineMs: opts.inclusionDeadlineMs,
+      lock: opened?.lock,
     }),
     telemetry,
     host: new HostAppraiser(store, hostRefs),
@@ -138,7 +146,11 @@ export async function startVerifier(options: VerifierOptions): Promise<RunningVe
   };
   const shutdown = new AbortController();
   const limiter = opts.rateLimit === false ? null : new RateLimiter(opts.rateLimit, opts.now);
-  const handle = dispatcher(ROUTES, parts, { limiter, shutdown: shutdown.signal });
+  const dashboard = await openDashboard(parts); // docs/dashboard.md: page, files, live feed
+  const handle = dispatcher([...ROUTES, ...dashboardRoutes(dashboard)], parts, {
+    limiter,
+    shutdown: shutdown.signal,
+  });
   const server = await listen(opts, handle);
   if (opts.resultKeyPem === undefined)
     log.warn('result_key_ephemeral', {
@@ -148,7 +160,8 @@ export async function startVerifier(options: VerifierOptions): Promise<RunningVe
   log.info('verifier_started', {
     url: server.url,
     keyId: signer.jwk.kid,
-    schema: opened?.schema.to ?? null,
+    schema: opened?.schema ?? null,
+    store: opened?.kind ?? 'given',
     agents: agents.length,
     metricsPublic: opts.metricsPublic,
   });
@@ -157,9 +170,10 @@ export async function startVerifier(options: VerifierOptions): Promise<RunningVe
     async close() {
       log.info('verifier_stopping', {});
       shutdown.abort();
+      dashboard.feed.close();
       await server.close();
       await opened?.close();
-      telemetry.close();
+      await telemetry.close();
       log.info('verifier_stopped', {});
     },
   };

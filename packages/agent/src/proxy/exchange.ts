@@ -1,11 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import type {
-  ClientRequest,
-  Agent as HttpAgent,
-  IncomingMessage,
-  OutgoingHttpHeaders,
-  ServerResponse,
-} from 'node:http';
+import type { IncomingMessage, OutgoingHttpHeaders, ServerResponse } from 'node:http';
 import type { Outcome } from '@tmb/core';
 import type { AgentError } from '../errors.ts';
 import type { ResolvedAgentOptions } from '../options.ts';
@@ -16,13 +10,16 @@ import { nowUs } from './clock.ts';
 import { forward } from './forward.ts';
 import { clientNonce, forwardHeaders, providedRequestId } from './headers.ts';
 import { NO_USAGE, ResponseInspector, requestedModel } from './inspect.ts';
+import type { UpstreamPool } from './pool.ts';
 
 /** What every exchange shares: options, the signer, the upstream connection pool. */
 export interface ProxyContext {
   opts: ResolvedAgentOptions;
   signer: Pick<ReceiptSigner, 'issue'>;
-  upstream: URL;
-  upstreamAgent: HttpAgent;
+  /** The connections to the model server. */
+  upstream: UpstreamPool;
+  /** The model server's base path, without a trailing slash: prefixed to each request's path. */
+  upstreamPath: string;
   /** Called after each receipt is committed, with its outcome (the pusher wakes up, metrics count it). */
   onReceipt: (outcome: Outcome) => void;
   /** Where a client fetches a receipt, or undefined without a verifier. */
@@ -67,8 +64,8 @@ export async function handleExchange(
   const headers = forwardHeaders(req.headers, x.given, x.record.requestId, read.body.length);
   res.on('close', () => {
     if (!res.writableEnded && !x.finished) {
-      x.up?.destroy();
-      void x.finish('client_aborted');
+      void x.finish('client_aborted'); // first: the upstream's abort then finds the exchange finished
+      x.up?.cancel();
     }
   });
   forward(x, headers, false);
@@ -92,7 +89,7 @@ export class Exchange {
   /** The receipt was started: nothing more is relayed. */
   finished = false;
   /** The upstream request in flight (a retry replaces it). */
-  up: ClientRequest | undefined;
+  up: { cancel(): void } | undefined;
   timedOut = false;
   /** The model server answered (its head arrived). */
   responded = false;
@@ -223,7 +220,7 @@ export class Exchange {
   }
 
   /** The cause of a failed exchange, once, for the operator (an error's code and message name no secret). */
-  logBroken(err: unknown, ureq: ClientRequest | undefined, retried: boolean): void {
+  logBroken(err: unknown, reusedSocket: boolean, retried: boolean): void {
     if (this.#logged) return;
     this.#logged = true;
     const e = err as NodeJS.ErrnoException | undefined;
@@ -234,7 +231,7 @@ export class Exchange {
       code: e?.code ?? (err === undefined ? 'INCOMPLETE' : 'UNKNOWN'),
       error: e?.message ?? 'the answer ended before its end',
       stage: this.responded ? 'response' : 'request',
-      reusedSocket: ureq?.reusedSocket ?? false,
+      reusedSocket,
       retried,
     });
   }

@@ -45,7 +45,7 @@ export function clientNonce(headers: IncomingHttpHeaders): string | null {
 }
 
 /**
- * The headers a request is forwarded with: end to end ones as received, the agent's own
+ * The headers a request is forwarded with: end to end ones as received (less `Expect`), the agent's own
  * `x-request-id` when the router gave none (`given`), and the length of the buffered body (left
  * out for an empty body that declared neither length nor chunked transfer).
  */
@@ -56,6 +56,9 @@ export function forwardHeaders(
   bodyLength: number,
 ): OutgoingHttpHeaders {
   const out = endToEnd(headers);
+  // The body is read in full before anything is forwarded: `Expect: 100-continue` was answered by
+  // the agent's server and has nothing left to ask (undici refuses to send it).
+  delete out.expect;
   if (given === undefined) out['x-request-id'] = requestId;
   out['content-length'] = String(bodyLength);
   if (

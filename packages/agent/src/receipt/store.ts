@@ -57,6 +57,7 @@ export class ReceiptStore {
   #checkpointer: WalCheckpointer;
   /** The next log position: MAX(seq) + 1 of the committed receipts. */
   #next = 0;
+  #rejections = 0;
 
   /**
    * Opens (creating if needed) `dataDir/receipts.db` and brings its schema to this build's
@@ -189,8 +190,17 @@ export class ReceiptStore {
       .map(toReceipt);
   }
 
+  /**
+   * How many times markPushed recorded a rejection since this store was opened: the log feeder
+   * looks for rejected receipts only when it changed (not once per append batch).
+   */
+  get rejections(): number {
+    return this.#rejections;
+  }
+
   /** Marks receipts as answered for by the verifier; `codes` holds rejections by receipt id. */
   markPushed(seqs: number[], codes: Map<number, string>): void {
+    if (codes.size > 0) this.#rejections++;
     const stmt = this.db.prepare('UPDATE receipts SET pushed = 1, push_code = ? WHERE seq = ?');
     this.db.exec('BEGIN');
     for (const s of seqs) stmt.run(codes.get(s) ?? null, s);

@@ -62,3 +62,10 @@ test('ids, nonce, start and the proxy facts are carried as given; time runs forw
   assert.equal(f.time.start, 1_000);
   assert.ok(f.time.firstByte !== null && f.time.end >= f.time.firstByte);
 });
+
+test('receipt ids stay distinct 32-hex-digit strings across refills of the random pool', () => {
+  // Ids are cut from a pool of 256 (exchange.ts randomId): 1,000 of them cross several refills.
+  const ids = Array.from({ length: 1_000 }, () => new ExchangeRecord(1_000, 'x', null).id);
+  for (const id of ids) assert.match(id, /^[0-9a-f]{32}$/);
+  assert.equal(new Set(ids).size, ids.length);
+});

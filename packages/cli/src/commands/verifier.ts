@@ -6,7 +6,7 @@ import {
   LOG_LEVELS,
   type LogLevel,
   loadOrCreateResultKey,
-  SqliteStore,
+  openStore,
   startVerifier,
   type TokenEntry,
 } from '@tmb/verifier';
@@ -21,6 +21,12 @@ Runs the verifier: enrols agent keys, accepts their receipt batches, and serves 
 with a verdict (docs/api.md).
 
   --db FILE            SQLite database (WAL mode); ':memory:' keeps nothing (default ./.tmb/verifier.db)
+  --db-url-file FILE   PostgreSQL instead of SQLite: FILE holds the URL
+                       (postgres://USER:PASSWORD@HOST:5432/DB). Without it, TMB_DATABASE_URL
+                       holds it. Never on the command line. Several verifiers may share one
+                       database behind a load balancer (docs/deploy.md, "PostgreSQL")
+  --db-pool N          most PostgreSQL connections for queries, and again for per-agent locks
+                       (default 10)
   --tokens-file FILE   agent tokens, one "TOKEN AGENT-NAME" per line: each token acts for exactly
                        the one agent it names (a line without a name is refused). Blank lines and
                        lines starting with # are ignored. Without it, TMB_VERIFIER_TOKENS holds the
@@ -75,7 +81,7 @@ allow-ak: lets the next AK activation of agent NAME replace its AK with one on a
 to the verifier's database (a running verifier sees it at once). Operator-only: it needs
 write access to the database file, not a token.`;
 
-const ALLOW_HELP = `usage: tmb verifier allow-ak --db FILE --agent NAME
+const ALLOW_HELP = `usage: tmb verifier allow-ak (--db FILE | --db-url-file FILE | TMB_DATABASE_URL) --agent NAME
 
 Lets exactly the next AK activation of agent NAME replace its AK with one on another TPM.`;
 
@@ -129,6 +135,7 @@ export function parseRateLimit(text: string): { perSecond: number; burst: number
 async function allowAk(argv: string[], io: Io): Promise<number> {
   const { values } = parse(argv, {
     db: { type: 'string' },
+    'db-url-file': { type: 'string' },
     agent: { type: 'string' },
     help: { type: 'boolean', short: 'h' },
   });
@@ -136,15 +143,16 @@ async function allowAk(argv: string[], io: Io): Promise<number> {
     io.stdout(`${ALLOW_HELP}\n`);
     return 0;
   }
-  if (values.db === undefined || values.db === ':memory:')
-    throw new UsageError("allow-ak needs --db FILE, the running verifier's database");
+  const databaseUrl = await readDatabaseUrl(values['db-url-file']);
+  if (databaseUrl === undefined && (values.db === undefined || values.db === ':memory:'))
+    throw new UsageError("allow-ak needs --db FILE (or --db-url-file FILE), the running verifier's database");
   if (!isAgentName(values.agent))
     throw new UsageError('allow-ak needs --agent NAME (1 to 128 printable ASCII characters)');
-  const store = new SqliteStore(values.db);
+  const opened = await openStore({ dbPath: values.db ?? ':memory:', databaseUrl });
   try {
-    await store.allowAkReplacement(values.agent, Date.now());
+    await opened.store.allowAkReplacement(values.agent, Date.now());
   } finally {
-    await store.close();
+    await opened.close();
   }
   io.stdout(`${JSON.stringify({ allowed: values.agent })}\n`);
   return 0;
@@ -154,6 +162,8 @@ export async function main(argv: string[], io: Io): Promise<number> {
   if (argv[0] === 'allow-ak') return allowAk(argv.slice(1), io);
   const { values } = parse(argv, {
     db: { type: 'string' },
+    'db-url-file': { type: 'string' },
+    'db-pool': { type: 'string' },
     'tokens-file': { type: 'string' },
     'reader-tokens-file': { type: 'string' },
     'rate-limit': { type: 'string' },
@@ -212,8 +222,14 @@ export async function main(argv: string[], io: Io): Promise<number> {
   if (db !== ':memory:') await mkdir(dirname(db), { recursive: true });
   const resultKeyPem = await resultKey(values, db, logger);
   const ek = await ekOptions(values);
+  const databaseUrl = await readDatabaseUrl(values['db-url-file']);
+  const pool = values['db-pool'] === undefined ? undefined : Number(values['db-pool']);
+  if (pool !== undefined && !/^[1-9][0-9]{0,2}$/.test(values['db-pool'] ?? ''))
+    throw new UsageError('--db-pool must be a whole number 1..999');
   const verifier = await startVerifier({
     dbPath: db,
+    databaseUrl,
+    ...(pool !== undefined ? { databasePool: { max: pool, lockConnections: pool } } : {}),
     tokens,
     readerTokens,
     ...(rateLimit !== undefined ? { rateLimit } : {}),
@@ -237,6 +253,20 @@ export async function main(argv: string[], io: Io): Promise<number> {
   await untilSignal();
   await verifier.close();
   return 0;
+}
+
+/**
+ * The PostgreSQL URL: the text of `file` (trimmed), else TMB_DATABASE_URL, else undefined
+ * (SQLite). A URL may hold a password, so it is never a flag value.
+ * @throws UsageError when the file or the variable is empty
+ */
+async function readDatabaseUrl(file: string | undefined): Promise<string | undefined> {
+  const text = file === undefined ? process.env.TMB_DATABASE_URL : await readFile(file, 'utf8');
+  if (text === undefined) return undefined;
+  const url = text.trim();
+  if (url === '')
+    throw new UsageError(`${file === undefined ? 'TMB_DATABASE_URL' : '--db-url-file'} is empty`);
+  return url;
 }
 
 /**

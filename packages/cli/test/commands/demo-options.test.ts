@@ -39,6 +39,10 @@ test('defaults, --attack implying --once, and --help checking nothing else', () 
     verbose: false,
     quiet: false,
     dataDir: undefined,
+    hosts: 3,
+    cheat: 0.2,
+    routing: 'auto',
+    requests: undefined,
   });
   const a = demoOptions(['--attack', 'forge', '--tpm', 'none']);
   assert.equal(a?.once, true);
@@ -51,4 +55,21 @@ test('defaults, --attack implying --once, and --help checking nothing else', () 
     message: /--attack is one of/,
   });
   assert.throws(() => demoOptions(['--interval', 'soon']), { name: 'UsageError', message: /--interval/ });
+});
+
+test('--hosts, --cheat, --routing and --requests are read and bounded', () => {
+  const o = demoOptions(['--hosts', '4', '--cheat', '0.5', '--routing', 'direct', '--requests', '10']);
+  assert.deepEqual([o?.hosts, o?.cheat, o?.routing, o?.requests], [4, 0.5, 'direct', 10]);
+  assert.equal(demoOptions(['--cheat', '0'])?.cheat, 0);
+  assert.equal(demoOptions(['--cheat', '1'])?.cheat, 1);
+  for (const [argv, message] of [
+    [['--hosts', '1'], /--hosts must be a number >= 2/],
+    [['--hosts', '2.5'], /--hosts must be a whole number/],
+    [['--hosts', '17'], /--hosts must be a whole number from 2 to 16/],
+    [['--cheat', '1.5'], /--cheat is a share from 0 to 1/],
+    [['--cheat=-0.1'], /--cheat must be a number >= 0/],
+    [['--routing', 'haproxy'], /--routing is auto, nginx or direct/],
+    [['--requests', '0'], /--requests must be a number >= 1/],
+  ] as const)
+    assert.throws(() => demoOptions([...argv]), { name: 'UsageError', message }, argv.join(' '));
 });

@@ -19,7 +19,7 @@ export type L1Store = Pick<Store, 'getAttest' | 'getKey'>;
  * accepted quotes and the verifier's trees of the agents' receipts.
  */
 export interface L1State extends Deadline {
-  pending: { has(agent: string): boolean };
+  pending: { has(agent: string): boolean | Promise<boolean> };
   segments: Pick<Segments, 'of'>;
   trees: Pick<Trees, 'grow' | 'inclusionProof'>;
 }
@@ -52,10 +52,10 @@ const PASS_THROUGH = [
  * has not. An AK activated later brings the ordinary checks back (l1Checks), whose quotes either
  * cover the receipt or fail it RECEIPT_NOT_INCLUDED.
  */
-function withoutAk(attest: L1State, stored: StoredReceipt, body: ReceiptBody): Check[] {
+async function withoutAk(attest: L1State, stored: StoredReceipt, body: ReceiptBody): Promise<Check[]> {
   const due = dueOf(attest, stored, body);
   if (attest.now() < due) {
-    const waiting = attest.pending.has(stored.agent) ? ': its AK enrolment awaits activation' : '';
+    const waiting = (await attest.pending.has(stored.agent)) ? ': its AK enrolment awaits activation' : '';
     const detail = `pending: the agent's TPM is not enrolled yet (no activated AK${waiting}); due by ${new Date(due).toISOString()}`;
     return L1_CHECKS.map((name): Check => ({ name, status: 'asserted', detail }));
   }
@@ -84,7 +84,7 @@ export async function l1Checks(
     };
   const state = await loadAttest(store, stored.agent);
   // No activated AK (yet): pending L1 checks until the deadline, then skipped (withoutAk).
-  if (state === undefined) return { checks: withoutAk(attest, stored, body), noAk: true };
+  if (state === undefined) return { checks: await withoutAk(attest, stored, body), noAk: true };
   const slots = new CheckSlots(L1_CHECKS);
   slots.set('host.ek_certificate', state.ekCheck);
   slots.set('host.ak_activated', {

@@ -40,7 +40,7 @@ export async function composeVerdict(
   const r = appraiseReceipt(stored, key);
   const l1 = await l1Checks(sources.store, sources.attest, stored, r.body);
   const checks = [...r.verdict.checks, ...l1.checks, ...(await hostChecks(sources.host, stored, r.body, l1))];
-  const telemetry = sources.telemetry?.check(r.body, checks);
+  const telemetry = await sources.telemetry?.check(r.body, checks);
   if (telemetry !== undefined) checks.push(telemetry);
   const verdict: Verdict = {
     ...r.verdict,

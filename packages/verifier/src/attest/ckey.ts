@@ -57,7 +57,7 @@ async function certifyLocked(
   if (state === undefined)
     throw new VerifierError('AK_NOT_ENROLLED', `agent ${JSON.stringify(agent)} has no activated AK`);
   const { nonce, receiptKeyId, keyPublic, certifyInfo, signature } = read();
-  const refusal = attest.nonces.consume(agent, nonce);
+  const refusal = await attest.nonces.consume(agent, nonce);
   const r = verifyCertify({
     keyPublic,
     certifyInfo,

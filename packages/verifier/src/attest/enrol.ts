@@ -1,4 +1,4 @@
-import { randomBytes, timingSafeEqual } from 'node:crypto';
+import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
 import { type Check, CoreError, toBase64Url, toHex, type VerdictTpm } from '@tmb/core';
 import {
   akAttributeProblem,
@@ -82,12 +82,12 @@ function ekCertificateCheck(
  * `attest` until activateAk. Refused (ok false) with the failed checks.
  * @throws VerifierError BODY_MALFORMED when MakeCredential cannot use the EK
  */
-export function startAkEnrolment(
+export async function startAkEnrolment(
   attest: AttestService,
   trust: EkTrust,
   agent: string,
   r: AkEnrolRequest,
-): AkEnrolOutcome {
+): Promise<AkEnrolOutcome> {
   const { check: ekCheck, tpm } = ekCertificateCheck(attest, trust, r);
   const problem = akAttributeProblem(r.ak);
   const akCheck: Check =
@@ -107,8 +107,8 @@ export function startAkEnrolment(
     if (!(cause instanceof CoreError)) throw cause;
     throw new VerifierError('BODY_MALFORMED', `ekPublic: ${cause.message}`, { cause });
   }
-  attest.pending.set(agent, {
-    secret,
+  await attest.pending.set(agent, {
+    secretSha256: sha256(secret),
     ekPublic: r.ekBytes,
     akPublic: r.akBytes,
     akName,
@@ -146,11 +146,11 @@ async function activateLocked(
   agent: string,
   secret: Uint8Array,
 ): Promise<{ akName: string; newTpm: boolean }> {
-  const p = attest.pending.get(agent);
-  if (p === undefined || p.expires <= attest.now())
+  // Taken atomically from the store (attest/pending.ts): one answer activates once, in any process.
+  const p = await attest.pending.take(agent);
+  if (p === undefined)
     throw new VerifierError('ACTIVATION_FAILED', 'no AK enrolment of this agent is waiting for activation');
-  attest.pending.delete(agent);
-  if (secret.length !== p.secret.length || !timingSafeEqual(secret, p.secret))
+  if (!timingSafeEqual(sha256(secret), p.secretSha256))
     throw new VerifierError(
       'ACTIVATION_FAILED',
       'the secret is not the one MakeCredential sealed to this EK and AK',
@@ -184,4 +184,9 @@ async function activateLocked(
     acceptedAt: before?.acceptedAt ?? null,
   });
   return { akName: toHex(p.akName), newTpm: before !== undefined && !sameEk };
+}
+
+/** SHA-256 of a credential secret: only its digest is kept while an enrolment waits (pending.ts). */
+function sha256(b: Uint8Array): Uint8Array {
+  return new Uint8Array(createHash('sha256').update(b).digest());
 }

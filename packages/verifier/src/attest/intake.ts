@@ -4,7 +4,7 @@ import { appraiseEvidence, type Evidence } from '../appraise/evidence.ts';
 import { VerifierError } from '../errors.ts';
 import type { HostReferences } from '../host/checks.ts';
 import type { Store } from '../store/types.ts';
-import { checkTelemetryExtension } from '../telemetry/extension.ts';
+import { telemetryExtensionView } from '../telemetry/extension.ts';
 import type { TelemetryStore } from '../telemetry/store.ts';
 import { currentRun, type RunView, viewRun } from './runs.ts';
 import type { AttestService } from './service.ts';
@@ -52,7 +52,7 @@ async function activated(store: Store, agent: string): Promise<AgentAttest> {
  */
 export async function issueNonce(store: Store, attest: AttestService, agent: string): Promise<NonceGrant> {
   const state = await activated(store, agent);
-  const { nonce, expiresAt } = attest.nonces.issue(agent);
+  const { nonce, expiresAt } = await attest.nonces.issue(agent);
   return {
     nonce,
     expiresAt: new Date(expiresAt).toISOString(),
@@ -91,7 +91,7 @@ async function appraiseAndSave(
 ): Promise<EvidenceOutcome> {
   const state = await activated(d.store, agent);
   const ev = read();
-  const nonceRefusal = d.attest.nonces.consume(agent, ev.nonce);
+  const nonceRefusal = await d.attest.nonces.consume(agent, ev.nonce);
   const keys = (await d.store.listKeys()).filter((k) => k.agent === agent);
   // Grow the verifier's own tree of this agent's receipts, in the checkpoint's log run, to the
   // size the note claims, if it parses (runs.ts).
@@ -103,7 +103,8 @@ async function appraiseAndSave(
     note: ev.note,
     now: d.attest.now(),
   });
-  const telemetry = d.telemetry;
+  // The telemetry line's answer is read ahead: the appraisal itself is synchronous.
+  const tlines = d.telemetry ? await telemetryExtensionView(d.telemetry, agent, ev.note) : undefined;
   const { checks, next, segment } = appraiseEvidence({
     state,
     ev,
@@ -112,7 +113,7 @@ async function appraiseAndSave(
     origin: logOrigin(agent),
     treeRoot: () => run.root,
     logRun: run,
-    ...(telemetry ? { telemetry: (line: string) => checkTelemetryExtension(telemetry, agent, line) } : {}),
+    ...(tlines ? { telemetry: tlines } : {}),
     refs: { policy: d.refs?.policy ?? null, registry: d.refs?.registry ?? null },
     bootPolicy: d.refs?.boot ?? null,
   });

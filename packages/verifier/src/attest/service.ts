@@ -1,14 +1,17 @@
 import type { Check, VerdictTpm } from '@tmb/core';
 import { BundleArchive } from '../bundle/archive.ts';
-import { KeyedLock } from '../lock.ts';
+import { type AgentLock, KeyedLock } from '../lock.ts';
 import type { Store } from '../store/types.ts';
 import { Nonces } from './nonces.ts';
+import { PendingAks } from './pending.ts';
 import { Segments } from './segments.ts';
 import { Trees } from './trees.ts';
 
-/** An AK enrolment waiting for its ActivateCredential answer (memory only; expires). */
+/** An AK enrolment waiting for its ActivateCredential answer (kept in the store: pending.ts; expires). */
 export interface PendingAk {
-  secret: Uint8Array;
+  /** SHA-256 of the secret MakeCredential sealed: the store never holds the secret itself, so
+   * whoever reads the database (a backup, a replica) cannot answer the challenge without the TPM. */
+  secretSha256: Uint8Array;
   ekPublic: Uint8Array;
   akPublic: Uint8Array;
   akName: Uint8Array;
@@ -31,7 +34,8 @@ export interface AttestService {
   bundles: BundleArchive;
   /** Trusted EK CA certificates (PEM): TPM manufacturers' roots and intermediates, swtpm's CA in development. */
   roots: string[];
-  pending: Map<string, PendingAk>;
+  /** AK enrolments waiting for activation, in the store (any process may get the answer). */
+  pending: PendingAks;
   challengeTtlMs: number;
   /** The clock, Unix ms (VerifierOptions.now). */
   now: () => number;
@@ -42,8 +46,8 @@ export interface AttestService {
   inclusionDeadlineMs: number;
   /** Per agent name: held around every load-appraise-save of the agent's state (evidence, AK
    * activation, checkpoint key, key enrolment, receipt push), so no update is lost. Telemetry
-   * ingest needs none: its load-check-append is synchronous (node:sqlite), with no await between. */
-  lock: KeyedLock;
+   * ingest needs none: its append is a compare-and-set on the agent's chain (telemetry/ingest.ts). */
+  lock: AgentLock;
 }
 
 export function createAttestService(
@@ -54,18 +58,21 @@ export function createAttestService(
     challengeTtlMs?: number;
     now?: () => number;
     inclusionDeadlineMs?: number;
+    /** The per-agent lock (store/open.ts: across processes on PostgreSQL). Default: a KeyedLock. */
+    lock?: AgentLock;
   },
 ): AttestService {
+  const now = o.now ?? Date.now;
   return {
-    nonces: new Nonces(o.nonceTtlMs),
+    nonces: new Nonces(store, o.nonceTtlMs),
     trees: new Trees(store),
     segments: new Segments(store),
     bundles: new BundleArchive(store),
     roots: o.roots,
-    pending: new Map(),
+    pending: new PendingAks(store, now),
     challengeTtlMs: o.challengeTtlMs ?? 60_000,
-    now: o.now ?? Date.now,
+    now,
     inclusionDeadlineMs: o.inclusionDeadlineMs ?? 10_000,
-    lock: new KeyedLock(),
+    lock: o.lock ?? new KeyedLock(),
   };
 }

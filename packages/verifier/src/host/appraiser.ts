@@ -1,6 +1,7 @@
 import type { Check, ReceiptBody } from '@tmb/core';
 import { type ImaEntry, parseBinaryLog } from '@tmb/core/ima';
 import type { Store } from '../store/types.ts';
+import { VersionedRows } from '../store/versioned.ts';
 import { type AgentHost, appraiseHostEvidence, type HostReferences } from './checks.ts';
 import { emptyLedger, foldEntries } from './ledger.ts';
 
@@ -14,17 +15,24 @@ const rowKey = (agent: string) => `host ${agent}`;
  * The verifier's memory of what each agent's host measured (docs/registry.md): per agent, a
  * ledger fed from TPM-quoted measurement-log entries and one from logs the agent only posted,
  * each holding per agent start (signing key) the weights, engine and agent-build digests.
- * Kept in the store (one JSON row per agent) and cached in memory.
+ * Kept in the store (one JSON row per agent) and cached in memory, bounded, and re-validated
+ * against the row's version on each read (store/versioned.ts): a ledger another verifier process
+ * updated is read again, never judged from the stale copy, and updates are compare-and-set.
  */
 export class HostAppraiser {
   readonly refs: HostReferences;
-  readonly #store: Store;
-  readonly #cache = new Map<string, AgentHost>();
+  readonly #rows: VersionedRows<AgentHost>;
   #chain: Promise<unknown> = Promise.resolve();
 
-  constructor(store: Store, refs: HostReferences) {
-    this.#store = store;
+  /** `cap`: agents whose ledgers are held in memory (default 10,000; the rest are read again). */
+  constructor(store: Store, refs: HostReferences, cap?: number) {
+    this.#rows = new VersionedRows<AgentHost>(store, () => ({ quoted: null, asserted: null }), cap);
     this.refs = refs;
+  }
+
+  /** Agents whose ledgers are held in memory now (at most the cap). */
+  get held(): number {
+    return this.#rows.held;
   }
 
   /** Whether any reference values are loaded (else receipts get no host checks). */
@@ -75,26 +83,15 @@ export class HostAppraiser {
   /** The host checks for receipts of `agent` (docs/result.md); [] for every receipt when inactive. */
   async view(agent: string): Promise<(body: ReceiptBody) => Check[]> {
     if (!this.active) return () => [];
-    const host = await this.#load(agent);
+    const host = await this.#rows.get(rowKey(agent));
     return (body) => (body.agent === agent ? appraiseHostEvidence(host, body, this.refs) : []);
   }
 
-  async #load(agent: string): Promise<AgentHost> {
-    const cached = this.#cache.get(agent);
-    if (cached) return cached;
-    const text = await this.#store.getAttest(rowKey(agent));
-    const host: AgentHost =
-      text === undefined ? { quoted: null, asserted: null } : (JSON.parse(text) as AgentHost);
-    this.#cache.set(agent, host);
-    return host;
-  }
-
-  /** Updates are serialised, so two evidence posts of one agent never fold from the same base. */
+  /** Updates are serialised in this process, and compare-and-set across processes (VersionedRows),
+   * so two evidence posts of one agent never fold from the same base. */
   #update(agent: string, f: (h: AgentHost) => AgentHost): Promise<void> {
     const run = this.#chain.then(async () => {
-      const next = f(await this.#load(agent));
-      await this.#store.putAttest(rowKey(agent), JSON.stringify(next));
-      this.#cache.set(agent, next);
+      await this.#rows.update(rowKey(agent), f);
     });
     this.#chain = run.catch(() => {});
     return run;

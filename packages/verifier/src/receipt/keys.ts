@@ -1,13 +1,13 @@
 import { agentKeyId, ed25519Verify, enrolMessage } from '@tmb/core';
 import { VerifierError } from '../errors.ts';
-import type { KeyedLock } from '../lock.ts';
+import type { AgentLock } from '../lock.ts';
 import type { Store } from '../store/types.ts';
 
 /** What a receipt-key enrolment needs of the verifier. */
 export interface KeyEnrolment {
   store: Store;
   /** The per-agent lock (lock.ts): a push deciding log positions sees the enrolment order as it is. */
-  lock: KeyedLock;
+  lock: AgentLock;
   /** The clock, Unix ms. */
   now: () => number;
 }

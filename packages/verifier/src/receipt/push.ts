@@ -6,7 +6,7 @@ import {
   type ReceiptCheck,
 } from '@tmb/core';
 import type { VerifierErrorCode } from '../errors.ts';
-import type { KeyedLock } from '../lock.ts';
+import type { AgentLock } from '../lock.ts';
 import type { KeyRecord, Store, StoredReceipt } from '../store/types.ts';
 import type { Waiters } from '../waiters.ts';
 
@@ -23,7 +23,7 @@ export interface ReceiptIntake {
   /** Enrolled keys read so far, by key id (enrolments are never changed or removed). */
   keys: Map<string, KeyRecord>;
   /** The per-agent lock (lock.ts) held while log positions are decided and stored. */
-  lock: KeyedLock;
+  lock: AgentLock;
   /** Told of every newly stored receipt id (long-polls waiting for it). */
   waiters: Waiters;
   /** The clock, Unix ms. */

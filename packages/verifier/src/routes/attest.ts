@@ -48,7 +48,7 @@ export async function postAkEnrol(ctx: Context): Promise<void> {
   const certificate =
     typeof cert === 'string' ? { text: cert, der: bytesField(body, 'ekCertificate') } : null;
   const o = ctx.options;
-  const r = startAkEnrolment(
+  const r = await startAkEnrolment(
     ctx.attest,
     {
       intermediates: o.ekIntermediates,

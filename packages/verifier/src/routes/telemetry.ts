@@ -20,7 +20,7 @@ function service(ctx: Context): TelemetryService {
 export async function postTelemetry(ctx: Context): Promise<void> {
   const t = service(ctx);
   const { agent, body } = await agentBody(ctx, { what: 'telemetry push' });
-  sendJson(ctx.res, 200, t.ingest(agent, body.batches));
+  sendJson(ctx.res, 200, await t.ingest(agent, body.batches));
 }
 
 /**
@@ -34,7 +34,7 @@ export async function getTelemetryFinding(ctx: Context, id: string): Promise<voi
     throw new VerifierError('ROUTE_NOT_FOUND', 'a receipt id is 32 lower-case hex digits');
   const body = await storedBody(ctx, id);
   if (body === null) throw new VerifierError('ROUTE_NOT_FOUND', `no decodable receipt ${id}`);
-  sendJson(ctx.res, 200, t.find(body, true));
+  sendJson(ctx.res, 200, await t.find(body, true));
 }
 
 async function storedBody(ctx: Context, id: string): Promise<ReceiptBody | null> {

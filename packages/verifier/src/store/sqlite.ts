@@ -3,8 +3,18 @@ import { CoreError } from '@tmb/core';
 import { leafHash } from '@tmb/core/log';
 import { type MigrateResult, type MigrationStep, migrate } from '@tmb/core/store';
 import { VerifierError } from '../errors.ts';
+import { STATE_TABLES_SQL, StateTables } from './state-tables.ts';
 import { TREE_TABLES_SQL, TreeTables } from './tree-tables.ts';
-import type { KeyRecord, LeafRecord, NodeRecord, Refusal, Store, StoredReceipt } from './types.ts';
+import type {
+  KeyRecord,
+  LeafRecord,
+  NodeRecord,
+  NonceUse,
+  Refusal,
+  Store,
+  StoredReceipt,
+  VersionedAttest,
+} from './types.ts';
 
 // Version 1: the schema as it stood before versions were recorded (issue 9). Frozen: a change
 // is a new step in VERIFIER_MIGRATIONS, never an edit here (test/store/migrate.test.ts opens a
@@ -62,6 +72,13 @@ export const VERIFIER_MIGRATIONS: readonly MigrationStep<DatabaseSync>[] = [
   },
   // Issue 10, log runs (LOGVERIFIER): per-run Merkle trees of each agent, refused log positions.
   { version: 2, description: 'verifier log trees per run, log refusals', up: TREE_TABLES_SQL },
+  // Issue 12, several verifier processes on one database (VSTATE): nonces, pending AK
+  // enrolments and attestation row versions move from memory to the store.
+  {
+    version: 3,
+    description: 'quote nonces, pending AK enrolments, attestation row versions',
+    up: STATE_TABLES_SQL,
+  },
 ];
 
 /** A database written before versions were recorded holds `agent_keys`: it is version 1. */
@@ -88,6 +105,7 @@ export class SqliteStore implements Store {
   readonly #db: DatabaseSync;
   readonly #q: Record<string, StatementSync>;
   readonly #trees: TreeTables;
+  readonly #state: StateTables;
   /** The schema version found on opening and the version now (after migrations). */
   readonly schema: MigrateResult;
 
@@ -109,6 +127,7 @@ export class SqliteStore implements Store {
       throw new VerifierError('STORE_FAILED', `cannot open the store at ${path}`, { cause });
     }
     this.#trees = new TreeTables(this.#db);
+    this.#state = new StateTables(this.#db);
     const p = (sql: string) => this.#db.prepare(sql);
     this.#q = {
       addKey: p(
@@ -135,7 +154,7 @@ export class SqliteStore implements Store {
       leaves: p('SELECT seq, hash FROM log_leaves WHERE agent = ? AND seq >= ? ORDER BY seq LIMIT ?'),
       getAttest: p('SELECT state FROM attest_agents WHERE agent = ?'),
       putAttest: p(
-        'INSERT INTO attest_agents (agent, state) VALUES (?, ?) ON CONFLICT (agent) DO UPDATE SET state = excluded.state',
+        'INSERT INTO attest_agents (agent, state) VALUES (?, ?) ON CONFLICT (agent) DO UPDATE SET state = excluded.state, version = version + 1',
       ),
     };
   }
@@ -262,6 +281,38 @@ export class SqliteStore implements Store {
 
   async firstRefusal(agent: string, from: number, to: number): Promise<Refusal | undefined> {
     return this.#trees.firstRefusal(agent, from, to);
+  }
+
+  async issueNonce(agent: string, nonce: string, expiresAt: number, now: number, perAgent: number) {
+    this.#state.issueNonce(agent, nonce, expiresAt, now, perAgent);
+  }
+
+  async consumeNonce(agent: string, nonce: string, now: number): Promise<NonceUse> {
+    return this.#state.consumeNonce(agent, nonce, now);
+  }
+
+  async putPendingAk(agent: string, state: string, expiresAt: number): Promise<void> {
+    this.#state.putPendingAk(agent, state, expiresAt);
+  }
+
+  async takePendingAk(agent: string, now: number): Promise<string | undefined> {
+    return this.#state.takePendingAk(agent, now);
+  }
+
+  async hasPendingAk(agent: string, now: number): Promise<boolean> {
+    return this.#state.hasPendingAk(agent, now);
+  }
+
+  async readAttest(key: string, known?: number): Promise<VersionedAttest | undefined> {
+    return this.#state.readAttest(key, known);
+  }
+
+  async putAttestIf(key: string, state: string, version: number): Promise<number | undefined> {
+    return this.#state.putAttestIf(key, state, version);
+  }
+
+  async storedReceipts(ids: readonly string[]): Promise<Set<string>> {
+    return this.#state.storedReceipts(ids);
   }
 
   async close(): Promise<void> {

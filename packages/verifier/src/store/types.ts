@@ -46,6 +46,17 @@ export interface Refusal {
   at: number;
 }
 
+/** What {@link Store.consumeNonce} found: `ok` (it was live, unused and this agent's; now used). */
+export type NonceUse = 'ok' | 'unknown' | 'other-agent' | 'reused';
+
+/** A row of the attestation table with its version (see {@link Store.readAttest}). */
+export interface VersionedAttest {
+  /** 1 on the first write of the key, +1 on each write after. */
+  version: number;
+  /** The row's text; absent when the reader already holds this version. */
+  state?: string;
+}
+
 /**
  * Where the verifier keeps keys and receipts. Every method is async so that a networked
  * store (PostgreSQL, `pg`) can implement the same interface as the embedded SQLite one.
@@ -75,6 +86,7 @@ export interface Store {
   leaves(agent: string, from: number, limit: number): Promise<LeafRecord[]>;
   /** The agent's attestation state (JSON text, attest/state.ts), or undefined. */
   getAttest(agent: string): Promise<string | undefined>;
+  /** Writes the row unconditionally (last writer wins) and adds one to its version (readAttest). */
   putAttest(agent: string, state: string): Promise<void>;
   close(): Promise<void>;
   // Log runs (attest/trees.ts, docs/evidence.md "Log runs and recovery").
@@ -95,6 +107,53 @@ export interface Store {
     size: number,
     nodes: readonly NodeRecord[],
   ): Promise<void>;
+  // Shared state of several verifier processes on one database (issue 12, docs/deploy.md
+  // "Several processes"): what one process issues or learns, any other may be asked about.
+  /**
+   * Records a quote nonce issued to `agent`, live until `expiresAt` (Unix ms), unused. In the
+   * same transaction: deletes every nonce (of any agent) expired at `now`, then the agent's
+   * oldest ones past `perAgent` live nonces (by expiry, then insertion order), so the table holds
+   * at most perAgent nonces per agent plus what expires within the TTL. Nonces are 64 hex
+   * digits (random): a duplicate is a bug, and may throw.
+   */
+  issueNonce(agent: string, nonce: string, expiresAt: number, now: number, perAgent: number): Promise<void>;
+  /**
+   * Uses `nonce` once, atomically: `ok` when it was issued to `agent`, expires after `now` and
+   * was unused (it is marked used in the same statement); `unknown` when never issued, expired
+   * or pruned; `other-agent` when live but issued to another agent (it stays unused);
+   * `reused` when live, this agent's and already used. Of two concurrent calls with the same
+   * nonce, in any processes, exactly one gets `ok` (a conditional UPDATE ... WHERE used = 0).
+   */
+  consumeNonce(agent: string, nonce: string, now: number): Promise<NonceUse>;
+  /**
+   * Keeps `agent`'s pending AK enrolment (JSON text: attest/pending.ts) until `expiresAt`,
+   * replacing any earlier pending one of the agent (the last enrolment wins).
+   */
+  putPendingAk(agent: string, state: string, expiresAt: number): Promise<void>;
+  /**
+   * Takes `agent`'s pending AK enrolment, atomically: returns its text and deletes it when one
+   * is there and expires after `now` (an expired one is deleted and undefined returned). Of two
+   * concurrent calls exactly one gets the text (DELETE ... RETURNING, or SELECT FOR UPDATE).
+   */
+  takePendingAk(agent: string, now: number): Promise<string | undefined>;
+  /** Whether `agent` has a pending AK enrolment that expires after `now` (read only). */
+  hasPendingAk(agent: string, now: number): Promise<boolean>;
+  /**
+   * Reads a row of the attestation table with its version (the table of getAttest/putAttest):
+   * undefined when there is none; `state` left out when the row's version equals `known` (the
+   * caller's cached copy is current: one round trip, no text sent). Every write of the row
+   * (putAttest or putAttestIf) adds one to its version; the first write makes it 1.
+   */
+  readAttest(key: string, known?: number): Promise<VersionedAttest | undefined>;
+  /**
+   * Compare-and-set of a row of the attestation table: writes `state` only when the row's
+   * version is `version` now (0: only when there is no row), atomically; returns the new version
+   * (version + 1), or undefined when another writer changed the row first (nothing written: the
+   * caller re-reads and retries). Of two writers from the same version exactly one wins.
+   */
+  putAttestIf(key: string, state: string, version: number): Promise<number | undefined>;
+  /** Which of `ids` (at most 1,000) are stored receipt ids (long-polls waiting at another process). */
+  storedReceipts(ids: readonly string[]): Promise<Set<string>>;
   /** Records receipts refused at a log position (the first refusal of a seq is kept). */
   putRefusals(agent: string, list: readonly Refusal[]): Promise<void>;
   /** The lowest refused seq in [from, to), or undefined. */

@@ -2,7 +2,7 @@ import { toBase64Url } from '@tmb/core';
 import type { JsonValue, Sample } from '@tmb/stats';
 import { VerifierError } from '../errors.ts';
 import { asObject } from '../http/body.ts';
-import { checkChain, head32, type PushedBatch } from './chain.ts';
+import { type ChainOutcome, checkChain, head32, type PushedBatch } from './chain.ts';
 import type { TelemetryStore } from './store.ts';
 
 /** Most batches in one push, and samples in one batch (a batch a second at 10 Hz is 10). */
@@ -89,13 +89,39 @@ export interface TelemetryAck {
  * not at all.
  * @throws VerifierError BODY_MALFORMED | BATCH_TOO_LARGE | TELEMETRY_CHAIN_BROKEN | TELEMETRY_BATCH_TAMPERED
  */
-export function ingestTelemetry(store: TelemetryStore, agent: string, raw: unknown): TelemetryAck {
+export async function ingestTelemetry(
+  store: TelemetryStore,
+  agent: string,
+  raw: unknown,
+): Promise<TelemetryAck> {
   if (!Array.isArray(raw)) throw new VerifierError('BODY_MALFORMED', '"batches" must be an array');
   if (raw.length > MAX_PUSH_BATCHES)
     throw new VerifierError('BATCH_TOO_LARGE', `${raw.length} batches, at most ${MAX_PUSH_BATCHES}`);
   const batches = raw.map(batch);
-  const out = checkChain(store.chain(agent), batches, (chain, seq) => store.batchHead(agent, chain, seq));
-  if (out.accept.length > 0) store.append(agent, out.state, out.accept);
+  // Check against the chain as read, store only if it is still that (append's compare-and-set):
+  // a push of the same agent at another process in between makes this one check again.
+  for (let attempt = 1; ; attempt++) {
+    const current = await store.chain(agent);
+    const seqs =
+      current === undefined ? [] : batches.filter((b) => b.seq < current.nextSeq).map((b) => b.seq);
+    const heads = current === undefined ? new Map() : await store.batchHeads(agent, current.chain, seqs);
+    const out = checkChain(current, batches, (chain, seq) =>
+      chain === current?.chain ? heads.get(seq) : undefined,
+    );
+    if (out.accept.length === 0 || (await store.append(agent, current, out.state, out.accept)))
+      return ack(out);
+    if (attempt >= MAX_ATTEMPTS)
+      throw new VerifierError(
+        'STORE_FAILED',
+        `telemetry of ${agent} changed under ${attempt} pushes in a row`,
+      );
+  }
+}
+
+/** Compare-and-set attempts of one push before giving up (each loses only to another accepted push). */
+const MAX_ATTEMPTS = 8;
+
+function ack(out: ChainOutcome): TelemetryAck {
   return {
     accepted: out.accept.length,
     duplicate: out.duplicate,

@@ -74,18 +74,18 @@ function skipped(detail: string): TelemetryFinding {
  * UUIDs, `skipped` (never pass) when there is no profile, no tokens, too few samples or no
  * sample naming its GPU.
  */
-export function linkReceipt(
+export async function linkReceipt(
   body: ReceiptBody,
   store: TelemetryStore,
   profiles: readonly LoadedProfile[],
   o: { servedTrusted?: boolean } = {},
-): TelemetryFinding {
+): Promise<TelemetryFinding> {
   const model = body.model.requested;
   if (model === null) return skipped('the request names no model: no profile to compare with');
   if (body.outcome !== 'complete') return skipped(`the exchange ended ${body.outcome}: not comparable`);
   const span = spanOf(body);
   if (!(span.tokens > 0)) return skipped('no output tokens reported: nothing to compare per token');
-  const w = measure(body, span, store);
+  const w = await measure(body, span, store);
   const measured = { concurrency: w.concurrency, ...(w.result.ok ? { features: w.result.features } : {}) };
   const chosen = chooseProfile(body, model, profiles, w.bucket, o.servedTrusted ?? false);
   if (typeof chosen === 'string') return { ...skipped(chosen), ...measured };
@@ -101,12 +101,12 @@ export function linkReceipt(
  * samples from the first start to the last end among them, and its features, energy shared
  * with the overlapping receipts.
  */
-function measure(
+async function measure(
   body: ReceiptBody,
   span: StoredSpan,
   store: TelemetryStore,
-): { concurrency: number; bucket: string; samples: Sample[]; result: FeatureResult } {
-  const overlapping = store.spans(body.agent, span);
+): Promise<{ concurrency: number; bucket: string; samples: Sample[]; result: FeatureResult }> {
+  const overlapping = await store.spans(body.agent, span);
   const concurrency = Math.max(1, overlapping.length);
   const spans: RequestSpan[] = overlapping.map((s) => ({
     id: s.id,
@@ -117,7 +117,7 @@ function measure(
   }));
   const lo = Math.min(span.start, ...spans.map((s) => s.start));
   const hi = Math.max(span.end, ...spans.map((s) => s.end));
-  const samples = store.window(body.agent, 0, lo, hi);
+  const samples = await store.window(body.agent, 0, lo, hi);
   const result: FeatureResult = requestFeatures(samples, spans).get(body.id) ?? {
     ok: false,
     reason: 'no-samples-around-window',

@@ -5,7 +5,7 @@ import { VerifierError } from '../errors.ts';
 import { ingestTelemetry, type TelemetryAck } from './ingest.ts';
 import { linkReceipt, profileDigests, type TelemetryFinding } from './link.ts';
 import { type LoadedProfile, ProfileRegistry, profileKeyFromText } from './profiles.ts';
-import { TelemetryStore } from './store.ts';
+import { SqliteTelemetryStore, type TelemetryStore } from './store.ts';
 
 /** Telemetry options of the verifier (`startVerifier({ telemetry })`, docs/telemetry.md). */
 export interface VerifierTelemetryOptions {
@@ -43,14 +43,20 @@ export class TelemetryService {
    * `registry`: the verifier's model registry, by which a receipt's served weights digest may
    * choose its profile (#servedTrusted). Left out (null): profiles are chosen by model name only.
    */
-  constructor(dbPath: string, o: VerifierTelemetryOptions = {}, registry: CompiledRegistry | null = null) {
+  constructor(
+    dbPath: string,
+    o: VerifierTelemetryOptions = {},
+    registry: CompiledRegistry | null = null,
+    store?: TelemetryStore,
+  ) {
     this.#registry = registry;
     const retain = o.retainSamples ?? 360_000;
     if (!Number.isSafeInteger(retain) || retain <= 0)
       throw new VerifierError('VERIFIER_CONFIG_INVALID', 'retainSamples must be a positive integer');
     const key = o.profileKey === undefined ? undefined : profileKeyFromText(o.profileKey);
     this.profiles = new ProfileRegistry(o.profilesDir, key);
-    this.store = new TelemetryStore(dbPath === ':memory:' ? ':memory:' : `${dbPath}.telemetry`, retain);
+    this.store =
+      store ?? new SqliteTelemetryStore(dbPath === ':memory:' ? ':memory:' : `${dbPath}.telemetry`, retain);
     this.#o = { alpha: o.alpha ?? 1e-4, beta: o.beta ?? 0.01 };
   }
 
@@ -59,7 +65,7 @@ export class TelemetryService {
    * continue its digest chain (ingest.ts); the caller checked that the token acts for `agent`.
    * @throws VerifierError BODY_MALFORMED | BATCH_TOO_LARGE | TELEMETRY_CHAIN_BROKEN | TELEMETRY_BATCH_TAMPERED
    */
-  ingest(agent: string, batches: unknown): TelemetryAck {
+  ingest(agent: string, batches: unknown): Promise<TelemetryAck> {
     return ingestTelemetry(this.store, agent, batches);
   }
 
@@ -68,13 +74,13 @@ export class TelemetryService {
    * `servedTrusted`: a profile may be chosen by the receipt's served weights digest
    * (#servedTrusted, linkReceipt, profileDigests). Default false: by model name.
    */
-  find(body: ReceiptBody | null, ok: boolean, servedTrusted = false): TelemetryFinding {
+  async find(body: ReceiptBody | null, ok: boolean, servedTrusted = false): Promise<TelemetryFinding> {
     if (body === null || !ok)
       return {
         check: { name: 'telemetry.consistent', status: 'skipped', detail: 'an earlier check failed' },
       };
     const profiles = this.profiles.list();
-    const f = linkReceipt(body, this.store, profiles, { servedTrusted });
+    const f = await linkReceipt(body, this.store, profiles, { servedTrusted });
     // The host test only hears requests whose GPU is the profile's (a mismatched or swapped GPU
     // already fails the request; its energy says nothing about the claimed model on that GPU).
     if (f.features !== undefined && f.profile !== undefined && f.gpu?.status === 'match') {
@@ -89,9 +95,9 @@ export class TelemetryService {
    * the verifier has no profiles folder (telemetry is not appraised at all). Telemetry is
    * appraised only once the receipt itself holds (L0), and never overrides a failure.
    */
-  check(body: ReceiptBody | null, checks: readonly Check[]): Check | undefined {
+  async check(body: ReceiptBody | null, checks: readonly Check[]): Promise<Check | undefined> {
     if (!this.profiles.configured) return undefined;
-    return this.find(body, levelOf(checks) !== 'none', this.#servedTrusted(body, checks)).check;
+    return (await this.find(body, levelOf(checks) !== 'none', this.#servedTrusted(body, checks))).check;
   }
 
   /**
@@ -109,8 +115,8 @@ export class TelemetryService {
     return (this.#registry.weightOwners.get(`sha256:${weights}`) ?? []).includes(model);
   }
 
-  close(): void {
-    this.store.close();
+  close(): Promise<void> {
+    return this.store.close();
   }
 
   /**

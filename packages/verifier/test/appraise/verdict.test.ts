@@ -95,7 +95,7 @@ test('the injected clock decides pending or skipped, and the host and telemetry 
           : [],
     },
     telemetry: {
-      check: (_b, checks) => {
+      check: async (_b, checks) => {
         seen.push([...checks]);
         return { name: 'telemetry.consistent', status: 'skipped', detail: 'no profile' };
       },

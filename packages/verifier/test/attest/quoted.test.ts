@@ -5,16 +5,16 @@ import { toBase64 } from '@tmb/core';
 import { ed25519NoteSigner, signCheckpoint } from '@tmb/core/log';
 import fc from 'fast-check';
 import { reopenQuoted, telemetryChainCheck } from '../../src/attest/quoted.ts';
-import { checkTelemetryExtension } from '../../src/telemetry/extension.ts';
-import { TelemetryStore } from '../../src/telemetry/store.ts';
+import { telemetryExtensionView } from '../../src/telemetry/extension.ts';
+import { SqliteTelemetryStore } from '../../src/telemetry/store.ts';
 import { newKey } from '../fixtures.ts';
 
 // A quoted checkpoint's tmb-telemetry line against the telemetry chain the verifier received.
 
 const heads = [new Uint8Array(32).fill(1), new Uint8Array(32).fill(2)];
-function received(): TelemetryStore {
-  const store = new TelemetryStore(':memory:', 100);
-  store.append('a', { chain: 0, nextSeq: 2, head: heads[1]!, restarts: 0 }, [
+async function received(): Promise<SqliteTelemetryStore> {
+  const store = new SqliteTelemetryStore(':memory:', 100);
+  await store.append('a', undefined, { chain: 0, nextSeq: 2, head: heads[1]!, restarts: 0 }, [
     { chain: 0, seq: 0, head: heads[0]!, gpu: [{ t: 1 }] },
     { chain: 0, seq: 1, head: heads[1]!, gpu: [{ t: 2 }] },
   ]);
@@ -22,45 +22,45 @@ function received(): TelemetryStore {
 }
 const line = (count: number, head: Uint8Array) => `tmb-telemetry ${count} ${toBase64(head)}`;
 
-test('telemetry.chain: pass on the received head, named failures otherwise, skipped without a line', () => {
-  const store = received();
-  const against = (l: string) => checkTelemetryExtension(store, 'a', l);
-  const run = (ext: string[]) => {
-    const c = telemetryChainCheck(ext, against);
+test('telemetry.chain: pass on the received head, named failures otherwise, skipped without a line', async () => {
+  const store = await received();
+  // The lines' answers are read ahead from the store, as evidence intake does (attest/intake.ts).
+  const run = async (ext: string[]) => {
+    const c = telemetryChainCheck(ext, await telemetryExtensionView(store, 'a', ext.join('\n')));
     return [c.name, c.status, c.code];
   };
-  assert.deepEqual(run([line(2, heads[1]!)]), ['telemetry.chain', 'pass', undefined]);
-  assert.deepEqual(run(['witness-ext x', line(1, heads[0]!)]), ['telemetry.chain', 'pass', undefined]);
+  assert.deepEqual(await run([line(2, heads[1]!)]), ['telemetry.chain', 'pass', undefined]);
+  assert.deepEqual(await run(['witness-ext x', line(1, heads[0]!)]), ['telemetry.chain', 'pass', undefined]);
   // Another head than the one received for that batch: the stream and the checkpoint disagree.
-  assert.deepEqual(run([line(2, heads[0]!)]), ['telemetry.chain', 'fail', 'TELEMETRY_HEAD_MISMATCH']);
+  assert.deepEqual(await run([line(2, heads[0]!)]), ['telemetry.chain', 'fail', 'TELEMETRY_HEAD_MISMATCH']);
   // A batch the verifier has not received.
-  assert.deepEqual(run([line(3, heads[1]!)]), ['telemetry.chain', 'fail', 'TELEMETRY_HEAD_UNKNOWN']);
-  assert.deepEqual(run([line(2, heads[1]!), line(2, heads[1]!)]), [
+  assert.deepEqual(await run([line(3, heads[1]!)]), ['telemetry.chain', 'fail', 'TELEMETRY_HEAD_UNKNOWN']);
+  assert.deepEqual(await run([line(2, heads[1]!), line(2, heads[1]!)]), [
     'telemetry.chain',
     'fail',
     'TELEMETRY_HEAD_MISMATCH',
   ]);
   for (const bad of ['tmb-telemetry', 'tmb-telemetry 0 AAAA', `${line(2, heads[1]!)} x`, 'tmb-telemetry 2 ?'])
-    assert.deepEqual(run([bad]), ['telemetry.chain', 'fail', 'TELEMETRY_HEAD_MISMATCH'], bad);
-  assert.deepEqual(run([]), ['telemetry.chain', 'skipped', undefined]);
-  assert.deepEqual(run(['tmb-telemetryx 2 y']), ['telemetry.chain', 'skipped', undefined]);
+    assert.deepEqual(await run([bad]), ['telemetry.chain', 'fail', 'TELEMETRY_HEAD_MISMATCH'], bad);
+  assert.deepEqual(await run([]), ['telemetry.chain', 'skipped', undefined]);
+  assert.deepEqual(await run(['tmb-telemetryx 2 y']), ['telemetry.chain', 'skipped', undefined]);
   assert.equal(telemetryChainCheck([line(2, heads[1]!)], undefined).status, 'skipped');
-  store.close();
+  await store.close();
 });
 
-test('telemetry.chain never passes a line other than the received head, whatever the line', () => {
-  const store = received();
+test('telemetry.chain never passes a line other than the received head, whatever the line', async () => {
+  const store = await received();
   const good = new Set([line(1, heads[0]!), line(2, heads[1]!)]);
-  fc.assert(
-    fc.property(
+  await fc.assert(
+    fc.asyncProperty(
       fc.oneof(
         fc.string({ maxLength: 80 }).map((s) => `tmb-telemetry ${s}`),
         fc
           .tuple(fc.integer({ min: 0, max: 5 }), fc.uint8Array({ minLength: 32, maxLength: 32 }))
           .map(([n, h]) => line(n, h)),
       ),
-      (l) => {
-        const c = telemetryChainCheck([l], (x) => checkTelemetryExtension(store, 'a', x));
+      async (l) => {
+        const c = telemetryChainCheck([l], await telemetryExtensionView(store, 'a', l));
         assert.equal(c.status === 'pass', good.has(l));
         if (c.status === 'fail')
           assert.ok(c.code === 'TELEMETRY_HEAD_MISMATCH' || c.code === 'TELEMETRY_HEAD_UNKNOWN');
@@ -68,7 +68,7 @@ test('telemetry.chain never passes a line other than the received head, whatever
     ),
     { numRuns: 300 },
   );
-  store.close();
+  await store.close();
 });
 
 test('reopenQuoted opens the note as signed, extension lines included, and names a bad one', async () => {

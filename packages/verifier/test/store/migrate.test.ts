@@ -6,7 +6,7 @@ import { DatabaseSync } from 'node:sqlite';
 import { test } from 'node:test';
 import { CoreError } from '@tmb/core';
 import { SqliteStore, VERIFIER_MIGRATIONS } from '@tmb/verifier';
-import { TelemetryStore } from '../../src/telemetry/store.ts';
+import { SqliteTelemetryStore } from '../../src/telemetry/store.ts';
 
 const NEWEST = VERIFIER_MIGRATIONS.length;
 
@@ -112,8 +112,13 @@ test('the telemetry database of a build before versions is recorded as version 1
     .prepare('INSERT INTO tm_chain VALUES (?, ?, ?, ?, ?)')
     .run('gpu-1', 2, 7, new Uint8Array(32).fill(1), 1);
   old.close();
-  const s = new TelemetryStore(path, 1000);
+  const s = new SqliteTelemetryStore(path, 1000);
   t.after(() => s.close());
-  assert.deepEqual(s.chain('gpu-1'), { chain: 2, nextSeq: 7, head: new Uint8Array(32).fill(1), restarts: 1 });
+  assert.deepEqual(await s.chain('gpu-1'), {
+    chain: 2,
+    nextSeq: 7,
+    head: new Uint8Array(32).fill(1),
+    restarts: 1,
+  });
   assert.equal(userVersion(path), 1);
 });

@@ -9,7 +9,7 @@ import { signProfile } from '@tmb/demo';
 import type { Profile, Sample } from '@tmb/stats';
 import { linkReceipt } from '../../src/telemetry/link.ts';
 import { type LoadedProfile, ProfileRegistry, verifyProfileText } from '../../src/telemetry/profiles.ts';
-import { TelemetryStore } from '../../src/telemetry/store.ts';
+import { SqliteTelemetryStore } from '../../src/telemetry/store.ts';
 import { newKey, receiptBody } from '../fixtures.ts';
 
 const T = 1_700_000_000_000; // ms
@@ -21,11 +21,11 @@ const GPU = { name: 'G', uuid: 'GPU-34319582-d595-d1c7-d1d2-179bcfa61660' };
  * Four samples 100 ms apart: energy 1000, 1010, 1030, 1040 J; power 100, 200, 200, 100 W; each
  * naming GPU "G" (the profile's gpuModel) and one UUID, unless `edit` changes them.
  */
-function storeWithSamples(
+async function storeWithSamples(
   edit: (s: Sample, i: number) => Sample = (s) => s,
   extra: Sample[] = [],
-): TelemetryStore {
-  const store = new TelemetryStore(':memory:', 1000);
+): Promise<SqliteTelemetryStore> {
+  const store = new SqliteTelemetryStore(':memory:', 1000);
   const gpu: Sample[] = [
     { t: T, powerW: 100, energyJ: 1000, utilGpu: 0, ...GPU },
     { t: T + 100, powerW: 200, energyJ: 1010, utilGpu: 80, ...GPU },
@@ -33,7 +33,7 @@ function storeWithSamples(
     { t: T + 300, powerW: 100, energyJ: 1040, utilGpu: 0, ...GPU },
   ].map(edit);
   gpu.push(...extra);
-  store.append(key.name, { chain: 0, nextSeq: 1, head: new Uint8Array(32), restarts: 0 }, [
+  await store.append(key.name, undefined, { chain: 0, nextSeq: 1, head: new Uint8Array(32), restarts: 0 }, [
     { chain: 0, seq: 0, head: new Uint8Array(32), gpu },
   ]);
   return store;
@@ -70,8 +70,8 @@ const body = (over: Parameters<typeof receiptBody>[1] = {}) =>
     ...over,
   });
 
-test('window features match the hand-computed values, and a consistent request passes', () => {
-  const f = linkReceipt(body(), storeWithSamples(), [profile(3)]);
+test('window features match the hand-computed values, and a consistent request passes', async () => {
+  const f = await linkReceipt(body(), await storeWithSamples(), [profile(3)]);
   // Energy: half of [T, T+100] (10 J), all of [T+100, T+200] (20 J), half of [T+200, T+300] (10 J).
   assert.equal(f.features?.energyJ, 5 + 20 + 5);
   assert.equal(f.features?.energySource, 'counter');
@@ -85,8 +85,8 @@ test('window features match the hand-computed values, and a consistent request p
   assert.equal(f.concurrency, 1);
 });
 
-test('a request off the profile fails with TELEMETRY_INCONSISTENT, naming score and profile', () => {
-  const f = linkReceipt(body(), storeWithSamples(), [profile(6)]);
+test('a request off the profile fails with TELEMETRY_INCONSISTENT, naming score and profile', async () => {
+  const f = await linkReceipt(body(), await storeWithSamples(), [profile(6)]);
   assert.equal(f.check.status, 'fail');
   assert.equal(f.check.code, 'TELEMETRY_INCONSISTENT');
   assert.match(
@@ -95,68 +95,62 @@ test('a request off the profile fails with TELEMETRY_INCONSISTENT, naming score 
   );
 });
 
-test('a sample naming another GPU than the profile fails with TELEMETRY_GPU_MISMATCH, whatever the score', () => {
+test('a sample naming another GPU than the profile fails with TELEMETRY_GPU_MISMATCH, whatever the score', async () => {
   // The sample just before the window is part of it (the request's energy is read from it).
   for (const at of [0, 1, 3]) {
-    const store = storeWithSamples((s, i) => (i === at ? { ...s, name: 'NVIDIA L4' } : s));
-    const f = linkReceipt(body(), store, [profile(3)]);
+    const store = await storeWithSamples((s, i) => (i === at ? { ...s, name: 'NVIDIA L4' } : s));
+    const f = await linkReceipt(body(), store, [profile(3)]);
     assert.equal(f.check.status, 'fail', `sample ${at}`);
     assert.equal(f.check.code, 'TELEMETRY_GPU_MISMATCH');
     assert.match(f.check.detail, /names GPU "NVIDIA L4", profile p3 .* is for "G"/);
     assert.equal(f.gpu?.status, 'mismatch');
   }
   // A near name is another GPU: no prefix or substring match.
-  const f = linkReceipt(
-    body(),
-    storeWithSamples((s) => ({ ...s, name: 'G 80GB' })),
-    [profile(3)],
-  );
+  const f = await linkReceipt(body(), await storeWithSamples((s) => ({ ...s, name: 'G 80GB' })), [
+    profile(3),
+  ]);
   assert.equal(f.check.code, 'TELEMETRY_GPU_MISMATCH');
 });
 
-test('the GPU name matches the profile case-insensitively', () => {
-  const f = linkReceipt(
-    body(),
-    storeWithSamples((s) => ({ ...s, name: 'g' })),
-    [profile(3)],
-  );
+test('the GPU name matches the profile case-insensitively', async () => {
+  const f = await linkReceipt(body(), await storeWithSamples((s) => ({ ...s, name: 'g' })), [profile(3)]);
   assert.equal(f.check.status, 'pass', f.check.detail);
   assert.match(f.check.detail, /on GPU "g" \(GPU-34319582-d595-d1c7-d1d2-179bcfa61660\)/);
   assert.deepEqual(f.gpu, { status: 'match', name: 'g', uuid: GPU.uuid, named: 4, samples: 4 });
 });
 
-test('a GPU swapped within the window fails with TELEMETRY_GPU_CHANGED', () => {
+test('a GPU swapped within the window fails with TELEMETRY_GPU_CHANGED', async () => {
   const other = 'GPU-604ac76c-d9cf-fef3-62e9-d92044ab6e52';
-  const store = storeWithSamples((s, i) => (i >= 2 ? { ...s, uuid: other } : s));
-  const f = linkReceipt(body(), store, [profile(3)]);
+  const store = await storeWithSamples((s, i) => (i >= 2 ? { ...s, uuid: other } : s));
+  const f = await linkReceipt(body(), store, [profile(3)]);
   assert.equal(f.check.status, 'fail');
   assert.equal(f.check.code, 'TELEMETRY_GPU_CHANGED');
   assert.match(f.check.detail, new RegExp(`UUID "${GPU.uuid}", then "${other}"`));
   // A sample without a UUID between them does not hide the change.
-  const gap = storeWithSamples((s, i) =>
+  const gap = await storeWithSamples((s, i) =>
     i === 1 ? { ...s, uuid: undefined } : i >= 2 ? { ...s, uuid: other } : s,
   );
-  assert.equal(linkReceipt(body(), gap, [profile(3)]).check.code, 'TELEMETRY_GPU_CHANGED');
+  assert.equal((await linkReceipt(body(), gap, [profile(3)])).check.code, 'TELEMETRY_GPU_CHANGED');
   // Another UUID outside the request's window (after the first sample past its end) is not this request's.
-  const later = storeWithSamples(undefined, [
+  const later = await storeWithSamples(undefined, [
     { t: T + 400, powerW: 100, energyJ: 1050, utilGpu: 0, name: 'G', uuid: other },
   ]);
-  assert.equal(linkReceipt(body(), later, [profile(3)]).check.status, 'pass');
+  assert.equal((await linkReceipt(body(), later, [profile(3)])).check.status, 'pass');
 });
 
-test('samples that name no GPU (an older agent) are skipped, never pass', () => {
-  const store = storeWithSamples(({ name: _n, uuid: _u, ...s }) => s);
-  const f = linkReceipt(body(), store, [profile(3)]);
+test('samples that name no GPU (an older agent) are skipped, never pass', async () => {
+  const store = await storeWithSamples(({ name: _n, uuid: _u, ...s }) => s);
+  const f = await linkReceipt(body(), store, [profile(3)]);
   assert.equal(f.check.status, 'skipped');
   assert.match(f.check.detail, /no sample of the request's window names its GPU/);
   assert.equal(f.gpu?.status, 'unnamed');
   assert.equal(f.features?.energyPerToken, 3, 'the features are still computed, for calibration');
   // Some samples without a name (the tool printed [N/A] once) do not count against the others.
-  const some = storeWithSamples((s, i) => (i === 2 ? { ...s, name: undefined } : s));
-  assert.equal(linkReceipt(body(), some, [profile(3)]).check.status, 'pass');
+  const some = await storeWithSamples((s, i) => (i === 2 ? { ...s, name: undefined } : s));
+  assert.equal((await linkReceipt(body(), some, [profile(3)])).check.status, 'pass');
 });
 
-test('insufficient data is skipped, never pass', () => {
+test('insufficient data is skipped, never pass', async () => {
   const cases: [ReturnType<typeof body>, LoadedProfile[], RegExp][] = [
     // No sample after the end yet (it may still be on its way).
     [
@@ -176,16 +170,16 @@ test('insufficient data is skipped, never pass', () => {
     [body({ outcome: 'client_aborted' }), [profile(3)], /client_aborted/],
   ];
   for (const [b, profiles, why] of cases) {
-    const f = linkReceipt(b, storeWithSamples(), profiles);
+    const f = await linkReceipt(b, await storeWithSamples(), profiles);
     assert.equal(f.check.status, 'skipped', f.check.detail);
     assert.match(f.check.detail, why);
   }
 });
 
-test('overlapping requests raise the concurrency bucket (no profile for it: skipped)', () => {
-  const store = storeWithSamples();
-  linkReceipt(body(), store, [profile(3)]);
-  const f = linkReceipt(body(), store, [profile(3)]);
+test('overlapping requests raise the concurrency bucket (no profile for it: skipped)', async () => {
+  const store = await storeWithSamples();
+  await linkReceipt(body(), store, [profile(3)]);
+  const f = await linkReceipt(body(), store, [profile(3)]);
   assert.equal(f.concurrency, 2);
   assert.equal(f.check.status, 'skipped');
   assert.match(f.check.detail, /bucket 2-3/);

@@ -23,30 +23,30 @@ function wireBatches(n: number): unknown[] {
   return out;
 }
 
-test('TelemetryService ingests an agent name and the batches as sent, with no HTTP request', (t) => {
+test('TelemetryService ingests an agent name and the batches as sent, with no HTTP request', async (t) => {
   const svc = new TelemetryService(':memory:');
   t.after(() => svc.close());
   const bs = wireBatches(3);
-  const first = svc.ingest('gpu-1', bs.slice(0, 2));
+  const first = await svc.ingest('gpu-1', bs.slice(0, 2));
   assert.deepEqual(
     { accepted: first.accepted, duplicate: first.duplicate, chain: first.chain, seq: first.seq },
     { accepted: 2, duplicate: 0, chain: 0, seq: 2 },
   );
-  const again = svc.ingest('gpu-1', bs);
+  const again = await svc.ingest('gpu-1', bs);
   assert.equal(again.accepted, 1);
   assert.equal(again.duplicate, 2);
   assert.equal(again.head, (bs[2] as { head: string }).head);
   // Another agent's chain starts from its own genesis.
-  assert.equal(svc.ingest('gpu-2', bs.slice(0, 1)).accepted, 1);
+  assert.equal((await svc.ingest('gpu-2', bs.slice(0, 1))).accepted, 1);
 });
 
-test('TelemetryService refuses a malformed push with the same codes as over HTTP', (t) => {
+test('TelemetryService refuses a malformed push with the same codes as over HTTP', async (t) => {
   const svc = new TelemetryService(':memory:');
   t.after(() => svc.close());
   const malformed = (e: unknown) => e instanceof VerifierError && e.code === 'BODY_MALFORMED';
-  assert.throws(() => svc.ingest('gpu-1', 'not an array'), malformed);
-  assert.throws(() => svc.ingest('gpu-1', [{ seq: -1 }]), malformed);
-  assert.throws(
+  await assert.rejects(() => svc.ingest('gpu-1', 'not an array'), malformed);
+  await assert.rejects(() => svc.ingest('gpu-1', [{ seq: -1 }]), malformed);
+  await assert.rejects(
     () =>
       svc.ingest(
         'gpu-1',
@@ -55,9 +55,9 @@ test('TelemetryService refuses a malformed push with the same codes as over HTTP
     (e: unknown) => e instanceof VerifierError && e.code === 'BATCH_TOO_LARGE',
   );
   const [b0, b1] = wireBatches(2) as Record<string, unknown>[];
-  assert.throws(
+  await assert.rejects(
     () => svc.ingest('gpu-1', [b1]),
     (e: unknown) => e instanceof VerifierError && e.code === 'TELEMETRY_CHAIN_BROKEN',
   );
-  assert.equal(svc.ingest('gpu-1', [b0]).accepted, 1);
+  assert.equal((await svc.ingest('gpu-1', [b0])).accepted, 1);
 });

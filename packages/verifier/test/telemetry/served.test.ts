@@ -70,9 +70,12 @@ async function service(t: { after(fn: () => unknown): void }, withRegistry = tru
     name: 'G',
     uuid: 'GPU-34319582-d595-d1c7-d1d2-179bcfa61660',
   }));
-  svc.store.append(key.name, { chain: 0, nextSeq: 1, head: new Uint8Array(32), restarts: 0 }, [
-    { chain: 0, seq: 0, head: new Uint8Array(32), gpu },
-  ]);
+  await svc.store.append(
+    key.name,
+    undefined,
+    { chain: 0, nextSeq: 1, head: new Uint8Array(32), restarts: 0 },
+    [{ chain: 0, seq: 0, head: new Uint8Array(32), gpu }],
+  );
   return svc;
 }
 
@@ -88,7 +91,7 @@ const req = (weights: string | null) => {
 
 test('served weights registered for the model asked for, weights.allowed passing: their own profile is used', async (t) => {
   const svc = await service(t);
-  const c = svc.check(req(QUANT), [...L0, pass('weights.allowed')])!;
+  const c = (await svc.check(req(QUANT), [...L0, pass('weights.allowed')]))!;
   assert.equal(c.status, 'pass', c.detail);
   assert.match(
     c.detail,
@@ -102,7 +105,7 @@ test('served weights registered for the model asked for, weights.allowed passing
 test('without a passing weights.allowed the served digest is not used: the profile is chosen by name', async (t) => {
   const svc = await service(t);
   for (const extra of [[], [{ name: 'weights.allowed', status: 'asserted', detail: '' } as Check]]) {
-    const c = svc.check(req(QUANT), [...L0, ...extra])!;
+    const c = (await svc.check(req(QUANT), [...L0, ...extra]))!;
     assert.equal(c.code, 'TELEMETRY_INCONSISTENT', c.detail);
     assert.match(c.detail, /\(name:m, G, bucket 1\)/);
   }
@@ -111,7 +114,7 @@ test('without a passing weights.allowed the served digest is not used: the profi
 test('a receipt naming a substitute as served is held against the requested model, not the substitute', async (t) => {
   const svc = await service(t);
   // Even were weights.allowed to pass, the registry does not list SMALL for m.
-  const c = svc.check(req(SMALL), [...L0, pass('weights.allowed')])!;
+  const c = (await svc.check(req(SMALL), [...L0, pass('weights.allowed')]))!;
   assert.equal(c.status, 'fail');
   assert.equal(c.code, 'TELEMETRY_INCONSISTENT');
   assert.match(c.detail, /\(name:m, G, bucket 1\)/);
@@ -119,7 +122,13 @@ test('a receipt naming a substitute as served is held against the requested mode
 
 test('without a registry, or without served weights, profiles are chosen by name as before', async (t) => {
   const bare = await service(t, false);
-  assert.match(bare.check(req(QUANT), [...L0, pass('weights.allowed')])!.detail, /\(name:m, G, bucket 1\)/);
+  assert.match(
+    (await bare.check(req(QUANT), [...L0, pass('weights.allowed')]))!.detail,
+    /\(name:m, G, bucket 1\)/,
+  );
   const svc = await service(t);
-  assert.match(svc.check(req(null), [...L0, pass('weights.allowed')])!.detail, /\(name:m, G, bucket 1\)/);
+  assert.match(
+    (await svc.check(req(null), [...L0, pass('weights.allowed')]))!.detail,
+    /\(name:m, G, bucket 1\)/,
+  );
 });

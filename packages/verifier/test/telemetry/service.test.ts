@@ -53,30 +53,33 @@ test('the host test flags a registered substitute once per receipt, and without 
       name: 'G',
       uuid: 'GPU-34319582-d595-d1c7-d1d2-179bcfa61660',
     }));
-    svc.store.append(key.name, { chain: 0, nextSeq: 1, head: new Uint8Array(32), restarts: 0 }, [
-      { chain: 0, seq: 0, head: new Uint8Array(32), gpu },
-    ]);
+    await svc.store.append(
+      key.name,
+      undefined,
+      { chain: 0, nextSeq: 1, head: new Uint8Array(32), restarts: 0 },
+      [{ chain: 0, seq: 0, head: new Uint8Array(32), gpu }],
+    );
     const req = (i: number) =>
       receiptBody(key, {
         usage: { prompt: 1, completion: 10, total: 11 },
         time: { start: (T + 300 * i + 50) * 1000, firstByte: null, end: (T + 300 * i + 250) * 1000 },
       });
     const first = req(0);
-    const c1 = svc.check(first, [])!;
+    const c1 = (await svc.check(first, []))!;
     assert.equal(c1.status, 'skipped', 'an earlier (L0) check did not pass: not appraised');
     const l0 = ['receipt.format', 'receipt.signature', 'agent.enrolled'].map((name) => ({
       name,
       status: 'pass' as const,
       detail: '',
     }));
-    const a = svc.check(first, l0)!;
+    const a = (await svc.check(first, l0))!;
     assert.equal(a.status, 'fail');
     assert.equal(a.code, 'TELEMETRY_INCONSISTENT');
     assert.match(a.detail, /host SPRT vs sha256:small: accept-substitute, flagged 1 times/);
     // Reading the same receipt again does not count it twice.
-    assert.match(svc.check(first, l0)!.detail, /flagged 1 times/);
-    assert.match(svc.check(req(1), l0)!.detail, /flagged 2 times/);
-    assert.equal(none.check(first, l0), undefined);
+    assert.match((await svc.check(first, l0))!.detail, /flagged 1 times/);
+    assert.match((await svc.check(req(1), l0))!.detail, /flagged 2 times/);
+    assert.equal(await none.check(first, l0), undefined);
   } finally {
     svc.close();
     none.close();
@@ -108,9 +111,12 @@ test('a request on another GPU fails telemetry.consistent with TELEMETRY_GPU_MIS
       name: 'NVIDIA L4',
       uuid: 'GPU-604ac76c-d9cf-fef3-62e9-d92044ab6e52',
     }));
-    svc.store.append(key.name, { chain: 0, nextSeq: 1, head: new Uint8Array(32), restarts: 0 }, [
-      { chain: 0, seq: 0, head: new Uint8Array(32), gpu },
-    ]);
+    await svc.store.append(
+      key.name,
+      undefined,
+      { chain: 0, nextSeq: 1, head: new Uint8Array(32), restarts: 0 },
+      [{ chain: 0, seq: 0, head: new Uint8Array(32), gpu }],
+    );
     const l0 = ['receipt.format', 'receipt.signature', 'agent.enrolled'].map((name) => ({
       name,
       status: 'pass' as const,
@@ -120,7 +126,7 @@ test('a request on another GPU fails telemetry.consistent with TELEMETRY_GPU_MIS
       usage: { prompt: 1, completion: 10, total: 11 },
       time: { start: (T + 50) * 1000, firstByte: null, end: (T + 250) * 1000 },
     });
-    const c = svc.check(body, l0)!;
+    const c = (await svc.check(body, l0))!;
     assert.equal(c.status, 'fail');
     assert.equal(c.code, 'TELEMETRY_GPU_MISMATCH');
     assert.doesNotMatch(c.detail, /host SPRT/);

@@ -2,34 +2,21 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import type { Io } from '../../registry.ts';
 import { takeHeldSignal } from '../../signals.ts';
 import { ATTACKS, type AttackName, runAttack } from './attacks.ts';
-import { type DemoRow, exchange, ROUND } from './exchange.ts';
+import { type DemoRow, exchange, exchangeRouted, ROUND } from './exchange.ts';
 import { demoOptions } from './options.ts';
 import { type Stack, startStack } from './stack.ts';
+import { asExpected, type DemoSummary, expectedLevel, summarize, summaryText } from './summary.ts';
 import { HELP, L0_STATEMENT, L1_STATEMENT, L2_STATEMENT, tableHeader, tableRow } from './text.ts';
 import { warmUp } from './warmup.ts';
 
 export type { DemoRow } from './exchange.ts';
-
-/** The level an honest answer reaches on this stack: L2 for generated text with TPMs and telemetry. */
-function expectedLevel(stack: Stack, r: DemoRow): DemoRow['level'] {
-  if (!stack.l1) return 'L0';
-  return stack.telemetry !== undefined && r.endpoint !== 'embeddings' ? 'L2' : 'L1';
-}
-
-/** Whether a row is as it should be: honest at its level with no failed check, cheap caught. */
-function asExpected(stack: Stack, r: DemoRow): boolean {
-  if (r.backend === 'honest') return r.ok && r.level === expectedLevel(stack, r);
-  const failed = (name: string) => r.checks.some((c) => c.name === name && c.status === 'fail');
-  // The cheap backend's weights are sample-1b, and its GPU spends 0.6 times the energy per token.
-  const telemetry =
-    stack.telemetry === undefined || r.endpoint === 'embeddings' || failed('telemetry.consistent');
-  return failed('weights.allowed') && telemetry;
-}
+export type { DemoSummary } from './summary.ts';
 
 /**
- * `tmb demo`: see HELP. Returns 0 when every honest request reached its expected level (L2 with
- * TPMs and telemetry, L1 for embeddings, L0 without a TPM) with no failed check and every cheap
- * one was caught by weights.allowed and, for generated text, telemetry.consistent.
+ * `tmb demo`: see HELP. Returns 0 when every request was placed on its host by the ground truth
+ * (nginx's access log, or the client's own routing), every honest answer reached its expected
+ * level (L2 with TPMs and telemetry, L1 for embeddings, L0 without a TPM) with no failed check,
+ * and every cheap one was caught by weights.allowed and, for generated text, telemetry.consistent.
  */
 export async function main(argv: string[], io: Io): Promise<number> {
   const o = demoOptions(argv);
@@ -58,6 +45,9 @@ export async function main(argv: string[], io: Io): Promise<number> {
       log,
       progress,
       ...(o.dataDir !== undefined ? { parent: o.dataDir } : {}),
+      hosts: o.hosts,
+      cheat: o.cheat,
+      routing: o.routing,
     });
     const s = stack;
     introduce(s, telemetry, say);
@@ -73,9 +63,22 @@ export async function main(argv: string[], io: Io): Promise<number> {
       }
       io.stdout(json ? `${JSON.stringify(r)}\n` : tableRow(r));
     };
+    const routed: DemoRow[] = [];
+    const send = async (i: number) => {
+      const r = await exchangeRouted(s, model, i, stop.signal);
+      routed.push(r);
+      print(r);
+    };
+    const summary = () => {
+      const sum = summarize(s, routed);
+      if (json) io.stdout(`${JSON.stringify({ summary: sum })}\n`);
+      else io.stdout(`\n${summaryText(sum)}`);
+      return sum;
+    };
     let i = 0;
-    for (; i < ROUND.length * s.backends.length && !stop.signal.aborted; i++)
-      print(await exchange(s, s.backends[i % 2]!, model, Math.floor(i / 2), stop.signal));
+    for (; i < (o.requests ?? ROUND.length * s.backends.length) && !stop.signal.aborted; i++) await send(i);
+    const first: DemoSummary = summary();
+    allOk &&= first.ok;
     if (attack !== undefined && !stop.signal.aborted) {
       const caught = await attackRound(s, attack, model, stop.signal, say, (r) =>
         io.stdout(json ? `${JSON.stringify({ ...r, attack })}\n` : tableRow(r)),
@@ -91,13 +94,17 @@ export async function main(argv: string[], io: Io): Promise<number> {
       say(`\n${roundSummary(s, telemetry, allOk)}\n`);
       return stop.signal.aborted ? 130 : allOk ? 0 : 1;
     }
+    say(`\n${chatLine(s, model)}\n`);
     say(`\nsending a request every ${intervalMs / 1000} s; Ctrl-C stops everything\n`);
     while (!stop.signal.aborted) {
       await sleep(intervalMs, undefined, { signal: stop.signal }).catch(() => {});
       if (stop.signal.aborted) break;
-      print(await exchange(s, s.backends[i % 2]!, model, Math.floor(i / 2), stop.signal));
+      await send(i).catch((err: unknown) => {
+        if (!stop.signal.aborted) throw err;
+      });
       i++;
     }
+    summary();
     return 0;
   } catch (err) {
     // Ctrl-C during a request: its abort is expected, not a failure.
@@ -111,13 +118,28 @@ export async function main(argv: string[], io: Io): Promise<number> {
   }
 }
 
+/** A ready-to-paste `tmb chat` line for the provider's endpoint (nginx, or one honest agent without it). */
+function chatLine(s: Stack, model: string): string {
+  const honest = s.backends.find((b) => b.variant === 'honest')!;
+  const url = s.lb.url ?? honest.agentUrl;
+  const where =
+    s.lb.url !== undefined ? 'through the load balancer' : `straight to ${honest.host.name} (no nginx)`;
+  return `chat with the provider ${where}, each answer with its verdict:\n  tmb chat --url ${url} --verifier ${s.verifier.url} --verifier-key ${s.verifierKeyFile} --model ${model}`;
+}
+
 /** What is running and what each level proves, said before the first request. */
 function introduce(s: Stack, telemetry: boolean, say: (t: string) => void): void {
   say(`state folder ${s.dir} (removed at the end)\nverifier ${s.verifier.url}\n`);
+  const weight = new Map(s.lb.weights.map((w) => [w.host, w.weight]));
   for (const b of s.backends)
     say(
-      `${b.variant.padEnd(6)} host ${b.host.name}: SAMPLE model server ${String(b.host.engine?.ready.listening)}${b.gpuUrl ? `, SIMULATED GPU ${b.gpuUrl}` : ''} <- agent ${b.agentUrl}\n`,
+      `${b.variant.padEnd(6)} host ${b.host.name.padEnd(12)} weight ${weight.get(b.host.name)}: SAMPLE model server ${String(b.host.engine?.ready.listening)}${b.gpuUrl ? `, SIMULATED GPU ${b.gpuUrl}` : ''} <- agent ${b.agentUrl}\n`,
     );
+  say(
+    s.lb.routing === 'nginx'
+      ? `routing: nginx ${s.lb.url} -> the agents above, ${s.lb.share} of the requests to the cheap host (--cheat); where each went is read from nginx's access log\n`
+      : `routing: direct (no nginx): ${s.lb.why}; the demo client picks each request's host by the same weights (${s.lb.share} to the cheap host)\n`,
+  );
   say(`${s.tpmNote}\n`);
   say(telemetry ? 'telemetry: on, from a SIMULATED GPU\n' : 'telemetry: off (--no-telemetry): L1 at most\n');
   say(`\n${L0_STATEMENT}\n\n${s.l1 ? `${L1_STATEMENT}\n\n` : ''}${telemetry ? `${L2_STATEMENT}\n\n` : ''}`);

@@ -1,5 +1,6 @@
 import { parse, UsageError } from '../../args.ts';
 import { ATTACKS, type AttackName, isAttack } from './attacks.ts';
+import type { RoutingMode } from './lb.ts';
 import type { TpmMode } from './stack.ts';
 
 /** What `tmb demo`'s command line asks for (HELP in text.ts says what each flag does). */
@@ -20,7 +21,18 @@ export interface DemoOptions {
   quiet: boolean;
   /** Where the state folder is made (`--data-dir`); undefined: the system's temp folder. */
   dataDir: string | undefined;
+  /** Hosts in all (`--hosts`, default 3): one cheap, the rest honest. */
+  hosts: number;
+  /** Share of requests the load balancer sends to the cheap host (`--cheat`, default 0.2). */
+  cheat: number;
+  /** `--routing`: auto (default: nginx when installed), nginx, or direct (the client routes). */
+  routing: RoutingMode;
+  /** Requests in the first round (`--requests`); undefined: 4 per host (each kind of request once per host). */
+  requests: number | undefined;
 }
+
+/** Most hosts `--hosts` starts: each is an swtpm, a kernel, a sample server and an agent. */
+export const MAX_HOSTS = 16;
 
 /**
  * Reads `tmb demo`'s flags; null when `--help` is asked (nothing else is checked then).
@@ -42,6 +54,10 @@ export function demoOptions(argv: string[]): DemoOptions | null {
     telemetry: { type: 'boolean' },
     'no-telemetry': { type: 'boolean' },
     attack: { type: 'string' },
+    hosts: { type: 'string' },
+    cheat: { type: 'string' },
+    routing: { type: 'string' },
+    requests: { type: 'string' },
     help: { type: 'boolean', short: 'h' },
   });
   if (values.help) return null;
@@ -58,6 +74,17 @@ export function demoOptions(argv: string[]): DemoOptions | null {
   const attack = values.attack;
   if (attack !== undefined && !isAttack(attack))
     throw new UsageError(`--attack is one of ${Object.keys(ATTACKS).join(', ')}`);
+  const routing = values.routing ?? 'auto';
+  if (routing !== 'auto' && routing !== 'nginx' && routing !== 'direct')
+    throw new UsageError('--routing is auto, nginx or direct');
+  const hosts = number(values.hosts ?? '3', '--hosts', 2);
+  if (!Number.isInteger(hosts) || hosts > MAX_HOSTS)
+    throw new UsageError(`--hosts must be a whole number from 2 to ${MAX_HOSTS}, got ${values.hosts}`);
+  const cheat = number(values.cheat ?? '0.2', '--cheat', 0);
+  if (cheat > 1) throw new UsageError(`--cheat is a share from 0 to 1, got ${values.cheat}`);
+  const requests = values.requests === undefined ? undefined : number(values.requests, '--requests', 1);
+  if (requests !== undefined && (!Number.isInteger(requests) || requests > 10_000))
+    throw new UsageError(`--requests must be a whole number from 1 to 10000, got ${values.requests}`);
   return {
     once: values.once === true || attack !== undefined,
     json: values.json === true,
@@ -70,6 +97,10 @@ export function demoOptions(argv: string[]): DemoOptions | null {
     verbose: values.verbose === true,
     quiet: values.quiet === true,
     dataDir: values['data-dir'],
+    hosts,
+    cheat,
+    routing,
+    requests,
   };
 }
 

@@ -1,6 +1,6 @@
 import { createPublicKey, generateKeyPairSync, type KeyObject, randomBytes } from 'node:crypto';
 import { existsSync } from 'node:fs';
-import { mkdir, mkdtemp, rm } from 'node:fs/promises';
+import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { delimiter, join } from 'node:path';
 import { agentBuild } from '@tmb/agent';
@@ -17,6 +17,7 @@ import {
   startHostAgent,
   startSimHost,
 } from './host.ts';
+import { type Balancer, type RoutingMode, startBalancer } from './lb.ts';
 import { learnPolicy } from './policy.ts';
 
 export type TpmMode = 'auto' | 'swtpm' | 'device' | 'none';
@@ -36,6 +37,8 @@ export interface Backend {
   /** The simulated GPU's state URL, when telemetry is on. */
   gpuUrl: string | undefined;
   openai: OpenAI;
+  /** This host's agent token (the verifier knows one per agent). */
+  token: string;
 }
 
 /** Everything the demo started, and how to stop it. */
@@ -50,8 +53,17 @@ export interface Stack {
   tmb: VerifiedFetch;
   /** With telemetry: the profiles folder the verifier reads and the demo key it trusts. */
   telemetry: { profilesDir: string; signer: KeyObject } | undefined;
-  /** The agent tokens, per variant (attacks reuse the honest host's, as a provider could). */
+  /**
+   * The provider's router in front of the agents: nginx (its URL, its access log as the ground
+   * truth of where each request went), or the client routing by the same weights without nginx.
+   */
+  lb: Balancer;
+  /** The verifier's public key (a JWK file in the state folder), for `tmb chat --verifier-key`. */
+  verifierKeyFile: string;
+  /** The agent tokens of the first honest host and of the cheap one (attacks reuse the honest host's, as a provider could). */
   tokens: Record<SampleVariant, string>;
+  /** A reader token of the verifier: the dashboard's sign-in (docs/dashboard.md). */
+  readerToken: string;
   weights: Record<SampleVariant, string>;
   latencyMs: number;
   close(): Promise<void>;
@@ -62,10 +74,20 @@ function onPath(name: string): boolean {
   return (process.env.PATH ?? '').split(delimiter).some((d) => d !== '' && existsSync(join(d, name)));
 }
 
+/** The hosts of a stack: `hosts - 1` honest ones (gpu-honest, gpu-honest-2, ...) then gpu-cheap. */
+export function hostNames(hosts: number): Array<{ name: string; variant: SampleVariant }> {
+  const honest = Array.from({ length: hosts - 1 }, (_, i) => ({
+    name: i === 0 ? 'gpu-honest' : `gpu-honest-${i + 1}`,
+    variant: 'honest' as const,
+  }));
+  return [...honest, { name: 'gpu-cheap', variant: 'cheap' }];
+}
+
 /**
- * Starts the verifier and two simulated hosts, honest and cheap (host.ts), each with an swtpm,
- * a simulated kernel, a sample server and an agent. With a simulated kernel, a golden honest
- * host is run first to learn the runtime policy (policy.ts). On failure stops what did start.
+ * Starts the verifier and simulated hosts, honest ones and one cheap one (host.ts), each with an
+ * swtpm, a simulated kernel, a sample server and an agent, and the load balancer in front of the
+ * agents (lb.ts). With a simulated kernel, a golden honest host is run first to learn the runtime
+ * policy (policy.ts). On failure stops what did start.
  */
 export async function startStack(o: {
   model: string;
@@ -76,7 +98,15 @@ export async function startStack(o: {
   progress?: (line: string) => void;
   /** Folder the state folder is made in (tmb demo --data-dir). Default: the system's temp folder. */
   parent?: string;
+  /** Hosts in all, at least 2: one cheap, the rest honest. Default 2 (one of each). */
+  hosts?: number;
+  /** Share of the load balancer's requests sent to the cheap host, in [0, 1]. Default 0.2. */
+  cheat?: number;
+  /** nginx or the client's own routing; default auto: nginx when installed, else direct, said why. */
+  routing?: RoutingMode;
 }): Promise<Stack> {
+  const names = hostNames(o.hosts ?? 2);
+  if (names.length < 2) throw new RangeError('a demo stack has at least 2 hosts (one honest, one cheap)');
   const dir = await mkdtemp(join(o.parent ?? tmpdir(), 'tmb-demo-'));
   const closers: Array<() => Promise<unknown>> = [() => rm(dir, { recursive: true, force: true })];
   const close = async () => {
@@ -84,7 +114,9 @@ export async function startStack(o: {
   };
   const progress = o.progress ?? (() => {});
   try {
-    const tokens = { honest: randomBytes(24).toString('hex'), cheap: randomBytes(24).toString('hex') };
+    const tokenOf = new Map(names.map((h) => [h.name, randomBytes(24).toString('hex')]));
+    const tokens = { honest: tokenOf.get('gpu-honest')!, cheap: tokenOf.get('gpu-cheap')! };
+    const readerToken = randomBytes(24).toString('hex');
     const swtpm =
       o.tpm === 'swtpm' ||
       (o.tpm === 'auto' && !existsSync('/dev/tpmrm0') && onPath('swtpm') && onPath('swtpm_setup'));
@@ -114,10 +146,10 @@ export async function startStack(o: {
     }
     const kernel = policy !== null;
     const hosts: SimHost[] = [];
-    for (const variant of ['honest', 'cheap'] as const) {
-      progress(`starting the ${variant} host...`);
+    for (const { name, variant } of names) {
+      progress(`starting the ${variant} host ${name}...`);
       const host = await startSimHost({
-        name: `gpu-${variant}`,
+        name,
         variant,
         root: dir,
         kernel,
@@ -139,10 +171,8 @@ export async function startStack(o: {
       // The runtime policy, and what the simulated firmware's boot must show (Secure Boot, its boot apps).
       ...(policy !== null ? { imaPolicy: policy, bootPolicy: simulatedBootPolicy() } : {}),
       dbPath: join(dir, 'verifier.db'),
-      tokens: [
-        { token: tokens.honest, agent: 'gpu-honest' },
-        { token: tokens.cheap, agent: 'gpu-cheap' },
-      ],
+      tokens: [...tokenOf].map(([agent, token]) => ({ token, agent })),
+      readerTokens: [readerToken],
       tpmRoots: hosts.flatMap((h) => h.tpmRoots),
       ...(telemetry
         ? {
@@ -162,6 +192,8 @@ export async function startStack(o: {
     // reports a receipt as merely pending.
     // Its key is pinned: read here from the verifier this process started, not from the network.
     const verifierKey = (await (await fetch(`${verifier.url}/v1/verifier-key`)).json()) as JsonWebKey;
+    const verifierKeyFile = join(dir, 'verifier-key.jwk');
+    await writeFile(verifierKeyFile, `${JSON.stringify(verifierKey)}\n`);
     const tmb = createVerifiedFetch({
       verifierUrl: verifier.url,
       verifierKey,
@@ -170,7 +202,7 @@ export async function startStack(o: {
     const backends: Backend[] = [];
     for (const host of hosts) {
       const w = weights[host.variant].path;
-      progress(`starting the ${host.variant} host's sample model server and agent...`);
+      progress(`starting ${host.name}'s sample model server and agent...`);
       const engine = await startEngine(host, {
         model: o.model,
         weights: w,
@@ -182,14 +214,14 @@ export async function startStack(o: {
         weights: w,
         nvidiaSmi: o.telemetry ? DEMO_NVIDIA_SMI : null,
         verifier: verifier.url,
-        token: tokens[host.variant],
+        token: tokenOf.get(host.name)!,
         appPcr: APP_PCR,
         sampleMs: SAMPLE_MS,
       });
       // With a TPM, the first answers wait for the agent's first accepted quote: before it the
       // verifier knows no AK of the agent, and its receipts could only be judged at L0.
       if (swtpm) {
-        progress(`waiting for the ${host.variant} agent's first TPM quote (AK enrolment, activation)...`);
+        progress(`waiting for ${host.name}'s agent's first TPM quote (AK enrolment, activation)...`);
         await firstQuote(verifier.url, host.name, String(agent.ready.keyId));
       }
       const agentUrl = String(agent.ready.listening);
@@ -206,8 +238,12 @@ export async function startStack(o: {
         agentUrl,
         gpuUrl: typeof gpu === 'string' ? gpu : undefined,
         openai,
+        token: tokenOf.get(host.name)!,
       });
     }
+    progress('starting the load balancer...');
+    const lb = await startBalancer(backends, { share: o.cheat ?? 0.2, routing: o.routing ?? 'auto', tmb });
+    closers.push(() => lb.close());
     const l1 = swtpm && kernel;
     const tpmNote = l1
       ? 'hosts: one SIMULATED host each (swtpm, simulated UEFI firmware, simulated kernel IMA in a mount namespace: docs/kernel.md); runtime policy learnt from a golden host: answers can reach L1, named kernel: simulated'
@@ -221,9 +257,12 @@ export async function startStack(o: {
       tpmNote,
       verifier,
       backends,
+      lb,
+      verifierKeyFile,
       tmb,
       telemetry,
       tokens,
+      readerToken,
       weights: { honest: weights.honest.path, cheap: weights.cheap.path },
       latencyMs: o.latencyMs,
       close,

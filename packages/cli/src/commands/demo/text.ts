@@ -3,20 +3,30 @@ import type { DemoRow } from './exchange.ts';
 /** `tmb demo --help`. */
 export const HELP = `usage: tmb demo [--once] [--json] [options]
 
-Runs the whole system on 127.0.0.1 with its data in a temporary folder: two SIMULATED hosts
-(an swtpm each, simulated UEFI firmware, and a simulated kernel that measures every file opened
-inside the host's mount namespace into an IMA log and PCR 10: docs/kernel.md), each running a
-SAMPLE model server answering as the same model (an honest one and a cheaper stand-in, each
-driving a SIMULATED GPU) with a tmb agent in front of it, and a verifier. The runtime policy is
-learnt first from a golden honest host. A short warm-up fits the honest host's telemetry
-profile; then it sends requests through the agents with the official openai client, streamed
-and not, checks each answer against its receipt, and prints the verdicts.
+Runs the whole system on 127.0.0.1 with its data in a temporary folder, as a provider runs it:
+SIMULATED hosts (an swtpm each, simulated UEFI firmware, and a simulated kernel that measures
+every file opened inside the host's mount namespace into an IMA log and PCR 10: docs/kernel.md),
+each running a SAMPLE model server answering as the same model (honest ones and one cheaper
+stand-in, each driving a SIMULATED GPU) with a tmb agent in front of it; nginx in front of the
+agents as the provider's load balancer, sending a share of the requests to the cheap host; and a
+verifier. The runtime policy is learnt first from a golden honest host. A short warm-up fits the
+honest host's telemetry profile; then it sends requests to nginx with the official openai
+client, streamed and not, checks each answer against its receipt, prints the verdicts, and
+compares them with where nginx's access log says each request really went.
 
   --once              send one round of requests, print, stop everything and exit
                       (0 when every honest request passed at its expected level with no failed
                       check and every cheap one was caught: weights.allowed and, for generated
                       text, telemetry.consistent failed)
-  --json              one JSON object per request on stdout, explanations on stderr
+  --json              one JSON object per request on stdout, then {"summary": ...}; explanations on stderr
+  --hosts N           hosts in all, one of them cheap (default 3: gpu-honest, gpu-honest-2, gpu-cheap; 2 to 16)
+  --cheat SHARE       share of the requests the load balancer sends to the cheap host, 0 to 1
+                      (default 0.2; 0: an honest provider; 1: everything to the cheap host),
+                      rounded to a whole percent by the nginx weights
+  --routing MODE      auto (default): nginx when installed, else the demo client routes each request
+                      itself by the same weights (labelled "routing: direct (no nginx)");
+                      nginx (fail without it); direct
+  --requests N        requests in the first round (default 4 per host)
   --interval SECONDS  without --once: time between requests after the first round (default 3)
   --model NAME        the model name both sample servers answer as (default sample-7b)
   --token-latency MS  the honest sample's milliseconds per token (default 5; at least 1 with telemetry)
@@ -27,16 +37,19 @@ and not, checks each answer against its receipt, and prints the verdicts.
                       trusts) when swtpm is installed, else none; swtpm; none (L0 only).
                       L1 also needs the simulated kernel (root, fanotify, gcc): without it the
                       demo says why and its answers reach L0
-  --attack NAME       after the round, attack the honest host as a provider with root would and
+  --attack NAME       after the round, attack the host gpu-honest as a provider with root would and
                       show the attack caught: forge (no agent: a script with its token and TPM),
                       preload (NODE_OPTIONS --import), patched-agent, wrong-weights (the engine
                       loads sample-1b), fake-smi (another nvidia-smi), swap-upstream (the agent
-                      pointed at the cheap model server); implies --once
+                      pointed at the cheap model server); implies --once. The attacked round is
+                      sent straight to gpu-honest's agent, not through nginx
   --verbose           print the hosts' log lines on stderr
   --data-dir DIR      make the state folder inside DIR, an existing folder (default: the system's temp folder)
   --quiet             no progress lines on stderr while it starts and warms up (--json: none either)
 
-Without --once it keeps sending until Ctrl-C (SIGINT) or SIGTERM, then stops what it started.`;
+Without --once it prints a ready-to-paste \`tmb chat\` line for the load balancer (the verifier's
+key is written to the state folder), keeps sending until Ctrl-C (SIGINT) or SIGTERM, prints the
+summary, then stops what it started.`;
 
 export const L0_STATEMENT = [
   'What L0 proves: each answer below came through an agent whose Ed25519 key is enrolled with the',
@@ -82,6 +95,7 @@ const COLUMNS: ReadonlyArray<[string, number, (r: DemoRow) => string]> = [
   ['request id', 36, (r) => r.requestId ?? '-'],
   ['receipt', 8, (r) => r.receiptId?.slice(0, 8) ?? '-'],
   ['backend', 7, (r) => r.backend],
+  ['host', 12, (r) => r.host ?? '-'],
   ['endpoint', 11, (r) => r.endpoint],
   ['stream', 6, (r) => (r.stream ? 'yes' : 'no')],
   ['model', 12, (r) => r.model ?? '-'],

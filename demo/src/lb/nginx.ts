@@ -1,7 +1,8 @@
 /**
- * Debian's nginx as a reverse proxy baseline for the proxy bench: a config generated into a temp
- * folder (the prefix), nginx run in the foreground as a child process (`-g 'daemon off;'`), stopped
- * by its PID and the temp folder removed. One worker, keep-alive to the upstream, buffering off.
+ * Debian's nginx as the load balancer of `tmb demo` (several agents, weighted) and as the proxy
+ * bench's reverse-proxy baseline: a config generated into a temp folder (the prefix), nginx run
+ * in the foreground as a child process (`-g 'daemon off;'`), stopped by its PID and the temp
+ * folder removed. One worker, keep-alive to the upstream, buffering off, bounded bodies, timeouts.
  */
 import { type ChildProcess, execFile, spawn } from 'node:child_process';
 import { once } from 'node:events';
@@ -27,6 +28,8 @@ export interface RunningNginx {
   url: string;
   pid: number;
   prefix: string;
+  /** The access log's path (`accessLog: true`), else undefined. */
+  accessLog: string | undefined;
   /** SIGQUIT, then SIGKILL to its process group after a bound; removes the temp folder. */
   close(): Promise<void>;
 }
@@ -44,32 +47,103 @@ export function findNginx(): string | undefined {
   return undefined;
 }
 
-/** nginx.conf text: one worker, everything under `prefix`, `listen` proxied to `upstream` (host:port). */
-export function nginxConfig(prefix: string, listenPort: number, upstream: string): string {
+/** One upstream server of the load balancer. */
+export interface NginxUpstream {
+  /** `host:port` of the server (an agent, or a model server for the bench). */
+  address: string;
+  /** nginx's `weight=` (a positive integer). Default 1. */
+  weight?: number;
+}
+
+/** What the generated config routes to and how; every field but `upstreams` has a safe default. */
+export interface NginxRoutes {
+  /** At least one server; nginx spreads requests over them by smooth weighted round-robin. */
+  upstreams: NginxUpstream[];
+  /**
+   * Write one JSON line per request to `<prefix>/access.log`: time, request id, the upstream
+   * that served it ($upstream_addr), status, request and upstream times. Default false (the
+   * proxy bench measures nginx without the log's cost).
+   */
+  accessLog?: boolean;
+  /**
+   * Send nginx's own `$request_id` (32 hex digits) upstream as `x-request-id`, replacing the
+   * client's, so that the access log and the agent's receipt name the same request. Default false.
+   */
+  requestId?: boolean;
+  /** Largest request body accepted (`client_max_body_size`), bytes. Default 16 MiB, the agent's. */
+  maxBodyBytes?: number;
+  /**
+   * Seconds nginx waits between two reads from the upstream (`proxy_read_timeout`) and for the
+   * client (body, sending). Default 120: a streamed answer may pause between tokens that long.
+   */
+  timeoutS?: number;
+}
+
+/** Default body bound: the agent's own (16 MiB). */
+export const NGINX_MAX_BODY_BYTES = 16 * 1024 * 1024;
+
+/** The access log's file name under the prefix (`accessLog: true`). */
+export const NGINX_ACCESS_LOG = 'access.log';
+
+/**
+ * nginx.conf text: one worker, everything under `prefix`, `listen` proxied to the upstream
+ * servers with their weights. One worker keeps the round-robin one sequence (smooth weighted
+ * round-robin, as share.ts replays it). A request goes to exactly one server (proxy_next_upstream
+ * off) and no failure takes a server out of the rotation (max_fails=0): the share stays the share.
+ * Keep-alive to the upstream; response buffering off so that SSE streams token by token.
+ * A string `upstream` (host:port) is one server of weight 1.
+ * @throws Error when there is no upstream, or a weight is not a positive integer
+ */
+export function nginxConfig(prefix: string, listenPort: number, upstream: string | NginxRoutes): string {
+  const routes: NginxRoutes =
+    typeof upstream === 'string' ? { upstreams: [{ address: upstream }] } : upstream;
+  if (routes.upstreams.length === 0) throw new Error('nginx: no upstream server');
+  const servers = routes.upstreams.map(({ address, weight = 1 }) => {
+    if (!Number.isSafeInteger(weight) || weight < 1)
+      throw new Error(`nginx: weight ${weight} is not a positive integer`);
+    if (!/^[A-Za-z0-9.[\]:-]+$/.test(address)) throw new Error(`nginx: bad upstream address ${address}`);
+    return `    server ${address} weight=${weight} max_fails=0;`;
+  });
   const at = (name: string) => JSON.stringify(join(prefix, name));
+  const timeout = routes.timeoutS ?? 120;
+  const log =
+    routes.accessLog === true
+      ? `  log_format tmb escape=json '{"time":"$time_iso8601","requestId":"$request_id",'
+    '"upstream":"$upstream_addr","status":"$status","upstreamStatus":"$upstream_status",'
+    '"requestTime":"$request_time","upstreamTime":"$upstream_response_time",'
+    '"method":"$request_method","uri":"$uri"}';
+  access_log ${at(NGINX_ACCESS_LOG)} tmb;`
+      : '  access_log off;';
   return `worker_processes 1;
 error_log ${at('error.log')} warn;
 pid ${at('nginx.pid')};
 events { worker_connections 1024; }
 http {
-  access_log off;
+${log}
   client_body_temp_path ${at('client_body')};
   proxy_temp_path ${at('proxy')};
   fastcgi_temp_path ${at('fastcgi')};
   uwsgi_temp_path ${at('uwsgi')};
   scgi_temp_path ${at('scgi')};
-  upstream bench_upstream {
-    server ${upstream};
+  client_max_body_size ${routes.maxBodyBytes ?? NGINX_MAX_BODY_BYTES};
+  client_body_timeout ${timeout}s;
+  send_timeout ${timeout}s;
+  upstream tmb_upstream {
+${servers.join('\n')}
     keepalive 64;
   }
   server {
     listen 127.0.0.1:${listenPort};
-    location = ${NGINX_READY_PATH} { return 204; }
+    location = ${NGINX_READY_PATH} { access_log off; return 204; }
     location / {
-      proxy_pass http://bench_upstream;
+      proxy_pass http://tmb_upstream;
       proxy_http_version 1.1;
       proxy_set_header Connection "";
-      proxy_buffering off;
+${routes.requestId === true ? '      proxy_set_header X-Request-Id $request_id;\n' : ''}      proxy_buffering off;
+      proxy_next_upstream off;
+      proxy_connect_timeout 5s;
+      proxy_send_timeout ${timeout}s;
+      proxy_read_timeout ${timeout}s;
     }
   }
 }
@@ -107,12 +181,15 @@ export function testNginxConfig(bin: string, prefix: string, conf: string): Prom
 }
 
 /**
- * Starts nginx in front of `upstream` (an http:// URL) and waits until it answers. A port taken
- * between finding it and nginx binding it is retried with another.
+ * Starts nginx in front of `upstream` (one http:// URL, or several servers with weights) and
+ * waits until it answers. A port taken between finding it and nginx binding it is retried with
+ * another.
+ * @throws Error when nginx is missing, the config is refused or it does not answer in 10 s
  */
-export async function startNginx(upstream: string, bin = findNginx()): Promise<RunningNginx> {
+export async function startNginx(upstream: string | NginxRoutes, bin = findNginx()): Promise<RunningNginx> {
   if (bin === undefined) throw new Error(`nginx: not found on PATH or in /usr/sbin (${NGINX_INSTALL_HINT})`);
-  const target = new URL(upstream).host;
+  const target = typeof upstream === 'string' ? new URL(upstream).host : upstream;
+  const accessLog = typeof upstream !== 'string' && upstream.accessLog === true;
   const prefix = await makePrefix();
   try {
     for (let attempt = 1; ; attempt++) {
@@ -130,7 +207,7 @@ export async function startNginx(upstream: string, bin = findNginx()): Promise<R
       });
       const url = `http://127.0.0.1:${port}`;
       const up = await waitUntilAnswers(child, url);
-      if (up) return running(child, url, prefix);
+      if (up) return running(child, url, prefix, accessLog ? join(prefix, NGINX_ACCESS_LOG) : undefined);
       const log = `${stderr}${await readFile(join(prefix, 'error.log'), 'utf8').catch(() => '')}`;
       await stop(child);
       if (!log.includes('Address already in use') || attempt >= PORT_TRIES)
@@ -142,11 +219,17 @@ export async function startNginx(upstream: string, bin = findNginx()): Promise<R
   }
 }
 
-function running(child: ChildProcess, url: string, prefix: string): RunningNginx {
+function running(
+  child: ChildProcess,
+  url: string,
+  prefix: string,
+  accessLog: string | undefined,
+): RunningNginx {
   return {
     url,
     pid: child.pid!,
     prefix,
+    accessLog,
     close: async () => {
       await stop(child);
       await rm(prefix, { recursive: true, force: true });

@@ -1,0 +1,86 @@
+import type { Sql } from './pg-connect.ts';
+import { transaction } from './pg-connect.ts';
+import { chunks } from './pg-receipts.ts';
+import type { NonceUse, VersionedAttest } from './types.ts';
+
+/**
+ * The Store's shared-state methods on PostgreSQL (state-tables.ts is the SQLite twin; the
+ * semantics are written on the Store interface, store/types.ts). Each race is settled by one
+ * conditional statement, so it holds across processes under READ COMMITTED.
+ */
+export class PgState {
+  readonly #sql: Sql;
+
+  constructor(sql: Sql) {
+    this.#sql = sql;
+  }
+
+  async issueNonce(agent: string, nonce: string, expiresAt: number, now: number, perAgent: number) {
+    await transaction(this.#sql, async (tx) => {
+      await tx`DELETE FROM attest_nonces WHERE expires_at <= ${now}`;
+      await tx`INSERT INTO attest_nonces (nonce, agent, expires_at) VALUES (${nonce}, ${agent}, ${expiresAt})`;
+      await tx`DELETE FROM attest_nonces WHERE agent = ${agent} AND nonce NOT IN
+        (SELECT nonce FROM attest_nonces WHERE agent = ${agent} ORDER BY expires_at DESC, ord DESC LIMIT ${perAgent})`;
+    });
+  }
+
+  async consumeNonce(agent: string, nonce: string, now: number): Promise<NonceUse> {
+    // The conditional UPDATE decides: of two consumers (any processes) one changes the row; the
+    // other waits on its row lock, re-checks `NOT used` after it commits and changes nothing.
+    const used = await this.#sql`UPDATE attest_nonces SET used = true
+      WHERE nonce = ${nonce} AND agent = ${agent} AND expires_at > ${now} AND NOT used`;
+    if (used.count === 1) return 'ok';
+    const [row] = await this.#sql`SELECT agent, expires_at FROM attest_nonces WHERE nonce = ${nonce}`;
+    if (row === undefined || Number(row.expires_at) <= now) return 'unknown';
+    return row.agent !== agent ? 'other-agent' : 'reused';
+  }
+
+  async putPendingAk(agent: string, state: string, expiresAt: number): Promise<void> {
+    await this
+      .#sql`INSERT INTO pending_aks (agent, state, expires_at) VALUES (${agent}, ${state}, ${expiresAt})
+      ON CONFLICT (agent) DO UPDATE SET state = excluded.state, expires_at = excluded.expires_at`;
+  }
+
+  async takePendingAk(agent: string, now: number): Promise<string | undefined> {
+    const [row] = await this.#sql`DELETE FROM pending_aks WHERE agent = ${agent} RETURNING state, expires_at`;
+    return row === undefined || Number(row.expires_at) <= now ? undefined : (row.state as string);
+  }
+
+  async hasPendingAk(agent: string, now: number): Promise<boolean> {
+    const rows = await this.#sql`SELECT 1 FROM pending_aks WHERE agent = ${agent} AND expires_at > ${now}`;
+    return rows.length > 0;
+  }
+
+  async readAttest(key: string, known?: number): Promise<VersionedAttest | undefined> {
+    const [row] = await this
+      .#sql`SELECT version, CASE WHEN version = ${known ?? -1} THEN NULL ELSE state END AS state
+      FROM attest_agents WHERE agent = ${key}`;
+    if (row === undefined) return undefined;
+    const version = Number(row.version);
+    return row.state === null ? { version } : { version, state: row.state as string };
+  }
+
+  async putAttest(key: string, state: string): Promise<void> {
+    await this.#sql`INSERT INTO attest_agents (agent, state) VALUES (${key}, ${state})
+      ON CONFLICT (agent) DO UPDATE SET state = excluded.state, version = attest_agents.version + 1`;
+  }
+
+  async putAttestIf(key: string, state: string, version: number): Promise<number | undefined> {
+    const done =
+      version === 0
+        ? await this.#sql`INSERT INTO attest_agents (agent, state, version) VALUES (${key}, ${state}, 1)
+            ON CONFLICT DO NOTHING`
+        : await this.#sql`UPDATE attest_agents SET state = ${state}, version = version + 1
+            WHERE agent = ${key} AND version = ${version}`;
+    return done.count === 1 ? version + 1 : undefined;
+  }
+
+  async storedReceipts(ids: readonly string[]): Promise<Set<string>> {
+    const out = new Set<string>();
+    for (const part of chunks([...ids])) {
+      const rows = await this.#sql`SELECT id FROM receipts WHERE id = ANY(${this.#sql.array(part)}::text[])`;
+      for (const r of rows) out.add(r.id as string);
+    }
+    return out;
+  }
+}

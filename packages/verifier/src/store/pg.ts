@@ -1,0 +1,208 @@
+import { CoreError } from '@tmb/core';
+import type { MigrateResult } from '@tmb/core/store';
+import { VerifierError } from '../errors.ts';
+import {
+  checkConnection,
+  type PgPoolOptions,
+  pgPool,
+  redactUrl,
+  type Sql,
+  transaction,
+} from './pg-connect.ts';
+import { migratePg } from './pg-migrate.ts';
+import { keyRow, putReceiptsTx, receiptRow } from './pg-receipts.ts';
+import { PG_VERIFIER_MIGRATIONS } from './pg-schema.ts';
+import { PgState } from './pg-state.ts';
+import { firstRefusal, growTree, putRefusals, treeNodes, treeSize } from './pg-trees.ts';
+import type {
+  KeyRecord,
+  LeafRecord,
+  NodeRecord,
+  NonceUse,
+  Refusal,
+  Store,
+  StoredReceipt,
+  VersionedAttest,
+} from './types.ts';
+
+/** Options of {@link PgStore.open}. */
+export interface PgStoreOptions extends PgPoolOptions {
+  /** Called for each migration step applied while opening (the server logs it). Left out: silent. */
+  onMigrated?: (step: { version: number; description: string }) => void;
+}
+
+/**
+ * The verifier's store on PostgreSQL (the `postgres` client), for several verifier processes on
+ * one database (docs/deploy.md "PostgreSQL"). The same semantics as SqliteStore, method for
+ * method (the shared conformance suite, test/store/conformance.ts, runs both); its schema history
+ * is PG_VERIFIER_MIGRATIONS, recorded in `tmb_schema`.
+ */
+export class PgStore implements Store {
+  readonly #sql: Sql;
+  readonly #state: PgState;
+  /** The schema version found on opening and the version now (after migrations). */
+  readonly schema: MigrateResult;
+
+  private constructor(sql: Sql, schema: MigrateResult) {
+    this.#sql = sql;
+    this.#state = new PgState(sql);
+    this.schema = schema;
+  }
+
+  /**
+   * Connects (a bounded pool), checks the connection and migrates to the newest schema; two
+   * processes opening one database at once apply each step once.
+   * @throws VerifierError STORE_AUTH_FAILED | STORE_UNREACHABLE | STORE_FAILED (the URL's
+   *   password never in the message)
+   * @throws CoreError STORE_SCHEMA_TOO_NEW when a newer build wrote the database
+   */
+  static async open(url: string, options: PgStoreOptions = {}): Promise<PgStore> {
+    const sql = pgPool(url, options);
+    try {
+      await checkConnection(sql, url);
+      const schema = await migratePg(sql, PG_VERIFIER_MIGRATIONS, {
+        store: 'verifier',
+        onApplied: options.onMigrated,
+      });
+      return new PgStore(sql, schema);
+    } catch (cause) {
+      await sql.end({ timeout: 5 });
+      if (cause instanceof VerifierError) throw cause;
+      if (cause instanceof CoreError && cause.code === 'STORE_SCHEMA_TOO_NEW') throw cause;
+      throw new VerifierError('STORE_FAILED', `cannot open the store at ${redactUrl(url)}`, { cause });
+    }
+  }
+
+  /** The pool, for a sibling on the same database (the telemetry store, tests). */
+  get sql(): Sql {
+    return this.#sql;
+  }
+
+  async addKey(r: KeyRecord): Promise<boolean> {
+    const done = await this.#sql`INSERT INTO agent_keys (key_id, agent, key, enrolled_at)
+      VALUES (${r.keyId}, ${r.agent}, ${r.key}, ${r.enrolledAt}) ON CONFLICT DO NOTHING`;
+    return done.count === 1;
+  }
+
+  async getKey(keyId: string): Promise<KeyRecord | undefined> {
+    const [row] = await this.#sql`SELECT * FROM agent_keys WHERE key_id = ${keyId}`;
+    return row === undefined ? undefined : keyRow(row);
+  }
+
+  async listKeys(): Promise<KeyRecord[]> {
+    const rows = await this.#sql`SELECT * FROM agent_keys ORDER BY agent, enrolled_at, key_id`;
+    return rows.map(keyRow);
+  }
+
+  async agentKeys(agent: string): Promise<KeyRecord[]> {
+    const rows = await this.#sql`SELECT * FROM agent_keys WHERE agent = ${agent} ORDER BY enrolled_at, ord`;
+    return rows.map(keyRow);
+  }
+
+  async firstSeqs(agent: string): Promise<Map<string, number>> {
+    const rows = await this.#sql`SELECT key_id, first_seq FROM key_runs WHERE agent = ${agent}`;
+    return new Map(rows.map((r) => [r.key_id as string, Number(r.first_seq)]));
+  }
+
+  async allowAkReplacement(agent: string, at: number): Promise<void> {
+    await this.#sql`INSERT INTO ak_allowances (agent, allowed_at) VALUES (${agent}, ${at})
+      ON CONFLICT (agent) DO UPDATE SET allowed_at = excluded.allowed_at`;
+  }
+
+  async takeAkAllowance(agent: string): Promise<boolean> {
+    return (await this.#sql`DELETE FROM ak_allowances WHERE agent = ${agent}`).count === 1;
+  }
+
+  async putReceipts(list: readonly StoredReceipt[]): Promise<('inserted' | 'seq-taken' | StoredReceipt)[]> {
+    if (list.length === 0) return [];
+    return transaction(this.#sql, (tx) => putReceiptsTx(tx, list));
+  }
+
+  async getReceipt(id: string): Promise<StoredReceipt | undefined> {
+    const [row] = await this.#sql`SELECT * FROM receipts WHERE id = ${id}`;
+    return row === undefined ? undefined : receiptRow(row);
+  }
+
+  async byRequestId(requestId: string, limit: number): Promise<StoredReceipt[]> {
+    const rows = await this.#sql`SELECT * FROM receipts WHERE request_id = ${requestId}
+      ORDER BY received_at, id LIMIT ${limit}`;
+    return rows.map(receiptRow);
+  }
+
+  async leaves(agent: string, from: number, limit: number): Promise<LeafRecord[]> {
+    const rows = await this.#sql`SELECT seq, hash FROM log_leaves WHERE agent = ${agent} AND seq >= ${from}
+      ORDER BY seq LIMIT ${limit}`;
+    return rows.map((r) => ({ seq: Number(r.seq), hash: new Uint8Array(r.hash as Uint8Array) }));
+  }
+
+  async getAttest(agent: string): Promise<string | undefined> {
+    const [row] = await this.#sql`SELECT state FROM attest_agents WHERE agent = ${agent}`;
+    return row === undefined ? undefined : (row.state as string);
+  }
+
+  putAttest(agent: string, state: string): Promise<void> {
+    return this.#state.putAttest(agent, state);
+  }
+
+  logTreeSize(agent: string, run: number, base: number): Promise<number> {
+    return treeSize(this.#sql, agent, run, base);
+  }
+
+  logNodes(
+    agent: string,
+    run: number,
+    base: number,
+    at: readonly { level: number; index: number }[],
+  ): Promise<(Uint8Array | undefined)[]> {
+    return treeNodes(this.#sql, agent, run, base, at);
+  }
+
+  growLogTree(agent: string, run: number, base: number, size: number, nodes: readonly NodeRecord[]) {
+    return growTree(this.#sql, agent, run, base, size, nodes);
+  }
+
+  putRefusals(agent: string, list: readonly Refusal[]): Promise<void> {
+    return putRefusals(this.#sql, agent, list);
+  }
+
+  firstRefusal(agent: string, from: number, to: number): Promise<Refusal | undefined> {
+    return firstRefusal(this.#sql, agent, from, to);
+  }
+
+  issueNonce(agent: string, nonce: string, expiresAt: number, now: number, perAgent: number) {
+    return this.#state.issueNonce(agent, nonce, expiresAt, now, perAgent);
+  }
+
+  consumeNonce(agent: string, nonce: string, now: number): Promise<NonceUse> {
+    return this.#state.consumeNonce(agent, nonce, now);
+  }
+
+  putPendingAk(agent: string, state: string, expiresAt: number): Promise<void> {
+    return this.#state.putPendingAk(agent, state, expiresAt);
+  }
+
+  takePendingAk(agent: string, now: number): Promise<string | undefined> {
+    return this.#state.takePendingAk(agent, now);
+  }
+
+  hasPendingAk(agent: string, now: number): Promise<boolean> {
+    return this.#state.hasPendingAk(agent, now);
+  }
+
+  readAttest(key: string, known?: number): Promise<VersionedAttest | undefined> {
+    return this.#state.readAttest(key, known);
+  }
+
+  putAttestIf(key: string, state: string, version: number): Promise<number | undefined> {
+    return this.#state.putAttestIf(key, state, version);
+  }
+
+  storedReceipts(ids: readonly string[]): Promise<Set<string>> {
+    return this.#state.storedReceipts(ids);
+  }
+
+  /** Ends the pool: waits up to 5 s for queries in flight, then closes the connections. */
+  async close(): Promise<void> {
+    await this.#sql.end({ timeout: 5 });
+  }
+}
