@@ -14,11 +14,13 @@ test('tmb demo says what it is doing while it starts: one line per step, on stde
   assert.match(io.out, /^request id/m);
   const steps = io.err.split('\n').filter((l) => l.endsWith('...'));
   for (const step of [
-    'starting the honest host...',
-    'starting the cheap host...',
+    'starting the honest host gpu-honest...',
+    'starting the honest host gpu-honest-2...',
+    'starting the cheap host gpu-cheap...',
     'starting the verifier...',
-    "starting the honest host's sample model server and agent...",
-    "starting the cheap host's sample model server and agent...",
+    "starting gpu-honest's sample model server and agent...",
+    "starting gpu-cheap's sample model server and agent...",
+    'starting the load balancer...',
   ])
     assert.ok(steps.includes(step), `missing ${JSON.stringify(step)} in ${JSON.stringify(steps)}`);
   assert.doesNotMatch(io.out, /\.\.\.$/m);

@@ -92,7 +92,7 @@ async function appraiseAndSave(
   const state = await activated(d.store, agent);
   const ev = read();
   const nonceRefusal = await d.attest.nonces.consume(agent, ev.nonce);
-  const keys = (await d.store.listKeys()).filter((k) => k.agent === agent);
+  const keys = await d.store.agentKeys(agent);
   // Grow the verifier's own tree of this agent's receipts, in the checkpoint's log run, to the
   // size the note claims, if it parses (runs.ts).
   const run = await viewRun({

@@ -1,10 +1,10 @@
 import { leafHash } from '@tmb/core/log';
 import type postgres from 'postgres';
 import { VerifierError } from '../errors.ts';
-import type { KeyRecord, StoredReceipt } from './types.ts';
+import { receiptRow } from './rows.ts';
+import type { StoredReceipt } from './types.ts';
 
 type Tx = postgres.TransactionSql;
-type Row = postgres.Row;
 /** What {@link putReceiptsTx} says of each receipt (Store.putReceipts). */
 export type PutOutcome = 'inserted' | 'seq-taken' | StoredReceipt;
 
@@ -16,29 +16,6 @@ export function chunks<T>(list: readonly T[], n = CHUNK): T[][] {
   const out: T[][] = [];
   for (let i = 0; i < list.length; i += n) out.push(list.slice(i, i + n));
   return out;
-}
-
-/** A stored receipt from its row (bytea arrives as a Buffer: copied into a plain Uint8Array). */
-export function receiptRow(row: Row): StoredReceipt {
-  return {
-    id: row.id as string,
-    requestId: row.request_id as string,
-    agent: row.agent as string,
-    keyId: row.key_id as string,
-    body: new Uint8Array(row.body as Uint8Array),
-    sig: new Uint8Array(row.sig as Uint8Array),
-    receivedAt: Number(row.received_at),
-  };
-}
-
-/** An enrolled key from its row. */
-export function keyRow(row: Row): KeyRecord {
-  return {
-    keyId: row.key_id as string,
-    agent: row.agent as string,
-    key: new Uint8Array(row.key as Uint8Array),
-    enrolledAt: Number(row.enrolled_at),
-  };
 }
 
 const seqKey = (agent: string, seq: number | string) => `${agent}\0${seq}`;

@@ -10,10 +10,11 @@ import {
   transaction,
 } from './pg-connect.ts';
 import { migratePg } from './pg-migrate.ts';
-import { keyRow, putReceiptsTx, receiptRow } from './pg-receipts.ts';
+import { putReceiptsTx } from './pg-receipts.ts';
 import { PG_VERIFIER_MIGRATIONS } from './pg-schema.ts';
 import { PgState } from './pg-state.ts';
 import { firstRefusal, growTree, putRefusals, treeNodes, treeSize } from './pg-trees.ts';
+import { keyRow, receiptRow } from './rows.ts';
 import type {
   KeyRecord,
   LeafRecord,

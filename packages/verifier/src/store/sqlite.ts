@@ -3,6 +3,7 @@ import { CoreError } from '@tmb/core';
 import { leafHash } from '@tmb/core/log';
 import { type MigrateResult, type MigrationStep, migrate } from '@tmb/core/store';
 import { VerifierError } from '../errors.ts';
+import { keyRow, receiptRow } from './rows.ts';
 import { STATE_TABLES_SQL, StateTables } from './state-tables.ts';
 import { TREE_TABLES_SQL, TreeTables } from './tree-tables.ts';
 import type {
@@ -91,8 +92,6 @@ export interface SqliteStoreOptions {
   /** Called for each migration step applied while opening (the server logs it). Left out: silent. */
   onMigrated?: (step: { version: number; description: string }) => void;
 }
-
-type Row = Record<string, unknown>;
 
 /**
  * The embedded store: one node:sqlite database in WAL mode (readers never block the writer).
@@ -318,25 +317,4 @@ export class SqliteStore implements Store {
   async close(): Promise<void> {
     if (this.#db.isOpen) this.#db.close();
   }
-}
-
-function keyRow(row: Row): KeyRecord {
-  return {
-    keyId: row.key_id as string,
-    agent: row.agent as string,
-    key: new Uint8Array(row.key as Uint8Array),
-    enrolledAt: Number(row.enrolled_at),
-  };
-}
-
-function receiptRow(row: Row): StoredReceipt {
-  return {
-    id: row.id as string,
-    requestId: row.request_id as string,
-    agent: row.agent as string,
-    keyId: row.key_id as string,
-    body: new Uint8Array(row.body as Uint8Array),
-    sig: new Uint8Array(row.sig as Uint8Array),
-    receivedAt: Number(row.received_at),
-  };
 }

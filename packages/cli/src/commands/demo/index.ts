@@ -130,6 +130,7 @@ function chatLine(s: Stack, model: string): string {
 /** What is running and what each level proves, said before the first request. */
 function introduce(s: Stack, telemetry: boolean, say: (t: string) => void): void {
   say(`state folder ${s.dir} (removed at the end)\nverifier ${s.verifier.url}\n`);
+  say(`dashboard ${s.verifier.url}/dashboard (sign in with the reader token in ${s.readerTokenFile})\n`);
   const weight = new Map(s.lb.weights.map((w) => [w.host, w.weight]));
   for (const b of s.backends)
     say(

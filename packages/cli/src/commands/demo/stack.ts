@@ -64,6 +64,8 @@ export interface Stack {
   tokens: Record<SampleVariant, string>;
   /** A reader token of the verifier: the dashboard's sign-in (docs/dashboard.md). */
   readerToken: string;
+  /** The file holding {@link readerToken} (mode 0600), for a person signing in to the dashboard. */
+  readerTokenFile: string;
   weights: Record<SampleVariant, string>;
   latencyMs: number;
   close(): Promise<void>;
@@ -194,6 +196,9 @@ export async function startStack(o: {
     const verifierKey = (await (await fetch(`${verifier.url}/v1/verifier-key`)).json()) as JsonWebKey;
     const verifierKeyFile = join(dir, 'verifier-key.jwk');
     await writeFile(verifierKeyFile, `${JSON.stringify(verifierKey)}\n`);
+    // The dashboard's sign-in token, in a file (owner only) rather than on the terminal.
+    const readerTokenFile = join(dir, 'reader-token.txt');
+    await writeFile(readerTokenFile, `${readerToken}\n`, { mode: 0o600 });
     const tmb = createVerifiedFetch({
       verifierUrl: verifier.url,
       verifierKey,
@@ -263,6 +268,7 @@ export async function startStack(o: {
       telemetry,
       tokens,
       readerToken,
+      readerTokenFile,
       weights: { honest: weights.honest.path, cheap: weights.cheap.path },
       latencyMs: o.latencyMs,
       close,
