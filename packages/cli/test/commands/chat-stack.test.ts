@@ -197,7 +197,7 @@ test('tmb chat against the demo stack: honest and cheap verdicts, --json, --stre
             x.failed.some((c) => c.name === 'weights.allowed'),
             JSON.stringify(x.failed),
           );
-        else assert.deepEqual([x.level, x.ok], [top, true]);
+        else assert.deepEqual([x.level, x.ok], [top, true], JSON.stringify(x.failed));
       }
       assert.equal(r.status, 0, r.err); // no --expect-level: every answer came with a receipt
       assert.ok(all.some((x) => x.agent === 'gpu-honest'));

@@ -58,7 +58,7 @@ for (const [name, { caughtBy }] of Object.entries(ATTACKS) as [AttackName, (type
     const before = rows.filter((r) => r.attack === undefined && r.backend === 'honest');
     const after = rows.filter((r) => r.attack === name);
     // The first round goes through nginx, 0.2 of it to the cheap host: most of it to gpu-honest.
-    assert.ok(before.length >= 4, io.err);
+    assert.ok(before.length >= 4, `${io.err}\n${io.out}`);
     for (const r of before) {
       assert.equal(r.ok, true, JSON.stringify(r.checks));
       assert.notEqual(r.level, 'L0', JSON.stringify(r.checks));

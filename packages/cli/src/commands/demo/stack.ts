@@ -173,6 +173,10 @@ export async function startStack(o: {
       // The runtime policy, and what the simulated firmware's boot must show (Secure Boot, its boot apps).
       ...(policy !== null ? { imaPolicy: policy, bootPolicy: simulatedBootPolicy() } : {}),
       dbPath: join(dir, 'verifier.db'),
+      // A quote must cover each receipt within the client's own wait for one (waitForQuoteMs
+      // below), not the production 10 s: the demo's hosts share a development machine's cores
+      // (tests run two demos at once), where a quote cycle can lag past 10 s under load.
+      inclusionDeadlineMs: 30_000,
       tokens: [...tokenOf].map(([agent, token]) => ({ token, agent })),
       readerTokens: [readerToken],
       tpmRoots: hosts.flatMap((h) => h.tpmRoots),
