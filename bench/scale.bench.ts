@@ -32,9 +32,9 @@ import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { type BenchRecord, percentile } from './record.ts';
 import { appraisalFloor, receiptFloor } from './scale/floor.ts';
-import type { LoadResult } from './scale/load.worker.ts';
 import { type LoadThread, startLoadThread, startVerifierProc, type VerifierProc } from './scale/procs.ts';
 import { topSelfTime } from './scale/profile.ts';
+import { emptyLoadResult, type LoadResult } from './scale/result.ts';
 import { type BenchStore, openBenchStore } from './scale/store.ts';
 import { type StartedTpm, startTpm } from './scale/tpms.ts';
 
@@ -86,18 +86,7 @@ export function scaleOptions(argv: string[]): ScaleOptions {
 }
 
 function merge(results: LoadResult[]): LoadResult {
-  const all: LoadResult = {
-    cycles: 0,
-    accepted: 0,
-    receipts: 0,
-    late: 0,
-    refusals: [],
-    errors: [],
-    verdictMs: [],
-    healthMs: [],
-    verdicts: [],
-    steps: {},
-  };
+  const all = emptyLoadResult();
   for (const r of results) {
     all.cycles += r.cycles;
     all.accepted += r.accepted;

@@ -8,6 +8,7 @@
 import { parentPort, workerData } from 'node:worker_threads';
 import { SimAgent } from './agent.ts';
 import { Http } from './http.ts';
+import { emptyLoadResult, type LoadResult } from './result.ts';
 import { TpmSocket } from './tpm.ts';
 import type { TpmHost } from './tpms.ts';
 
@@ -27,23 +28,6 @@ export interface RunPlan {
   verdictEvery: number;
   /** Run each agent's cycle exactly once, however long that takes (`seconds` is then ignored). */
   once?: boolean;
-}
-
-/** What a load thread measured. */
-export interface LoadResult {
-  cycles: number;
-  accepted: number;
-  receipts: number;
-  /** Cycles skipped: due while the agent's previous one was still running (an agent has one in flight). */
-  late: number;
-  refusals: { status: number; body: string }[];
-  errors: string[];
-  verdictMs: number[];
-  healthMs: number[];
-  /** Each verdict read: status, level, and its checks that did not pass (name:status:code). */
-  /** ms spent in each cycle step, summed over the thread's cycles (receipts, checkpoint, nonce, quote, evidence). */
-  steps: Record<string, number>;
-  verdicts: { level: string | null; status: number; notPassed: string[]; body?: string }[];
 }
 
 const ENROL_PARALLEL = 8;
@@ -97,18 +81,7 @@ async function readVerdict(a: SimAgent, h: Http, out: LoadResult): Promise<void>
 
 /** Every agent cycles once a second, agent j at offset j/n of the second, for `plan.seconds`. */
 async function runPlan(plan: RunPlan): Promise<LoadResult> {
-  const out: LoadResult = {
-    cycles: 0,
-    accepted: 0,
-    receipts: 0,
-    late: 0,
-    refusals: [],
-    errors: [],
-    verdictMs: [],
-    healthMs: [],
-    verdicts: [],
-    steps,
-  };
+  const out = emptyLoadResult(steps);
   for (const k of Object.keys(steps)) delete steps[k];
   const n = agents.length;
   const t0 = performance.now();

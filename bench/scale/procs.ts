@@ -5,7 +5,8 @@
 import { type ChildProcess, fork } from 'node:child_process';
 import { once } from 'node:events';
 import { Worker } from 'node:worker_threads';
-import type { LoadJob, LoadResult, RunPlan } from './load.worker.ts';
+import type { LoadJob, RunPlan } from './load.worker.ts';
+import type { LoadResult } from './result.ts';
 
 /** A verifier process: its URL, a stats probe and close. */
 export interface VerifierProc {

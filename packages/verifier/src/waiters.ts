@@ -32,6 +32,7 @@ const POLL_BATCH = 1_000;
  */
 export class Waiters {
   readonly #byId = new Map<string, Waiting>();
+  readonly #listeners: ((id: string) => void)[] = [];
   readonly #poll: WaitersOptions['poll'];
   readonly #min: number;
   readonly #max: number;
@@ -80,8 +81,26 @@ export class Waiters {
     });
   }
 
-  /** Wakes everyone waiting for `id`. */
+  /**
+   * A receipt this process stored (receipt/push.ts calls it once per stored receipt): tells the
+   * listeners (onStored), then wakes everyone waiting for `id`.
+   */
   announce(id: string): void {
+    for (const fn of this.#listeners) fn(id);
+    this.#wake(id);
+  }
+
+  /**
+   * Calls `fn` with the id of every receipt this process stores from now on (the dashboard's
+   * live feed). Receipts another process stored, found by polling, are not told: they only wake
+   * this process's waiters. `fn` must not throw.
+   */
+  onStored(fn: (id: string) => void): void {
+    this.#listeners.push(fn);
+  }
+
+  /** Wakes everyone waiting for `id`. */
+  #wake(id: string): void {
     const w = this.#byId.get(id);
     if (w === undefined) return;
     for (const wake of [...w.wakers]) wake();
@@ -128,7 +147,7 @@ export class Waiters {
     try {
       const found = due.length === 0 ? new Set<string>() : await this.#poll!(due.map(([id]) => id));
       for (const [id, w] of due) {
-        if (found.has(id)) this.announce(id);
+        if (found.has(id)) this.#wake(id);
         w.step = Math.min(w.step * 2, this.#max);
         w.due = Date.now() + w.step;
       }

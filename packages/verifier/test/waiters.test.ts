@@ -16,6 +16,18 @@ test('announce wakes every waiter for that id and only them', async () => {
   assert.equal(w.size, 0);
 });
 
+test('onStored hears every receipt stored here, not those another process stored (found by the poll)', async () => {
+  const stored = new Set(['far']);
+  const w = new Waiters({ poll: async (ids) => new Set(ids.filter((id) => stored.has(id))), minPollMs: 5 });
+  const heard: string[] = [];
+  w.onStored((id) => heard.push(id));
+  const never = new AbortController().signal;
+  const far = w.wait('far', 60_000, never);
+  assert.equal(await far, true, 'woken by the poll');
+  w.announce('near');
+  assert.deepEqual(heard, ['near']);
+});
+
 test('an abort ends the wait with false, also when already aborted', async () => {
   const w = new Waiters();
   const ac = new AbortController();

@@ -108,16 +108,11 @@ export class VerdictFeed {
   }
 
   /**
-   * Listens on `waiters.announce`, which the receipt intake calls once for every receipt it
-   * stores (receipt/push.ts): the one point every stored receipt passes, so the feed needs no
-   * change to the intake. The original announce runs first, unchanged.
+   * Listens for every receipt this process stores (Waiters.onStored, told by the receipt intake,
+   * receipt/push.ts); receipts other processes stored are theirs to stream.
    */
-  tap(waiters: { announce(id: string): void }): void {
-    const announce = waiters.announce.bind(waiters);
-    waiters.announce = (id: string) => {
-      announce(id);
-      this.offer(id);
-    };
+  tap(waiters: { onStored(fn: (id: string) => void): void }): void {
+    waiters.onStored((id) => this.offer(id));
   }
 
   /** Whether anyone watches: a stream is open, or hosts or telemetry were read lately. */
