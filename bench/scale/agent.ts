@@ -5,6 +5,9 @@
  * key, then each cycle pushes its new receipts, signs a checkpoint over them (Ed25519 here, ECDSA
  * in the TPM), asks for a nonce and posts the TPM's quote over it. Nothing is pre-computed that
  * the verifier checks for freshness: every quote is made by the swtpm over the nonce just issued.
+ * With a simulated boot (kernel.ts), each evidence carries the kernel IMA log from the verifier's
+ * `kernelFrom` to the last entry logged, read after the quote, and the boot event log when the
+ * verifier asks for it (`bootLog`, or a first quote), as the agent sends them (docs/evidence.md).
  */
 import { createHash, sign } from 'node:crypto';
 import { type AgentKey, generateAgentKey } from '@tmb/agent';
@@ -32,6 +35,7 @@ import {
 import { checkpointKeyQualifying } from '@tmb/core/tpm';
 import { chatFields } from '../servers.ts';
 import type { Http } from './http.ts';
+import { type SimKernel, withPcr10 } from './kernel.ts';
 import type { TpmSocket } from './tpm.ts';
 import { APP_PCR, QUOTE_PCRS, type TpmHost } from './tpms.ts';
 
@@ -39,10 +43,15 @@ interface NonceAnswer {
   nonce: string;
   logFrom: number;
   checkpointSize: number | null;
+  resetCount?: number | null;
+  kernelFrom?: unknown;
+  bootLog?: unknown;
 }
 
 /** What one cycle did: accepted, or the verifier's refusal (status and body head). */
-export type CycleOutcome = { ok: true; receipts: number } | { ok: false; status: number; body: string };
+export type CycleOutcome =
+  | { ok: true; receipts: number; kernelEntries: number }
+  | { ok: false; status: number; body: string };
 
 /** A simulated agent: its name, token, receipt key, receipt log and TPM (shared with others). */
 export class SimAgent {
@@ -53,6 +62,8 @@ export class SimAgent {
   readonly #tpm: TpmSocket;
   readonly #host: TpmHost;
   readonly #http: Http;
+  /** The host's kernel log (shared by the agents of one TPM), or null: `kernel: null`. */
+  readonly #kernel: SimKernel | null;
   /** Ids of some receipts pushed, for verdict reads. */
   readonly ids: string[] = [];
   #note: { size: number; text: string } | null = null;
@@ -66,7 +77,9 @@ export class SimAgent {
     host: TpmHost;
     http: Http;
     steps: Record<string, number>;
+    kernel: SimKernel | null;
   }) {
+    this.#kernel = o.kernel;
     this.#steps = o.steps;
     this.name = o.name;
     this.token = o.token;
@@ -162,6 +175,46 @@ export class SimAgent {
     return text;
   }
 
+  /** Signs `n` new receipts and pushes them in one POST /v1/receipts (no quote follows). */
+  async push(n: number): Promise<{ ok: true } | { ok: false; status: number; body: string }> {
+    const batch = this.#receipts(n);
+    const r = await this.#http.request(
+      'POST',
+      '/v1/receipts',
+      this.token,
+      JSON.stringify({ agent: this.name, receipts: batch }),
+    );
+    return r.status === 200 ? { ok: true } : { ok: false, status: r.status, body: r.body.slice(0, 400) };
+  }
+
+  /** The evidence's `kernel` and `boot` members for nonce answer `n` (read after the quote). */
+  #logs(n: NonceAnswer): {
+    members: { kernel: { from: number; entries: string } | null; boot: { log: string } | null };
+    entries: number;
+  } {
+    const k = this.#kernel;
+    const boot = this.#host.boot;
+    if (k === null || boot === null) return { members: { kernel: null, boot: null }, entries: 0 };
+    const want = n.kernelFrom;
+    // A first quote of this boot (no resetCount yet) sends the whole log; else from kernelFrom.
+    const from =
+      n.resetCount != null &&
+      typeof want === 'number' &&
+      Number.isInteger(want) &&
+      want >= 0 &&
+      want <= k.count
+        ? want
+        : 0;
+    const count = k.count;
+    return {
+      members: {
+        kernel: { from, entries: toBase64Url(k.chunk(from)) },
+        boot: n.bootLog === true || n.resetCount == null ? { log: toBase64Url(boot.bootLog) } : null,
+      },
+      entries: count - from,
+    };
+  }
+
   /** One cycle: push `receipts` new receipts (if any), then quote the checkpoint and post the evidence. */
   async cycle(receipts: number): Promise<CycleOutcome> {
     let t = performance.now();
@@ -171,14 +224,8 @@ export class SimAgent {
       t = now;
     };
     if (receipts > 0) {
-      const batch = this.#receipts(receipts);
-      const r = await this.#http.request(
-        'POST',
-        '/v1/receipts',
-        this.token,
-        JSON.stringify({ agent: this.name, receipts: batch }),
-      );
-      if (r.status !== 200) return { ok: false, status: r.status, body: r.body.slice(0, 400) };
+      const r = await this.push(receipts);
+      if (!r.ok) return r;
       step('receipts');
     }
     const note = await this.#checkpoint();
@@ -194,12 +241,16 @@ export class SimAgent {
     step('nonce');
     const size = this.#note!.size;
     const qualifying = quoteQualifyingData(fromHex(n.nonce), note, { telemetryTool: null, upstream: null });
+    // PCR 10 as of every extend queued before this quote (the socket keeps call order).
+    const pcr10 = this.#kernel?.pcr10;
     const q = await this.#tpm.quote(this.#host.akHandle, qualifying, QUOTE_PCRS);
     step('quote');
+    const pcrs = pcr10 === undefined ? this.#host.pcrsFile : withPcr10(this.#host.pcrsFile, pcr10);
     const consistency =
       n.checkpointSize !== null && n.checkpointSize <= size
         ? encodeConsistencyProof(consistencyProof(this.#tree, n.checkpointSize, size))
         : null;
+    const logs = this.#logs(n);
     const ev = await this.#http.request(
       'POST',
       '/v1/attest/evidence',
@@ -211,19 +262,18 @@ export class SimAgent {
         quote: {
           attest: toBase64Url(q.attest),
           signature: toBase64Url(q.signature),
-          pcrs: toBase64Url(this.#host.pcrsFile),
+          pcrs: toBase64Url(pcrs),
         },
         // PCR 15 is never extended on the bench's TPMs: the agent's own log is empty.
         log: { from: n.logFrom, entries: '' },
         consistency,
-        kernel: null,
-        boot: null,
+        ...logs.members,
         telemetryTool: null,
         upstream: null,
       }),
     );
     step('evidence');
     if (ev.status !== 200) return { ok: false, status: ev.status, body: ev.body.slice(0, 400) };
-    return { ok: true, receipts };
+    return { ok: true, receipts, kernelEntries: logs.entries };
   }
 }

@@ -28,6 +28,7 @@ import {
 } from '@tmb/core/log';
 import { parseTpm2bPublic, tpmName, verifyQuote } from '@tmb/core/tpm';
 import { chatFields } from '../servers.ts';
+import { withPcr10 } from './kernel.ts';
 import { TpmSocket } from './tpm.ts';
 import { QUOTE_PCRS, type TpmHost } from './tpms.ts';
 
@@ -44,8 +45,16 @@ function rate(n: number, ms: number, fn: () => void): number {
   return i / ((c.user + c.system) / 1e6);
 }
 
-/** Evidence appraisals' signature and parse floor per second, on one real quote. */
-export async function appraisalFloor(host: TpmHost): Promise<number> {
+/**
+ * Evidence appraisals' signature and parse floor per second, on one real quote. `pcr10`: the
+ * TPM's PCR 10 now, when a simulated kernel has extended it since setup.
+ */
+export async function appraisalFloor(
+  host: TpmHost,
+  pcr10: Uint8Array | null = null,
+  ms = 3_000,
+): Promise<number> {
+  const pcrs = pcr10 === null ? host.pcrsFile : withPcr10(host.pcrsFile, pcr10);
   const name = 'scale-floor';
   const origin = logOrigin(name);
   const key = generateAgentKey(name);
@@ -66,14 +75,14 @@ export async function appraisalFloor(host: TpmHost): Promise<number> {
     const ak = parseTpm2bPublic(host.akPublic);
     const akName = tpmName(ak);
     const verifiers = [ed25519NoteVerifier(origin, key.publicKey), ecdsaNoteVerifier(origin, c.spki)];
-    return rate(2_000, 3_000, () => {
+    return rate(2_000, ms, () => {
       const opened = openCheckpoint(note, verifiers, origin);
       const r = verifyQuote({
         attest: q.attest,
         signature: q.signature,
         akPublic: ak,
         akName,
-        pcrs: host.pcrsFile,
+        pcrs,
         expectedQualifyingData: quoteQualifyingData(nonce, note, members),
         requirePcrs: true,
       });
@@ -87,8 +96,8 @@ export async function appraisalFloor(host: TpmHost): Promise<number> {
   }
 }
 
-/** core checkSignedReceipt per second on fresh receipts. */
-export function receiptFloor(): number {
+/** core checkSignedReceipt per second on fresh receipts (at most `ms` of work). */
+export function receiptFloor(ms = 3_000): number {
   const key = generateAgentKey('scale-floor');
   const now = Date.now() * 1000;
   const receipts = Array.from({ length: 2_000 }, (_, seq) => {
@@ -105,7 +114,7 @@ export function receiptFloor(): number {
     return toSignedReceipt(bytes, new Uint8Array(sign(null, receiptSigningMessage(bytes), key.privateKey)));
   });
   let i = 0;
-  return rate(receipts.length, 3_000, () => {
+  return rate(receipts.length, ms, () => {
     const c = checkSignedReceipt(receipts[i++]!, () => key.publicKey);
     if (c.checks[1]?.status !== 'pass') throw new Error('floor: receipt does not verify');
   });

@@ -8,6 +8,7 @@
 import { parentPort, workerData } from 'node:worker_threads';
 import { SimAgent } from './agent.ts';
 import { Http } from './http.ts';
+import { SimKernel } from './kernel.ts';
 import { emptyLoadResult, type LoadResult } from './result.ts';
 import { TpmSocket } from './tpm.ts';
 import type { TpmHost } from './tpms.ts';
@@ -26,8 +27,24 @@ export interface RunPlan {
   receiptsPerCycle: number;
   /** One verdict read for every `verdictEvery` accepted cycles (0: none). */
   verdictEvery: number;
-  /** Run each agent's cycle exactly once, however long that takes (`seconds` is then ignored). */
+  /** Kernel IMA entries this host's simulated kernel logs (and extends) a second while the plan runs. */
+  kernelRate?: number;
+  /**
+   * Run the cycle of each agent not yet accepted once (a warm-up round), however long that takes
+   * (`seconds` is then ignored).
+   */
   once?: boolean;
+  /** Most cycles in flight at once (default MAX_IN_FLIGHT). */
+  inFlight?: number;
+}
+
+/** The receipts capacity phase (`--receipts-phase`): receipt pushes only, as fast as they are taken. */
+export interface PushPlan {
+  seconds: number;
+  /** Receipts per POST /v1/receipts. */
+  batch: number;
+  /** Pushes in flight at once from this thread (each agent has at most one). */
+  inFlight: number;
 }
 
 const ENROL_PARALLEL = 8;
@@ -42,9 +59,35 @@ const tpm = await TpmSocket.open(job.host.port);
 const http = job.verifiers.map((u) => new Http(u, MAX_IN_FLIGHT));
 const reads = job.verifiers.map((u) => new Http(u, 4));
 const steps: Record<string, number> = {};
+// The host's kernel log, shared by its agents as one host's kernel is by its processes.
+const boot = job.host.boot;
+const kernel = boot === null ? null : new SimKernel(boot.entries, boot.pcr10);
 const agents = job.agents.map(
-  (a, i) => new SimAgent({ ...a, tpm, host: job.host, http: http[i % http.length]!, steps }),
+  (a, i) => new SimAgent({ ...a, tpm, host: job.host, http: http[i % http.length]!, steps, kernel }),
 );
+
+/**
+ * Logs `rate` kernel entries a second (spread over the second) until the returned stop is
+ * called, which resolves once every extend is done (and sets `out.pcr10`).
+ */
+function growKernel(rate: number, out: LoadResult): () => Promise<void> {
+  const pending = new Set<Promise<void>>();
+  const timer =
+    kernel === null || rate <= 0
+      ? null
+      : setInterval(() => {
+          const p = kernel.grow(tpm).catch((e: unknown) => {
+            if (out.errors.length < 20) out.errors.push(`kernel extend: ${String(e).slice(0, 200)}`);
+          });
+          pending.add(p);
+          void p.finally(() => pending.delete(p));
+        }, 1000 / rate);
+  return async () => {
+    if (timer !== null) clearInterval(timer);
+    await Promise.all(pending);
+    out.pcr10 = kernel === null ? null : Buffer.from(kernel.pcr10).toString('hex');
+  };
+}
 
 async function enrolAll(): Promise<void> {
   let next = 0;
@@ -79,6 +122,9 @@ async function readVerdict(a: SimAgent, h: Http, out: LoadResult): Promise<void>
   });
 }
 
+/** Agents with an accepted evidence: a warm-up round (`once`) skips them. */
+const warmed = new Array<boolean>(agents.length).fill(false);
+
 /** Every agent cycles once a second, agent j at offset j/n of the second, for `plan.seconds`. */
 async function runPlan(plan: RunPlan): Promise<LoadResult> {
   const out = emptyLoadResult(steps);
@@ -97,8 +143,10 @@ async function runPlan(plan: RunPlan): Promise<LoadResult> {
       .then(async (r) => {
         out.cycles++;
         if (r.ok) {
+          warmed[j] = true;
           out.accepted++;
           out.receipts += r.receipts;
+          out.kernelEntries += r.kernelEntries;
           if (plan.verdictEvery > 0 && ++sinceVerdict >= plan.verdictEvery) {
             sinceVerdict = 0;
             await readVerdict(a, reads[j % reads.length]!, out);
@@ -119,11 +167,13 @@ async function runPlan(plan: RunPlan): Promise<LoadResult> {
   let j = 0;
   const dueAt = () => t0 + k * 1000 + (j / n) * 1000;
   const once = plan.once === true;
+  const limit = plan.inFlight ?? MAX_IN_FLIGHT;
+  const stopGrowing = growKernel(plan.kernelRate ?? 0, out);
   while (once ? k < 1 : performance.now() < end) {
     const now = performance.now();
-    while (dueAt() <= now && (once ? k < 1 : dueAt() < end) && running.size < MAX_IN_FLIGHT) {
+    while (dueAt() <= now && (once ? k < 1 : dueAt() < end) && running.size < limit) {
       if (busy[j]) out.late++;
-      else start(j);
+      else if (!(once && warmed[j])) start(j);
       if (++j === n) {
         j = 0;
         k++;
@@ -132,18 +182,60 @@ async function runPlan(plan: RunPlan): Promise<LoadResult> {
     await new Promise((r) => setTimeout(r, 5));
   }
   await Promise.all(running);
+  await stopGrowing();
+  return out;
+}
+
+/**
+ * `plan.inFlight` lanes, each pushing the next idle agent's batch as soon as its last push is
+ * answered, until `plan.seconds` have passed. `cycles` counts pushes, `accepted` those taken.
+ */
+async function pushPlan(plan: PushPlan): Promise<LoadResult> {
+  const out = emptyLoadResult();
+  const end = performance.now() + plan.seconds * 1000;
+  const busy = new Array<boolean>(agents.length).fill(false);
+  let next = 0;
+  const lane = async () => {
+    while (performance.now() < end) {
+      let j = next;
+      while (busy[j]) j = (j + 1) % agents.length;
+      next = (j + 1) % agents.length;
+      busy[j] = true;
+      try {
+        const r = await agents[j]!.push(plan.batch);
+        out.cycles++;
+        if (r.ok) {
+          out.accepted++;
+          out.receipts += plan.batch;
+        } else if (out.refusals.length < 20) out.refusals.push({ status: r.status, body: r.body });
+      } catch (e) {
+        if (out.errors.length < 20) out.errors.push(String(e).slice(0, 300));
+      } finally {
+        busy[j] = false;
+      }
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(plan.inFlight, agents.length) }, lane));
   return out;
 }
 
 parentPort!.on(
   'message',
-  async (m: { kind: 'enrol' } | { kind: 'run'; plan: RunPlan } | { kind: 'close' }) => {
+  async (
+    m:
+      | { kind: 'enrol' }
+      | { kind: 'run'; plan: RunPlan }
+      | { kind: 'push'; plan: PushPlan }
+      | { kind: 'close' },
+  ) => {
     try {
       if (m.kind === 'enrol') {
         await enrolAll();
         parentPort!.postMessage({ kind: 'enrol' });
       } else if (m.kind === 'run') {
         parentPort!.postMessage({ kind: 'run', result: await runPlan(m.plan) });
+      } else if (m.kind === 'push') {
+        parentPort!.postMessage({ kind: 'push', result: await pushPlan(m.plan) });
       } else {
         for (const h of [...http, ...reads]) h.close();
         tpm.close();

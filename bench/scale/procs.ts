@@ -5,14 +5,21 @@
 import { type ChildProcess, fork } from 'node:child_process';
 import { once } from 'node:events';
 import { Worker } from 'node:worker_threads';
-import type { LoadJob, RunPlan } from './load.worker.ts';
+import type { LoadJob, PushPlan, RunPlan } from './load.worker.ts';
 import type { LoadResult } from './result.ts';
+
+/** A verifier process's memory and CPU time used so far. */
+export interface ProcStats {
+  rss: number;
+  heap: number;
+  cpuUs: number;
+}
 
 /** A verifier process: its URL, a stats probe and close. */
 export interface VerifierProc {
   url: string;
   pid: number;
-  stats(): Promise<{ rss: number; heap: number; cpuUs: number }>;
+  stats(): Promise<ProcStats>;
   /** Starts a CPU profile (node:inspector in the process). */
   profileStart(): Promise<void>;
   /** Stops it and writes it into `dir` as verifier-<pid>.cpuprofile. */
@@ -66,7 +73,7 @@ export async function startVerifierProc(configPath: string): Promise<VerifierPro
     url: started.url,
     pid: child.pid!,
     stats: async () => {
-      const p = reply<{ rss: number; heap: number; cpuUs: number }>(child, 'stats', 30_000);
+      const p = reply<ProcStats>(child, 'stats', 30_000);
       child.send({ kind: 'stats' });
       return p;
     },
@@ -94,6 +101,8 @@ export async function startVerifierProc(configPath: string): Promise<VerifierPro
 export interface LoadThread {
   enrol(): Promise<void>;
   run(plan: RunPlan): Promise<LoadResult>;
+  /** The receipts capacity phase. */
+  push(plan: PushPlan): Promise<LoadResult>;
   close(): Promise<void>;
 }
 
@@ -128,6 +137,7 @@ function ask<T>(w: Worker, kind: string, send: unknown, ms: number): Promise<T> 
 export async function startLoadThread(job: LoadJob, enrolMs: number): Promise<LoadThread> {
   const w = new Worker(new URL('./load.worker.ts', import.meta.url), { workerData: job });
   await ask(w, 'ready', undefined, 60_000);
+  let closed: Promise<void> | undefined;
   return {
     enrol: () => ask<unknown>(w, 'enrol', { kind: 'enrol' }, enrolMs).then(() => undefined),
     run: async (plan) =>
@@ -139,9 +149,16 @@ export async function startLoadThread(job: LoadJob, enrolMs: number): Promise<Lo
           plan.once ? enrolMs : plan.seconds * 1000 + 120_000,
         )
       ).result,
-    close: async () => {
-      await ask(w, 'close', { kind: 'close' }, 10_000).catch(() => undefined);
-      await w.terminate();
+    push: async (plan) =>
+      (await ask<{ result: LoadResult }>(w, 'push', { kind: 'push', plan }, plan.seconds * 1000 + 120_000))
+        .result,
+    close: () => {
+      // Once: the bench closes its threads before the floor, and its teardown again.
+      closed ??= ask(w, 'close', { kind: 'close' }, 10_000)
+        .catch(() => undefined)
+        .then(() => w.terminate())
+        .then(() => undefined);
+      return closed;
     },
   };
 }

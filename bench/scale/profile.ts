@@ -59,3 +59,32 @@ export async function topSelfTime(
     .slice(0, top)
     .map(([fn, us]) => ({ fn, share: Math.round((us / total) * 1000) / 10 }));
 }
+
+/**
+ * Share (%) of the samples of the profile at `path` whose stack holds a function named in `names`
+ * (its inclusive time: what it and everything it called cost).
+ */
+export async function inclusiveShare(path: string, names: readonly string[]): Promise<number> {
+  const p = JSON.parse(await readFile(path, 'utf8')) as CpuProfile;
+  const parent = new Map<number, number>();
+  for (const n of p.nodes) for (const c of n.children ?? []) parent.set(c, n.id);
+  const wanted = new Set(names);
+  const hit = new Map<number, boolean>();
+  const under = (id: number): boolean => {
+    const known = hit.get(id);
+    if (known !== undefined) return known;
+    const n = p.nodes.find((x) => x.id === id);
+    const up = parent.get(id);
+    const h = (n !== undefined && wanted.has(n.callFrame.functionName)) || (up !== undefined && under(up));
+    hit.set(id, h);
+    return h;
+  };
+  let total = 0;
+  let inside = 0;
+  p.samples.forEach((id, i) => {
+    const dt = p.timeDeltas[i] ?? 0;
+    total += dt;
+    if (under(id)) inside += dt;
+  });
+  return total === 0 ? 0 : Math.round((inside / total) * 1000) / 10;
+}

@@ -3,8 +3,8 @@
  * (test/fixtures/pg.ts: initdb in a temp folder, its own port on 127.0.0.1, fsync off) when
  * PostgreSQL is installed (or TMB_TEST_PG_URL names a server), else one SQLite file in WAL mode.
  */
-import { readFile, stat } from 'node:fs/promises';
-import { join } from 'node:path';
+import { readFile, rm, stat } from 'node:fs/promises';
+import { dirname, join } from 'node:path';
 import postgres from 'postgres';
 import { type PgServer, pgSkip, startPg } from '../../test/fixtures/pg.ts';
 
@@ -22,6 +22,8 @@ export interface BenchStore {
    * pg_stat_activity's pids, read from /proc), or null (SQLite runs inside the verifiers).
    */
   cpuSeconds(): Promise<number | null>;
+  /** Temporary folders it made outside the bench's own (a private cluster's), removed by close. */
+  dirs: string[];
   close(): Promise<void>;
 }
 
@@ -63,12 +65,14 @@ export async function openBenchStore(
         return n;
       },
       cpuSeconds: async () => null,
+      dirs: [],
       close: async () => {},
     };
   }
   const server: PgServer = await startPg();
   try {
     const url = await server.newDatabase();
+    const data = process.env.TMB_TEST_PG_URL ? null : await dataDirectory(url);
     return {
       kind: 'postgres',
       label: process.env.TMB_TEST_PG_URL
@@ -97,10 +101,51 @@ export async function openBenchStore(
           await sql.end({ timeout: 5 });
         }
       },
-      close: () => server.close(),
+      dirs: data === null ? [] : [dirname(data)],
+      close: async () => {
+        try {
+          await server.close();
+        } catch (err) {
+          // Stopped under us (Ctrl-C reaches the whole process group): the fixture's close fails
+          // at its DROP DATABASE before it stops the cluster and removes its folder.
+          if (data === null) throw err;
+          await stopCluster(data);
+        }
+      },
     };
   } catch (err) {
     await server.close();
     throw err;
   }
+}
+
+/** The private cluster's data folder (inside the fixture's temporary folder). */
+async function dataDirectory(url: string): Promise<string> {
+  const sql = postgres(url, { max: 1, connect_timeout: 10, onnotice: () => {} });
+  try {
+    const [row] = await sql<{ data_directory: string }[]>`show data_directory`;
+    return row!.data_directory;
+  } finally {
+    await sql.end({ timeout: 5 });
+  }
+}
+
+/** Stops the postmaster of `data` (its postmaster.pid, SIGTERM then SIGKILL) and removes the folder. */
+async function stopCluster(data: string): Promise<void> {
+  const pid = Number((await readFile(join(data, 'postmaster.pid'), 'utf8').catch(() => '')).split('\n')[0]);
+  if (Number.isInteger(pid) && pid > 0) {
+    const kill = (s: NodeJS.Signals | 0) => {
+      try {
+        process.kill(pid, s);
+        return true;
+      } catch {
+        return false;
+      }
+    };
+    kill('SIGTERM');
+    const until = Date.now() + 10_000;
+    while (kill(0) && Date.now() < until) await new Promise((r) => setTimeout(r, 50));
+    kill('SIGKILL');
+  }
+  await rm(dirname(data), { recursive: true, force: true });
 }

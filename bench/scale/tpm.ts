@@ -4,7 +4,8 @@
  * time. Why not tpm2-tools: one tool run costs about 30 ms of process start (docs/evidence.md,
  * "Rates"), so 10,000 simulated agents could not quote once a second; the TPM itself answers a
  * quote in well under a millisecond. Only what bench/scale needs: ActivateCredential under the
- * EK's policy, Certify and Sign (command layouts from packages/agent/src/tpm/raw.ts), Quote.
+ * EK's policy, Certify and Sign (command layouts from packages/agent/src/tpm/raw.ts), Quote, and
+ * PCR_Extend for the simulated boot (kernel.ts).
  * Layouts: TPM 2.0 Part 1, 18 (command/response) and 19.8 (sessions); Part 3 per command.
  */
 import { randomBytes } from 'node:crypto';
@@ -25,7 +26,14 @@ const RH_NULL = 0x40000007;
 const RH_ENDORSEMENT = 0x4000000b;
 const ALG_NULL = 0x0010;
 const ALG_SHA256 = 0x000b;
-const CC = { startAuthSession: 0x176, policySecret: 0x151, activate: 0x147, quote: 0x158, flush: 0x165 };
+const CC = {
+  startAuthSession: 0x176,
+  policySecret: 0x151,
+  activate: 0x147,
+  quote: 0x158,
+  flush: 0x165,
+  extend: 0x182,
+};
 /** Longest response accepted (a quote is a few hundred bytes). */
 const MAX_RESPONSE = 64 * 1024;
 
@@ -204,6 +212,21 @@ export class TpmSocket {
     const p = params(await this.send(cmd), 'TPM2_Quote');
     const size = (p[0]! << 8) | p[1]!;
     return { attest: p.slice(2, 2 + size), signature: p.slice(2 + size) };
+  }
+
+  /**
+   * TPM2_PCR_Extend of one sha256 `digest` into `pcr` (Part 3, 22.2; the PCR's authValue is
+   * empty). Queued in call order like every command: a quote asked for later covers it.
+   */
+  async extend(pcr: number, digest: Uint8Array): Promise<void> {
+    const cmd = withSessions(
+      CC.extend,
+      [pcr],
+      [new Uint8Array(0)],
+      [...u32(1), ...u16(ALG_SHA256), ...digest],
+    );
+    const res = await this.send(cmd);
+    if (rc(res) !== 0) throw new Error(`TPM2_PCR_Extend: the TPM answered 0x${rc(res).toString(16)}`);
   }
 
   /** TPM2_Certify of `object` (authValue `auth`) by the AK at `ak` over `qualifying`. */

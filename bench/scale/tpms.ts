@@ -3,14 +3,18 @@
  * certificate from a local CA), started, and given, through tpm2-tools as the agent's driver does
  * it, a persistent AK under the EK and a persistent checkpoint key (packages/agent/src/tpm/ckey.ts)
  * whose authValue this process holds. Everything per agent (ActivateCredential, Certify, Sign,
- * Quote) is then a raw command on the swtpm's socket (tpm.ts). PCRs are never extended after
- * setup, so one `tpm2_quote -o` PCR file per TPM serves every quote it makes.
+ * Quote) is then a raw command on the swtpm's socket (tpm.ts). With a simulated boot (kernel.ts)
+ * the firmware's and kernel's extends are made here too; after setup only PCR 10 changes (the
+ * kernel log growing), so one `tpm2_quote -o` PCR file per TPM, with PCR 10 replaced by its value
+ * at each quote (kernel.ts withPcr10), serves every quote it makes.
  */
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { DEFAULT_AK_HANDLE, provisionSwtpm, startSwtpm, TpmDriver, tctiString } from '@tmb/agent/tpm';
 import { createCkey } from '../../packages/agent/src/tpm/ckey.ts';
 import { runTool, runToolBytes } from '../../packages/agent/src/tpm/exec.ts';
+import { type SimBoot, simulateBoot, withPcr10 } from './kernel.ts';
+import { TpmSocket } from './tpm.ts';
 
 /** sha256 PCRs every evidence quote selects: 0-9, 10 and the application PCR (docs/evidence.md). */
 export const APP_PCR = 15;
@@ -28,6 +32,8 @@ export interface TpmHost {
   akPublic: Uint8Array;
   ckey: { handle: number; auth: Uint8Array; public: Uint8Array; spki: Uint8Array };
   pcrsFile: Uint8Array;
+  /** The simulated boot made on this TPM (its logs, PCR 10 after them); null: `--kernel none`. */
+  boot: SimBoot | null;
 }
 
 /** A started swtpm with its setup, and how to stop it. */
@@ -39,11 +45,22 @@ export interface StartedTpm {
   stop: () => Promise<void>;
 }
 
+/** Boots the swtpm at 127.0.0.1:`port` (kernel.ts simulateBoot) over one raw connection. */
+async function bootTpm(port: number): Promise<SimBoot> {
+  const tpm = await TpmSocket.open(port);
+  try {
+    return await simulateBoot(tpm);
+  } finally {
+    tpm.close();
+  }
+}
+
 /**
- * Manufactures and starts one swtpm in `dir` and prepares its AK and checkpoint key.
+ * Manufactures and starts one swtpm in `dir` and prepares its AK and checkpoint key; with `boot`,
+ * gives it a simulated measured boot (firmware and kernel logs) first.
  * @throws TpmDriverError when swtpm or tpm2-tools are missing or fail
  */
-export async function startTpm(dir: string): Promise<StartedTpm> {
+export async function startTpm(dir: string, boot = false): Promise<StartedTpm> {
   const state = await provisionSwtpm(join(dir, 'swtpm'));
   const swtpm = await startSwtpm(state);
   try {
@@ -55,7 +72,10 @@ export async function startTpm(dir: string): Promise<StartedTpm> {
     const ekCertificate = await driver.readEkCertificate();
     if (ekCertificate === null) throw new Error('the swtpm holds no EK certificate');
     const ak = await driver.createAk();
+    const booted = boot ? await bootTpm(swtpm.tcti.port) : null;
     const pcrsFile = (await driver.quote(QUOTE_PCRS, new Uint8Array(32))).pcrsFile;
+    // The TPM's own PCR 10 must be the replay of the kernel log made here.
+    if (booted !== null) withPcr10(pcrsFile, booted.pcr10, true);
     await driver.close();
     const tcti = tctiString(swtpm.tcti);
     const ckey = await createCkey(
@@ -80,6 +100,7 @@ export async function startTpm(dir: string): Promise<StartedTpm> {
         akPublic: ak.public,
         ckey: { handle: CKEY_HANDLE, auth: ckey.auth, public: ckey.public, spki: ckey.spki },
         pcrsFile,
+        boot: booted,
       },
       roots,
       pid: swtpm.pid,

@@ -18,6 +18,9 @@ interface ChildConfig {
   databaseUrl?: string;
   tokens: { token: string; agent: string }[];
   tpmRoots: string[];
+  /** The runtime and boot policies the simulated boot satisfies (kernel.ts); absent: none. */
+  imaPolicy?: string;
+  bootPolicy?: string;
 }
 
 const config = JSON.parse(await readFile(process.argv[2]!, 'utf8')) as ChildConfig;
@@ -26,6 +29,8 @@ const v = await startVerifier({
   ...(config.databaseUrl === undefined ? {} : { databaseUrl: config.databaseUrl }),
   tokens: config.tokens,
   tpmRoots: config.tpmRoots,
+  ...(config.imaPolicy === undefined ? {} : { imaPolicy: config.imaPolicy }),
+  ...(config.bootPolicy === undefined ? {} : { bootPolicy: config.bootPolicy }),
   rateLimit: false,
 });
 process.send!({ kind: 'url', url: v.url });

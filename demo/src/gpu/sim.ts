@@ -101,6 +101,18 @@ interface InFlight {
   gen?: { from: number; until: number; powerW: number };
 }
 
+/**
+ * How long utilization (and the SM clock) keep reading the last work's level after the last
+ * request ended, ms. A real reading is the busy share of a past sample period (1/6 s to 1 s), so
+ * it shows work that just ended; the simulation holds it much longer on purpose: the agent's
+ * window around a request opens before the GPU sees the request and closes after, by however
+ * long a loaded CPU takes, and samples read idle there pulled an honest answer's mean
+ * utilization down with the machine's load (from 93 % to 73 % in a demo round on this machine;
+ * demo/test/gpu/load.test.ts). Held, utilization is the variant's (the work's), not the
+ * scheduler's, for any answer within 10 s of the one before.
+ */
+export const UTIL_HOLD_MS = 10_000;
+
 /** Time constant of the reported power's smoothing of per-token energy, ms. */
 const POWER_TAU_MS = 100;
 
@@ -116,8 +128,12 @@ const POWER_TAU_MS = 100;
  * begun with `generates` draws only its prefill until it says how it generates (however long a
  * loaded machine takes to read and parse its body); one begun without it that the sample server
  * never described draws, after its prefill, energy per token x the variant's nominal token rate
- * for as long as it runs. The energy counter integrates all of it exactly;
- * power readings (per-token energy smoothed over 100 ms, plus the continuous part) carry 3% noise.
+ * for as long as it runs. The energy counter integrates all of that work exactly and nothing
+ * else: the idle power (drawn while nothing is in flight) shows in the power readings but not in
+ * the counter, so the counter is a function of the work done (requests, tokens, the variant), not
+ * of how long a loaded machine's CPU takes around it. Power readings (per-token energy smoothed
+ * over 100 ms, plus the continuous part, plus idle when nothing is in flight) carry 3% noise
+ * from the seeded generator.
  */
 export class SimulatedGpu {
   readonly options: Required<SimGpuOptions>;
@@ -129,6 +145,8 @@ export class SimulatedGpu {
   /** Smoothed power of per-token energy, W, as of #rateAt. */
   #rate = 0;
   #rateAt = 0;
+  /** When the last request in flight ended (utilization holds UTIL_HOLD_MS after it). */
+  #idleSince = Number.NEGATIVE_INFINITY;
 
   constructor(options: SimGpuOptions) {
     this.options = {
@@ -196,6 +214,7 @@ export class SimulatedGpu {
         if (!this.#inFlight.has(r)) return;
         this.#advance();
         this.#inFlight.delete(r);
+        if (this.#inFlight.size === 0) this.#idleSince = this.#last;
       },
     };
   }
@@ -204,11 +223,14 @@ export class SimulatedGpu {
   read(): SimGpuReading {
     this.#advance();
     const now = this.#last;
+    const working = this.#inFlight.size > 0;
+    const busy = working || now - this.#idleSince < UTIL_HOLD_MS;
     const p = Math.min(
       this.options.powerLimitW,
-      this.#power(now) + this.#rate * Math.exp(-(now - this.#rateAt) / POWER_TAU_MS),
+      (working ? 0 : this.options.idleW) +
+        this.#power(now) +
+        this.#rate * Math.exp(-(now - this.#rateAt) / POWER_TAU_MS),
     );
-    const busy = this.#inFlight.size > 0;
     const util = busy ? BUSY_UTILIZATION[this.options.variant] : 0;
     const noisy = (x: number, sd: number) => Math.max(0, x * (1 + sd * this.#rng.normal()));
     return {
@@ -232,7 +254,13 @@ export class SimulatedGpu {
     };
   }
 
-  /** Continuous power at `now`, W: idle, prefill, and the nominal decode of token-less requests. */
+  /**
+   * Continuous power of work at `now`, W: prefill, non-streamed generation and the nominal decode
+   * of token-less requests; what the energy counter integrates. Idle power is not in it (read()
+   * reports it): the agent's window around a request opens before the GPU sees it and closes
+   * after, by however long a loaded CPU takes, and idle energy counted there made a starved
+   * honest host look 15 to 30 % costlier per token (demo/test/gpu/load.test.ts).
+   */
   #power(now: number): number {
     const o = this.options;
     const rate = o.tokenLatencyMs > 0 ? 1000 / o.tokenLatencyMs : Number.POSITIVE_INFINITY;
@@ -240,7 +268,7 @@ export class SimulatedGpu {
     // (token()), not per second: a request the machine's timers stretch does not spend more
     // energy per token than one they did not (it did, and the cheap stand-in then looked honest).
     // Static power is charged per token while any request is in flight (token(), generate()).
-    let p = this.#inFlight.size > 0 ? 0 : o.idleW;
+    let p = 0;
     for (const r of this.#inFlight) {
       // Prefill: a fixed power for one nominal token latency, so a fixed energy per request.
       const prefill = now - r.start < o.tokenLatencyMs;

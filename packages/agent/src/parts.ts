@@ -71,6 +71,8 @@ export function openReceipts(
   );
   parts.feeder = feeder;
   feeder.catchUp();
+  // The log is in the store's database: each batch's leaves go in the transaction of its receipts.
+  store.inCommit = (rows) => feeder.inCommit(rows);
   // Receipt v2 `served`: the weights and engine measured at start, the same for every receipt of this key.
   const signer = new ReceiptSigner(opts.name, key, store, nowUs(), served);
   signer.onStored = (row) => feeder.add(row);

@@ -94,7 +94,10 @@ test('kill -9 of the agent loses no receipt of any answer a client received whol
       const count = (store.db.prepare('SELECT COUNT(*) AS n FROM receipts').get() as { n: number }).n;
       assert.equal(count, n);
       // Every stored receipt is in the log, in run 0: a crash never leaves a gap that would end a run.
+      // Receipts and their leaves commit in one transaction (ReceiptStore.inCommit), so no receipt
+      // is left without its leaf for catchUp to append.
       const log = ReceiptLog.open(store.db);
+      assert.equal(log.size, n, 'every stored receipt has its leaf without a catch-up');
       new LogFeeder(log, store, (err) => assert.fail(String(err))).catchUp();
       assert.deepEqual(log.run, { run: 0, base: 0 });
       assert.equal(log.size, n);

@@ -41,131 +41,20 @@ const NULL_BODY = new Set([101, 103, 204, 205, 304]);
  *   const result = await tmb.verify(response);
  */
 export function createVerifiedFetch(options: VerifiedFetchOptions = {}): VerifiedFetch {
-  const baseFetch = options.fetch ?? globalThis.fetch;
-  const waitMs = options.waitMs ?? 10_000;
-  const timeoutMs = options.timeoutMs ?? 10_000;
-  let verifierBase: string | undefined;
-  if (options.verifierUrl !== undefined) {
-    let u: URL;
-    try {
-      u = new URL(options.verifierUrl);
-    } catch (cause) {
-      throw new ClientError(
-        'CLIENT_CONFIG_INVALID',
-        `verifierUrl ${JSON.stringify(options.verifierUrl)} is not a URL`,
-        { cause },
-      );
-    }
-    if (u.protocol !== 'http:' && u.protocol !== 'https:') {
-      throw new ClientError(
-        'CLIENT_CONFIG_INVALID',
-        `verifierUrl must be http or https, found ${u.protocol}`,
-      );
-    }
-    verifierBase = u.href.replace(/\/+$/, '');
-  }
+  const ctx: Context = {
+    options,
+    baseFetch: options.fetch ?? globalThis.fetch,
+    verifierBase: verifierBaseOf(options.verifierUrl),
+    waitMs: options.waitMs ?? 10_000,
+    timeoutMs: options.timeoutMs ?? 10_000,
+  };
   const results = new WeakMap<Response, Promise<ClientResult>>();
-
-  async function settle(
-    res: Response,
-    request: Uint8Array,
-    nonce: string,
-    body: Promise<CapturedBody>,
-  ): Promise<ClientResult> {
-    const response = await body;
-    const receiptId = res.headers.get('tmb-receipt-id');
-    const requestId = res.headers.get('x-request-id');
-    const checks: ClientCheck[] = [];
-    const validId = isReceiptId(receiptId) ? receiptId : null;
-    let answer: VerifierAnswer | null = null;
-    let resultCheck: ClientCheck | undefined;
-    let bound: BoundResult | null = null;
-    const done = (): ClientResult => {
-      const result = appraiseExchange({
-        receiptId: validId,
-        requestId,
-        request,
-        response,
-        nonce,
-        checks,
-        answer,
-        resultCheck,
-        bound,
-      });
-      try {
-        options.onResult?.(result, res);
-      } catch {
-        // A failing callback must not turn into an unhandled rejection in the caller's process.
-      }
-      return result;
-    };
-    if (validId === null) {
-      checks.push({
-        name: 'client.receipt_header',
-        status: 'fail',
-        code: 'RECEIPT_HEADER_MISSING',
-        detail:
-          receiptId === null
-            ? 'the response has no tmb-receipt-id header: it did not pass through an agent'
-            : 'the tmb-receipt-id header is not 32 lower-case hex digits',
-      });
-      return done();
-    }
-    checks.push({ name: 'client.receipt_header', status: 'pass', detail: `tmb-receipt-id ${validId}` });
-    // The provider's tmb-receipt-url is never used: a verifier the provider picks can say anything.
-    if (verifierBase === undefined) {
-      checks.push({
-        name: 'verifier.source',
-        status: 'fail',
-        code: 'VERIFIER_NOT_CONFIGURED',
-        detail:
-          "no verifierUrl configured: no verifier was asked (the provider's tmb-receipt-url is never used), so nothing about this answer is proven",
-      });
-      return done();
-    }
-    const source = { url: `${verifierBase}/v1/receipts/${validId}`, chosenBy: 'client' as const };
-    checks.push({
-      name: 'verifier.source',
-      status: 'pass',
-      detail: `the configured verifier ${new URL(source.url).origin}`,
-    });
-    let fetched = await fetchReceipt(baseFetch, source, waitMs, timeoutMs);
-    // Coverage by a quoted checkpoint comes a moment after the receipt: ask again until it does.
-    const quoteDeadline = Date.now() + (options.waitForQuoteMs ?? 0);
-    while (fetched.answer !== null && pendingQuote(fetched.answer) && Date.now() < quoteDeadline) {
-      await new Promise((r) => setTimeout(r, 200));
-      const again = await fetchReceipt(baseFetch, source, 0, timeoutMs);
-      if (again.answer === null) break;
-      fetched = again;
-    }
-    checks.push(fetched.check);
-    answer = fetched.answer;
-    if (answer !== null && options.verifierKey !== undefined) {
-      ({ check: resultCheck, bound } = await verifyResult(answer.result, options.verifierKey, validId));
-    }
-    return done();
-  }
-
   const verifiedFetch = async (input: RequestInfo | URL, init?: RequestInit): Promise<Response> => {
-    const req = new Request(input, init);
-    // The exact bytes that go on the wire: read once here, then sent as they are.
-    const request = req.body === null ? new Uint8Array(0) : new Uint8Array(await req.arrayBuffer());
-    const headers = new Headers(req.headers);
-    if (!headers.has('accept-encoding')) headers.set('accept-encoding', 'identity');
-    // Our own nonce, always (a caller's value is replaced): the receipt must carry this one.
-    const nonce = toBase64Url(crypto.getRandomValues(new Uint8Array(32)));
-    headers.set(CLIENT_NONCE_HEADER, nonce);
-    const res = await baseFetch(req.url, {
-      method: req.method,
-      headers,
-      body: req.body === null ? null : request,
-      signal: req.signal,
-      redirect: req.redirect,
-    });
+    const { res, request, nonce } = await send(ctx.baseFetch, input, init);
     if (res.body === null || NULL_BODY.has(res.status)) {
       results.set(
         res,
-        settle(res, request, nonce, Promise.resolve({ bytes: new Uint8Array(0), end: 'complete' })),
+        settle(ctx, res, request, nonce, Promise.resolve({ bytes: new Uint8Array(0), end: 'complete' })),
       );
       return res;
     }
@@ -177,10 +66,9 @@ export function createVerifiedFetch(options: VerifiedFetchOptions = {}): Verifie
     });
     Object.defineProperty(wrapped, 'url', { value: res.url });
     Object.defineProperty(wrapped, 'redirected', { value: res.redirected });
-    results.set(wrapped, settle(wrapped, request, nonce, done));
+    results.set(wrapped, settle(ctx, wrapped, request, nonce, done));
     return wrapped;
   };
-
   return {
     fetch: verifiedFetch as typeof fetch,
     verify(response: Response): Promise<ClientResult> {
@@ -194,6 +82,145 @@ export function createVerifiedFetch(options: VerifiedFetchOptions = {}): Verifie
       return r;
     },
   };
+}
+
+/** What every exchange of one verified fetch shares. */
+interface Context {
+  options: VerifiedFetchOptions;
+  baseFetch: typeof fetch;
+  /** The configured verifier's URL without trailing slashes; undefined: none configured. */
+  verifierBase: string | undefined;
+  waitMs: number;
+  timeoutMs: number;
+}
+
+/** The verifier URL, checked (http or https), without trailing slashes. */
+function verifierBaseOf(url: string | undefined): string | undefined {
+  if (url === undefined) return undefined;
+  let u: URL;
+  try {
+    u = new URL(url);
+  } catch (cause) {
+    throw new ClientError('CLIENT_CONFIG_INVALID', `verifierUrl ${JSON.stringify(url)} is not a URL`, {
+      cause,
+    });
+  }
+  if (u.protocol !== 'http:' && u.protocol !== 'https:') {
+    throw new ClientError('CLIENT_CONFIG_INVALID', `verifierUrl must be http or https, found ${u.protocol}`);
+  }
+  return u.href.replace(/\/+$/, '');
+}
+
+/** Sends the request with our own nonce; keeps the exact request bytes that went on the wire. */
+async function send(
+  baseFetch: typeof fetch,
+  input: RequestInfo | URL,
+  init: RequestInit | undefined,
+): Promise<{ res: Response; request: Uint8Array; nonce: string }> {
+  const req = new Request(input, init);
+  // The exact bytes that go on the wire: read once here, then sent as they are.
+  const request = req.body === null ? new Uint8Array(0) : new Uint8Array(await req.arrayBuffer());
+  const headers = new Headers(req.headers);
+  if (!headers.has('accept-encoding')) headers.set('accept-encoding', 'identity');
+  // Our own nonce, always (a caller's value is replaced): the receipt must carry this one.
+  const nonce = toBase64Url(crypto.getRandomValues(new Uint8Array(32)));
+  headers.set(CLIENT_NONCE_HEADER, nonce);
+  const res = await baseFetch(req.url, {
+    method: req.method,
+    headers,
+    body: req.body === null ? null : request,
+    signal: req.signal,
+    redirect: req.redirect,
+  });
+  return { res, request, nonce };
+}
+
+/** What the verifier said of one receipt, and whether its signed result checks out. */
+interface Asked {
+  answer: VerifierAnswer | null;
+  resultCheck: ClientCheck | undefined;
+  bound: BoundResult | null;
+}
+
+/** The result of one exchange, once its response body has ended. */
+async function settle(
+  ctx: Context,
+  res: Response,
+  request: Uint8Array,
+  nonce: string,
+  body: Promise<CapturedBody>,
+): Promise<ClientResult> {
+  const response = await body;
+  const receiptId = res.headers.get('tmb-receipt-id');
+  const validId = isReceiptId(receiptId) ? receiptId : null;
+  const checks: ClientCheck[] = [];
+  let asked: Asked = { answer: null, resultCheck: undefined, bound: null };
+  if (validId === null) {
+    checks.push({
+      name: 'client.receipt_header',
+      status: 'fail',
+      code: 'RECEIPT_HEADER_MISSING',
+      detail:
+        receiptId === null
+          ? 'the response has no tmb-receipt-id header: it did not pass through an agent'
+          : 'the tmb-receipt-id header is not 32 lower-case hex digits',
+    });
+  } else {
+    checks.push({ name: 'client.receipt_header', status: 'pass', detail: `tmb-receipt-id ${validId}` });
+    asked = await askVerifier(ctx, validId, checks);
+  }
+  const result = appraiseExchange({
+    receiptId: validId,
+    requestId: res.headers.get('x-request-id'),
+    request,
+    response,
+    nonce,
+    checks,
+    ...asked,
+  });
+  try {
+    ctx.options.onResult?.(result, res);
+  } catch {
+    // A failing callback must not turn into an unhandled rejection in the caller's process.
+  }
+  return result;
+}
+
+/** Asks the configured verifier for the receipt (again while a quote is due, up to
+ * waitForQuoteMs) and checks its signed result; pushes the source and fetch checks. */
+async function askVerifier(ctx: Context, id: string, checks: ClientCheck[]): Promise<Asked> {
+  const none: Asked = { answer: null, resultCheck: undefined, bound: null };
+  // The provider's tmb-receipt-url is never used: a verifier the provider picks can say anything.
+  if (ctx.verifierBase === undefined) {
+    checks.push({
+      name: 'verifier.source',
+      status: 'fail',
+      code: 'VERIFIER_NOT_CONFIGURED',
+      detail:
+        "no verifierUrl configured: no verifier was asked (the provider's tmb-receipt-url is never used), so nothing about this answer is proven",
+    });
+    return none;
+  }
+  const source = { url: `${ctx.verifierBase}/v1/receipts/${id}`, chosenBy: 'client' as const };
+  checks.push({
+    name: 'verifier.source',
+    status: 'pass',
+    detail: `the configured verifier ${new URL(source.url).origin}`,
+  });
+  let fetched = await fetchReceipt(ctx.baseFetch, source, ctx.waitMs, ctx.timeoutMs);
+  // Coverage by a quoted checkpoint comes a moment after the receipt: ask again until it does.
+  const quoteDeadline = Date.now() + (ctx.options.waitForQuoteMs ?? 0);
+  while (fetched.answer !== null && pendingQuote(fetched.answer) && Date.now() < quoteDeadline) {
+    await new Promise((r) => setTimeout(r, 200));
+    const again = await fetchReceipt(ctx.baseFetch, source, 0, ctx.timeoutMs);
+    if (again.answer === null) break;
+    fetched = again;
+  }
+  checks.push(fetched.check);
+  const answer = fetched.answer;
+  if (answer === null || ctx.options.verifierKey === undefined) return { ...none, answer };
+  const { check, bound } = await verifyResult(answer.result, ctx.options.verifierKey, id);
+  return { answer, resultCheck: check, bound };
 }
 
 /**

@@ -8,6 +8,17 @@ export interface AgentLock {
 }
 
 /**
+ * The lock key of `agent`'s receipt log positions (agent names have no spaces, so it is no
+ * agent's name): receipt pushes and receipt-key enrolments take it (receipt/push.ts, keys.ts),
+ * evidence, AK activation and checkpoint-key certification take the agent's name. The two never
+ * need each other: a push reads and writes only receipts, leaves, key runs, refusals and keys,
+ * which evidence only reads, and a leaf once stored never changes (a position holds one receipt):
+ * an appraisal that reads a leaf pushed meanwhile sees the log as a later appraisal would. So a
+ * push never waits for an appraisal of its agent (docs/deploy.md, "Several processes").
+ */
+export const receiptLockKey = (agent: string): string => `receipts ${agent}`;
+
+/**
  * Serialises work per key: `run(key, fn)` starts `fn` once every earlier `run` of the same key
  * has settled, in call order (FIFO); runs of different keys do not wait for each other. The
  * verifier takes it per agent name around every load-appraise-save of an agent's state, so two

@@ -3,6 +3,7 @@ import type { BootPolicyJson } from '@tmb/core/boot';
 import type { ModelRegistry, RuntimePolicy } from '@tmb/core/ima';
 import { HARDWARE_EK_ROOTS } from '@tmb/core/tpm';
 import { VerifierError } from './errors.ts';
+import { TrustedProxies } from './http/proxies.ts';
 import { type Logger, SILENT_LOGGER } from './log.ts';
 import type { DatabasePoolOptions } from './store/open.ts';
 import type { Store } from './store/types.ts';
@@ -22,12 +23,19 @@ export interface TokenEntry {
 /** Per-client-address token bucket on the routes that need no token (docs/api.md). */
 export interface RateLimitOptions {
   /** Tokens added per second. Default 50. */
-  perSecond: number;
+  perSecond?: number;
   /** Bucket size: the burst a client may send at once. Default 100. */
-  burst: number;
+  burst?: number;
   /** Most client addresses tracked at once; past it the longest-idle bucket is dropped (a
    * dropped client starts again with a full bucket). Default 10,000: bounds memory. */
   maxClients?: number;
+  /**
+   * Load balancers (addresses or CIDR ranges, e.g. `['127.0.0.1', '10.0.0.0/8']`) whose
+   * X-Forwarded-For names the client: from these peers only, a request's bucket is that of the
+   * right-most hop that is not one of them (http/proxies.ts). Left out: none, so the
+   * header is never read; safe, since a client could otherwise pick its own bucket by sending it.
+   */
+  trustProxy?: string[];
 }
 
 /** How the verifier runs. */
@@ -185,7 +193,7 @@ export function resolveOptions(o: VerifierOptions): ResolvedVerifierOptions {
     rateLimit:
       o.rateLimit === false
         ? false
-        : { perSecond: 50, burst: 100, maxClients: 10_000, ...(o.rateLimit ?? {}) },
+        : { perSecond: 50, burst: 100, maxClients: 10_000, trustProxy: [], ...(o.rateLimit ?? {}) },
     inclusionDeadlineMs: o.inclusionDeadlineMs ?? 10_000,
     now: o.now ?? Date.now,
     maxBodyBytes: o.maxBodyBytes ?? 4 * 1024 * 1024,
@@ -263,6 +271,14 @@ export function resolveOptions(o: VerifierOptions): ResolvedVerifierOptions {
       );
     if (!Number.isSafeInteger(maxClients) || maxClients < 1)
       throw new VerifierError('VERIFIER_CONFIG_INVALID', 'rateLimit.maxClients must be a positive integer');
+    const proxies: unknown = r.rateLimit.trustProxy;
+    if (!Array.isArray(proxies) || proxies.some((p) => typeof p !== 'string'))
+      throw new VerifierError('VERIFIER_CONFIG_INVALID', 'rateLimit.trustProxy must be a list of strings');
+    try {
+      new TrustedProxies(proxies as string[]);
+    } catch (err) {
+      throw new VerifierError('VERIFIER_CONFIG_INVALID', `rateLimit.trustProxy: ${(err as Error).message}`);
+    }
   }
   if (typeof r.now !== 'function')
     throw new VerifierError('VERIFIER_CONFIG_INVALID', 'now must be a function');

@@ -1,3 +1,5 @@
+import { TrustedProxies } from './http/proxies.ts';
+
 /** What a rate limiter answers for one request. */
 export type RateDecision = { ok: true } | { ok: false; retryAfterSeconds: number };
 
@@ -15,6 +17,8 @@ interface Bucket {
  * full bucket, which is what an idle one would have had anyway once refilled; a flood of fresh
  * addresses can cycle buckets, so `maxClients` should be well above the clients seen in
  * `burst / perSecond` seconds. The clock is injected: tests are exact, nothing sleeps.
+ * The client address is the socket's peer, or behind a trusted load balancer the client it
+ * names in X-Forwarded-For (`trustProxy`, http/proxies.ts): never a header from anyone else.
  *
  * Per process on purpose (docs/deploy.md, "Several processes"): a limit protects this process's
  * sockets, memory and CPU, which is what it spends; behind a load balancer of N processes a
@@ -29,11 +33,27 @@ export class RateLimiter {
   readonly #now: () => number;
   readonly #buckets = new Map<string, Bucket>();
 
-  constructor(o: { perSecond: number; burst: number; maxClients: number }, now: () => number) {
+  readonly #proxies: TrustedProxies;
+
+  /** @throws RangeError when an entry of `o.trustProxy` is not an address or CIDR range */
+  constructor(
+    o: { perSecond: number; burst: number; maxClients: number; trustProxy?: readonly string[] },
+    now: () => number,
+  ) {
     this.#perSecond = o.perSecond;
     this.#burst = o.burst;
     this.#max = o.maxClients;
     this.#now = now;
+    this.#proxies = new TrustedProxies(o.trustProxy ?? []);
+  }
+
+  /**
+   * The client address whose bucket a request takes from: the peer's (`peer`, the socket's
+   * remote address), or, when the peer is a trusted proxy, the right-most X-Forwarded-For hop
+   * that is not one (TrustedProxies.client).
+   */
+  clientOf(peer: string | undefined, forwardedFor: string | string[] | undefined): string {
+    return this.#proxies.client(peer, forwardedFor);
   }
 
   /** Takes one token from `client`'s bucket, or says how many seconds until one is there. */

@@ -1,14 +1,14 @@
-import { fromBase64Url, fromHex, toBase64Url } from '@tmb/core';
+import { fromHex, toBase64Url } from '@tmb/core';
 import { quoteQualifyingData } from '@tmb/core/host';
 import { encodeConsistencyProof, type NoteSigner } from '@tmb/core/log';
 import { parseAttest } from '@tmb/core/tpm';
 import type { LogFeeder } from '../log/feeder.ts';
 import type { ReceiptLog, StoredCheckpoint } from '../log/tree.ts';
 import type { UpstreamWatch } from '../upstream/index.ts';
-import { type CheckpointKey, certifyCheckpointKey } from './certify.ts';
 import { type AttestClient, brokenRun, checkpointRunOf, kernelAsk, type NonceAnswer } from './client.ts';
 import type { AttestHost } from './host.ts';
 import { type KernelEvidence, quotePcrs } from './kernel.ts';
+import { TpmStanding } from './standing.ts';
 import { type UpstreamEvidence, upstreamEvidence } from './upstream.ts';
 
 /** When to checkpoint (and, with a TPM, quote): see AgentOptions.checkpoint*. */
@@ -44,14 +44,17 @@ type Log = (event: string, detail: Record<string, unknown>) => void;
  * change (kernel log or measurement log grown) is quoted without waiting for traffic (start()).
  * After activation, and before the first checkpoint is signed, it creates the TPM-held checkpoint
  * key and has the AK certify it (ckey.ts); from then on checkpoints are co-signed by that key.
+ * A quote of another TPM boot than this start's (a TPM reset under the running agent) is not
+ * posted: the measurement log, the receipt log run and the checkpoint key start over in the new
+ * boot first (TpmStanding.newBoot), and the cycle quotes again.
  */
 export class Attester {
   readonly #log: ReceiptLog;
   readonly #feeder: LogFeeder;
   readonly #origin: string;
   readonly #signer: NoteSigner & { receiptKeyId?: string };
-  /** This start's TPM-held checkpoint key, certified by the AK (null before, or without a TPM). */
-  #tpmKey: CheckpointKey | null = null;
+  /** The AK, checkpoint key and TPM boot of this start (with a TPM and a verifier). */
+  readonly #standing: TpmStanding | undefined;
   readonly #extensions: () => readonly string[];
   readonly #host: AttestHost | undefined;
   readonly #client: AttestClient | undefined;
@@ -60,7 +63,6 @@ export class Attester {
   readonly #s: AttesterSchedule;
   readonly #emit: Log;
   readonly #listeners: ((q: QuotedCheckpoint) => void)[] = [];
-  #activated = false;
   #enrolling: Promise<void> | undefined;
   #timer: NodeJS.Timeout | undefined;
   #due = 0;
@@ -130,6 +132,13 @@ export class Attester {
     this.#telemetryTool = o.telemetryTool ?? null;
     this.#pollMs = o.pollMs ?? 200;
     this.#upstream = o.upstream;
+    if (o.host !== undefined && o.client !== undefined)
+      this.#standing = new TpmStanding(o.host, o.client, o.feeder, {
+        agent: o.agent,
+        origin: o.origin,
+        receiptKeyId: o.signer.receiptKeyId,
+        emit: o.emit,
+      });
   }
 
   /** Calls `listener` each time the verifier accepts a quoted checkpoint. */
@@ -246,7 +255,7 @@ export class Attester {
     return this.#running;
   }
 
-  async #cycle(changed: boolean): Promise<void> {
+  async #cycle(changed: boolean, again = false): Promise<void> {
     this.#feeder.flush();
     // After a failed cycle the checkpoint is signed (its telemetry line read) and quoted again.
     // A host change with no new receipt signs a checkpoint of the same size (the store keeps an
@@ -256,9 +265,9 @@ export class Attester {
     if (!changed && this.#failures === 0 && same) return;
     // With a TPM, enrolment and the checkpoint key come first: every quoted checkpoint is then
     // signed by the TPM-held key too (docs/evidence.md, "The checkpoint key").
-    const attested = this.#host !== undefined && this.#client !== undefined;
-    if (attested && !this.#activated) {
-      this.#enrolling ??= this.#enrol().finally(() => {
+    const standing = this.#standing;
+    if (standing !== undefined && !standing.activated) {
+      this.#enrolling ??= standing.enrol().finally(() => {
         this.#enrolling = undefined;
       });
       await this.#enrolling;
@@ -269,13 +278,21 @@ export class Attester {
       this.#feeder.flush();
       this.#sinceLast = 0;
     }
-    const signers = this.#tpmKey === null ? [this.#signer] : [this.#signer, this.#tpmKey.signer];
+    const tpmKey = standing?.key ?? null;
+    const signers = tpmKey === null ? [this.#signer] : [this.#signer, tpmKey.signer];
     const cp = await this.#log.checkpoint(this.#origin, signers, this.#extensions);
-    if (this.#host === undefined || this.#client === undefined) return;
+    if (this.#host === undefined || this.#client === undefined || standing === undefined) return;
     const t0 = performance.now();
     await this.#push(cp.base + cp.size);
     try {
-      await this.#quote(cp, this.#host, this.#client, performance.now() - t0);
+      const reset = await this.#quote(cp, this.#host, this.#client, performance.now() - t0);
+      if (reset !== null) {
+        // Nothing was posted: that quote is of a new boot, the checkpoint of the old one.
+        await standing.newBoot(reset);
+        this.#covered = { kernel: -1, app: -1 };
+        if (!again) return this.#cycle(true, true);
+        throw new Error(`the TPM was reset again (resetCount ${reset}) while handling a reset`);
+      }
     } catch (err) {
       // The verifier cannot follow this run (a receipt of it refused or never received): no
       // checkpoint of it can pass again, so the next run starts past it and the retry quotes
@@ -287,35 +304,6 @@ export class Attester {
         );
       throw err;
     }
-  }
-
-  /** AK enrolment: EK public, EK certificate, AK public area; then ActivateCredential. */
-  async #enrol(): Promise<void> {
-    const host = this.#host!;
-    const client = this.#client!;
-    const { challenge } = await client.post<{ challenge: string }>('/v1/attest/enroll', {
-      agent: this.#agent,
-      ekPublic: toBase64Url(host.ek.public),
-      ekCertificate: host.ek.certificate === null ? null : toBase64Url(host.ek.certificate),
-      akPublic: toBase64Url(host.ak.public),
-      pcr: host.pcr,
-    });
-    const secret = await host.driver.activateCredential(fromBase64Url(challenge));
-    await client.post('/v1/attest/activate', { agent: this.#agent, secret: toBase64Url(secret) });
-    this.#emit('ak_activated', { pcr: host.pcr });
-    const receiptKeyId = this.#signer.receiptKeyId;
-    if (receiptKeyId !== undefined && this.#tpmKey === null) {
-      const key = await certifyCheckpointKey({
-        driver: host.driver,
-        client,
-        agent: this.#agent,
-        origin: this.#origin,
-        receiptKeyId,
-      });
-      this.#tpmKey = key;
-      this.#emit(key === null ? 'checkpoint_key_unsupported' : 'checkpoint_key_certified', {});
-    }
-    this.#activated = true;
   }
 
   /**
@@ -334,7 +322,16 @@ export class Attester {
     }
   }
 
-  async #quote(cp: StoredCheckpoint, host: AttestHost, client: AttestClient, pushMs: number): Promise<void> {
+  /**
+   * Quotes `cp` with a fresh nonce and posts the evidence; returns null, or, without posting,
+   * the quote's resetCount when it is not the boot this start's log and key belong to (#newBoot).
+   */
+  async #quote(
+    cp: StoredCheckpoint,
+    host: AttestHost,
+    client: AttestClient,
+    pushMs: number,
+  ): Promise<number | null> {
     const tu = performance.now();
     const upstream = await this.#upstreamNow();
     const t0 = performance.now();
@@ -350,6 +347,7 @@ export class Attester {
     const t2 = performance.now();
     // The logs are read after the quote: entries logged in between wait for the next quote.
     const { resetCount } = parseAttest(q.attest).clockInfo;
+    if (this.#standing?.isNewBoot(resetCount)) return resetCount;
     const sameBoot = n.resetCount === resetCount;
     const count = host.entryCount();
     const from = sameBoot && n.logFrom <= count ? n.logFrom : 0;
@@ -392,5 +390,6 @@ export class Attester {
     };
     this.quoted = { run: cp.run, base: cp.base, size: cp.size, note: cp.note, at: Date.now(), ms };
     for (const l of this.#listeners) l(this.quoted);
+    return null;
   }
 }

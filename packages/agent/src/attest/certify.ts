@@ -1,6 +1,6 @@
 import { fromHex, toBase64Url } from '@tmb/core';
 import { derEcdsaSignature, ecdsaNoteSigner, type NoteSigner } from '@tmb/core/log';
-import { checkpointKeyQualifying } from '@tmb/core/tpm';
+import { checkpointKeyQualifying, parseAttest } from '@tmb/core/tpm';
 import type { TpmDriver } from '../tpm/driver.ts';
 import { type AttestClient, type NonceAnswer, VerifierRefusal } from './client.ts';
 
@@ -10,6 +10,8 @@ export interface CheckpointKey {
   signer: NoteSigner;
   /** TPM2B_PUBLIC of the key. */
   public: Uint8Array;
+  /** The TPM resetCount of its certification: the boot its checkpoints' quotes must be in (key.bound). */
+  resetCount: number;
 }
 
 /**
@@ -47,6 +49,7 @@ export async function certifyCheckpointKey(o: {
   const driver = o.driver;
   return {
     public: c.public,
+    resetCount: parseAttest(c.certifyInfo).clockInfo.resetCount,
     signer: ecdsaNoteSigner(o.origin, c.spki, async (text) => {
       const { r, s } = await driver.signWithCheckpointKey(text);
       return derEcdsaSignature(r, s);

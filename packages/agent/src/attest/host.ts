@@ -29,6 +29,13 @@ export interface AttestHost {
   entryCount(): number;
   /** The binary ima-ng form of the boot's entries from `from` on. */
   entriesFrom(from: number): Uint8Array;
+  /**
+   * After a TPM reset (the PCR back at its reset value): starts the boot's log over, the key
+   * binding first, then every file measured before, read again now (MeasurementLog.newBoot).
+   * @throws TpmDriverError TPM_UNAVAILABLE when the PCR is not at its reset value (another
+   *   program extended it since the reset: what it logged is unknown, so nothing is logged)
+   */
+  newBoot(): Promise<void>;
 }
 
 /**
@@ -51,7 +58,7 @@ export async function openHost(o: {
   const driver = new TpmDriver({ tcti: o.tcti, workDir: join(o.dataDir, 'tpm') });
   await driver.open();
   const path = join(o.dataDir, `measure-pcr${o.pcr}.bin`);
-  const prior = await priorEntries(driver, path, o.pcr);
+  let prior = await priorEntries(driver, path, o.pcr);
   const measure = new MeasurementLog({
     pcrIndex: o.pcr,
     binaryPath: path,
@@ -70,6 +77,16 @@ export async function openHost(o: {
     measure,
     entryCount: () => prior.length + measure.entries.length,
     entriesFrom: (from) => concat(...all().slice(from).map(entryToBinary)),
+    newBoot: async () => {
+      const current = (await driver.pcrRead([o.pcr])).get(o.pcr);
+      if (current === undefined || !bytesEqual(current, pcrInitialValue(o.pcr, 'sha256')))
+        throw new TpmDriverError(
+          'TPM_UNAVAILABLE',
+          `after a TPM reset PCR ${o.pcr} holds ${current === undefined ? 'nothing readable' : `${toHex(current).slice(0, 16)}…`}, not its reset value: another program extended it`,
+        );
+      prior = [];
+      await measure.newBoot([{ name: AGENT_KEY_EVENT, bytes: o.publicKey }]);
+    },
   };
 }
 

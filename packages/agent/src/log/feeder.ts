@@ -1,13 +1,16 @@
-import type { LogRun } from '@tmb/core/log';
+import { type LogRun, leafHash } from '@tmb/core/log';
 import type { ReceiptStore, StoredReceipt } from '../receipt/store.ts';
 import type { ReceiptLog } from './tree.ts';
 
 /**
  * Feeds committed receipts into the receipt log: the receipt with seq s is leaf s - base of the
- * current log run (docs/evidence.md, "Log runs and recovery"). The store commits first, the log
- * appends after: a crash in between leaves stored receipts that the next start appends
- * (`catchUp`), never a leaf without its receipt. Receipts committed within one turn of the event
- * loop share one log transaction.
+ * current log run (docs/evidence.md, "Log runs and recovery"). Normally a batch's leaves are
+ * written inside the very transaction that stores its receipts (`inCommit`, the store's hook:
+ * one BEGIN/COMMIT for both, so a failed append fails exactly that batch's receipts and a crash
+ * never keeps one without the other). When that cannot be (the log is behind the store, or a
+ * rejection must first start a new run, which is not written inside a receipt batch), the batch
+ * commits alone and `add` appends it after, as before: a crash in between leaves stored receipts
+ * that the next start appends (`catchUp`), never a leaf without its receipt.
  *
  * A run the verifier cannot follow is ended, and a new one started past it, instead of leaving
  * the log stuck at one seq for good (issue 10): when the next receipt to append is missing from
@@ -69,8 +72,30 @@ export class LogFeeder {
     }
   }
 
-  /** Queues a committed receipt; the log appends it within this turn of the event loop. */
+  /**
+   * The receipt store's InCommit (wired when the log lives in the store's database: parts.ts):
+   * inside the batch's transaction, writes its leaves and returns what moves the log's right edge
+   * once it commits. Returns undefined (the batch commits alone; `add` appends it afterwards)
+   * when the batch does not continue the log now or a rejection is still to be handled.
+   * @throws AgentError AGENT_STORE_FAILED or SQLite's error: the store fails the whole batch.
+   */
+  inCommit(rows: readonly StoredReceipt[]): (() => void) | undefined {
+    const first = rows[0]!.seq;
+    if (this.#pending.length > 0 || first !== this.#log.nextSeq) return undefined;
+    if (this.#store.rejections !== this.#rejectionsSeen) return undefined;
+    const apply = this.#log.stageLeafHashes(
+      rows.map((r) => leafHash(r.body)),
+      first,
+    );
+    return () => void apply();
+  }
+
+  /**
+   * Queues a committed receipt; the log appends it within this turn of the event loop. One the
+   * log holds already (appended in its commit: inCommit) is skipped.
+   */
   add(row: StoredReceipt): void {
+    if (row.seq < this.#log.nextSeq) return;
     this.#pending.push(row);
     this.#scheduled ??= setImmediate(() => this.flush());
   }

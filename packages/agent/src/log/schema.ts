@@ -76,6 +76,7 @@ UPDATE log_meta SET value = 2 WHERE key = 'format';
 export const LOG_STEPS: readonly MigrationStep<DatabaseSync>[] = [
   { version: 1, description: 'receipt log tables', up: LOG_SCHEMA_V1 },
   { version: 2, description: 'log runs: log_runs, run in log_nodes and log_checkpoints', up: logV2 },
+  { version: 3, description: 'no change to the log (the receipt store dropped an index)', up: logV3 },
 ];
 
 /** Version 2 of the log's part (shared with the store's step 2). */
@@ -84,6 +85,12 @@ export function logV2(db: DatabaseSync): void {
   db.exec(LOG_SCHEMA_V1);
   db.exec(LOG_RUNS_V2);
 }
+
+/**
+ * Version 3 of the log's part: nothing. The store's step 3 dropped one of its own indexes; the
+ * version number moves for the log too, because one `user_version` covers the whole file.
+ */
+export function logV3(_db: DatabaseSync): void {}
 
 /** Whether an unversioned file already holds the log's version-1 tables (core migrate's `detect`). */
 export function hasTable(db: DatabaseSync, name: string): boolean {

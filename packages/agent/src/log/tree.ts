@@ -20,6 +20,7 @@ import { migrate } from '@tmb/core/store';
 import { AgentError } from '../errors.ts';
 import { auditLog } from './audit.ts';
 import { SELECT_CHECKPOINT, type StoredCheckpoint, syncWal, toCheckpoint } from './checkpoints.ts';
+import { putLeaves } from './frontier.ts';
 import { insertRun, latestRun, readRuns, runAt, type StoredRun } from './runs.ts';
 import { hasTable, LOG_FORMAT, LOG_STEPS } from './schema.ts';
 
@@ -241,41 +242,45 @@ export class ReceiptLog implements TreeNodes {
 
   /** append() for leaf hashes computed by the caller (32 bytes each). */
   appendLeafHashes(leaves: readonly Uint8Array[], firstSeq?: number): number[] {
+    this.#db.exec('BEGIN IMMEDIATE');
+    try {
+      const apply = this.stageLeafHashes(leaves, firstSeq);
+      this.#db.exec('COMMIT');
+      return apply();
+    } catch (cause) {
+      // SQLite may have ended it itself (SQLITE_FULL does): a ROLLBACK would hide the cause.
+      if (this.#db.isTransaction) this.#db.exec('ROLLBACK');
+      if (cause instanceof AgentError || cause instanceof TypeError) throw cause;
+      throw new AgentError('AGENT_STORE_FAILED', `receipt log append failed: ${String(cause)}`, { cause });
+    }
+  }
+
+  /**
+   * appendLeafHashes() inside a transaction the caller holds open on this log's database (the
+   * receipt store's commit: receipts and their leaves in one transaction). Writes the nodes and
+   * returns `apply`, which the caller must call once its COMMIT succeeded (it moves the in-memory
+   * right edge and returns the leaf indices); after a ROLLBACK, the caller drops it.
+   * @throws AgentError AGENT_STORE_FAILED when firstSeq is not nextSeq or no transaction is open;
+   *   SQLite's error as it is (the caller's transaction fails with it).
+   */
+  stageLeafHashes(leaves: readonly Uint8Array[], firstSeq?: number): () => number[] {
     if (leaves.some((h) => h.length !== 32)) throw new TypeError('leaf hashes must be 32 bytes');
     const first = this.#size;
     const run = this.#run.run;
+    if (!this.#db.isTransaction) throw new AgentError('AGENT_STORE_FAILED', 'no transaction open');
     if (firstSeq !== undefined && firstSeq !== this.nextSeq)
       throw new AgentError(
         'AGENT_STORE_FAILED',
         `append at seq ${firstSeq}, but the log's next seq is ${this.nextSeq} (run ${run}, ${first} leaves)`,
       );
     const frontier = this.#frontier.slice();
-    this.#db.exec('BEGIN IMMEDIATE');
-    try {
-      for (let i = 0; i < leaves.length; i++) {
-        let h = leaves[i]!;
-        let idx = first + i;
-        let level = 0;
-        this.#putNode.run(run, 0, idx, h);
-        while (idx % 2 === 1) {
-          h = nodeHash(frontier[level]!, h);
-          level++;
-          idx = (idx - 1) / 2;
-          this.#putNode.run(run, level, idx, h);
-        }
-        frontier[level] = h;
-      }
-      this.#db.exec('COMMIT');
-    } catch (cause) {
-      // SQLite may have ended the transaction itself (SQLITE_FULL does): a ROLLBACK then would
-      // throw "no transaction is active" and hide the cause (the disk-full soak phase saw it).
-      if (this.#db.isTransaction) this.#db.exec('ROLLBACK');
-      throw new AgentError('AGENT_STORE_FAILED', `receipt log append failed: ${String(cause)}`, { cause });
-    }
-    this.#frontier = frontier;
-    this.#size = first + leaves.length;
-    this.#root = null;
-    return leaves.map((_, i) => first + i);
+    putLeaves(this.#putNode, run, first, frontier, leaves);
+    return () => {
+      this.#frontier = frontier;
+      this.#size = first + leaves.length;
+      this.#root = null;
+      return leaves.map((_, i) => first + i);
+    };
   }
 
   /**

@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { type FileHandle, open, readFile } from 'node:fs/promises';
+import { type FileHandle, open, readFile, writeFile } from 'node:fs/promises';
 import { resolve } from 'node:path';
 import {
   buildEntry,
@@ -177,6 +177,41 @@ export class MeasurementLog {
         out.push(e);
       }
       return out;
+    });
+  }
+
+  /**
+   * Starts the log over for a new boot of the TPM (a reset brought the PCR back to its reset
+   * value: attest/host.ts checks that first): the files are emptied, `events` are logged first
+   * (the signing-key binding), then every tracked file and directory is read and measured again,
+   * now. Nothing logged before is carried over: an earlier boot's entries never count for this one.
+   * @returns the entries of the new log
+   */
+  newBoot(events: readonly { name: string; bytes: Uint8Array }[]): Promise<ImaEntry[]> {
+    return this.#serial(async () => {
+      const { binary, ascii } = this.#handles;
+      this.#handles = {};
+      await binary?.close();
+      await ascii?.close();
+      for (const path of [this.#options.binaryPath, this.#options.asciiPath])
+        if (path !== undefined) await writeFile(path, new Uint8Array(0));
+      this.#entries.length = 0;
+      for (const e of events) {
+        const digest = new Uint8Array(createHash('sha256').update(e.bytes).digest());
+        await this.#append({ template: 'ima-buf', digest, path: e.name, extra: e.bytes });
+      }
+      for (const t of this.#tracked.values()) {
+        if (t.kind === 'dir') {
+          t.files = new Map();
+          await this.#scanDirectory(t, true);
+          continue;
+        }
+        const stamp = await fileStamp(t.path);
+        const entry = await this.#append({ digest: await hashFile(t.path), path: t.path });
+        t.digest = entry.digest;
+        t.files = new Map([[t.path, { stamp, hex: entry.digest }]]);
+      }
+      return [...this.#entries];
     });
   }
 

@@ -32,6 +32,13 @@ export interface StoredKey {
  */
 export type MakeReceipt = (seq: number) => StoredReceipt;
 
+/**
+ * Writes what else belongs with a batch of receipts (the receipt log's leaves: log/feeder.ts)
+ * inside the transaction that stores them, before its COMMIT, and returns what to do once it is
+ * committed (update in-memory state), or undefined. A throw fails the whole batch.
+ */
+export type InCommit = (rows: readonly StoredReceipt[]) => (() => void) | undefined;
+
 interface Pending {
   make: MakeReceipt;
   resolve: (row: StoredReceipt) => void;
@@ -47,6 +54,12 @@ interface Pending {
  * Log positions (`seq`) are handed out inside that transaction, in queue order: when a commit
  * fails (SQLITE_BUSY, ENOSPC, ...) the counter goes back, every caller of the batch gets
  * AGENT_STORE_FAILED and the next commit reuses the numbers, so the log has no gap (issue 10).
+ *
+ * `inCommit` (set by the log feeder) appends the batch's leaves to the receipt log in that same
+ * transaction: one BEGIN/COMMIT per batch for both. A failed append fails exactly the receipts of
+ * its batch (none of them is stored, none answered), and a committed batch has its receipts and
+ * its leaves together, so a crash can never leave one without the other (docs/proofs.md,
+ * "Agent storage").
  */
 export class ReceiptStore {
   readonly db: DatabaseSync;
@@ -58,6 +71,8 @@ export class ReceiptStore {
   /** The next log position: MAX(seq) + 1 of the committed receipts. */
   #next = 0;
   #rejections = 0;
+  /** Called inside each batch's transaction, before COMMIT (InCommit). */
+  inCommit: InCommit | undefined;
 
   /**
    * Opens (creating if needed) `dataDir/receipts.db` and brings its schema to this build's
@@ -148,6 +163,7 @@ export class ReceiptStore {
     if (batch.length === 0) return;
     const first = this.#next;
     const done: { p: Pending; row: StoredReceipt }[] = [];
+    let committed: (() => void) | undefined;
     try {
       this.db.exec('BEGIN');
       for (const p of batch) {
@@ -164,6 +180,7 @@ export class ReceiptStore {
         this.#next++;
         done.push({ p, row });
       }
+      if (done.length > 0) committed = this.inCommit?.(done.map((d) => d.row));
       this.db.exec('COMMIT');
     } catch (cause) {
       try {
@@ -177,6 +194,7 @@ export class ReceiptStore {
       for (const p of batch) p.reject(err);
       return;
     }
+    committed?.();
     for (const { p, row } of done) p.resolve(row);
   }
 

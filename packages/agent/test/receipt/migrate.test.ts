@@ -80,15 +80,17 @@ const userVersion = (db: DatabaseSync) =>
 
 test('the store and log steps keep one version number for receipts.db', () => {
   assert.equal(RECEIPT_STEPS.length, LOG_STEPS.length);
-  assert.equal(RECEIPT_STEPS.length, 2);
+  assert.equal(RECEIPT_STEPS.length, 3);
 });
 
-test("a receipts.db made with today's schema opens as version 1, migrates to 2 and keeps its receipts, tree and checkpoint", async () => {
+test("a receipts.db made with today's schema opens as version 1, migrates to the newest and keeps its receipts, tree and checkpoint", async () => {
   await withDir(async (dir) => {
     const root = await oldDatabase(join(dir, 'receipts.db'), 5);
     const store = new ReceiptStore(dir);
     try {
-      assert.equal(userVersion(store.db), 2);
+      assert.equal(userVersion(store.db), 3);
+      const index = store.db.prepare("SELECT 1 AS x FROM sqlite_master WHERE name = 'receipts_request'");
+      assert.equal(index.get(), undefined, 'version 3 dropped the unused request-id index');
       assert.equal(store.nextSeq(), 5);
       assert.equal(store.pendingCount(), 3);
       assert.equal(store.byId('id-4')?.requestId, 'req-4');
@@ -144,7 +146,7 @@ test("a log file of its own made with today's schema is migrated by ReceiptLog.o
       log.close();
     }
     const db = new DatabaseSync(path);
-    assert.equal(userVersion(db), 2);
+    assert.equal(userVersion(db), LOG_STEPS.length);
     db.close();
   });
 });
@@ -157,12 +159,12 @@ test('a file from a newer build is refused with STORE_SCHEMA_TOO_NEW and left as
     }
     const path = join(dir, 'receipts.db');
     const db = new DatabaseSync(path);
-    db.exec('PRAGMA user_version = 3');
+    db.exec('PRAGMA user_version = 4');
     db.close();
     assert.throws(() => new ReceiptStore(dir), { code: 'STORE_SCHEMA_TOO_NEW' });
     assert.throws(() => ReceiptLog.open(path), { code: 'STORE_SCHEMA_TOO_NEW' });
     const again = new DatabaseSync(path);
-    assert.equal(userVersion(again), 3);
+    assert.equal(userVersion(again), 4);
     again.close();
   });
 });

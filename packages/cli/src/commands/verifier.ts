@@ -7,6 +7,7 @@ import {
   type LogLevel,
   loadOrCreateResultKey,
   openStore,
+  type RateLimitOptions,
   startVerifier,
   type TokenEntry,
 } from '@tmb/verifier';
@@ -37,6 +38,10 @@ with a verdict (docs/api.md).
                        TMB_VERIFIER_READER_TOKENS holds the same lines (optional)
   --rate-limit R,B     per-client-address token bucket on the routes that need no token: R
                        requests per second, bursts of B (default 50,100); "off" turns it off
+  --trust-proxy LIST   load balancers whose X-Forwarded-For names the client for the rate limit:
+                       addresses or CIDR ranges, comma-separated (e.g. 127.0.0.1,10.0.0.0/8).
+                       Only from these peers is the header read (its right-most hop that is not
+                       one of them). Default: none, the header is ignored
   --inclusion-deadline MS
                        a receipt of an agent with an AK that no quote covers MS after its end
                        fails receipt.included (default 10000)
@@ -131,6 +136,22 @@ export function parseRateLimit(text: string): { perSecond: number; burst: number
   return { perSecond: Number(m[1]), burst: Number(m[2]) };
 }
 
+/**
+ * `--rate-limit`'s value with `--trust-proxy LIST` (comma-separated addresses or CIDR ranges,
+ * checked by the verifier: VERIFIER_CONFIG_INVALID) added. @throws UsageError with the limit off
+ */
+export function withTrustedProxies(
+  rateLimit: { perSecond: number; burst: number } | false | undefined,
+  list: string | undefined,
+): RateLimitOptions | false | undefined {
+  if (list === undefined) return rateLimit;
+  if (rateLimit === false)
+    throw new UsageError('--trust-proxy needs the rate limit on (not --rate-limit off)');
+  const trustProxy = list.split(',').map((e) => e.trim());
+  if (trustProxy.some((e) => e === '')) throw new UsageError('--trust-proxy must be ADDRESS[/BITS],...');
+  return { ...(rateLimit ?? {}), trustProxy };
+}
+
 /** `tmb verifier allow-ak`: records the operator's permission in the verifier's database. */
 async function allowAk(argv: string[], io: Io): Promise<number> {
   const { values } = parse(argv, {
@@ -167,6 +188,7 @@ export async function main(argv: string[], io: Io): Promise<number> {
     'tokens-file': { type: 'string' },
     'reader-tokens-file': { type: 'string' },
     'rate-limit': { type: 'string' },
+    'trust-proxy': { type: 'string' },
     'inclusion-deadline': { type: 'string' },
     host: { type: 'string' },
     port: { type: 'string' },
@@ -205,7 +227,10 @@ export async function main(argv: string[], io: Io): Promise<number> {
     ? await readFile(values['reader-tokens-file'], 'utf8')
     : process.env.TMB_VERIFIER_READER_TOKENS;
   const readerTokens = readerText === undefined ? [] : parseReaderTokens(readerText);
-  const rateLimit = values['rate-limit'] === undefined ? undefined : parseRateLimit(values['rate-limit']);
+  const rateLimit = withTrustedProxies(
+    values['rate-limit'] === undefined ? undefined : parseRateLimit(values['rate-limit']),
+    values['trust-proxy'],
+  );
   let inclusionDeadlineMs: number | undefined;
   if (values['inclusion-deadline'] !== undefined) {
     inclusionDeadlineMs = Number(values['inclusion-deadline']);

@@ -8,7 +8,13 @@ import { createInterface } from 'node:readline';
 import { test } from 'node:test';
 import { createPolicy, signEnvelope } from '@tmb/core/ima';
 import { SqliteStore } from '@tmb/verifier';
-import { main, parseRateLimit, parseReaderTokens, parseTokens } from '../../src/commands/verifier.ts';
+import {
+  main,
+  parseRateLimit,
+  parseReaderTokens,
+  parseTokens,
+  withTrustedProxies,
+} from '../../src/commands/verifier.ts';
 
 const MAIN = new URL('../../src/main.ts', import.meta.url).pathname;
 
@@ -35,6 +41,20 @@ test('reader tokens are one per line; --rate-limit is R,B or off', () => {
   assert.equal(parseRateLimit('off'), false);
   for (const bad of ['50', '0,1', '5,0', '-1,2', 'x,y'])
     assert.throws(() => parseRateLimit(bad), { name: 'UsageError' });
+});
+
+test('--trust-proxy adds its comma-separated list to the rate limit, and needs the limit on', () => {
+  assert.equal(withTrustedProxies(undefined, undefined), undefined);
+  assert.deepEqual(withTrustedProxies(undefined, '127.0.0.1, 10.0.0.0/8'), {
+    trustProxy: ['127.0.0.1', '10.0.0.0/8'],
+  });
+  assert.deepEqual(withTrustedProxies({ perSecond: 5, burst: 10 }, '::1'), {
+    perSecond: 5,
+    burst: 10,
+    trustProxy: ['::1'],
+  });
+  assert.throws(() => withTrustedProxies(false, '127.0.0.1'), { name: 'UsageError' });
+  assert.throws(() => withTrustedProxies(undefined, '127.0.0.1,'), { name: 'UsageError' });
 });
 
 test('tmb verifier allow-ak records a one-use permission in the verifier database', async () => {

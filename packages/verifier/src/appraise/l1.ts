@@ -11,7 +11,7 @@ import { type Attestation, type Coverage, type Deadline, dueOf, includedCheck } 
 export type { Attestation } from './included.ts';
 
 /** The store reads L1 checks make: the agent's attestation state and enrolled keys. */
-export type L1Store = Pick<Store, 'getAttest' | 'getKey'>;
+export type L1Store = Pick<Store, 'getAttestRows' | 'getKey'>;
 
 /**
  * The verifier state L1 checks are judged by besides the store (AttestService's parts): the

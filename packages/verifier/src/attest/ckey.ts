@@ -99,10 +99,15 @@ async function certifyLocked(
     certify: { attest: toBase64Url(certifyInfo), signature: toBase64Url(signature), nonce },
   };
   const kept = (state.checkpointKeys ?? []).filter((k) => k.keyName !== keyName);
-  await saveAttest(store, agent, {
-    ...state,
-    checkpointKeys: [...kept, entry].slice(-MAX_CHECKPOINT_KEYS),
-  });
+  await saveAttest(
+    store,
+    agent,
+    {
+      ...state,
+      checkpointKeys: [...kept, entry].slice(-MAX_CHECKPOINT_KEYS),
+    },
+    state,
+  );
   return { ok: true, keyName };
 }
 

@@ -10,7 +10,7 @@ import {
 import { VerifierError } from '../errors.ts';
 import type { Store } from '../store/types.ts';
 import type { AttestService } from './service.ts';
-import { loadAttest, saveAttest } from './state.ts';
+import { type AgentAttest, loadAttest, saveAttest } from './state.ts';
 
 /** Where EK certificates may chain and whether a hardware root is required (docs/tpm-roots.md). */
 export interface EkTrust {
@@ -165,7 +165,7 @@ async function activateLocked(
       `agent ${JSON.stringify(agent)} already has an AK on another TPM (EK); an operator must run "tmb verifier allow-ak --agent ${agent}" to let its next activation replace it`,
     );
   const sameTpm = sameEk && before.pcr === p.pcr;
-  await saveAttest(store, agent, {
+  const next: AgentAttest = {
     ekPublic: toBase64Url(p.ekPublic),
     ekCheck: p.ekCheck,
     tpm: p.tpm,
@@ -182,7 +182,8 @@ async function activateLocked(
     checks: before?.checks ?? [],
     quote: before?.quote ?? null,
     acceptedAt: before?.acceptedAt ?? null,
-  });
+  };
+  await saveAttest(store, agent, next, before);
   return { akName: toHex(p.akName), newTpm: before !== undefined && !sameEk };
 }
 

@@ -124,7 +124,7 @@ async function appraiseAndSave(
   // find the segment that judges it (the other order let a verdict read in between skip every
   // host check of that receipt).
   await d.attest.segments.record(agent, segment);
-  await saveAttest(d.store, agent, next);
+  await saveAttest(d.store, agent, next, state);
   // The offline bundle's share of this quote (docs/bundle.md): keys by the ids the state names.
   const keyOf = (id: string | undefined) => keys.find((k) => k.keyId === id)?.key ?? null;
   const signer = keyOf(next.checkpoint?.keyId);

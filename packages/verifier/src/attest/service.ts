@@ -45,7 +45,8 @@ export interface AttestService {
    * (VerifierOptions.inclusionDeadlineMs). */
   inclusionDeadlineMs: number;
   /** Per agent name: held around every load-appraise-save of the agent's state (evidence, AK
-   * activation, checkpoint key, key enrolment, receipt push), so no update is lost. Telemetry
+   * activation, checkpoint key), so no update is lost; receipt pushes and key enrolments take it
+   * on receiptLockKey(agent) instead (lock.ts: they never wait for an appraisal). Telemetry
    * ingest needs none: its append is a compare-and-set on the agent's chain (telemetry/ingest.ts). */
   lock: AgentLock;
 }

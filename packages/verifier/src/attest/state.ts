@@ -1,6 +1,7 @@
 import type { Check, VerdictTpm } from '@tmb/core';
 import type { ImaState } from '@tmb/core/ima';
 import type { LogRun } from '@tmb/core/log';
+import { VerifierError } from '../errors.ts';
 import type { Store } from '../store/types.ts';
 import type { KernelBoot } from './kernel.ts';
 
@@ -88,15 +89,82 @@ export interface CertifiedKey {
   certify: { attest: string; signature: string; nonce: string };
 }
 
-/** The agent's state, or undefined when it enrolled no AK. */
+/**
+ * Members of the state that change only at AK activation, checkpoint-key certification or the
+ * end of a log run: kept in a row of their own (`cold <agent>`), written only when they change,
+ * and then in the same statement as the agent's row; the agent's row holds the others (what each
+ * quote changes) and `cold: 1`. Both rows are read in one statement, so a reader always sees the
+ * two halves of one saved state.
+ */
+const COLD = new Set([
+  'ekPublic',
+  'ekCheck',
+  'tpm',
+  'ekCertificate',
+  'akPublic',
+  'akName',
+  'activatedAt',
+  'pcr',
+  'checkpointKeys',
+  'endedRuns',
+]);
+
+const coldKey = (agent: string) => `cold ${agent}`;
+
+/** Per loaded state: its cold members as read (to tell whether a save changed them). */
+const loadedCold = new WeakMap<AgentAttest, unknown[]>();
+
+/**
+ * The agent's state, or undefined when it enrolled no AK. A row saved whole (before the cold
+ * members had a row of their own) reads as it was written.
+ * @throws VerifierError STORE_FAILED when the agent's row names a cold row that is not there
+ */
 export async function loadAttest(
-  store: Pick<Store, 'getAttest'>,
+  store: Pick<Store, 'getAttestRows'>,
   agent: string,
 ): Promise<AgentAttest | undefined> {
-  const text = await store.getAttest(agent);
-  return text === undefined ? undefined : (JSON.parse(text) as AgentAttest);
+  const [text, coldText] = await store.getAttestRows([agent, coldKey(agent)]);
+  if (text === undefined) return undefined;
+  const { cold, ...hot } = JSON.parse(text) as AgentAttest & { cold?: number };
+  if (cold === undefined) return hot;
+  if (coldText === undefined)
+    throw new VerifierError(
+      'STORE_FAILED',
+      `the attestation state of ${JSON.stringify(agent)} lacks its cold row`,
+    );
+  const state = { ...(JSON.parse(coldText) as Partial<AgentAttest>), ...hot } as AgentAttest;
+  loadedCold.set(state, coldParts(state));
+  return state;
 }
 
-export function saveAttest(store: Store, agent: string, state: AgentAttest): Promise<void> {
-  return store.putAttest(agent, JSON.stringify(state));
+/**
+ * Saves the agent's state: its row alone when the cold members are those of `loaded` (the state
+ * this one was made from, read under the agent's lock: the cold row is still theirs), else both
+ * rows in one statement. Run under the agent's lock (lock.ts), as every load-change-save is.
+ */
+export async function saveAttest(
+  store: Store,
+  agent: string,
+  state: AgentAttest,
+  loaded?: AgentAttest,
+): Promise<void> {
+  const before = loaded === undefined ? undefined : loadedCold.get(loaded);
+  const hot: Record<string, unknown> = { cold: 1 };
+  for (const [k, v] of Object.entries(state)) if (!COLD.has(k)) hot[k] = v;
+  const unchanged = before !== undefined && coldParts(state).every((p, i) => p === before[i]);
+  if (unchanged) return store.putAttest(agent, JSON.stringify(hot));
+  const cold: Record<string, unknown> = {};
+  for (const k of COLD) {
+    const v = (state as unknown as Record<string, unknown>)[k];
+    if (v !== undefined) cold[k] = v;
+  }
+  await store.putAttestRows([
+    [agent, JSON.stringify(hot)],
+    [coldKey(agent), JSON.stringify(cold)],
+  ]);
+}
+
+/** The cold members' values, in COLD's order (compared by identity: unchanged ones are shared). */
+function coldParts(state: AgentAttest): unknown[] {
+  return [...COLD].map((k) => (state as unknown as Record<string, unknown>)[k]);
 }

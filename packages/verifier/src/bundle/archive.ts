@@ -42,18 +42,10 @@ export interface ArchivedQuote {
 }
 
 /**
- * Per agent: its boots, each with the seq ends (base + checkpoint size) of its archived quotes,
- * numbered globally.
+ * Most boots whose quotes the archive keeps per agent (store: bundle_quotes); when a quote starts
+ * a newer boot, the oldest boot's rows are deleted and its receipts' bundles no longer served.
+ * Within a boot every accepted quote is kept (a bundle replays the logs from the boot's entry 0).
  */
-interface ArchiveIndex {
-  next: number;
-  boots: { resetCount: number; first: number; sizes: number[] }[];
-}
-
-const indexKey = (agent: string) => `bundle ${agent}`;
-const quoteKey = (agent: string, n: number) => `bundle ${agent} ${n}`;
-
-/** Most boots whose quotes the index keeps per agent; older boots' bundles are no longer served. */
 const MAX_BOOTS = 16;
 
 /** The bytes of entries [from, to) of a binary log whose first entry is `first`. */
@@ -70,8 +62,9 @@ function slice(log: Uint8Array, first: number, from: number, to: number): Uint8A
 }
 
 /**
- * Keeps, in the store's attestation rows, what each accepted quote adds to the evidence a bundle
- * carries. Written after the quote is accepted (its checks passed), so every chunk replays.
+ * Keeps, in the store's archive (table bundle_quotes, one row per accepted quote), what each
+ * accepted quote adds to the evidence a bundle carries. Written after the quote is accepted (its
+ * checks passed), so every chunk replays.
  */
 export class BundleArchive {
   readonly #store: Store;
@@ -134,18 +127,13 @@ export class BundleArchive {
         kernel: kernel === null ? null : toBase64Url(kernel),
         boot: ev.boot === null ? null : toBase64Url(ev.boot.log),
       };
-      const idx = await this.#index(agent);
-      let boot = idx.boots.at(-1);
-      // A chunk from entry 0 starts the logs afresh (a reboot, or a new AK's first quote).
-      if (boot === undefined || boot.resetCount !== reset || appFrom === 0) {
-        boot = { resetCount: reset, first: idx.next, sizes: [] };
-        idx.boots.push(boot);
-        if (idx.boots.length > MAX_BOOTS) idx.boots.shift();
-      }
-      const n = idx.next++;
-      boot.sizes.push(base + q.size);
-      await this.#store.putAttest(quoteKey(agent, n), JSON.stringify(q));
-      await this.#store.putAttest(indexKey(agent), JSON.stringify(idx));
+      // A chunk from entry 0 starts the logs afresh (a reboot, or a new AK's first quote): a
+      // new boot, in the store's words (appendArchived).
+      await this.#store.appendArchived(
+        agent,
+        { resetCount: reset, seqEnd: base + q.size, fresh: appFrom === 0, quote: JSON.stringify(q) },
+        MAX_BOOTS,
+      );
     });
     // The quote is accepted and saved already: a failure here (the store) must not fail the
     // agent's evidence post. The receipts it judges then get no bundle, or one whose logs do
@@ -160,24 +148,13 @@ export class BundleArchive {
    * when that quote's log run starts past `seq`: a receipt its run left behind).
    */
   async judging(agent: string, seq: number): Promise<ArchivedQuote[] | null> {
-    const idx = await this.#index(agent);
-    for (const boot of idx.boots) {
-      const i = boot.sizes.findIndex((s) => s > seq);
-      if (i < 0) continue;
-      const out: ArchivedQuote[] = [];
-      for (let n = boot.first; n <= boot.first + i; n++) {
-        const text = await this.#store.getAttest(quoteKey(agent, n));
-        if (text === undefined) return null;
-        out.push(JSON.parse(text) as ArchivedQuote);
-      }
-      return (out.at(-1)!.base ?? 0) > seq ? null : out;
-    }
-    return null;
-  }
-
-  async #index(agent: string): Promise<ArchiveIndex> {
-    const text = await this.#store.getAttest(indexKey(agent));
-    return text === undefined ? { next: 0, boots: [] } : (JSON.parse(text) as ArchiveIndex);
+    const rows = await this.#store.archivedFor(agent, seq);
+    const last = rows.at(-1);
+    // A quote of the boot left out (a write that failed, a row the move from the previous
+    // layout found no text for): the logs would not replay from entry 0, so no bundle.
+    if (last === undefined || rows[0]!.n !== last.boot || rows.length !== last.n - last.boot + 1) return null;
+    const out = rows.map((r) => JSON.parse(r.quote) as ArchivedQuote);
+    return (out.at(-1)!.base ?? 0) > seq ? null : out;
   }
 }
 

@@ -37,7 +37,7 @@ export interface HostView {
 
 /** What the host list is read from. */
 export interface HostSources {
-  store: Pick<Store, 'listKeys' | 'agentKeys' | 'getAttest'>;
+  store: Pick<Store, 'listKeys' | 'agentKeys' | 'getAttestRows'>;
   segments: { of(agent: string): Promise<HostSegments> };
   recent(agent: string): readonly FeedVerdict[];
 }

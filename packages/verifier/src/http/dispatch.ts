@@ -107,10 +107,11 @@ export function dispatcher(
 function limit(ctx: Context, limiter: RateLimiter | null, route: Route | undefined, label: string): void {
   const open = route?.access === 'public' || (route?.access === 'metrics' && ctx.options.metricsPublic);
   if (limiter === null || (route !== undefined && !open)) return;
-  const d = limiter.take(ctx.req.socket.remoteAddress ?? 'unknown');
+  const client = limiter.clientOf(ctx.req.socket.remoteAddress, ctx.req.headers['x-forwarded-for']);
+  const d = limiter.take(client);
   if (d.ok) return;
   ctx.metrics.rateLimited();
-  ctx.log.warn('rate_limited', { remote: ctx.req.socket.remoteAddress, route: label });
+  ctx.log.warn('rate_limited', { remote: client, route: label });
   ctx.res.setHeader('retry-after', String(d.retryAfterSeconds));
   throw new VerifierError('RATE_LIMITED', `too many requests; retry in ${d.retryAfterSeconds} s`);
 }

@@ -1,12 +1,12 @@
 import { agentKeyId, ed25519Verify, enrolMessage } from '@tmb/core';
 import { VerifierError } from '../errors.ts';
-import type { AgentLock } from '../lock.ts';
+import { type AgentLock, receiptLockKey } from '../lock.ts';
 import type { Store } from '../store/types.ts';
 
 /** What a receipt-key enrolment needs of the verifier. */
 export interface KeyEnrolment {
   store: Store;
-  /** The per-agent lock (lock.ts): a push deciding log positions sees the enrolment order as it is. */
+  /** The per-agent lock (lock.ts), taken on receiptLockKey: a push deciding log positions sees the enrolment order as it is. */
   lock: AgentLock;
   /** The clock, Unix ms. */
   now: () => number;
@@ -31,9 +31,9 @@ export async function enrolAgentKey(
     );
   }
   const keyId = agentKeyId(key);
-  // Under the agent's lock (lock.ts): a push deciding which key holds which log position sees
-  // the enrolment order as it is.
-  await d.lock.run(agent, async () => {
+  // Under the agent's receipt lock (lock.ts, receiptLockKey): a push deciding which key holds
+  // which log position sees the enrolment order as it is.
+  await d.lock.run(receiptLockKey(agent), async () => {
     const added = await d.store.addKey({ agent, keyId, key, enrolledAt: d.now() });
     if (!added) {
       const existing = await d.store.getKey(keyId);

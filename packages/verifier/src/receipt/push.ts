@@ -6,7 +6,7 @@ import {
   type ReceiptCheck,
 } from '@tmb/core';
 import type { VerifierErrorCode } from '../errors.ts';
-import type { AgentLock } from '../lock.ts';
+import { type AgentLock, receiptLockKey } from '../lock.ts';
 import type { KeyRecord, Store, StoredReceipt } from '../store/types.ts';
 import type { Waiters } from '../waiters.ts';
 
@@ -22,7 +22,7 @@ export interface ReceiptIntake {
   store: Store;
   /** Enrolled keys read so far, by key id (enrolments are never changed or removed). */
   keys: Map<string, KeyRecord>;
-  /** The per-agent lock (lock.ts) held while log positions are decided and stored. */
+  /** The per-agent lock (lock.ts), taken on receiptLockKey while log positions are decided and stored. */
   lock: AgentLock;
   /** Told of every newly stored receipt id (long-polls waiting for it). */
   waiters: Waiters;
@@ -62,7 +62,7 @@ export async function pushReceipts(
   const seqOf = new Map<number, number>();
   const candidates = await candidatesOf(d, agent, receipts, now, seqOf, rejected);
   // Positions are decided and stored alone for this agent (lock.ts): no push or enrolment between.
-  const [good, outcomes] = await d.lock.run(agent, async () => {
+  const [good, outcomes] = await d.lock.run(receiptLockKey(agent), async () => {
     const good = await runCheck(d.store, agent, candidates, rejected);
     return [good, await d.store.putReceipts(good.map((g) => g.receipt))] as const;
   });

@@ -1,3 +1,4 @@
+import { PG_ARCHIVE_TABLE } from './pg-archive.ts';
 import type { PgMigrationStep } from './pg-migrate.ts';
 
 // The SQLite schema (sqlite.ts, tree-tables.ts, state-tables.ts) in PostgreSQL's words: BYTEA for
@@ -100,5 +101,10 @@ export const PG_VERIFIER_MIGRATIONS: readonly PgMigrationStep[] = [
     version: 2,
     description: 'shared state of several processes: quote nonces, pending AKs, attestation row versions',
     up: SHARED_STATE,
+  },
+  {
+    version: 3,
+    description: 'bundle archive: one row per accepted quote (moved from the attestation rows)',
+    up: PG_ARCHIVE_TABLE,
   },
 ];

@@ -16,11 +16,15 @@ export class PgState {
   }
 
   async issueNonce(agent: string, nonce: string, expiresAt: number, now: number, perAgent: number) {
+    // The three statements are sent at once (pipelined on the transaction's connection: one
+    // write, not three round trips); the server runs them in order, and any failure aborts all.
     await transaction(this.#sql, async (tx) => {
-      await tx`DELETE FROM attest_nonces WHERE expires_at <= ${now}`;
-      await tx`INSERT INTO attest_nonces (nonce, agent, expires_at) VALUES (${nonce}, ${agent}, ${expiresAt})`;
-      await tx`DELETE FROM attest_nonces WHERE agent = ${agent} AND nonce NOT IN
-        (SELECT nonce FROM attest_nonces WHERE agent = ${agent} ORDER BY expires_at DESC, ord DESC LIMIT ${perAgent})`;
+      await Promise.all([
+        tx`DELETE FROM attest_nonces WHERE expires_at <= ${now}`,
+        tx`INSERT INTO attest_nonces (nonce, agent, expires_at) VALUES (${nonce}, ${agent}, ${expiresAt})`,
+        tx`DELETE FROM attest_nonces WHERE agent = ${agent} AND nonce NOT IN
+          (SELECT nonce FROM attest_nonces WHERE agent = ${agent} ORDER BY expires_at DESC, ord DESC LIMIT ${perAgent})`,
+      ]);
     });
   }
 

@@ -113,7 +113,7 @@ export class PgTelemetryStore implements TelemetryStore {
         await tx`INSERT INTO tm_sample ${tx(part, 'agent', 'gpu', 't', 'data')}`;
       if (retentionDue(expected, state)) {
         await tx`DELETE FROM tm_sample WHERE agent = ${agent} AND t < (SELECT t FROM tm_sample
-          WHERE agent = ${agent} ORDER BY t DESC LIMIT 1 OFFSET ${this.#retain})`;
+          WHERE agent = ${agent} ORDER BY t DESC LIMIT 1 OFFSET ${this.#retain - 1})`;
         await tx`DELETE FROM tm_batch WHERE agent = ${agent} AND (chain < ${s.chain} OR seq < ${s.nextSeq - 10_000})`;
       }
       return true;

@@ -46,15 +46,18 @@ export async function growTree(
   size: number,
   nodes: readonly NodeRecord[],
 ): Promise<void> {
+  // Every statement sent at once (pipelined: one write), run in order by the server.
   await transaction(sql, async (tx) => {
-    for (const part of chunks(nodes)) {
-      const rows = part.map((n) => ({ agent, run, base, level: n.level, idx: n.index, hash: n.hash }));
-      await tx`INSERT INTO verifier_log_nodes ${tx(rows, 'agent', 'run', 'base', 'level', 'idx', 'hash')}
-        ON CONFLICT DO NOTHING`;
-    }
-    await tx`INSERT INTO verifier_log_trees (agent, run, base, size) VALUES (${agent}, ${run}, ${base}, ${size})
-      ON CONFLICT (agent, run, base) DO UPDATE SET size = excluded.size
-      WHERE excluded.size > verifier_log_trees.size`;
+    await Promise.all([
+      ...chunks(nodes).map((part) => {
+        const rows = part.map((n) => ({ agent, run, base, level: n.level, idx: n.index, hash: n.hash }));
+        return tx`INSERT INTO verifier_log_nodes ${tx(rows, 'agent', 'run', 'base', 'level', 'idx', 'hash')}
+          ON CONFLICT DO NOTHING`;
+      }),
+      tx`INSERT INTO verifier_log_trees (agent, run, base, size) VALUES (${agent}, ${run}, ${base}, ${size})
+        ON CONFLICT (agent, run, base) DO UPDATE SET size = excluded.size
+        WHERE excluded.size > verifier_log_trees.size`,
+    ]);
   });
 }
 

@@ -1,6 +1,7 @@
 import { CoreError } from '@tmb/core';
 import type { MigrateResult } from '@tmb/core/store';
 import { VerifierError } from '../errors.ts';
+import { appendArchived, archivedFor } from './pg-archive.ts';
 import {
   checkConnection,
   type PgPoolOptions,
@@ -16,6 +17,8 @@ import { PgState } from './pg-state.ts';
 import { firstRefusal, growTree, putRefusals, treeNodes, treeSize } from './pg-trees.ts';
 import { keyRow, receiptRow } from './rows.ts';
 import type {
+  ArchivedQuoteIn,
+  ArchivedRow,
   KeyRecord,
   LeafRecord,
   NodeRecord,
@@ -145,6 +148,20 @@ export class PgStore implements Store {
     return this.#state.putAttest(agent, state);
   }
 
+  async getAttestRows(keys: readonly string[]): Promise<(string | undefined)[]> {
+    const rows = await this.#sql`SELECT agent, state FROM attest_agents
+      WHERE agent = ANY(${this.#sql.array([...keys])}::text[])`;
+    const by = new Map(rows.map((r) => [r.agent as string, r.state as string]));
+    return keys.map((k) => by.get(k));
+  }
+
+  async putAttestRows(rows: readonly (readonly [string, string])[]): Promise<void> {
+    if (rows.length === 0) return;
+    const values = rows.map(([agent, state]) => ({ agent, state }));
+    await this.#sql`INSERT INTO attest_agents ${this.#sql(values, 'agent', 'state')}
+      ON CONFLICT (agent) DO UPDATE SET state = excluded.state, version = attest_agents.version + 1`;
+  }
+
   logTreeSize(agent: string, run: number, base: number): Promise<number> {
     return treeSize(this.#sql, agent, run, base);
   }
@@ -200,6 +217,14 @@ export class PgStore implements Store {
 
   storedReceipts(ids: readonly string[]): Promise<Set<string>> {
     return this.#state.storedReceipts(ids);
+  }
+
+  appendArchived(agent: string, q: ArchivedQuoteIn, keepBoots: number) {
+    return appendArchived(this.#sql, agent, q, keepBoots);
+  }
+
+  archivedFor(agent: string, seq: number): Promise<ArchivedRow[]> {
+    return archivedFor(this.#sql, agent, seq);
   }
 
   /** Ends the pool: waits up to 5 s for queries in flight, then closes the connections. */

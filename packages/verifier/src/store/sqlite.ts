@@ -3,10 +3,13 @@ import { CoreError } from '@tmb/core';
 import { leafHash } from '@tmb/core/log';
 import { type MigrateResult, type MigrationStep, migrate } from '@tmb/core/store';
 import { VerifierError } from '../errors.ts';
+import { ARCHIVE_TABLE_SQL, ArchiveTables } from './archive-tables.ts';
 import { keyRow, receiptRow } from './rows.ts';
 import { STATE_TABLES_SQL, StateTables } from './state-tables.ts';
 import { TREE_TABLES_SQL, TreeTables } from './tree-tables.ts';
 import type {
+  ArchivedQuoteIn,
+  ArchivedRow,
   KeyRecord,
   LeafRecord,
   NodeRecord,
@@ -80,6 +83,12 @@ export const VERIFIER_MIGRATIONS: readonly MigrationStep<DatabaseSync>[] = [
     description: 'quote nonces, pending AK enrolments, attestation row versions',
     up: STATE_TABLES_SQL,
   },
+  // Issue 12, scale: the bundle archive gets a row per quote instead of a growing index row.
+  {
+    version: 4,
+    description: 'bundle archive: one row per accepted quote (moved from the attestation rows)',
+    up: ARCHIVE_TABLE_SQL,
+  },
 ];
 
 /** A database written before versions were recorded holds `agent_keys`: it is version 1. */
@@ -105,6 +114,7 @@ export class SqliteStore implements Store {
   readonly #q: Record<string, StatementSync>;
   readonly #trees: TreeTables;
   readonly #state: StateTables;
+  readonly #archive: ArchiveTables;
   /** The schema version found on opening and the version now (after migrations). */
   readonly schema: MigrateResult;
 
@@ -127,6 +137,7 @@ export class SqliteStore implements Store {
     }
     this.#trees = new TreeTables(this.#db);
     this.#state = new StateTables(this.#db);
+    this.#archive = new ArchiveTables(this.#db);
     const p = (sql: string) => this.#db.prepare(sql);
     this.#q = {
       addKey: p(
@@ -152,6 +163,9 @@ export class SqliteStore implements Store {
       putLeaf: p('INSERT INTO log_leaves (agent, seq, hash) VALUES (?, ?, ?) ON CONFLICT DO NOTHING'),
       leaves: p('SELECT seq, hash FROM log_leaves WHERE agent = ? AND seq >= ? ORDER BY seq LIMIT ?'),
       getAttest: p('SELECT state FROM attest_agents WHERE agent = ?'),
+      getAttestRows: p(
+        'SELECT agent, state FROM attest_agents WHERE agent IN (SELECT value FROM json_each(?))',
+      ),
       putAttest: p(
         'INSERT INTO attest_agents (agent, state) VALUES (?, ?) ON CONFLICT (agent) DO UPDATE SET state = excluded.state, version = version + 1',
       ),
@@ -257,6 +271,23 @@ export class SqliteStore implements Store {
     this.#q.putAttest!.run(agent, state);
   }
 
+  async getAttestRows(keys: readonly string[]): Promise<(string | undefined)[]> {
+    const rows = this.#q.getAttestRows!.all(JSON.stringify(keys));
+    const by = new Map(rows.map((r) => [r.agent as string, r.state as string]));
+    return keys.map((k) => by.get(k));
+  }
+
+  async putAttestRows(rows: readonly (readonly [string, string])[]): Promise<void> {
+    this.#db.exec('BEGIN IMMEDIATE');
+    try {
+      for (const [k, v] of rows) this.#q.putAttest!.run(k, v);
+      this.#db.exec('COMMIT');
+    } catch (err) {
+      if (this.#db.isTransaction) this.#db.exec('ROLLBACK'); // SQLITE_FULL ends it itself
+      throw err;
+    }
+  }
+
   async logTreeSize(agent: string, run: number, base: number): Promise<number> {
     return this.#trees.size(agent, run, base);
   }
@@ -312,6 +343,14 @@ export class SqliteStore implements Store {
 
   async storedReceipts(ids: readonly string[]): Promise<Set<string>> {
     return this.#state.storedReceipts(ids);
+  }
+
+  async appendArchived(agent: string, q: ArchivedQuoteIn, keepBoots: number) {
+    return this.#archive.append(agent, q, keepBoots);
+  }
+
+  async archivedFor(agent: string, seq: number): Promise<ArchivedRow[]> {
+    return this.#archive.judging(agent, seq);
   }
 
   async close(): Promise<void> {

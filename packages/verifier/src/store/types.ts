@@ -58,6 +58,28 @@ export interface VersionedAttest {
 }
 
 /**
+ * One archived quote of an agent (bundle/archive.ts, docs/bundle.md "At the verifier"): its
+ * number `n` (0, 1, ... per agent), `boot` the n of the first quote of its boot (a quote whose
+ * log chunks start at entry 0), the TPM reset count, the seq end it covers (run base +
+ * checkpoint size) and the quote itself (JSON text).
+ */
+export interface ArchivedRow {
+  n: number;
+  boot: number;
+  resetCount: number;
+  seqEnd: number;
+  quote: string;
+}
+
+/** What {@link Store.appendArchived} adds: `fresh` when its log chunks start at entry 0. */
+export interface ArchivedQuoteIn {
+  resetCount: number;
+  seqEnd: number;
+  fresh: boolean;
+  quote: string;
+}
+
+/**
  * Where the verifier keeps keys and receipts. Every method is async so that a networked
  * store (PostgreSQL, `pg`) can implement the same interface as the embedded SQLite one.
  */
@@ -88,6 +110,10 @@ export interface Store {
   getAttest(agent: string): Promise<string | undefined>;
   /** Writes the row unconditionally (last writer wins) and adds one to its version (readAttest). */
   putAttest(agent: string, state: string): Promise<void>;
+  /** Reads rows of the attestation table in one statement (one snapshot): texts in `keys` order, undefined where none. */
+  getAttestRows(keys: readonly string[]): Promise<(string | undefined)[]>;
+  /** Writes rows of the attestation table (distinct keys) as putAttest does, all in one statement: a reader sees all or none. */
+  putAttestRows(rows: readonly (readonly [string, string])[]): Promise<void>;
   close(): Promise<void>;
   // Log runs (attest/trees.ts, docs/evidence.md "Log runs and recovery").
   /** How many leaves the persisted tree of the agent's log run `run` from seq `base` has (0: none). */
@@ -154,6 +180,22 @@ export interface Store {
   putAttestIf(key: string, state: string, version: number): Promise<number | undefined>;
   /** Which of `ids` (at most 1,000) are stored receipt ids (long-polls waiting at another process). */
   storedReceipts(ids: readonly string[]): Promise<Set<string>>;
+  // The offline bundles' archive (bundle/archive.ts): one row per accepted quote.
+  /**
+   * Appends an archived quote of `agent` in one statement: its n is one past the agent's newest
+   * row's (0 for the first); its boot is its own n when `fresh`, when the agent has no row or
+   * when the newest row's reset count differs, else the newest row's boot. A row that starts a
+   * boot then deletes the agent's rows of boots older than its `keepBoots` newest. Callers
+   * append one agent's quotes one at a time (under the agent lock): two appends at once may
+   * throw (the same n). Returns the row's n and boot.
+   */
+  appendArchived(agent: string, q: ArchivedQuoteIn, keepBoots: number): Promise<{ n: number; boot: number }>;
+  /**
+   * The rows of `agent`'s boot that holds its first archived quote (lowest n) whose seq end is
+   * above `seq`: from that boot's first row up to that quote, in n order (rows a failed write
+   * left out are simply absent). Empty when no row's seq end is above `seq`.
+   */
+  archivedFor(agent: string, seq: number): Promise<ArchivedRow[]>;
   /** Records receipts refused at a log position (the first refusal of a seq is kept). */
   putRefusals(agent: string, list: readonly Refusal[]): Promise<void>;
   /** The lowest refused seq in [from, to), or undefined. */

@@ -37,13 +37,18 @@ export class VersionedRows<T> {
 
   /**
    * Applies `f` to the row's current value and writes the result unless another writer changed
-   * the row in between; then reads it again and applies `f` again (at most 8 times).
+   * the row in between; then reads it again and applies `f` again (at most 8 times). The first
+   * attempt applies `f` to the copy held in memory, if any, without reading the row: a stale copy
+   * only costs a refused write.
    * `f` must be a pure function of its argument. Returns the value written.
    * @throws VerifierError STORE_FAILED when every attempt lost a race
    */
   async update(key: string, f: (value: T) => T): Promise<T> {
     for (let attempt = 0; attempt < MAX_ATTEMPTS; attempt++) {
-      const { version, value } = await this.#read(key);
+      // First from the copy held, unread (one round trip fewer): the compare-and-set refuses it
+      // when another writer moved the row since, and the next attempt reads the row.
+      const held = attempt === 0 ? this.#cache.get(key) : undefined;
+      const { version, value } = held ?? (await this.#read(key));
       const next = f(value);
       const written = await this.#store.putAttestIf(key, JSON.stringify(next), version);
       if (written !== undefined) {

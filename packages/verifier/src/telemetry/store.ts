@@ -170,7 +170,7 @@ export class SqliteTelemetryStore implements TelemetryStore {
         `DELETE FROM tm_sample WHERE agent = ? AND t < (SELECT t FROM tm_sample WHERE agent = ?
            ORDER BY t DESC LIMIT 1 OFFSET ?)`,
       )
-      .run(agent, agent, this.#retain);
+      .run(agent, agent, this.#retain - 1); // the retain-th newest's t: it and newer stay
     this.#db
       .prepare('DELETE FROM tm_batch WHERE agent = ? AND (chain < ? OR seq < ?)')
       .run(agent, state.chain, state.nextSeq - 10_000);

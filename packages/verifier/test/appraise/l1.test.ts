@@ -14,7 +14,7 @@ import type { HostSegment } from '@tmb/core/host';
 import { ed25519NoteSigner, leafHash, MemoryTree, signCheckpoint } from '@tmb/core/log';
 import { l1Checks } from '../../src/appraise/l1.ts';
 import { createAttestService } from '../../src/attest/service.ts';
-import { type AgentAttest, saveAttest } from '../../src/attest/state.ts';
+import { type AgentAttest, loadAttest, saveAttest } from '../../src/attest/state.ts';
 import { SqliteStore } from '../../src/store/sqlite.ts';
 import type { StoredReceipt } from '../../src/store/types.ts';
 import { newKey, receiptBody } from '../fixtures.ts';
@@ -236,7 +236,7 @@ test('the inclusion deadline runs from when the receipt arrived when its claimed
 
 test('an agent that enrolled an AK and never had a quote accepted: its receipts fail after the deadline', async () => {
   const { store, attest, clock } = await setup();
-  const s = JSON.parse((await store.getAttest('gpu-1'))!) as AgentAttest;
+  const s = (await loadAttest(store, 'gpu-1'))!;
   await saveAttest(store, 'gpu-1', { ...s, checkpoint: null, quote: null, checks: [] });
   const arrived = { ...stored(0), receivedAt: END_MS + 1_000 };
   clock.now = END_MS + 9_000;
@@ -308,7 +308,7 @@ test('an AK activated after the deadline brings the ordinary checks back: a rece
   const before = await l1Checks(store, attest, row, b);
   assert.ok(before.checks.every((c) => c.status === 'skipped'));
   // Now the agent has an AK whose latest quoted checkpoint (size 2) leaves seq 5 out.
-  await saveAttest(store, 'gpu-2', JSON.parse((await store.getAttest('gpu-1'))!) as AgentAttest);
+  await saveAttest(store, 'gpu-2', (await loadAttest(store, 'gpu-1'))!);
   const after = await l1Checks(store, attest, row, b);
   assert.equal(after.noAk, undefined);
   assert.equal(by(after.checks, 'host.ak_activated').status, 'pass');

@@ -36,7 +36,7 @@ function sources(now: number, over: Partial<VerdictSources> = {}) {
   const s: VerdictSources = {
     store: {
       getKey: async (id) => (id === enrolled.keyId ? enrolled : undefined),
-      getAttest: async () => undefined,
+      getAttestRows: async (keys: readonly string[]) => keys.map(() => undefined),
     },
     attest: {
       now: () => now,
@@ -139,7 +139,7 @@ test('a receipt whose stored key byte changed is judged by the key it was accept
     store: {
       getKey: async (id) =>
         id === other.keyId ? { ...enrolled, keyId: other.keyId, key: other.raw } : undefined,
-      getAttest: async () => undefined,
+      getAttestRows: async (keys: readonly string[]) => keys.map(() => undefined),
     },
   });
   const r = await composeVerdict(s, moved);

@@ -219,4 +219,41 @@ export function storeConformance(name: string, open: StoreFactory, skip: string 
     assert.equal(await s.takePendingAk('b', 100), undefined, 'expired');
     assert.equal(await s.hasPendingAk('b', 0), false, 'and gone');
   });
+
+  it('archived quotes: n and boot are decided on append; the judging boot comes back whole', async (s) => {
+    const q = (resetCount: number, seqEnd: number, fresh: boolean) => ({
+      resetCount,
+      seqEnd,
+      fresh,
+      quote: `{"r":${resetCount},"e":${seqEnd}}`,
+    });
+    assert.deepEqual(await s.archivedFor('a', 0), []);
+    assert.deepEqual(await s.appendArchived('a', q(1, 5, false), 2), { n: 0, boot: 0 }, 'first row: a boot');
+    assert.deepEqual(await s.appendArchived('a', q(1, 9, false), 2), { n: 1, boot: 0 });
+    assert.deepEqual(await s.appendArchived('a', q(1, 12, true), 2), { n: 2, boot: 2 }, 'fresh: a boot');
+    assert.deepEqual(await s.appendArchived('a', q(2, 15, false), 2), { n: 3, boot: 3 }, 'a reboot');
+    assert.deepEqual(await s.appendArchived('b', q(2, 1, false), 2), { n: 0, boot: 0 }, 'per agent');
+    const ends = async (seq: number) => (await s.archivedFor('a', seq)).map((r) => [r.n, r.seqEnd]);
+    assert.deepEqual(await ends(4), [[2, 12]], 'boot 0 was pruned (2 boots kept): boot 2 judges');
+    assert.deepEqual(await ends(12), [[3, 15]]);
+    assert.deepEqual(await ends(15), []);
+    assert.deepEqual(await s.appendArchived('a', q(2, 20, false), 2), { n: 4, boot: 3 });
+    assert.deepEqual(await s.archivedFor('a', 16), [
+      { n: 3, boot: 3, resetCount: 2, seqEnd: 15, quote: '{"r":2,"e":15}' },
+      { n: 4, boot: 3, resetCount: 2, seqEnd: 20, quote: '{"r":2,"e":20}' },
+    ]);
+    assert.equal((await s.archivedFor('b', 0)).length, 1);
+  });
+
+  it('attestation rows are read and written several at once; each write adds one to its version', async (s) => {
+    assert.deepEqual(await s.getAttestRows(['x', 'y']), [undefined, undefined]);
+    await s.putAttestRows([
+      ['x', '1'],
+      ['y', '2'],
+    ]);
+    await s.putAttestRows([['y', '3']]);
+    assert.deepEqual(await s.getAttestRows(['y', 'z', 'x']), ['3', undefined, '1']);
+    assert.deepEqual(await s.readAttest('y'), { version: 2, state: '3' });
+    assert.deepEqual(await s.readAttest('x'), { version: 1, state: '1' });
+  });
 }
