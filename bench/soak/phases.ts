@@ -46,7 +46,12 @@ export interface SoakOptions {
   faults: FaultName[];
 }
 
-/** The fault phases, in their default order: swtpm_restart last, as a TPM reset leaves the agent unable to reach L1 again. */
+/**
+ * The fault phases, in their default order. swtpm_restart last: a TPM reset is a new boot; the
+ * agent starts a new log run and checkpoint key in it (docs/evidence.md, "A TPM reset under a
+ * running agent"), but this stack's simulated kernel does not boot again, so the host's logs no
+ * longer replay to the new boot's PCRs and its receipts stay below L1 (host.integrity) after it.
+ */
 export const FAULTS = [
   'verifier_restart',
   'network_cut',

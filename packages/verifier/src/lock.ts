@@ -5,6 +5,12 @@
 export interface AgentLock {
   /** Runs `fn` alone for `key`; resolves or rejects as `fn` does. Not re-entrant. */
   run<T>(key: string, fn: () => Promise<T> | T): Promise<T>;
+  /**
+   * The in-process part of a lock that also locks across processes (PgAgentLock): work whose
+   * store takes the cross-process part in its own transaction (Store.receiptLocked) queues here.
+   * Absent: `run` is in-process only.
+   */
+  readonly local?: AgentLock;
 }
 
 /**
@@ -14,7 +20,10 @@ export interface AgentLock {
  * need each other: a push reads and writes only receipts, leaves, key runs, refusals and keys,
  * which evidence only reads, and a leaf once stored never changes (a position holds one receipt):
  * an appraisal that reads a leaf pushed meanwhile sees the log as a later appraisal would. So a
- * push never waits for an appraisal of its agent (docs/deploy.md, "Several processes").
+ * push never waits for an appraisal of its agent (docs/deploy.md, "Several processes"). On
+ * PostgreSQL a push or enrolment takes it in its own store transaction (Store.receiptLocked,
+ * receipt/keys.ts receiptLocked): a holder needs no second connection, so waiting for it while
+ * holding one of the store's connections cannot starve the pool.
  */
 export const receiptLockKey = (agent: string): string => `receipts ${agent}`;
 

@@ -84,7 +84,8 @@ export interface Coverage {
  * `receipt.included`: an inclusion proof of the stored body bytes in the quoted checkpoint of
  * the receipt's log run, built from the verifier's own tree of the agent's receipts, with the
  * attestation a client re-checks it by. Fails RECEIPT_LOG_RUN_ENDED when its run ended without
- * it, RECEIPT_NOT_INCLUDED past the deadline, RECEIPTS_MISSING when the tree lacks receipts.
+ * it or was folded (attest/state.ts, MAX_ENDED_RUNS), RECEIPT_NOT_INCLUDED past the deadline,
+ * RECEIPTS_MISSING when the tree lacks receipts.
  */
 export async function includedCheck(
   o: {
@@ -106,6 +107,16 @@ export async function includedCheck(
         status: 'fail',
         code: 'RECEIPT_LOG_RUN_ENDED',
         detail: `receipt #${body.seq} is in log run ${e.run} (seqs ${e.base} to ${e.end - 1}), which ended before a quote covered it (covered below seq ${e.covered}): ${e.reason}`,
+      },
+    };
+  }
+  if (at.place.kind === 'folded') {
+    const f = at.place.folded;
+    return {
+      check: {
+        status: 'fail',
+        code: 'RECEIPT_LOG_RUN_ENDED',
+        detail: `receipt #${body.seq} is in ${f.runs === 1 ? 'the oldest ended log run' : `one of the ${f.runs} oldest ended log runs`} (runs ${f.first} to ${f.last}, seqs ${f.base} to ${f.end - 1}), folded: whether a quote covered it is no longer kept`,
       },
     };
   }

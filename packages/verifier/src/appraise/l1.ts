@@ -135,9 +135,10 @@ function coverage(attest: Deadline, state: AgentAttest, stored: StoredReceipt, b
   const cp = place.kind === 'ended' ? place.ended.checkpoint : state.checkpoint;
   const quote = place.kind === 'ended' ? place.ended.quote : state.quote;
   const run = place.kind === 'ended' ? place.ended : currentRun(state);
-  const covered = place.kind !== 'left' && cp !== null && body.seq - run.base < cp.size;
+  const covered =
+    place.kind !== 'left' && place.kind !== 'folded' && cp !== null && body.seq - run.base < cp.size;
   const due = dueOf(attest, stored, body);
-  const late = !covered && (place.kind === 'left' || attest.now() >= due);
+  const late = !covered && (place.kind === 'left' || place.kind === 'folded' || attest.now() >= due);
   return { place, cp, quote, run, covered, late, due };
 }
 

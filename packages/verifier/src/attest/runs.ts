@@ -8,7 +8,7 @@ import {
   runOfCheckpoint,
 } from '@tmb/core/log';
 import type { Store } from '../store/types.ts';
-import type { AgentAttest, EndedRun } from './state.ts';
+import type { AgentAttest, EndedRun, FoldedRuns } from './state.ts';
 import type { Trees } from './trees.ts';
 
 /**
@@ -171,18 +171,25 @@ export function evidenceRefusal(checks: Check[], view: RunView): Record<string, 
 export type SeqPlace =
   | { kind: 'current' }
   | { kind: 'ended'; ended: EndedRun }
-  | { kind: 'left'; ended: EndedRun };
+  | { kind: 'left'; ended: EndedRun }
+  | { kind: 'folded'; folded: FoldedRuns };
 
 /**
  * The run of seq `seq`: the current run from its base on; below it, the ended run holding it,
  * `ended` when that run's last accepted checkpoint covers it, else `left` behind
- * (RECEIPT_LOG_RUN_ENDED). A seq below the current base that no recorded run holds is `left`
+ * (RECEIPT_LOG_RUN_ENDED); `folded` when its run is one of those folded out of the state
+ * (attest/state.ts, MAX_ENDED_RUNS: whether a quote covered it is no longer known, and it is
+ * judged as never covered). A seq below the current base that no recorded run holds is `left`
  * with a synthetic record (runs are contiguous from seq 0, so it does not happen).
  */
 export function runOfSeq(state: AgentAttest, seq: number): SeqPlace {
   const cur = currentRun(state);
   if (seq >= cur.base) return { kind: 'current' };
-  const ended = (state.endedRuns ?? []).findLast((e) => e.base <= seq && seq < e.end) ?? {
+  const kept = (state.endedRuns ?? []).findLast((e) => e.base <= seq && seq < e.end);
+  const f = state.foldedRuns;
+  if (kept === undefined && f !== undefined && f.base <= seq && seq < f.end)
+    return { kind: 'folded', folded: f };
+  const ended = kept ?? {
     run: Math.max(0, cur.run - 1),
     base: 0,
     end: cur.base,

@@ -54,8 +54,31 @@ export interface AgentAttest {
   acceptedAt: number | null;
   /** The log run of `checkpoint` (docs/evidence.md, "Log runs and recovery"); absent: run 0, base 0. */
   run?: LogRun;
-  /** The agent's log runs that ended, oldest first; absent: none. */
+  /** The agent's log runs that ended, oldest first, the last MAX_ENDED_RUNS of them; absent: none. */
   endedRuns?: EndedRun[];
+  /** The ended runs older than those in `endedRuns`, folded (foldEndedRuns); absent: none. */
+  foldedRuns?: FoldedRuns;
+}
+
+/**
+ * How many ended log runs an agent's state keeps in full (docs/evidence.md, "Log runs and
+ * recovery"): an agent whose every run ends would otherwise grow its state (and the cold row
+ * rewritten with each end) without bound. Older runs are folded into `foldedRuns`.
+ */
+export const MAX_ENDED_RUNS = 64;
+
+/**
+ * The ended runs folded out of `endedRuns`, oldest first: how many, the first and last run
+ * numbers, and their seqs [base, end) (runs are contiguous, so one range). Which of those seqs a
+ * quote covered is gone with them: a receipt there fails `receipt.included`
+ * (RECEIPT_LOG_RUN_ENDED, "folded"), never passes.
+ */
+export interface FoldedRuns {
+  runs: number;
+  first: number;
+  last: number;
+  base: number;
+  end: number;
 }
 
 /**
@@ -107,16 +130,40 @@ const COLD = new Set([
   'pcr',
   'checkpointKeys',
   'endedRuns',
+  'foldedRuns',
 ]);
 
 const coldKey = (agent: string) => `cold ${agent}`;
+
+/**
+ * The state with at most `max` ended runs kept in full (the newest), the older ones folded into
+ * `foldedRuns` with those folded before; the state itself when there is nothing to fold.
+ */
+export function foldEndedRuns(state: AgentAttest, max = MAX_ENDED_RUNS): AgentAttest {
+  const ended = state.endedRuns ?? [];
+  if (ended.length <= max) return state;
+  const cut = ended.length - max;
+  const prev = state.foldedRuns;
+  const folded: FoldedRuns = prev
+    ? { ...prev }
+    : { runs: 0, first: ended[0]!.run, last: 0, base: ended[0]!.base, end: 0 };
+  for (const e of ended.slice(0, cut)) {
+    folded.runs += 1;
+    folded.first = Math.min(folded.first, e.run);
+    folded.last = Math.max(folded.last, e.run);
+    folded.base = Math.min(folded.base, e.base);
+    folded.end = Math.max(folded.end, e.end);
+  }
+  return { ...state, endedRuns: ended.slice(cut), foldedRuns: folded };
+}
 
 /** Per loaded state: its cold members as read (to tell whether a save changed them). */
 const loadedCold = new WeakMap<AgentAttest, unknown[]>();
 
 /**
  * The agent's state, or undefined when it enrolled no AK. A row saved whole (before the cold
- * members had a row of their own) reads as it was written.
+ * members had a row of their own) reads as it was written. Ended runs past MAX_ENDED_RUNS (a
+ * state written before the cap) read folded, and the next save writes them so.
  * @throws VerifierError STORE_FAILED when the agent's row names a cold row that is not there
  */
 export async function loadAttest(
@@ -126,14 +173,16 @@ export async function loadAttest(
   const [text, coldText] = await store.getAttestRows([agent, coldKey(agent)]);
   if (text === undefined) return undefined;
   const { cold, ...hot } = JSON.parse(text) as AgentAttest & { cold?: number };
-  if (cold === undefined) return hot;
+  if (cold === undefined) return foldEndedRuns(hot);
   if (coldText === undefined)
     throw new VerifierError(
       'STORE_FAILED',
       `the attestation state of ${JSON.stringify(agent)} lacks its cold row`,
     );
-  const state = { ...(JSON.parse(coldText) as Partial<AgentAttest>), ...hot } as AgentAttest;
-  loadedCold.set(state, coldParts(state));
+  const read = { ...(JSON.parse(coldText) as Partial<AgentAttest>), ...hot } as AgentAttest;
+  // Parts as read: a state folded here differs from its cold row, which its next save rewrites.
+  const state = foldEndedRuns(read);
+  loadedCold.set(state, coldParts(read));
   return state;
 }
 
@@ -141,13 +190,15 @@ export async function loadAttest(
  * Saves the agent's state: its row alone when the cold members are those of `loaded` (the state
  * this one was made from, read under the agent's lock: the cold row is still theirs), else both
  * rows in one statement. Run under the agent's lock (lock.ts), as every load-change-save is.
+ * Ended runs past MAX_ENDED_RUNS are folded first.
  */
 export async function saveAttest(
   store: Store,
   agent: string,
-  state: AgentAttest,
+  unfolded: AgentAttest,
   loaded?: AgentAttest,
 ): Promise<void> {
+  const state = foldEndedRuns(unfolded);
   const before = loaded === undefined ? undefined : loadedCold.get(loaded);
   const hot: Record<string, unknown> = { cold: 1 };
   for (const [k, v] of Object.entries(state)) if (!COLD.has(k)) hot[k] = v;

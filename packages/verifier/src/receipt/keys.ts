@@ -1,7 +1,7 @@
 import { agentKeyId, ed25519Verify, enrolMessage } from '@tmb/core';
 import { VerifierError } from '../errors.ts';
 import { type AgentLock, receiptLockKey } from '../lock.ts';
-import type { Store } from '../store/types.ts';
+import type { ReceiptSession, Store } from '../store/types.ts';
 
 /** What a receipt-key enrolment needs of the verifier. */
 export interface KeyEnrolment {
@@ -33,10 +33,10 @@ export async function enrolAgentKey(
   const keyId = agentKeyId(key);
   // Under the agent's receipt lock (lock.ts, receiptLockKey): a push deciding which key holds
   // which log position sees the enrolment order as it is.
-  await d.lock.run(receiptLockKey(agent), async () => {
-    const added = await d.store.addKey({ agent, keyId, key, enrolledAt: d.now() });
+  await receiptLocked(d.lock, d.store, agent, async (s) => {
+    const added = await s.addKey({ agent, keyId, key, enrolledAt: d.now() });
     if (!added) {
-      const existing = await d.store.getKey(keyId);
+      const existing = await s.getKey(keyId);
       if (existing?.agent !== agent) {
         throw new VerifierError(
           'ENROL_KEY_CONFLICT',
@@ -46,4 +46,22 @@ export async function enrolAgentKey(
     }
   });
   return keyId;
+}
+
+/**
+ * Runs `fn` alone for `agent`'s receipt log positions (lock.ts receiptLockKey), across
+ * processes: where the store takes the lock in its own transaction (Store.receiptLocked,
+ * PostgreSQL), under the lock's in-process part and that one transaction, `fn` reading and
+ * writing on it (one transaction per push, not a lock transaction beside the store's); else
+ * under `lock.run` with `fn` on the store itself (SQLite, one process).
+ */
+export function receiptLocked<T>(
+  lock: AgentLock,
+  store: Store,
+  agent: string,
+  fn: (s: ReceiptSession) => Promise<T>,
+): Promise<T> {
+  const key = receiptLockKey(agent);
+  if (store.receiptLocked === undefined) return lock.run(key, () => fn(store));
+  return (lock.local ?? lock).run(key, () => store.receiptLocked!(key, fn));
 }

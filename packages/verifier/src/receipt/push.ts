@@ -6,9 +6,10 @@ import {
   type ReceiptCheck,
 } from '@tmb/core';
 import type { VerifierErrorCode } from '../errors.ts';
-import { type AgentLock, receiptLockKey } from '../lock.ts';
-import type { KeyRecord, Store, StoredReceipt } from '../store/types.ts';
+import type { AgentLock } from '../lock.ts';
+import type { KeyRecord, ReceiptSession, Store, StoredReceipt } from '../store/types.ts';
 import type { Waiters } from '../waiters.ts';
+import { receiptLocked } from './keys.ts';
 
 /** One refused receipt of a batch. The agent never retries these. */
 export interface Rejection {
@@ -62,10 +63,14 @@ export async function pushReceipts(
   const seqOf = new Map<number, number>();
   const candidates = await candidatesOf(d, agent, receipts, now, seqOf, rejected);
   // Positions are decided and stored alone for this agent (lock.ts): no push or enrolment between.
-  const [good, outcomes] = await d.lock.run(receiptLockKey(agent), async () => {
-    const good = await runCheck(d.store, agent, candidates, rejected);
-    return [good, await d.store.putReceipts(good.map((g) => g.receipt))] as const;
+  // `fn` may run again (the store retries a transaction the database aborted): it keeps its
+  // refusals to itself, and they join `rejected` once, from the run that committed.
+  const [good, outcomes, superseded] = await receiptLocked(d.lock, d.store, agent, async (s) => {
+    const superseded: Rejection[] = [];
+    const good = await runCheck(s, agent, candidates, superseded);
+    return [good, await s.putReceipts(good.map((g) => g.receipt)), superseded] as const;
   });
+  rejected.push(...superseded);
   let accepted = 0;
   let duplicate = 0;
   for (const [i, { index, receipt }] of good.entries()) {
@@ -159,14 +164,15 @@ type Candidate = { index: number; receipt: StoredReceipt };
  * by any key of the agent enrolled after it; the latest key (the current run's) has none.
  */
 async function runCheck(
-  store: Store,
+  store: ReceiptSession,
   agent: string,
   candidates: Candidate[],
   rejected: Rejection[],
 ): Promise<Candidate[]> {
   if (candidates.length === 0) return candidates;
-  const order = (await store.agentKeys(agent)).map((k) => k.keyId);
-  const first = await store.firstSeqs(agent);
+  // Both sent at once (one write on PostgreSQL).
+  const [keys, first] = await Promise.all([store.agentKeys(agent), store.firstSeqs(agent)]);
+  const order = keys.map((k) => k.keyId);
   for (const { receipt } of candidates) {
     const seq = receipt.seq ?? Number.POSITIVE_INFINITY;
     if (seq < (first.get(receipt.keyId) ?? Number.POSITIVE_INFINITY)) first.set(receipt.keyId, seq);

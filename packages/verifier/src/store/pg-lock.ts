@@ -40,6 +40,11 @@ export class PgAgentLock implements AgentLock {
     return this.#local.size;
   }
 
+  /** This process's queue per key, without the advisory lock (PgStore.receiptLocked takes it). */
+  get local(): AgentLock {
+    return this.#local;
+  }
+
   run<T>(key: string, fn: () => Promise<T> | T): Promise<T> {
     return this.#local.run(key, () => this.#held(agentLockKey(key), fn));
   }

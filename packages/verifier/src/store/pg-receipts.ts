@@ -106,7 +106,10 @@ async function insertLeaves(tx: Tx, list: readonly StoredReceipt[], fresh: numbe
   return new Set(withSeq.filter((i) => !got.has(seqKey(list[i]!.agent, list[i]!.seq!))));
 }
 
-/** Inserts receipts `which` (their leaves are in), their key runs; sets their outcomes in `out`. */
+/**
+ * Inserts receipts `which` (their leaves are in) and, in the same statement (a data-modifying
+ * CTE), the key runs of those it inserted: one round trip per chunk. Sets their outcomes in `out`.
+ */
 async function insertReceipts(
   tx: Tx,
   list: readonly StoredReceipt[],
@@ -127,27 +130,26 @@ async function insertReceipts(
         received_at: r.receivedAt,
       };
     });
-    const back =
-      await tx`INSERT INTO receipts ${tx(rows, 'id', 'request_id', 'agent', 'key_id', 'body', 'sig', 'received_at')}
-      ON CONFLICT DO NOTHING RETURNING id`;
+    const withSeq = part.map((i) => list[i]!).filter((r) => r.seq !== undefined);
+    const ids = tx.array(withSeq.map((r) => r.id));
+    const seqs = tx.array(withSeq.map((r) => String(r.seq)));
+    // A key's run starts at the lowest seq it holds: of the receipts inserted here, and stored.
+    const back = await tx`WITH ins AS (
+        INSERT INTO receipts ${tx(rows, 'id', 'request_id', 'agent', 'key_id', 'body', 'sig', 'received_at')}
+        ON CONFLICT DO NOTHING RETURNING id, key_id, agent
+      ), runs AS (
+        INSERT INTO key_runs (key_id, agent, first_seq)
+        SELECT ins.key_id, min(ins.agent), min(u.seq)
+        FROM ins JOIN unnest(${ids}::text[], ${seqs}::bigint[]) AS u(id, seq) ON u.id = ins.id
+        GROUP BY ins.key_id
+        ON CONFLICT (key_id) DO UPDATE SET first_seq = LEAST(key_runs.first_seq, excluded.first_seq)
+      )
+      SELECT id FROM ins`;
     for (const b of back) inserted.add(b.id as string);
   }
   const raced = which.filter((i) => !inserted.has(list[i]!.id));
   if (raced.length > 0) await settleRaced(tx, list, raced, out);
-  const runs = new Map<string, { key_id: string; agent: string; first_seq: number }>();
-  for (const i of which) {
-    const r = list[i]!;
-    if (!inserted.has(r.id)) continue;
-    out[i] = 'inserted';
-    if (r.seq === undefined) continue;
-    const run = runs.get(r.keyId);
-    if (run === undefined) runs.set(r.keyId, { key_id: r.keyId, agent: r.agent, first_seq: r.seq });
-    else run.first_seq = Math.min(run.first_seq, r.seq);
-  }
-  for (const part of chunks([...runs.values()])) {
-    await tx`INSERT INTO key_runs ${tx(part, 'key_id', 'agent', 'first_seq')}
-      ON CONFLICT (key_id) DO UPDATE SET first_seq = LEAST(key_runs.first_seq, excluded.first_seq)`;
-  }
+  for (const i of which) if (inserted.has(list[i]!.id)) out[i] = 'inserted';
 }
 
 /**

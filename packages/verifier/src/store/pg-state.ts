@@ -1,5 +1,4 @@
 import type { Sql } from './pg-connect.ts';
-import { transaction } from './pg-connect.ts';
 import { chunks } from './pg-receipts.ts';
 import type { NonceUse, VersionedAttest } from './types.ts';
 
@@ -16,16 +15,24 @@ export class PgState {
   }
 
   async issueNonce(agent: string, nonce: string, expiresAt: number, now: number, perAgent: number) {
-    // The three statements are sent at once (pipelined on the transaction's connection: one
-    // write, not three round trips); the server runs them in order, and any failure aborts all.
-    await transaction(this.#sql, async (tx) => {
-      await Promise.all([
-        tx`DELETE FROM attest_nonces WHERE expires_at <= ${now}`,
-        tx`INSERT INTO attest_nonces (nonce, agent, expires_at) VALUES (${nonce}, ${agent}, ${expiresAt})`,
-        tx`DELETE FROM attest_nonces WHERE agent = ${agent} AND nonce NOT IN
-          (SELECT nonce FROM attest_nonces WHERE agent = ${agent} ORDER BY expires_at DESC, ord DESC LIMIT ${perAgent})`,
-      ]);
-    });
+    // One statement, atomic by itself (one round trip, no BEGIN/COMMIT), with the effect of the
+    // three steps in order: delete the expired; insert; keep the agent's newest perAgent live
+    // nonces by (expires_at, ord). Its parts all read the same snapshot, without the new row, so
+    // the new row's place is counted in: it has the highest ord, so it ranks above an existing
+    // live row R iff expiresAt >= R.expires_at, and it is itself kept (inserted) iff fewer than
+    // perAgent live rows expire after it.
+    await this.#sql`WITH expired AS (
+        DELETE FROM attest_nonces WHERE expires_at <= ${now}
+      ), ranked AS (
+        SELECT nonce, expires_at, row_number() OVER (ORDER BY expires_at DESC, ord DESC) AS rn
+        FROM attest_nonces WHERE agent = ${agent} AND expires_at > ${now}
+      ), capped AS (
+        DELETE FROM attest_nonces WHERE nonce IN (SELECT nonce FROM ranked
+          WHERE rn + CASE WHEN ${expiresAt}::bigint >= expires_at THEN 1 ELSE 0 END > ${perAgent}::bigint)
+      )
+      INSERT INTO attest_nonces (nonce, agent, expires_at)
+      SELECT ${nonce}::text, ${agent}::text, ${expiresAt}::bigint
+      WHERE (SELECT count(*) FROM ranked WHERE expires_at > ${expiresAt}::bigint) < ${perAgent}::bigint`;
   }
 
   async consumeNonce(agent: string, nonce: string, now: number): Promise<NonceUse> {

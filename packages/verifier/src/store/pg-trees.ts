@@ -1,6 +1,6 @@
 import type { Sql } from './pg-connect.ts';
 import { transaction } from './pg-connect.ts';
-import { chunks } from './pg-receipts.ts';
+import { CHUNK, chunks } from './pg-receipts.ts';
 import type { NodeRecord, Refusal } from './types.ts';
 
 /** Store.logTreeSize on PostgreSQL (tree-tables.ts is the SQLite twin). */
@@ -37,7 +37,12 @@ export async function treeNodes(
   return at.map((a) => found.get(`${a.level}/${a.index}`));
 }
 
-/** Store.growLogTree: nodes and the size in one transaction; the size never shrinks. */
+/**
+ * Store.growLogTree: nodes and the size at once; the size never shrinks. Up to CHUNK nodes (every
+ * growth the verifier makes of a busy agent) go in ONE statement, atomic by itself (the nodes
+ * from unnest() in a data-modifying CTE, which runs whether or not the size upsert reads it):
+ * one round trip and no BEGIN/COMMIT. More nodes: one transaction, every statement sent at once.
+ */
 export async function growTree(
   sql: Sql,
   agent: string,
@@ -46,6 +51,21 @@ export async function growTree(
   size: number,
   nodes: readonly NodeRecord[],
 ): Promise<void> {
+  if (nodes.length <= CHUNK) {
+    const levels = sql.array(nodes.map((n) => String(n.level)));
+    const indices = sql.array(nodes.map((n) => String(n.index)));
+    const hashes = sql.array(nodes.map((n) => Buffer.from(n.hash).toString('hex')));
+    await sql`WITH added AS (
+        INSERT INTO verifier_log_nodes (agent, run, base, level, idx, hash)
+        SELECT ${agent}::text, ${run}::bigint, ${base}::bigint, l, i, decode(h, 'hex')
+        FROM unnest(${levels}::int[], ${indices}::bigint[], ${hashes}::text[]) AS u(l, i, h)
+        ON CONFLICT DO NOTHING
+      )
+      INSERT INTO verifier_log_trees (agent, run, base, size) VALUES (${agent}, ${run}, ${base}, ${size})
+      ON CONFLICT (agent, run, base) DO UPDATE SET size = excluded.size
+      WHERE excluded.size > verifier_log_trees.size`;
+    return;
+  }
   // Every statement sent at once (pipelined: one write), run in order by the server.
   await transaction(sql, async (tx) => {
     await Promise.all([

@@ -10,6 +10,7 @@ import {
   type Sql,
   transaction,
 } from './pg-connect.ts';
+import { addKey, agentKeys, firstSeqs, getKey, receiptLockedTx } from './pg-keys.ts';
 import { migratePg } from './pg-migrate.ts';
 import { putReceiptsTx } from './pg-receipts.ts';
 import { PG_VERIFIER_MIGRATIONS } from './pg-schema.ts';
@@ -23,6 +24,7 @@ import type {
   LeafRecord,
   NodeRecord,
   NonceUse,
+  ReceiptSession,
   Refusal,
   Store,
   StoredReceipt,
@@ -82,15 +84,12 @@ export class PgStore implements Store {
     return this.#sql;
   }
 
-  async addKey(r: KeyRecord): Promise<boolean> {
-    const done = await this.#sql`INSERT INTO agent_keys (key_id, agent, key, enrolled_at)
-      VALUES (${r.keyId}, ${r.agent}, ${r.key}, ${r.enrolledAt}) ON CONFLICT DO NOTHING`;
-    return done.count === 1;
+  addKey(r: KeyRecord): Promise<boolean> {
+    return addKey(this.#sql, r);
   }
 
-  async getKey(keyId: string): Promise<KeyRecord | undefined> {
-    const [row] = await this.#sql`SELECT * FROM agent_keys WHERE key_id = ${keyId}`;
-    return row === undefined ? undefined : keyRow(row);
+  getKey(keyId: string): Promise<KeyRecord | undefined> {
+    return getKey(this.#sql, keyId);
   }
 
   async listKeys(): Promise<KeyRecord[]> {
@@ -98,14 +97,12 @@ export class PgStore implements Store {
     return rows.map(keyRow);
   }
 
-  async agentKeys(agent: string): Promise<KeyRecord[]> {
-    const rows = await this.#sql`SELECT * FROM agent_keys WHERE agent = ${agent} ORDER BY enrolled_at, ord`;
-    return rows.map(keyRow);
+  agentKeys(agent: string): Promise<KeyRecord[]> {
+    return agentKeys(this.#sql, agent);
   }
 
-  async firstSeqs(agent: string): Promise<Map<string, number>> {
-    const rows = await this.#sql`SELECT key_id, first_seq FROM key_runs WHERE agent = ${agent}`;
-    return new Map(rows.map((r) => [r.key_id as string, Number(r.first_seq)]));
+  firstSeqs(agent: string): Promise<Map<string, number>> {
+    return firstSeqs(this.#sql, agent);
   }
 
   async allowAkReplacement(agent: string, at: number): Promise<void> {
@@ -120,6 +117,10 @@ export class PgStore implements Store {
   async putReceipts(list: readonly StoredReceipt[]): Promise<('inserted' | 'seq-taken' | StoredReceipt)[]> {
     if (list.length === 0) return [];
     return transaction(this.#sql, (tx) => putReceiptsTx(tx, list));
+  }
+
+  receiptLocked<T>(lockKey: string, fn: (s: ReceiptSession) => Promise<T>): Promise<T> {
+    return transaction(this.#sql, (tx) => receiptLockedTx(tx, lockKey, fn));
   }
 
   async getReceipt(id: string): Promise<StoredReceipt | undefined> {

@@ -80,6 +80,12 @@ export interface ArchivedQuoteIn {
 }
 
 /**
+ * The Store methods a receipt push or a receipt-key enrolment uses under the agent's receipt
+ * lock ({@link Store.receiptLocked}), on the lock's transaction where the store has one.
+ */
+export type ReceiptSession = Pick<Store, 'addKey' | 'getKey' | 'agentKeys' | 'firstSeqs' | 'putReceipts'>;
+
+/**
  * Where the verifier keeps keys and receipts. Every method is async so that a networked
  * store (PostgreSQL, `pg`) can implement the same interface as the embedded SQLite one.
  */
@@ -102,6 +108,15 @@ export interface Store {
    * (nothing stored); or the receipt already stored under that id. */
   putReceipts(receipts: readonly StoredReceipt[]): Promise<('inserted' | 'seq-taken' | StoredReceipt)[]>;
   getReceipt(id: string): Promise<StoredReceipt | undefined>;
+  /**
+   * Optional (PgStore): runs `fn` in ONE transaction that first takes the cross-process lock
+   * `lockKey` (lock.ts receiptLockKey; the same advisory lock PgAgentLock takes on that key),
+   * with `fn`'s reads and writes on that transaction, so a push needs no separate lock
+   * transaction. The caller holds the in-process part of the lock (AgentLock.local). Where a
+   * store lacks it, the caller runs `fn(store)` under AgentLock.run (receipt/keys.ts receiptLocked).
+   * `fn` may run again when the database aborts the transaction (deadlock): no effects outside `s`.
+   */
+  receiptLocked?<T>(lockKey: string, fn: (s: ReceiptSession) => Promise<T>): Promise<T>;
   /** Receipts with this provider request id, oldest first, at most `limit`. */
   byRequestId(requestId: string, limit: number): Promise<StoredReceipt[]>;
   /** Leaves of an agent's log with seq >= from, in seq order, at most `limit`. */

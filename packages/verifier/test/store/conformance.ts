@@ -178,6 +178,23 @@ export function storeConformance(name: string, open: StoreFactory, skip: string 
     assert.deepEqual(await s.logNodes('a', 2, 10, [{ level: 1, index: 0 }]), [undefined]);
   });
 
+  it('a growth of many nodes is stored whole; a node written again keeps its first hash', async (s) => {
+    // More nodes than one PostgreSQL statement takes (pg-receipts.ts CHUNK), and a few in one.
+    const many = Array.from({ length: 5003 }, (_, i) => ({ level: 2, index: i, hash: bytes(32, i % 251) }));
+    await s.growLogTree('a', 1, 0, 4, [{ level: 1, index: 0, hash: bytes(32, 1) }]);
+    await s.growLogTree('a', 1, 0, 20_012, [{ level: 1, index: 0, hash: bytes(32, 2) }, ...many]);
+    assert.equal(await s.logTreeSize('a', 1, 0), 20_012);
+    const got = await s.logNodes('a', 1, 0, [
+      { level: 1, index: 0 },
+      { level: 2, index: 0 },
+      { level: 2, index: 5002 },
+    ]);
+    assert.deepEqual(got, [bytes(32, 1), bytes(32, 0), bytes(32, 5002 % 251)]);
+    await s.growLogTree('a', 1, 0, 8, [{ level: 3, index: 0, hash: bytes(32, 9) }]);
+    assert.equal(await s.logTreeSize('a', 1, 0), 20_012, 'a size never shrinks');
+    assert.deepEqual(await s.logNodes('a', 1, 0, [{ level: 3, index: 0 }]), [bytes(32, 9)]);
+  });
+
   it('the first refusal of a seq is kept; firstRefusal finds the lowest in range', async (s) => {
     await s.putRefusals('a', [
       { seq: 4, code: 'FIRST', at: 1 },
@@ -202,6 +219,21 @@ export function storeConformance(name: string, open: StoreFactory, skip: string 
     for (let i = 0; i < 5; i++) await s.issueNonce('c', `c${i}`, 1000 + i, 0, 3);
     assert.equal(await s.consumeNonce('c', 'c0', 10), 'unknown', 'past perAgent: the oldest go');
     assert.equal(await s.consumeNonce('c', 'c4', 10), 'ok');
+    // The cap counts live nonces only, ranks by expiry then issue order (a tie: the newer is
+    // kept), and a nonce issued past the cap that expires before all the others is never live.
+    await s.issueNonce('e', 'e0', 5, 0, 2);
+    await s.issueNonce('e', 'e1', 500, 0, 2);
+    await s.issueNonce('e', 'e2', 500, 0, 2);
+    await s.issueNonce('e', 'e3', 500, 10, 2);
+    assert.equal(await s.consumeNonce('e', 'e1', 20), 'unknown', 'a tie: the older of two goes');
+    await s.issueNonce('e', 'e4', 400, 10, 2);
+    assert.equal(await s.consumeNonce('e', 'e4', 20), 'unknown', 'past the cap and the earliest to expire');
+    assert.equal(await s.consumeNonce('e', 'e2', 20), 'ok');
+    await s.issueNonce('e', 'e5', 600, 10, 2);
+    assert.equal(await s.consumeNonce('e', 'e3', 20), 'ok', 'ranked above e2, still held');
+    assert.equal(await s.consumeNonce('e', 'e5', 20), 'ok');
+    await s.issueNonce('f', 'f0', 100, 0, 0);
+    assert.equal(await s.consumeNonce('f', 'f0', 20), 'unknown', 'perAgent 0 keeps none');
     await s.issueNonce('d', 'd1', 1000, 0, 8);
     const both = await Promise.all([s.consumeNonce('d', 'd1', 10), s.consumeNonce('d', 'd1', 10)]);
     assert.deepEqual(both.sort(), ['ok', 'reused']);

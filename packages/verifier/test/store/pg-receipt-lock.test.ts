@@ -1,12 +1,14 @@
 // Receipt pushes take their own per-agent lock (lock.ts receiptLockKey), not the agent's: two
 // verifier instances on one PostgreSQL database (as two processes) push and enrol while a third
 // party holds the agent's lock as an appraisal would, and pushes still wait for each other.
+// PgStore.receiptLocked (the lock in the push's own transaction) at the store.
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
 import { type RunningVerifier, startVerifier } from '@tmb/verifier';
 import postgres from 'postgres';
 import { type PgServer, pgSkip, startPg } from '../../../../test/fixtures/pg.ts';
 import { receiptLockKey } from '../../src/lock.ts';
+import { PgStore } from '../../src/store/pg.ts';
 import { agentLockKey } from '../../src/store/pg-lock.ts';
 import { agentTokens, call, enrolBody, newKey, receiptBody, signBody } from '../fixtures.ts';
 
@@ -129,4 +131,63 @@ test('a push waits for the receipt lock another process holds, then decides posi
     (after.json.rejected as { code: string }[]).map((r) => r.code),
     ['RECEIPT_KEY_SUPERSEDED'],
   );
+});
+
+test('PgStore.receiptLocked: statements sent with the lock run only once another session releases it', {
+  skip,
+}, async (t) => {
+  const url = await pg!.newDatabase();
+  const store = await PgStore.open(url, { max: 2 });
+  const holder = postgres(url, { max: 1, onnotice: () => {} });
+  t.after(async () => {
+    await holder.end({ timeout: 5 });
+    await store.close();
+  });
+  const reserved = await holder.reserve();
+  t.after(() => reserved.release());
+  const lockKey = receiptLockKey('gpu-1');
+  await reserved`SELECT pg_advisory_lock(${agentLockKey(lockKey)}::bigint)`;
+  const k = newKey('gpu-1');
+  const record = { agent: 'gpu-1', keyId: 'k1', key: k.raw, enrolledAt: 1 };
+  const locked = store.receiptLocked(lockKey, async (s) => {
+    // Issued at once: pipelined behind the lock statement, so run by the server after it.
+    const [added, keys] = await Promise.all([s.addKey(record), s.agentKeys('gpu-1')]);
+    return { added, keys: keys.length };
+  });
+  await bounded(
+    (async () => {
+      const waiting = async () =>
+        Number(
+          (await reserved`SELECT count(*) AS n FROM pg_locks WHERE locktype = 'advisory' AND NOT granted`)[0]!
+            .n,
+        );
+      while ((await waiting()) < 1) await new Promise((r) => setImmediate(r));
+    })(),
+    'receiptLocked to wait at the lock',
+  );
+  // Enrolled by the lock's holder before it lets go: the session's read, run after the lock
+  // is granted, sees it (a read run before the lock would not).
+  const k0 = newKey('gpu-1');
+  await reserved`INSERT INTO agent_keys (key_id, agent, key, enrolled_at) VALUES ('k0', 'gpu-1', ${k0.raw}, 0)`;
+  await reserved`SELECT pg_advisory_unlock(${agentLockKey(lockKey)}::bigint)`;
+  assert.deepEqual(await bounded(locked, 'receiptLocked'), { added: true, keys: 2 });
+  assert.equal((await store.getKey('k1'))?.agent, 'gpu-1');
+  // The lock ends with the transaction: another session takes it at once.
+  const [row] = await reserved`SELECT pg_try_advisory_lock(${agentLockKey(lockKey)}::bigint) AS got`;
+  assert.equal(row!.got, true);
+  await reserved`SELECT pg_advisory_unlock(${agentLockKey(lockKey)}::bigint)`;
+});
+
+test('PgStore.receiptLocked: a failure rolls back every statement of the session', { skip }, async (t) => {
+  const store = await PgStore.open(await pg!.newDatabase(), { max: 2 });
+  t.after(() => store.close());
+  const k = newKey('gpu-1');
+  await assert.rejects(
+    store.receiptLocked(receiptLockKey('gpu-1'), async (s) => {
+      await s.addKey({ agent: 'gpu-1', keyId: 'k1', key: k.raw, enrolledAt: 1 });
+      throw new Error('refused');
+    }),
+    /refused/,
+  );
+  assert.equal(await store.getKey('k1'), undefined);
 });
