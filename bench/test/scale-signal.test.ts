@@ -62,7 +62,9 @@ async function interrupt(agents: number, when: RegExp, signal: NodeJS.Signals): 
   const until = Date.now() + 10_000;
   while (pids.some(alive) && Date.now() < until) await new Promise((r) => setTimeout(r, 50));
   for (const pid of pids) assert.equal(alive(pid), false, `process ${pid} still running`);
-  assert.ok(dirs.length >= (store === 'postgres' ? 2 : 1), `temporary folders named: ${dirs.join(', ')}`);
+  // A private PostgreSQL cluster has its own folder; the server of TMB_TEST_PG_URL (CI) has none here.
+  const privateCluster = store === 'postgres' && !process.env.TMB_TEST_PG_URL;
+  assert.ok(dirs.length >= (privateCluster ? 2 : 1), `temporary folders named: ${dirs.join(', ')}`);
   for (const d of dirs) assert.equal(existsSync(d), false, `${d} left behind`);
 }
 

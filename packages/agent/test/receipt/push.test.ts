@@ -97,9 +97,9 @@ test('a receipt the verifier rejects ends the log run: run 1 starts at the next 
   const up = await fakeUpstream((_q, _b, res) => res.end('ok'));
   const ver = await fakeVerifier(0);
   const dataDir = await mkdtemp(join(tmpdir(), 'tmb-runs-'));
-  t.after(() => rm(dataDir, { recursive: true, force: true }));
   t.after(ver.close);
   t.after(up.close);
+  t.after(() => rm(dataDir, { recursive: true, force: true }));
   const events: { event: string; detail: Record<string, unknown> }[] = [];
   const start = () =>
     startAgent(

@@ -4,9 +4,9 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
-import { chromium, type Page } from 'playwright-core';
+import { type Browser, chromium, type Page } from 'playwright-core';
 import { type DemoRow, exchange } from '../../src/commands/demo/exchange.ts';
-import { startStack } from '../../src/commands/demo/stack.ts';
+import { type Stack, startStack } from '../../src/commands/demo/stack.ts';
 import { warmUp } from '../../src/commands/demo/warmup.ts';
 
 // Issue 12, item 4: the verifier's dashboard in a real browser (Debian's chromium through
@@ -30,8 +30,17 @@ test("the dashboard in headless Chromium, against a running demo stack: sign-in,
   skip: existsSync(CHROMIUM) ? false : `no ${CHROMIUM} (apt-get install chromium; .ci/run does)`,
 }, async (t) => {
   const parent = await mkdtemp(join(tmpdir(), 'tmb-dashboard-test-'));
-  t.after(() => rm(parent, { recursive: true, force: true }));
-  const stack = await startStack({
+  // One hook, in order: node:test runs a test's after hooks first registered first, and stops at
+  // the first that throws; removing the folder under a running stack fails (its agents keep
+  // writing) and would leave the stack running, this file's process with it.
+  let stack: Stack | undefined;
+  let browser: Browser | undefined;
+  t.after(async () => {
+    await browser?.close().catch(() => {});
+    await stack?.close();
+    await rm(parent, { recursive: true, force: true });
+  });
+  stack = await startStack({
     model: MODEL,
     latencyMs: 5,
     tpm: 'auto',
@@ -39,10 +48,8 @@ test("the dashboard in headless Chromium, against a running demo stack: sign-in,
     log: () => {},
     parent,
   });
-  t.after(() => stack.close());
   await warmUp(stack, MODEL);
-  const browser = await chromium.launch({ executablePath: CHROMIUM, args: ['--no-sandbox'] });
-  t.after(() => browser.close());
+  browser = await chromium.launch({ executablePath: CHROMIUM, args: ['--no-sandbox'] });
   const page = await browser.newPage();
   page.setDefaultTimeout(SHOWN_MS);
   const errors: string[] = [];

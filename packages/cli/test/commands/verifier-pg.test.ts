@@ -75,7 +75,12 @@ test('two tmb verifier processes share one database given by file and by environ
   skip,
 }, async (t) => {
   const dir = await mkdtemp(join(tmpdir(), 'tmb-cli-pg-'));
-  t.after(() => rm(dir, { recursive: true, force: true }));
+  // Hooks run first registered first: the processes stop (their hooks below) before this one.
+  const stops: (() => Promise<unknown>)[] = [];
+  t.after(async () => {
+    for (const s of stops) await s();
+    await rm(dir, { recursive: true, force: true });
+  });
   const url = await pg!.newDatabase();
   const password = new URL(url).password;
   const urlFile = join(dir, 'db-url');
@@ -84,9 +89,9 @@ test('two tmb verifier processes share one database given by file and by environ
   await writeFile(tokens, `${TOKEN} gpu-1\n`);
   const common = ['--tokens-file', tokens, '--result-key', join(dir, 'key.pem'), '--db-pool', '3'];
   const a = await serve(['--db-url-file', urlFile, ...common]);
-  t.after(() => a.stop());
+  stops.push(() => a.stop());
   const b = await serve(common, { TMB_DATABASE_URL: url });
-  t.after(() => b.stop());
+  stops.push(() => b.stop());
   // A key enrolled through one process is listed by the other (from the shared database).
   const { createHash, generateKeyPairSync, sign } = await import('node:crypto');
   const { publicKey, privateKey } = generateKeyPairSync('ed25519');

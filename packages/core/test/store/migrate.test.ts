@@ -155,11 +155,11 @@ test('two connections to one file: the second finds the work done, each step app
   const dir = await mkdtemp(join(tmpdir(), 'tmb-migrate-'));
   const a = new DatabaseSync(join(dir, 'x.db'));
   const b = new DatabaseSync(join(dir, 'x.db'));
-  t.after(() => rm(dir, { recursive: true, force: true }));
   t.after(() => {
     a.close();
     b.close();
   });
+  t.after(() => rm(dir, { recursive: true, force: true }));
   let runs = 0;
   const counted: MigrationStep<DatabaseSync>[] = [
     ...STEPS,

@@ -38,12 +38,12 @@ test('an agent holds at most perAgent live nonces: the oldest is dropped', async
 
 test('a nonce issued through one store is accepted once through another on the same database', async (t) => {
   const dir = await mkdtemp(join(tmpdir(), 'tmb-nonces-'));
-  t.after(() => rm(dir, { recursive: true, force: true }));
   const a = new SqliteStore(join(dir, 'v.db'));
   const b = new SqliteStore(join(dir, 'v.db'));
   t.after(async () => {
     await a.close();
     await b.close();
+    await rm(dir, { recursive: true, force: true });
   });
   const na = new Nonces(a, 60_000);
   const nb = new Nonces(b, 60_000);
