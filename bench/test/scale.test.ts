@@ -121,6 +121,8 @@ test(
 
 test(
   'scale bench on PostgreSQL with --kernel none: the same, verdicts at L0; a receipts capacity phase',
+  // Skips only where swtpm/tpm2-tools (skip) or PostgreSQL (pgSkip) is absent, each message
+  // naming the apt-get line; .ci/run installs both and starts PostgreSQL, so CI runs this test.
   { skip: skip || pgSkip() },
   () => cheapRun('postgres', 'none', 1),
 );
