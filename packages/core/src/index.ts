@@ -19,6 +19,7 @@ export type { HashName } from './crypto/hash.ts';
 export { digest, HASH_SIZE, sha256 } from './crypto/hash.ts';
 export type { CoreErrorCode } from './errors.ts';
 export { CORE_ERROR_CODES, CoreError, ParseError, TmbError } from './errors.ts';
+export { Lru } from './lru.ts';
 export {
   decodeReceiptBody,
   encodeReceiptBody,

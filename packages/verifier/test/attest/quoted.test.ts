@@ -91,3 +91,26 @@ test('reopenQuoted opens the note as signed, extension lines included, and names
   const elsewhere = reopenQuoted(note, k.raw, 'tmb/agent/gpu-2');
   assert.equal(elsewhere.ok ? 'ok' : elsewhere.code, 'NOTE_NO_KNOWN_SIGNER');
 });
+
+test('reopenQuoted keeps what it verified (frozen) and still refuses any other note, key or origin', async () => {
+  const k = newKey('gpu-3');
+  const origin = 'tmb/agent/gpu-3';
+  const signer = ed25519NoteSigner(origin, k.raw, (t) => new Uint8Array(sign(null, t, k.privateKey)));
+  const note = await signCheckpoint({ origin, size: 7, root: new Uint8Array(32).fill(9), extensions: [] }, [
+    signer,
+  ]);
+  const first = reopenQuoted(note, k.raw, origin);
+  const again = reopenQuoted(note, k.raw, origin);
+  assert.ok(first.ok && again.ok);
+  assert.equal(again, first, 'the second opening is the kept one');
+  assert.ok(Object.isFrozen(again.checkpoint) && Object.isFrozen(again.checkpoint.extensions));
+  // Every byte of the note after a kept opening: each edit is refused, never served from the cache.
+  for (let i = 0; i < note.length; i++) {
+    const c = note.charCodeAt(i);
+    const edited = note.slice(0, i) + String.fromCharCode(c === 0x41 ? 0x42 : 0x41) + note.slice(i + 1);
+    if (edited === note) continue;
+    assert.equal(reopenQuoted(edited, k.raw, origin).ok, false, `byte ${i} edited`);
+  }
+  assert.equal(reopenQuoted(note, newKey('gpu-3').raw, origin).ok, false);
+  assert.equal(reopenQuoted(note, k.raw, 'tmb/agent/gpu-4').ok, false);
+});

@@ -2,6 +2,7 @@ import { Buffer } from 'node:buffer';
 import { constants, createPublicKey, type KeyObject, verify } from 'node:crypto';
 import { toBase64Url, toHex } from '../../bytes/encoding.ts';
 import { CoreError } from '../../errors.ts';
+import { Lru } from '../../lru.ts';
 import type { EcCurve, EcdsaEncoding, HashName } from '../types.ts';
 
 // Public keys and RSA and ECDSA signature checks (TPM quotes, EK certificates, checkpoint
@@ -21,34 +22,14 @@ const PUBLIC_KEY_CACHE_MAX = 16_384;
  * scale profile). Only public keys, bounded, and a key that failed to import is never cached,
  * so it changes no answer, only how fast one comes.
  */
-class KeyCache {
-  readonly #map = new Map<string, KeyObject>();
+const ecKeys = new Lru<string, KeyObject>(PUBLIC_KEY_CACHE_MAX);
+const spkiKeys = new Lru<string, KeyObject>(PUBLIC_KEY_CACHE_MAX);
 
-  get(id: string, build: () => KeyObject): KeyObject {
-    const hit = this.#map.get(id);
-    if (hit !== undefined) {
-      this.#map.delete(id);
-      this.#map.set(id, hit);
-      return hit;
-    }
-    const key = build();
-    if (this.#map.size >= PUBLIC_KEY_CACHE_MAX) {
-      const oldest = this.#map.keys().next();
-      if (oldest.done !== true) this.#map.delete(oldest.value);
-    }
-    this.#map.set(id, key);
-    return key;
-  }
-}
-
-const ecKeys = new KeyCache();
-const spkiKeys = new KeyCache();
-
-/** A KeyObject for an uncompressed EC point (built once per point: KeyCache). @throws CoreError TPM_KEY_INVALID when not on the curve */
+/** A KeyObject for an uncompressed EC point (built once per point: ecKeys). @throws CoreError TPM_KEY_INVALID when not on the curve */
 export function ecPublicKey(crv: 'P-256' | 'P-384', x: Uint8Array, y: Uint8Array): KeyObject {
   // x and y have the curve's fixed size in a TPM public area, but nothing here relies on it:
   // the lengths are part of the id, so no two (x, y) splits share one.
-  return ecKeys.get(`${crv}:${x.length}:${toHex(x)}${toHex(y)}`, () => {
+  return ecKeys.getOrBuild(`${crv}:${x.length}:${toHex(x)}${toHex(y)}`, () => {
     try {
       return createPublicKey({
         key: { kty: 'EC', crv, x: toBase64Url(x), y: toBase64Url(y) },
@@ -124,9 +105,9 @@ export function verifySignature(
   }
 }
 
-/** A public key from DER SubjectPublicKeyInfo bytes (built once per key: KeyCache). @throws Error when it is not one */
+/** A public key from DER SubjectPublicKeyInfo bytes (built once per key: spkiKeys). @throws Error when it is not one */
 export function spkiPublicKey(spki: Uint8Array): PublicKey {
-  return spkiKeys.get(toHex(spki), () =>
+  return spkiKeys.getOrBuild(toHex(spki), () =>
     createPublicKey({ key: Buffer.from(spki), format: 'der', type: 'spki' }),
   );
 }
