@@ -14,10 +14,20 @@
  * front of the same sample server) and through the agent, every response receipted (checked on
  * the agent's /metrics): `rps_ratio_agent_nginx_c32` (target >= 0.5) and `rps_ratio_nginx_direct_c32`.
  * Without nginx, one `nginx.skipped` line says how to install it and the baseline is left out.
+ *
+ * `--cpu-prof DIR` (`npm run bench -- proxy --cpu-prof DIR`): after the measured rounds at 16
+ * clients, one more agent phase runs under a V8 CPU profile of the agent's thread, written to
+ * DIR/agent-c16.cpuprofile; its top functions by self time and by project frame, and the
+ * inclusive share of the agent's steps, go to standard error. The measured figures never include
+ * the profiler's own cost.
  */
+import { mkdir, writeFile } from 'node:fs/promises';
 import { Agent as HttpAgent } from 'node:http';
+import { join } from 'node:path';
+import { parseArgs } from 'node:util';
 import { findNginx, NGINX_INSTALL_HINT, type RunningNginx, startNginx } from '@tmb/demo';
 import { type BenchRecord, percentile } from './record.ts';
+import { inclusiveShare, topSelfTime } from './scale/profile.ts';
 import { BENCH_MODEL, receiptsIssued, send, startPair } from './servers.ts';
 
 const LEVELS = [1, 16, 64] as const;
@@ -70,8 +80,22 @@ async function phase(
   return latencies;
 }
 
+/** Options from the command line; unknown flags are ignored (bench/run.ts passes every flag). */
+export function proxyOptions(argv: string[]): { cpuProf?: string } {
+  const { values } = parseArgs({
+    args: argv,
+    strict: false,
+    allowPositionals: true,
+    options: { 'cpu-prof': { type: 'string' } },
+  });
+  const dir = values['cpu-prof'];
+  return typeof dir === 'string' ? { cpuProf: dir } : {};
+}
+
 /** Yields p50 and p99 (through the agent, with direct as baseline) and the added ms, per concurrency. */
-export async function* run(): AsyncGenerator<BenchRecord> {
+export async function* run(
+  options: { cpuProf?: string } = proxyOptions(process.argv.slice(2)),
+): AsyncGenerator<BenchRecord> {
   const pair = await startPair();
   const body = requestBody();
   try {
@@ -110,6 +134,10 @@ export async function* run(): AsyncGenerator<BenchRecord> {
           }
         }
       }
+      if (c === 16 && options.cpuProf !== undefined)
+        yield* profiled(options.cpuProf, pair, () =>
+          phase(sockets.agent, urls.agent, body, c, PER_PHASE, PHASE_MS),
+        );
       sockets.direct.destroy();
       sockets.agent.destroy();
       const d = samples.direct.sort((a, b) => a - b);
@@ -278,6 +306,57 @@ async function rpsRounds(urls: Map<Target, string>): Promise<Map<Target, Done>> 
     for (const s of sockets.values()) s.destroy();
   }
   return done;
+}
+
+/** Functions whose inclusive share the profile report gives: the agent's steps per exchange. */
+const STEPS = [
+  'handleExchange',
+  'readBody',
+  'forward',
+  'onResponseStart',
+  'onResponseData',
+  'onResponseEnd',
+  'finish',
+  'issue',
+  '#commit',
+  'encode',
+  'signOneShot',
+  'inCommit',
+  'putLeaves',
+  'writeHead',
+  'parserOnIncoming',
+  'parserOnHeadersComplete',
+];
+
+/**
+ * Runs `load` (one agent phase) under a CPU profile of the agent's thread; writes it to
+ * DIR/agent-c16.cpuprofile and prints its top functions to standard error.
+ */
+async function* profiled(
+  dir: string,
+  pair: { profileAgent(): Promise<{ stop(): Promise<string> }> },
+  load: () => Promise<number[]>,
+): AsyncGenerator<BenchRecord> {
+  await mkdir(dir, { recursive: true });
+  const handle = await pair.profileAgent();
+  const t0 = performance.now();
+  const n = (await load()).length;
+  const ms = performance.now() - t0;
+  const path = join(dir, 'agent-c16.cpuprofile');
+  await writeFile(path, await handle.stop());
+  const us = (share: number) => round3(((share / 100) * ms * 1000) / n);
+  const out = [`proxy bench: agent CPU profile, 16 clients, ${n} requests in ${Math.round(ms)} ms: ${path}`];
+  for (const by of ['self', 'project'] as const) {
+    out.push(`  top by ${by} (% of samples, µs per request):`);
+    for (const f of await topSelfTime(path, 25, by)) out.push(`    ${f.share}%  ${us(f.share)}  ${f.fn}`);
+  }
+  out.push('  inclusive (% of samples, µs per request):');
+  for (const name of STEPS) {
+    const share = await inclusiveShare(path, [name]);
+    out.push(`    ${share}%  ${us(share)}  ${name}`);
+  }
+  process.stderr.write(`${out.join('\n')}\n`);
+  yield record('profile_requests_c16', n, 'requests', null);
 }
 
 function record(metric: string, value: number, unit: string, baseline: number | null): BenchRecord {

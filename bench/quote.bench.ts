@@ -4,11 +4,13 @@
  * target <= 1 ms), against a bare signature verification of the same bytes with a ready KeyObject
  * measured in the same run; `_enrolled_ak` holds the AK's parsed public area as a verifier does. Uses the committed swtpm vectors (packages/core/test/vectors/tpm).
  *
- * Then the agent's quote cycle on an swtpm provisioned here (TpmDriver.quote: tool runs, files
- * read back, the driver's signature check): the AK at its persistent handle against the old path
- * (akHandle null: EK session, load, quote, flushes) in the same run, alternating, 20 quotes each:
- * p50 ms, tool processes per quote, and CPU ms per quote of this process and its waited-for
- * children (the tools; /proc/self/stat, 10 ms ticks; not swtpm's own).
+ * Then the agent's quote cycle on an swtpm provisioned here (TpmDriver.quote: the driver's
+ * signature check included), three drivers alternating, 20 quotes each: over the resident
+ * connection (`wire`: TPM2_Quote and TPM2_PCR_Read sent by the driver, tpm/wire.ts), by one
+ * tpm2_quote with the AK at its persistent handle (`tools`), and the old path (akHandle null: EK
+ * session, load, quote, flushes). p50 ms, tool processes per quote, and CPU ms per quote of this
+ * process and its waited-for children (the tools; /proc/self/stat, 10 ms ticks; not swtpm's own).
+ * `*_wire` metrics have the tool path as their baseline.
  */
 
 import { verify } from 'node:crypto';
@@ -43,10 +45,11 @@ async function* cycle(): AsyncGenerator<BenchRecord> {
   const dir = await mkdtemp(join(tmpdir(), 'tmb-bench-quote-'));
   const swtpm = await startSwtpm(await provisionSwtpm(join(dir, 'swtpm')));
   try {
-    const held = new TpmDriver({ tcti: swtpm.tcti, workDir: join(dir, 'work') });
+    const held = new TpmDriver({ tcti: swtpm.tcti, workDir: join(dir, 'work'), transport: 'tools' });
     await held.createAk();
     const loaded = new TpmDriver({ tcti: swtpm.tcti, workDir: join(dir, 'work'), akHandle: null });
-    const stats = [held, loaded].map((d) => ({ d, ms: [] as number[], runs: 0, cpu: 0 }));
+    const wire = new TpmDriver({ tcti: swtpm.tcti, workDir: join(dir, 'work'), transport: 'wire' });
+    const stats = [held, loaded, wire].map((d) => ({ d, ms: [] as number[], runs: 0, cpu: 0 }));
     for (let i = -1; i < QUOTES; i++)
       for (const s of stats) {
         const [runs, cpu, t0] = [s.d.toolRuns, cpuMs(), performance.now()];
@@ -56,7 +59,7 @@ async function* cycle(): AsyncGenerator<BenchRecord> {
         s.runs += s.d.toolRuns - runs;
         s.cpu += cpuMs() - cpu;
       }
-    const [now, old] = stats.map((s) => ({
+    const [now, old, w] = stats.map((s) => ({
       p50: percentile(
         s.ms.sort((a, b) => a - b),
         50,
@@ -75,6 +78,29 @@ async function* cycle(): AsyncGenerator<BenchRecord> {
       baseline: old!.runs,
     };
     yield { bench: 'quote', metric: 'quote_cpu_ms', value: r(now!.cpu), unit: 'ms', baseline: r(old!.cpu) };
+    if (wire.transport !== 'wire') throw new Error(`wire driver on ${wire.transport}`);
+    yield {
+      bench: 'quote',
+      metric: 'quote_cycle_ms_wire',
+      value: r(w!.p50),
+      unit: 'ms',
+      baseline: r(now!.p50),
+    };
+    yield {
+      bench: 'quote',
+      metric: 'tool_runs_per_quote_wire',
+      value: w!.runs,
+      unit: 'processes',
+      baseline: now!.runs,
+    };
+    yield {
+      bench: 'quote',
+      metric: 'quote_cpu_ms_wire',
+      value: r(w!.cpu),
+      unit: 'ms',
+      baseline: r(now!.cpu),
+    };
+    await wire.close();
   } finally {
     await swtpm.stop();
     await rm(dir, { recursive: true, force: true });

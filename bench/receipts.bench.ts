@@ -4,6 +4,11 @@
  * at a time, as concurrent exchanges would issue them; `_serial` awaits each one alone (one
  * commit per receipt, the worst case). Baseline: the same loop, encoding and signing only.
  * Bounded: at most 100,000 receipts or 3 s a measurement.
+ *
+ * `receipt_cpu_us_batch7`: this thread's CPU time per receipt (process.threadCpuUsage, which the
+ * other processes of a shared machine do not inflate) issued 7 at a time (the batch the proxy
+ * bench's 16 clients make), against core's encodeReceiptBody plus signing alone: the figure that
+ * compares two builds of the receipt path.
  */
 import { sign } from 'node:crypto';
 import { mkdtemp, rm } from 'node:fs/promises';
@@ -32,6 +37,51 @@ async function perSecond(
     await Promise.all(group);
   }
   return n / ((performance.now() - t0) / 1000);
+}
+
+/** Thread CPU µs per receipt of `step(i)`, run in groups of `batch`, `count` in all (after a warm-up). */
+async function cpuPer(batch: number, step: (i: number) => unknown, count = 14_000): Promise<number> {
+  let n = 0;
+  const rounds = async (k: number) => {
+    for (let end = n + k; n < end; ) {
+      const group: unknown[] = [];
+      for (let j = 0; j < batch; j++) group.push(step(n++));
+      await Promise.all(group);
+    }
+  };
+  await rounds(2_002);
+  const c0 = process.threadCpuUsage();
+  const n0 = n;
+  await rounds(count);
+  const c = process.threadCpuUsage(c0);
+  return (c.user + c.system) / (n - n0);
+}
+
+/** Thread CPU µs per receipt signed and stored in batches of 7 (ReceiptSigner.issue), and signed only. */
+async function cpuPerReceipt(): Promise<{ stored: number; signed: number }> {
+  const dir = await mkdtemp(join(tmpdir(), 'tmb-bench-receipts-'));
+  const store = new ReceiptStore(dir, 'normal');
+  try {
+    const key = generateAgentKey('bench');
+    const signer = new ReceiptSigner('bench', key, store, Date.now() * 1000);
+    const stored = await cpuPer(7, (i) => signer.issue(chatFields(i)));
+    const signed = await cpuPer(7, (i) => {
+      const body: ReceiptBody = {
+        v: 2,
+        type: 'tmb.receipt',
+        agent: 'bench',
+        key: key.keyId,
+        seq: i,
+        ...chatFields(i),
+        served: { weights: null, engine: null },
+      };
+      return sign(null, receiptSigningMessage(encodeReceiptBody(body)), key.privateKey);
+    });
+    return { stored, signed };
+  } finally {
+    await store.close();
+    await rm(dir, { recursive: true, force: true });
+  }
 }
 
 async function stored(durability: 'normal' | 'full', inFlight: number): Promise<number> {
@@ -84,5 +134,13 @@ export async function* run(): AsyncGenerator<BenchRecord> {
     value: serial,
     unit: 'receipts/s',
     baseline: base,
+  };
+  const cpu = await cpuPerReceipt();
+  yield {
+    bench: 'receipts',
+    metric: 'receipt_cpu_us_batch7',
+    value: Math.round(cpu.stored * 10) / 10,
+    unit: 'us',
+    baseline: Math.round(cpu.signed * 10) / 10,
   };
 }

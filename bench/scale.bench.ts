@@ -27,7 +27,8 @@
  * `appraisals_per_verifier_cpu_s` (appraisals per second of verifier CPU) as the capacity of one
  * dedicated core. `--cpu-prof DIR` profiles each verifier during the measured phase (node:inspector) and
  * prints its top self-time functions to standard error. Store (`--store auto|sqlite|postgres`):
- * a private PostgreSQL cluster when PostgreSQL is installed, else SQLite, named in the `store` line.
+ * a private PostgreSQL cluster when PostgreSQL is installed, else SQLite, named in the `store` line;
+ * `--pg-transport unix|tcp`: the verifiers reach it over its unix socket (default) or TCP.
  * `--receipts-phase S`: S more seconds of receipt pushes only, as fast as the verifiers take them
  * (bounded in flight per load thread), the receipts capacity per process and per verifier
  * CPU-second. Ctrl-C (SIGINT, SIGTERM) at any point stops every process and thread it started and
@@ -88,6 +89,12 @@ export interface ScaleOptions {
   floorMs?: number;
   /** The shared database: PostgreSQL when it can be had (auto), or as named. */
   store: 'auto' | 'sqlite' | 'postgres';
+  /**
+   * How the verifiers reach PostgreSQL (`--pg-transport`): `unix` (default) over the server's
+   * unix-domain socket when it has one (a private cluster's, or scripts/pg-start's in
+   * TMB_TEST_PG_DIR), else TCP; `tcp` over 127.0.0.1. The `store` record says which.
+   */
+  pgTransport?: 'unix' | 'tcp';
   /** Where progress lines go (standard error by default). */
   log: (line: string) => void;
 }
@@ -105,6 +112,7 @@ export function scaleOptions(argv: string[]): ScaleOptions {
       receipts: { type: 'string' },
       'cpu-prof': { type: 'string' },
       store: { type: 'string' },
+      'pg-transport': { type: 'string' },
       kernel: { type: 'string' },
       'kernel-rate': { type: 'string' },
       'receipts-phase': { type: 'string' },
@@ -125,6 +133,7 @@ export function scaleOptions(argv: string[]): ScaleOptions {
     receiptsPhase: int(values['receipts-phase'], 0),
     receiptsBatch: Math.max(1, int(values['receipts-batch'], 64)),
     store: values.store === 'sqlite' || values.store === 'postgres' ? values.store : 'auto',
+    pgTransport: values['pg-transport'] === 'tcp' ? 'tcp' : 'unix',
     log: (line) => process.stderr.write(`scale: ${line}\n`),
   };
 }
@@ -175,7 +184,7 @@ export async function* runScale(o: ScaleOptions): AsyncGenerator<BenchRecord> {
       return;
     }
     const bench = 'scale';
-    const store = await openBenchStore(dir, o.store, o.log);
+    const store = await openBenchStore(dir, o.store, o.log, o.pgTransport ?? 'unix');
     teardown.add('the database', store.close);
     for (const d of store.dirs) o.log(`temporary folder ${d}`);
     yield { bench, metric: 'store', value: 0, unit: store.label, baseline: null };

@@ -22,6 +22,8 @@ export interface Hosted {
    * machine this is the figure that compares two builds.
    */
   cpuUs(): Promise<number>;
+  /** Starts a V8 CPU profile of the server's thread; `stop()` resolves with its JSON (a .cpuprofile). */
+  startCpuProfile(): Promise<{ stop(): Promise<string> }>;
   close(): Promise<void>;
 }
 
@@ -42,6 +44,7 @@ export async function hostWorker(module: URL, data: unknown): Promise<Hosted> {
       const u = await worker.cpuUsage();
       return u.user + u.system;
     },
+    startCpuProfile: () => worker.startCpuProfile(),
     close: async () => {
       worker.postMessage('close');
       await once(worker, 'message');
@@ -65,6 +68,8 @@ export async function startPair(): Promise<{
   busy: { sample(): number; agent(): number };
   /** CPU µs of each thread so far (Hosted.cpuUs). */
   cpu: { sample(): Promise<number>; agent(): Promise<number> };
+  /** Starts a CPU profile of the agent's thread (Hosted.startCpuProfile). */
+  profileAgent(): Promise<{ stop(): Promise<string> }>;
   close(): Promise<void>;
 }> {
   const dataDir = await mkdtemp(join(tmpdir(), 'tmb-bench-'));
@@ -82,6 +87,7 @@ export async function startPair(): Promise<{
     agent: agent.url,
     busy: { sample: () => sample.busyMs(), agent: () => agent.busyMs() },
     cpu: { sample: () => sample.cpuUs(), agent: () => agent.cpuUs() },
+    profileAgent: () => agent.startCpuProfile(),
     close: async () => {
       await agent.close();
       await sample.close();

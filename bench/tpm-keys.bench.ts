@@ -1,11 +1,12 @@
 /**
  * The TPM-held checkpoint key (issue 9, item 5), on an swtpm provisioned here:
  *   - `ckey_create_certify_ms`: once per agent start, TpmDriver.createCheckpointKey (primary,
- *     create, load, persist, TPM2_Certify by the AK through tpm2_send), p50 of 5, against one
- *     AK quote (TpmDriver.quote) measured in the same run as the baseline;
- *   - `ckey_sign_ms`: per checkpoint, TpmDriver.signWithCheckpointKey (one tpm2_send TPM2_Sign
- *     and the driver's check of the signature), p50 of 30, against the in-memory Ed25519 note
- *     signature it is added to (node:crypto), measured in the same run;
+ *     create, load, persist, TPM2_Certify by the AK over the driver's transport), p50 of 5,
+ *     against one AK quote (TpmDriver.quote) measured in the same run as the baseline;
+ *   - `ckey_sign_ms`: per checkpoint, TpmDriver.signWithCheckpointKey (one TPM2_Sign over the
+ *     driver's transport, the resident connection by default: docs/tpm.md; and the driver's
+ *     check of the signature), p50 of 30, against the in-memory Ed25519 note signature it is
+ *     added to (node:crypto), measured in the same run;
  *   - `ckey_sign_per_s`: signatures a second, one after another (the rate ceiling of a TPM-held
  *     receipt key: receipts are signed per request, checkpoints a few times a second at most);
  *   - `tool_runs_per_sign`: processes started per signature.

@@ -83,11 +83,24 @@ export function scaleRecords(m: MeasuredPhase): BenchRecord[] {
     Math.round(avg((i) => m.enrolled[i]!.heap - m.before[i]!.heap) / perProcess),
     'bytes',
   );
-  add('store_bytes_per_agent', Math.round(m.storeEnrolled / m.o.agents), 'bytes');
+  // After warm-up: each agent's enrolment and first quote, whose archive row holds the boot's
+  // whole kernel and boot logs. Growth is what the measured phase added, per agent and second.
+  add('store_bytes_per_agent', Math.round(m.storeEnrolled / m.o.agents), 'bytes after warm-up');
+  const grown = m.storeAfter - m.storeEnrolled;
+  add(
+    'store_growth_bytes_per_agent_s',
+    Math.round(grown / m.o.agents / Math.max(1e-9, seconds)),
+    'bytes/s (receipts, archived quotes, state)',
+  );
+  add(
+    'store_growth_bytes_per_appraisal',
+    Math.round(grown / Math.max(1, r.accepted)),
+    'bytes (receipts included)',
+  );
   add(
     'store_bytes_per_receipt',
-    Math.round((m.storeAfter - m.storeEnrolled) / Math.max(1, r.receipts)),
-    'bytes',
+    Math.round(grown / Math.max(1, r.receipts)),
+    'bytes (all growth / receipts)',
   );
   return out;
 }

@@ -6,7 +6,7 @@
 import { readFile, rm, stat } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import postgres from 'postgres';
-import { type PgServer, pgSkip, startPg } from '../../test/fixtures/pg.ts';
+import { type PgServer, pgSkip, socketUrl, startPg } from '../../test/fixtures/pg.ts';
 
 /** The shared database: what each verifier is given, its size, and how to stop it. */
 export interface BenchStore {
@@ -39,12 +39,14 @@ async function procTicks(pid: number): Promise<number> {
 
 /**
  * Opens the bench's database in `dir`: `want` 'auto' takes PostgreSQL when it can be had.
- * `log` says why not when it cannot.
+ * `log` says why not when it cannot. `transport`: how the verifiers reach PostgreSQL (its unix
+ * socket when the server has one, else TCP; the label says which).
  */
 export async function openBenchStore(
   dir: string,
   want: 'auto' | 'sqlite' | 'postgres',
   log: (line: string) => void,
+  transport: 'unix' | 'tcp' = 'unix',
 ): Promise<BenchStore> {
   const dbPath = join(dir, 'verifier.db');
   const skip = pgSkip();
@@ -73,12 +75,16 @@ export async function openBenchStore(
   try {
     const url = await server.newDatabase();
     const data = process.env.TMB_TEST_PG_URL ? null : await dataDirectory(url);
+    const socket = transport === 'unix' ? server.socketDir : undefined;
+    if (transport === 'unix' && socket === undefined)
+      log('PostgreSQL: no unix socket known (TMB_TEST_PG_DIR unset?), the verifiers connect over TCP');
+    const over = socket === undefined ? 'TCP 127.0.0.1' : 'unix socket';
     return {
       kind: 'postgres',
       label: process.env.TMB_TEST_PG_URL
-        ? 'postgres (server of TMB_TEST_PG_URL)'
-        : 'postgres (private cluster of test/fixtures/pg.ts: fsync, synchronous_commit, full_page_writes off)',
-      options: { dbPath, databaseUrl: url },
+        ? `postgres (server of TMB_TEST_PG_URL) over ${over}`
+        : `postgres (private cluster of test/fixtures/pg.ts: fsync, synchronous_commit, full_page_writes off) over ${over}`,
+      options: { dbPath, databaseUrl: socket === undefined ? url : socketUrl(url, socket) },
       bytes: async () => {
         const sql = postgres(url, { max: 1, connect_timeout: 10, onnotice: () => {} });
         try {

@@ -79,6 +79,8 @@ async function cheapRun(
     'rss_bytes_per_agent',
     'heap_bytes_per_agent',
     'store_bytes_per_agent',
+    'store_growth_bytes_per_agent_s',
+    'store_growth_bytes_per_appraisal',
   ])
     assert.ok(metrics.includes(m), `no ${m} line`);
   if (receiptsPhase > 0) {

@@ -1,25 +1,23 @@
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { provisionSwtpm, startSwtpm } from '@tmb/agent/tpm';
+import { tempDir } from '../../../test/fixtures/cleanup.ts';
 
 const node = new URL('../../../node_modules/.bin/node', import.meta.url).pathname;
 const fixture = new URL('./fixtures/node-side.ts', import.meta.url).pathname;
 
 test('killing the Node side leaves no opener blocked', async (t) => {
   if (process.getuid?.() !== 0) return t.skip('the simulated kernel needs root (fanotify permission events)');
-  const dir = await mkdtemp(join(tmpdir(), 'tmb-kernel-kill-'));
+  // The Node side is killed, then the swtpm stopped, then the folder removed (test/fixtures/cleanup.ts).
+  const { dir, closers: c } = await tempDir(t, 'tmb-kernel-kill-');
   const tpm = await startSwtpm(await provisionSwtpm(join(dir, 'swtpm')));
-  t.after(async () => {
-    await tpm.stop();
-    await rm(dir, { recursive: true, force: true });
-  });
+  c.add(() => tpm.stop(), 'swtpm');
   if (tpm.tcti.kind !== 'swtpm') throw new Error('tcp swtpm expected');
   const side = spawn(node, [fixture, dir, String(tpm.tcti.port)], { stdio: ['ignore', 'pipe', 'pipe'] });
-  t.after(() => side.kill('SIGKILL'));
+  c.add(() => side.kill('SIGKILL'), 'node side');
   let err = '';
   side.stderr!.on('data', (d: Buffer) => {
     err += d.toString();

@@ -1,12 +1,12 @@
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
-import { mkdtemp, readFile, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { test } from 'node:test';
+import { type TestContext, test } from 'node:test';
 import { type AgentOptions, agentBuild, startAgent } from '@tmb/agent';
 import { provisionSwtpm, startSwtpm } from '@tmb/agent/tpm';
 import { startVerifier } from '@tmb/verifier';
+import { tempDir } from '../../../test/fixtures/cleanup.ts';
 import { demoRegistry, SAMPLE_ENGINE_EXE, startSampleServer, writeDemoWeights } from '../../src/index.ts';
 
 interface Check {
@@ -17,16 +17,10 @@ interface Check {
 }
 
 /** Verifier with the demo registry, and an agent (with a TPM or not) in front of a sample server whose weights are `variant`'s. */
-async function stack(t: { after(fn: () => Promise<unknown>): void }, tpm: boolean) {
-  const dir = await mkdtemp(join(tmpdir(), 'tmb-weights-e2e-'));
-  // One hook that stops everything, newest first, and only then removes the folder: node:test
-  // runs a test's `after` hooks in the order they were added, so a folder removed by an earlier
-  // hook raced the agents still writing into it (ENOTEMPTY).
-  const closers: (() => Promise<unknown>)[] = [];
-  t.after(async () => {
-    for (const close of closers.reverse()) await close();
-    await rm(dir, { recursive: true, force: true });
-  });
+async function stack(t: TestContext, tpm: boolean) {
+  // Everything stops, newest first, and only then the folder goes (test/fixtures/cleanup.ts): a
+  // folder removed first raced the agents still writing into it (ENOTEMPTY).
+  const { dir, closers: c } = await tempDir(t, 'tmb-weights-e2e-');
   const weights = await writeDemoWeights(dir);
   const token = randomBytes(24).toString('hex');
   const tpmRoots: string[] = [];
@@ -35,7 +29,7 @@ async function stack(t: { after(fn: () => Promise<unknown>): void }, tpm: boolea
     for (const variant of ['honest', 'cheap']) {
       const state = await provisionSwtpm(join(dir, `swtpm-${variant}`));
       const s = await startSwtpm(state);
-      closers.push(() => s.stop());
+      c.add(() => s.stop(), `swtpm ${variant}`);
       tpms[variant] = s.tcti;
       tpmRoots.push(await readFile(state.rootCertPath, 'utf8'), await readFile(state.issuerCertPath, 'utf8'));
     }
@@ -48,13 +42,13 @@ async function stack(t: { after(fn: () => Promise<unknown>): void }, tpm: boolea
     tpmRoots,
     registry: await demoRegistry(weights, [(await agentBuild()).digest]),
   });
-  closers.push(() => verifier.close());
+  c.add(() => verifier.close(), 'verifier');
   const agents = {} as Record<'honest' | 'cheap', Awaited<ReturnType<typeof startAgent>>>;
   // Each agent's log events, timed: a failed assertion shows them (what its attester did).
   const events: Record<'honest' | 'cheap', string[]> = { honest: [], cheap: [] };
   for (const variant of ['honest', 'cheap'] as const) {
     const sample = await startSampleServer({ model: 'sample-7b', variant, tokenLatencyMs: 0 });
-    closers.push(() => sample.close());
+    c.add(() => sample.close(), `sample server ${variant}`);
     const agent = await startAgent(
       {
         upstream: sample.url,
@@ -72,7 +66,7 @@ async function stack(t: { after(fn: () => Promise<unknown>): void }, tpm: boolea
         if (events[variant].push(line) > 200) events[variant].shift();
       },
     );
-    closers.push(() => agent.close());
+    c.add(() => agent.close(), `agent ${variant}`);
     agents[variant] = agent;
   }
   return { dir, verifier, agents, weights, events };

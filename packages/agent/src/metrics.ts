@@ -68,6 +68,10 @@ export class AgentMetrics {
   readonly #quote: Histogram;
   readonly #requests: Histogram<'status'>;
   #sources: MetricSources | undefined;
+  // The labelled series the per-exchange calls touch, looked up once per label value (prom-client
+  // hashes the label object on every call otherwise); both label sets are small and fixed.
+  readonly #issuedBy = new Map<string, { inc(): void }>();
+  readonly #requestsBy = new Map<string, { observe(v: number): void }>();
 
   constructor() {
     const registers = [this.registry];
@@ -182,7 +186,12 @@ export class AgentMetrics {
 
   /** A receipt was committed with this outcome. */
   receipt(outcome: string): void {
-    this.#issued.inc({ outcome });
+    let issued = this.#issuedBy.get(outcome);
+    if (issued === undefined) {
+      issued = this.#issued.labels({ outcome });
+      this.#issuedBy.set(outcome, issued);
+    }
+    issued.inc();
     this.lastReceiptAt = Date.now();
     if (outcome === 'upstream_error' || outcome === 'upstream_timeout') this.#upstreamErrors.inc({ outcome });
   }
@@ -211,7 +220,13 @@ export class AgentMetrics {
 
   /** A proxied exchange ended after `seconds`; `status` null when it was cut. */
   request(seconds: number, status: number | null): void {
-    this.#requests.observe({ status: status === null ? 'cut' : `${Math.floor(status / 100)}xx` }, seconds);
+    const label = status === null ? 'cut' : `${Math.floor(status / 100)}xx`;
+    let series = this.#requestsBy.get(label);
+    if (series === undefined) {
+      series = this.#requests.labels({ status: label });
+      this.#requestsBy.set(label, series);
+    }
+    series.observe(seconds);
   }
 
   /** The Prometheus text exposition and its content type. */

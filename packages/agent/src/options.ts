@@ -48,6 +48,12 @@ export interface AgentOptions {
   /** The hardware TPM `tpm: 'auto'` looks for. Default /dev/tpmrm0 (the kernel's resource manager). */
   tpmDevice?: string;
   /**
+   * How quotes, PCR reads/extends and checkpoint signatures reach the TPM (TpmDriverOptions
+   * .transport, docs/tpm.md): `auto` (default) the resident connection when the TPM answers on
+   * it, else a tpm2-tools process each; `wire` or `tools` to insist. The start log says which.
+   */
+  tpmTransport?: 'auto' | 'wire' | 'tools';
+  /**
    * Application PCR (sha256 bank) that the signing-key binding and the agent's measurement log
    * are extended into: 8..15. Default 15 (on most hosts only a measured-UKI systemd boot touches
    * it). 16 and 23 are refused: locality 0 may reset them (docs/tpm.md).
@@ -145,6 +151,7 @@ export function resolveOptions(o: AgentOptions): ResolvedAgentOptions {
     tpm: o.tpm ?? 'none',
     allowNoTpm: o.allowNoTpm ?? false,
     tpmDevice: o.tpmDevice ?? '/dev/tpmrm0',
+    tpmTransport: o.tpmTransport ?? 'auto',
     appPcr: o.appPcr ?? 15,
     checkpointIntervalMs: o.checkpointIntervalMs ?? 1000,
     checkpointEveryReceipts: o.checkpointEveryReceipts ?? 500,

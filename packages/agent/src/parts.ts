@@ -46,7 +46,14 @@ export async function openAttestation(
   if (tcti === undefined) return undefined;
   // Progress of the steps that take seconds (docs/cli.md, "Progress").
   log('start_step', { step: 'tpm', message: 'opening the TPM: keys, AK, key binding...' });
-  parts.host = await openHost({ tcti, dataDir: opts.dataDir, pcr: opts.appPcr, publicKey: key.publicKey });
+  parts.host = await openHost({
+    tcti,
+    dataDir: opts.dataDir,
+    pcr: opts.appPcr,
+    publicKey: key.publicKey,
+    transport: opts.tpmTransport,
+  });
+  log('tpm_transport', { transport: parts.host.driver.transport, asked: opts.tpmTransport });
   return parts.host;
 }
 

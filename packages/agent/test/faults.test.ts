@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { createServer } from 'node:net';
 import { after, describe, test } from 'node:test';
+import { closers } from '../../../test/fixtures/cleanup.ts';
 import { agentFor, createHash, fakeUpstream } from './fixtures/model.ts';
 
 const sha = (b: Uint8Array) => createHash('sha256').update(b).digest('hex');
@@ -20,14 +21,12 @@ function receiptOf(agent: Awaited<ReturnType<typeof agentFor>>, res: Response) {
 }
 
 describe('faults get clear answers and receipts', () => {
-  const cleanup: (() => Promise<void>)[] = [];
-  after(async () => {
-    for (const c of cleanup) await c();
-  });
+  // Every test's agent and model server stop at the suite's end (test/fixtures/cleanup.ts).
+  const c = closers(after);
 
   test('upstream refusing connections: 502 in OpenAI error shape, receipt upstream_error', async () => {
     const agent = await agentFor(`http://127.0.0.1:${await deadPort()}`);
-    cleanup.push(agent.close);
+    c.add(agent.close, 'agent');
     const res = await fetch(`${agent.url}/v1/chat/completions`, { method: 'POST', body: '{"model":"m"}' });
     assert.equal(res.status, 502);
     const bytes = new Uint8Array(await res.arrayBuffer());
@@ -48,7 +47,8 @@ describe('faults get clear answers and receipts', () => {
       /* never answers */
     });
     const agent = await agentFor(up.url, { upstreamTimeoutMs: 200 });
-    cleanup.push(agent.close, up.close);
+    c.add(up.close, 'model server');
+    c.add(agent.close, 'agent');
     const res = await fetch(`${agent.url}/v1/completions`, { method: 'POST', body: '{}' });
     assert.equal(res.status, 504);
     assert.equal((await res.json()).error.code, 'upstream_timeout');
@@ -58,7 +58,8 @@ describe('faults get clear answers and receipts', () => {
   test('a body over the limit: 413, nothing forwarded, receipt rejected_too_large', async () => {
     const up = await fakeUpstream((_q, _b, res) => res.end('x'));
     const agent = await agentFor(up.url, { maxBodyBytes: 1024 });
-    cleanup.push(agent.close, up.close);
+    c.add(up.close, 'model server');
+    c.add(agent.close, 'agent');
     const declared = await fetch(`${agent.url}/v1/chat/completions`, {
       method: 'POST',
       body: 'a'.repeat(5000),
@@ -95,7 +96,8 @@ describe('faults get clear answers and receipts', () => {
       res.end('{"error":{"message":"overloaded"}}');
     });
     const agent = await agentFor(up.url);
-    cleanup.push(agent.close, up.close);
+    c.add(up.close, 'model server');
+    c.add(agent.close, 'agent');
     const res = await fetch(`${agent.url}/v1/chat/completions`, { method: 'POST', body: '{}' });
     assert.equal(res.status, 503);
     assert.equal(res.headers.get('retry-after'), '3');

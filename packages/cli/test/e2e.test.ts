@@ -3,16 +3,15 @@
 // client through the SDK's verified fetch.
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
-import { mkdtemp, rm } from 'node:fs/promises';
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { type RunningAgent, startAgent } from '@tmb/agent';
 import { createVerifiedFetch } from '@tmb/client';
 import { type RunningVerifier, startVerifier } from '@tmb/verifier';
 import OpenAI from 'openai';
+import { closers } from '../../../test/fixtures/cleanup.ts';
 
 const sha = (b: Uint8Array | string) => createHash('sha256').update(b).digest('hex');
 
@@ -28,9 +27,11 @@ describe('openai client -> agent -> stand-in model server; verifier; SDK checks'
   let verifier: RunningVerifier;
   let agent: RunningAgent;
   const silent = () => {};
+  // Stops run last-started first, then the folder goes (test/fixtures/cleanup.ts).
+  const c = closers(after);
 
   before(async () => {
-    dir = await mkdtemp(join(tmpdir(), 'tmb-e2e-'));
+    dir = await c.dir('tmb-e2e-');
     upstream = await listen(async (req, res) => {
       const parts: Buffer[] = [];
       for await (const c of req) parts.push(c as Buffer);
@@ -67,10 +68,15 @@ describe('openai client -> agent -> stand-in model server; verifier; SDK checks'
         }),
       );
     });
+    c.add(() => {
+      upstream.server.closeAllConnections();
+      upstream.server.close();
+    }, 'model server');
     verifier = await startVerifier({
       dbPath: join(dir, 'verifier.db'),
       tokens: [{ token: 'agent-token-0123456789', agent: 'gpu-01' }],
     });
+    c.add(() => verifier.close(), 'verifier');
     agent = await startAgent(
       {
         upstream: upstream.url,
@@ -80,13 +86,7 @@ describe('openai client -> agent -> stand-in model server; verifier; SDK checks'
       },
       silent,
     );
-  });
-  after(async () => {
-    await agent?.close();
-    await verifier?.close();
-    upstream?.server.closeAllConnections();
-    upstream?.server.close();
-    await rm(dir, { recursive: true, force: true });
+    c.add(() => agent.close(), 'agent');
   });
 
   test('non-streamed and streamed chat completions verify at L0 with byte-exact hashes', async () => {

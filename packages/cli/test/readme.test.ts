@@ -3,24 +3,23 @@
 // in front of it, one request, and `tmb verify` on its receipt.
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { test } from 'node:test';
+import { tempDir } from '../../../test/fixtures/cleanup.ts';
 import { type Tmb, tmb } from './proc.ts';
 
 const START_MS = 90_000; // swtpm manufacturing and the agent's start on a loaded 2-core machine
 
 test("README's Running the parts yourself works as written (swtpm, verifier, sample server, agent, request, tmb verify)", async (t) => {
-  const dir = await mkdtemp(join(tmpdir(), 'tmb-readme-'));
-  const running: Tmb[] = [];
-  t.after(async () => {
-    for (const p of running.reverse()) await p.stop();
-    await rm(dir, { recursive: true, force: true });
-  });
+  // Every process stops, last started first, even when one stop fails; then the folder goes
+  // (test/fixtures/cleanup.ts).
+  const { dir, closers: c } = await tempDir(t, 'tmb-readme-');
+  const running: Tmb[] = []; // for the orderly stop at the end (stop() is idempotent)
   const start = (args: string[], env?: Record<string, string>) => {
     const p = tmb(args, env);
     running.push(p);
+    c.add(() => p.stop(), `tmb ${args[0]}`);
     return p;
   };
   const file = (name: string) => join(dir, name);

@@ -41,6 +41,11 @@ export class Lru<K, V> {
     return value;
   }
 
+  /** Drops `key`'s entry, if any. */
+  delete(key: K): void {
+    this.#map.delete(key);
+  }
+
   get size(): number {
     return this.#map.size;
   }

@@ -17,6 +17,9 @@ test('Lru drops the least recently used entry when full; a hit counts as a use',
   assert.equal(l.size, 2);
   l.set('d', 5); // drops a
   assert.deepEqual([l.get('a'), l.get('c'), l.get('d')], [undefined, 4, 5]);
+  l.delete('c');
+  l.delete('nothing');
+  assert.deepEqual([l.get('c'), l.get('d'), l.size], [undefined, 5, 1]);
 });
 
 test('Lru.getOrBuild builds on a miss only, and keeps nothing when the build throws', () => {

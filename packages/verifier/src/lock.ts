@@ -11,6 +11,14 @@ export interface AgentLock {
    * Absent: `run` is in-process only.
    */
   readonly local?: AgentLock;
+  /**
+   * True when a run's store writes are seen by others only once the run ends, together
+   * (PgAgentLock given the store's pool: they commit with the lock's transaction), except those
+   * the store commits as it makes them, which are then seen first whatever their order in the run
+   * (PgStore: compare-and-set rows, putAttestIf, and tree growth). Absent: each write is seen as
+   * it is made, and a run orders them for its readers.
+   */
+  readonly atomic?: boolean;
 }
 
 /**

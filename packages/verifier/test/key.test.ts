@@ -1,9 +1,9 @@
 import assert from 'node:assert/strict';
-import { chmod, mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { chmod, readFile, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { test } from 'node:test';
+import { type TestContext, test } from 'node:test';
 import { importJWK, jwtVerify } from 'jose';
+import { closers } from '../../../test/fixtures/cleanup.ts';
 import { EAR_ISSUER } from '../src/ear.ts';
 import { loadOrCreateResultKey, type RunningVerifier, startVerifier, VerifierError } from '../src/index.ts';
 import { agentTokens, call, enrolBody, newKey, receiptBody, signBody } from './fixtures.ts';
@@ -11,10 +11,9 @@ import { agentTokens, call, enrolBody, newKey, receiptBody, signBody } from './f
 // Issue 10: the verifier keeps its EAR key across restarts, so a result a client holds (and the
 // key id it pinned) still verifies after the verifier restarts.
 
-async function tempDir(t: { after(fn: () => unknown): void }): Promise<string> {
-  const dir = await mkdtemp(join(tmpdir(), 'tmb-vkey-'));
-  t.after(() => rm(dir, { recursive: true, force: true }));
-  return dir;
+/** A temp folder removed after whatever the test closes (test/fixtures/cleanup.ts). */
+function tempDir(t: TestContext): Promise<string> {
+  return closers(t).dir('tmb-vkey-');
 }
 
 async function start(dir: string): Promise<RunningVerifier> {
@@ -46,7 +45,7 @@ test('a restarted verifier keeps its key id, and an EAR from before the restart 
   assert.equal(mode, 0o600);
 
   const second = await start(dir);
-  t.after(() => second.close());
+  closers(t).add(() => second.close(), 'restarted verifier');
   const jwk = (await call(`${second.url}/v1/verifier-key`, 'GET', undefined, null)).json;
   assert.equal(jwk.kid, kid, 'same key id after the restart');
   const { payload } = await jwtVerify(ear, await importJWK(jwk as never, 'ES256'), { issuer: EAR_ISSUER });

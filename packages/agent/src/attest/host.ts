@@ -53,9 +53,11 @@ export async function openHost(o: {
   dataDir: string;
   pcr: number;
   publicKey: Uint8Array;
+  /** How hot commands reach the TPM (TpmDriverOptions.transport; default `auto`). */
+  transport?: 'auto' | 'wire' | 'tools';
 }): Promise<AttestHost> {
   if (!isBindablePcr(o.pcr)) throw new RangeError(`application PCR must be 8..15, found ${o.pcr}`);
-  const driver = new TpmDriver({ tcti: o.tcti, workDir: join(o.dataDir, 'tpm') });
+  const driver = new TpmDriver({ tcti: o.tcti, workDir: join(o.dataDir, 'tpm'), transport: o.transport });
   await driver.open();
   const path = join(o.dataDir, `measure-pcr${o.pcr}.bin`);
   let prior = await priorEntries(driver, path, o.pcr);

@@ -12,7 +12,11 @@ export interface StoredRun extends LogRun {
   size: number;
 }
 
-/** Every run, oldest first, without sizes. */
+/**
+ * Every run, oldest first, without sizes: for ReceiptLog.runs() (audit) only. Every run stays
+ * stored for audit; the running agent reads one row at a time (latestRun, runAt), so their number
+ * never grows its start or its memory (test/log/runs.test.ts).
+ */
 export function readRuns(db: DatabaseSync): Omit<StoredRun, 'size'>[] {
   return db
     .prepare('SELECT run, base, started_us, reason FROM log_runs ORDER BY run')

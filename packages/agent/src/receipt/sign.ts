@@ -1,5 +1,6 @@
 import { sign } from 'node:crypto';
-import { encodeReceiptBody, type ReceiptBodyV2, type ReceiptServed, receiptSigningMessage } from '@tmb/core';
+import type { ReceiptBodyV2, ReceiptServed } from '@tmb/core';
+import { ReceiptEncoder } from './encode.ts';
 import type { AgentKey } from './key.ts';
 import type { ReceiptStore, StoredReceipt } from './store.ts';
 
@@ -25,6 +26,7 @@ export class ReceiptSigner {
   readonly served: ReceiptServed;
   /** Called with each receipt once it is committed (the receipt log appends it). */
   onStored: ((row: StoredReceipt) => void) | undefined;
+  readonly #encoder: ReceiptEncoder;
 
   /** `served` left out: the receipts name no weights and no engine (null), as for an unmeasured host. */
   constructor(
@@ -38,6 +40,7 @@ export class ReceiptSigner {
     this.key = key;
     this.store = store;
     this.served = { weights: served.weights, engine: served.engine };
+    this.#encoder = new ReceiptEncoder(name, key.keyId, this.served);
     store.addKey(key, createdUs);
   }
 
@@ -48,18 +51,11 @@ export class ReceiptSigner {
    */
   async issue(fields: ReceiptFields): Promise<StoredReceipt> {
     const row = await this.store.add((seq) => {
-      const body: ReceiptBodyV2 = {
-        v: 2,
-        type: 'tmb.receipt',
-        agent: this.name,
-        key: this.key.keyId,
-        seq,
-        ...fields,
-        served: this.served,
-      };
-      const bytes = encodeReceiptBody(body);
-      const sig = new Uint8Array(sign(null, receiptSigningMessage(bytes), this.key.privateKey));
-      return { seq, id: body.id, requestId: body.request.id, keyId: body.key, body: bytes, sig };
+      // The body's canonical bytes, written after the signing prefix in the same buffer (encode.ts).
+      const { message, body } = this.#encoder.encode(fields, seq);
+      const signed = sign(null, message, this.key.privateKey);
+      const sig = new Uint8Array(signed.buffer, signed.byteOffset, signed.length);
+      return { seq, id: fields.id, requestId: fields.request.id, keyId: this.key.keyId, body, sig };
     });
     this.onStored?.(row);
     return row;

@@ -45,7 +45,10 @@ export function handleOpsRoute(
   ops: Ops,
   metricsOpen = false,
 ): boolean {
-  const path = (req.url ?? '').split('?')[0];
+  // Every proxied request passes here first: a slice, not a split (an array per request).
+  const url = req.url ?? '';
+  const q = url.indexOf('?');
+  const path = q === -1 ? url : url.slice(0, q);
   if (path !== OPS_PATHS.health && path !== OPS_PATHS.metrics) return false;
   req.resume();
   const head = req.method === 'HEAD';

@@ -3,6 +3,7 @@ import { bytesEqual } from '@tmb/core';
 import {
   akAttributeProblem,
   hashName,
+  type PcrValues,
   parseTpm2bPublic,
   TpmAlg,
   type TpmPublic,
@@ -68,19 +69,23 @@ export function handleVerdict(found: TpmPublic | null, ak: HeldAk): 'reuse' | 'r
 /**
  * Whether a quote was signed by `ak` over `qualifyingData` (about 0.1 ms with the AK held
  * parsed): the driver checks every quote made with the persistent handle, since another program
- * can replace what the handle holds between two quotes.
+ * can replace what the handle holds between two quotes. With `pcrs`, also, also
+ * whether the quoted PCR digest is theirs: tpm2_quote checks this itself; the wire path
+ * (wireops.ts) reads the values after the quote, so an extend in between is caught here.
  */
 export function signedBy(
-  q: { attest: Uint8Array; signature: Uint8Array },
+  q: { attest: Uint8Array; signature: Uint8Array; pcrValues?: PcrValues },
   ak: HeldAk,
   qualifyingData: Uint8Array,
+  pcrs = false,
 ): boolean {
   const r = verifyQuote({
     attest: q.attest,
     signature: q.signature,
     akPublic: ak.parsed,
     expectedQualifyingData: qualifyingData,
+    ...(pcrs ? { pcrs: q.pcrValues, requirePcrs: true } : {}),
   });
   const passed = (name: string) => r.checks.find((c) => c.name === name)?.status === 'pass';
-  return passed('tpm.quote.signature') && passed('tpm.quote.nonce');
+  return passed('tpm.quote.signature') && passed('tpm.quote.nonce') && (!pcrs || passed('tpm.quote.pcrs'));
 }

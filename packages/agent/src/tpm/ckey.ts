@@ -17,7 +17,7 @@ import { certifyCommand, certifyResponse, signCommand, signResponse } from './ra
 // each time: the primary is re-derived, never stored), non-exportable (fixedTPM, fixedParent,
 // sensitiveDataOrigin), with a random authValue that exists only in the agent's memory and on the
 // standard input of the tools that need it. It is made persistent next to the AK, so that a
-// signature is one tpm2_send run.
+// signature is one TPM2_Sign (over the driver's resident connection, or one tpm2_send run).
 
 /**
  * tpm2_create's -a for the checkpoint key: a plain signing key, used with its authValue. noDA:
@@ -148,7 +148,7 @@ export async function placeCkey(ops: CkeyOps, held: HeldCkey, newPrimary = true)
   await ops.flushTransient();
 }
 
-/** TPM2_Certify of the key by the AK at `akHandle` over `qualifyingData` (one tpm2_send run). */
+/** TPM2_Certify of the key by the AK at `akHandle` over `qualifyingData` (one raw command, `send`). */
 export async function certifyCkey(
   ops: CkeyOps,
   held: HeldCkey,
@@ -159,7 +159,7 @@ export async function certifyCkey(
 }
 
 /**
- * TPM2_Sign of SHA-256(message) by the key (one tpm2_send run); returns the TPMT_SIGNATURE and
+ * TPM2_Sign of SHA-256(message) by the key (one raw command, `send`); returns the TPMT_SIGNATURE and
  * its r and s, or null when the signature does not verify under this key over `message` (the
  * handle was replaced: the caller places the key again).
  */
@@ -192,7 +192,8 @@ function hex(handle: number): string {
 
 /**
  * This start's checkpoint key as the driver holds it: create (key, persist, certify) and sign,
- * each run inside the driver's serial queue. `run` starts one tool (tpm2_send's output as bytes).
+ * each run inside the driver's serial queue. `run` starts one tool, or for `tpm2_send`
+ * sends the raw command (over the wire, or tpm2_send's output as bytes).
  */
 export class CheckpointKeys {
   readonly #ops: CkeyOps;
@@ -238,7 +239,8 @@ export class CheckpointKeys {
   }
 
   /**
-   * Signs SHA-256(`message`): one tpm2_send run (about 30 ms on swtpm, bench/tpm-keys.bench.ts).
+   * Signs SHA-256(`message`): one raw TPM2_Sign (a tpm2_send run took about 30 ms on swtpm,
+   * bench/tpm-keys.bench.ts; the driver's wire sends it without a process).
    * The signature is checked against the key; a handle found holding another key is placed
    * again and the signature made once more. Returns r and s (big-endian).
    * @throws TpmDriverError TPM_TOOL_FAILED before create, or when the TPM refuses

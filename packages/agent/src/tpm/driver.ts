@@ -1,30 +1,26 @@
 import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { toHex } from '@tmb/core';
-import { parsePcrsFile, parseTpm2bPublic, type TpmPublic } from '@tmb/core/tpm';
-import {
-  AK_ARGS,
-  type AkAlg,
-  DEFAULT_AK_HANDLE,
-  type HeldAk,
-  handleText,
-  handleVerdict,
-  readHeldAk,
-  signedBy,
-} from './ak.ts';
+import { parsePcrsFile } from '@tmb/core/tpm';
+import { AK_ARGS, type AkAlg, DEFAULT_AK_HANDLE, handleText, signedBy } from './ak.ts';
+import { AkSlot } from './akslot.ts';
 import { CheckpointKeys } from './ckey.ts';
 import { derLength, EK } from './ek.ts';
 import { TpmDriverError } from './errors.ts';
 import { runTool, runToolBytes, type ToolOutput } from './exec.ts';
 import type { QuoteOutput, TpmDriverOptions } from './options.ts';
+import { pcrReadCommand, pcrReadResponse } from './pcrcmd.ts';
 import { QuoteOutputs } from './pipes.ts';
 import { tctiString } from './tcti.ts';
+import { TpmWire } from './wire.ts';
+import { bankSelect, extendOverWire, pcrValuesOverWire, quoteOverWire } from './wireops.ts';
 
 export type { QuoteOutput, TpmDriverOptions } from './options.ts';
 
 /**
- * Drives a TPM through tpm2-tools. Every command runs with a timeout; commands are serialised
- * (swtpm has no resource manager). Every transient object and session the driver loads is
+ * Drives a TPM: provisioning through tpm2-tools, the hot commands (quotes, PCR reads and extends,
+ * checkpoint signatures) over a resident connection (wire.ts) or tpm2-tools (`transport`). Every
+ * command runs with a timeout; commands are serialised (swtpm has no resource manager). Every transient object and session the driver loads is
  * flushed before the command's promise settles, whether it succeeded or not; commands that load
  * nothing (quotes with the persistent AK, PCR reads and extends) flush only when they fail.
  * Persistent handles: the EK's (see `ek`) and the AK's (`akHandle`): the AK is created under the
@@ -38,9 +34,8 @@ export class TpmDriver {
   /** Where the AK is kept persistent (`0x81000a4b`), or null when it is loaded per use. */
   readonly akHandle: string | null;
   #queue: Promise<unknown> = Promise.resolve();
-  #ak: HeldAk | null = null;
-  /** Whether akHandle was seen to hold this AK ('unknown' until the first quote or createAk). */
-  #akAt: 'unknown' | 'persistent' | 'loaded' = 'unknown';
+  /** The AK and whether akHandle was seen to hold it (akslot.ts). */
+  readonly #ak: AkSlot;
   #toolRuns = 0;
   #made = false;
   #outputs: QuoteOutputs | undefined;
@@ -48,6 +43,10 @@ export class TpmDriver {
   readonly #ckeys: CheckpointKeys;
   /** Where the checkpoint key is kept persistent: the handle after the AK's (default 0x81000a4c). */
   readonly ckeyHandle: number;
+  /** The resident connection (wire.ts) the hot commands take when `transport` is `wire`. */
+  readonly #wire: TpmWire;
+  readonly #wanted: 'auto' | 'wire' | 'tools';
+  #transport: 'unknown' | 'wire' | 'tools' = 'unknown';
 
   constructor(opts: TpmDriverOptions) {
     this.tcti = tctiString(opts.tcti);
@@ -58,17 +57,30 @@ export class TpmDriver {
     if (h !== null && !(Number.isInteger(h) && h >= 0x81000000 && h <= 0x817fffff))
       throw new RangeError(`akHandle must be in the owner's persistent range 0x81000000-0x817fffff`);
     this.akHandle = h === null ? null : handleText(h);
-    if (h === null) this.#akAt = 'loaded';
+    this.#ak = new AkSlot(
+      {
+        tool: (name, args) => this.#tool(name, args),
+        file: (name) => this.#file(name),
+        flushed: (fn) => this.#flushed(fn),
+        ekHandle: this.ek.handle,
+      },
+      this.akHandle,
+    );
     this.ckeyHandle = (h ?? DEFAULT_AK_HANDLE) + 1;
+    this.#wanted = opts.transport ?? 'auto';
+    this.#wire = new TpmWire(opts.tcti, { timeoutMs: this.timeoutMs, idleMs: opts.wireIdleMs });
     this.#ckeys = new CheckpointKeys({
       handle: this.ckeyHandle,
-      run: (name, args, input) => {
+      run: async (name, args, input) => {
+        const wire = name === 'tpm2_send' ? await this.#hot() : null;
+        if (wire !== null) return wire.send(input!);
+        this.#wire.release(); // swtpm serves one client: the tool's TCTI must get in
         this.#toolRuns++;
         const o = { tcti: this.tcti, timeoutMs: this.timeoutMs, cwd: this.workDir, input };
         return name === 'tpm2_send' ? runToolBytes(name, args, o) : runTool(name, args, o);
       },
       file: (name) => this.#file(name),
-      akHandle: () => this.#akForCertify(),
+      akHandle: () => this.#ak.forCertify(),
     });
   }
 
@@ -83,7 +95,7 @@ export class TpmDriver {
    * `unknown` before the first quote or createAk.
    */
   get akMode(): 'unknown' | 'persistent' | 'loaded' {
-    return this.#akAt;
+    return this.#ak.mode;
   }
 
   /**
@@ -95,15 +107,57 @@ export class TpmDriver {
     return this.#outputs?.kind ?? 'unknown';
   }
 
-  /** Closes the quote pipes (a later quote opens them again). */
+  /**
+   * How hot commands reach the TPM: `wire` (the resident connection), `tools` (a process each),
+   * or `unknown` before open() or the first hot command decides (TpmDriverOptions.transport).
+   */
+  get transport(): 'unknown' | 'wire' | 'tools' {
+    return this.#transport;
+  }
+
+  /** Connections the wire has opened (bench/quote.bench.ts). */
+  get wireConnects(): number {
+    return this.#wire.connects;
+  }
+
+  /**
+   * The wire for a hot command, or null for tools: decided once, by one TPM2_PCR_Read of no PCR.
+   * @throws TpmDriverError TPM_UNAVAILABLE with transport `wire` when the TPM does not answer on it
+   */
+  async #hot(): Promise<TpmWire | null> {
+    if (this.#transport === 'unknown') {
+      if (this.#wanted === 'tools') this.#transport = 'tools';
+      else
+        try {
+          pcrReadResponse(await this.#wire.send(pcrReadCommand([])));
+          this.#transport = 'wire';
+        } catch (err) {
+          this.#wire.release();
+          if (this.#wanted === 'wire')
+            throw new TpmDriverError(
+              'TPM_UNAVAILABLE',
+              `the TPM at ${this.tcti} does not answer on the wire`,
+              {
+                cause: err,
+              },
+            );
+          this.#transport = 'tools';
+        }
+    }
+    return this.#transport === 'wire' ? this.#wire : null;
+  }
+
+  /** Closes the quote pipes and the wire (a later command opens them again). */
   close(): Promise<void> {
     return this.#serial(async () => {
+      this.#wire.release();
       this.#outputs?.close();
       this.#outputs = undefined;
     }, 'on-error');
   }
 
   #tool(name: string, args: string[]): Promise<ToolOutput> {
+    this.#wire.release(); // swtpm serves one client: the tool's TCTI must get in
     this.#toolRuns++;
     return runTool(name, args, { tcti: this.tcti, timeoutMs: this.timeoutMs, cwd: this.workDir });
   }
@@ -168,6 +222,7 @@ export class TpmDriver {
           },
         );
       }
+      await this.#hot();
     });
   }
 
@@ -208,8 +263,7 @@ export class TpmDriver {
   createAk(alg: AkAlg = 'ecc256'): Promise<{ public: Uint8Array; name: Uint8Array }> {
     return this.#serial(async () => {
       const [pub, priv, ctx] = [this.#file('ak.pub'), this.#file('ak.priv'), this.#file('ak.ctx')];
-      this.#ak = null;
-      this.#akAt = this.akHandle === null ? 'loaded' : 'unknown';
+      this.#ak.forget();
       await this.#tool('tpm2_createak', [
         '-C',
         this.ek.handle,
@@ -221,82 +275,11 @@ export class TpmDriver {
         '-c',
         ctx,
       ]);
-      const ak = await this.#heldAk();
+      const ak = await this.#ak.held();
       // The new AK is loaded (ak.ctx): persist that copy rather than load it again.
-      if (this.akHandle !== null) await this.#placeAk(ctx);
+      if (this.akHandle !== null) await this.#ak.place(ctx);
       return { public: ak.public, name: ak.name };
     });
-  }
-
-  async #heldAk(): Promise<HeldAk> {
-    this.#ak ??= await readHeldAk(this.#file('ak.pub'));
-    return this.#ak;
-  }
-
-  /**
-   * Makes akHandle hold this AK (call inside #serial; what it loads it flushes): reuses it when it holds
-   * this AK's name, replaces an absent handle or another AK, leaves any other key alone (akMode
-   * `loaded`). `loaded` is the AK's context file when it is already loaded.
-   */
-  async #placeAk(loaded?: string): Promise<'persistent' | 'loaded'> {
-    const handle = this.akHandle!;
-    const ak = await this.#heldAk();
-    const found = this.#file('handle.pub');
-    let there: TpmPublic | null = null;
-    let verdict: 'reuse' | 'replace' | 'refuse';
-    try {
-      await this.#tool('tpm2_readpublic', ['-c', handle, '-o', found]);
-      try {
-        there = parseTpm2bPublic(new Uint8Array(await readFile(found)));
-        verdict = handleVerdict(there, ak);
-      } catch {
-        verdict = 'refuse'; // an object of a type no AK has (keyedhash, symcipher): not ours
-      }
-    } catch (err) {
-      // An empty handle fails TPM2_ReadPublic (TPM_RC_HANDLE); a dead TPM fails the next tool too.
-      if (!(err instanceof TpmDriverError && err.code === 'TPM_TOOL_FAILED')) throw err;
-      verdict = 'replace';
-    }
-    if (verdict !== 'replace') {
-      this.#akAt = verdict === 'reuse' ? 'persistent' : 'loaded';
-      return this.#akAt;
-    }
-    if (there !== null) await this.#tool('tpm2_evictcontrol', ['-C', 'o', '-c', handle]);
-    if (loaded !== undefined) await this.#tool('tpm2_evictcontrol', ['-C', 'o', '-c', loaded, handle]);
-    else
-      await this.#flushed(async () =>
-        this.#tool('tpm2_evictcontrol', ['-C', 'o', '-c', await this.#loadAk(), handle]),
-      );
-    this.#akAt = 'persistent';
-    return this.#akAt;
-  }
-
-  /** Starts a policy session satisfying the EK's policy (PolicySecret of the endorsement hierarchy). */
-  async #ekSession(): Promise<string> {
-    const s = this.#file('session.ctx');
-    await this.#tool('tpm2_startauthsession', ['--policy-session', '-S', s]);
-    await this.#tool('tpm2_policysecret', ['-S', s, '-c', 'e']);
-    return `session:${s}`;
-  }
-
-  /** Loads the AK from workDir under the EK; returns its context file. Call inside #serial. */
-  async #loadAk(): Promise<string> {
-    const ctx = this.#file('ak.ctx');
-    const auth = await this.#ekSession();
-    await this.#tool('tpm2_load', [
-      '-C',
-      this.ek.handle,
-      '-u',
-      this.#file('ak.pub'),
-      '-r',
-      this.#file('ak.priv'),
-      '-c',
-      ctx,
-      '-P',
-      auth,
-    ]);
-    await this.#tool('tpm2_flushcontext', [auth.slice('session:'.length)]);
-    return ctx;
   }
 
   /**
@@ -306,11 +289,11 @@ export class TpmDriver {
    */
   activateCredential(credentialFile: Uint8Array): Promise<Uint8Array> {
     return this.#serial(async () => {
-      const ak = await this.#loadAk();
+      const ak = await this.#ak.load();
       const [inp, out] = [this.#file('cred.in'), this.#file('cred.out')];
       await rm(out, { force: true });
       await writeFile(inp, credentialFile);
-      const auth = await this.#ekSession();
+      const auth = await this.#ak.ekSession();
       await this.#tool('tpm2_activatecredential', [
         '-c',
         ak,
@@ -340,22 +323,34 @@ export class TpmDriver {
   ): Promise<QuoteOutput> {
     const sel = `${bank}:${pcrs.join(',')}`;
     return this.#serial(async () => {
-      if (this.#akAt === 'unknown') await this.#placeAk();
-      if (this.#akAt === 'loaded')
-        return this.#flushed(async () => this.#quoteBy(await this.#loadAk(), sel, qualifyingData));
-      const ak = await this.#heldAk();
+      if (this.#ak.mode === 'unknown') await this.#ak.place();
+      if (this.#ak.mode === 'loaded')
+        return this.#flushed(async () => this.#quoteBy(await this.#ak.load(), sel, qualifyingData));
+      const ak = await this.#ak.held();
+      const wire = await this.#hot();
+      // By the persistent AK: one TPM2_Quote and PCR reads on the wire, or one tpm2_quote run.
+      const byHandle = () =>
+        wire === null
+          ? this.#quoteBy(this.akHandle!, sel, qualifyingData)
+          : quoteOverWire(wire, Number.parseInt(this.akHandle!, 16), bankSelect(bank, pcrs), qualifyingData);
       try {
-        const q = await this.#quoteBy(this.akHandle!, sel, qualifyingData);
-        if (signedBy(q, ak, qualifyingData)) return q;
+        const q = await byHandle();
+        if (signedBy(q, ak, qualifyingData, wire !== null)) return q;
       } catch (err) {
         if (!(err instanceof TpmDriverError && err.code === 'TPM_TOOL_FAILED')) throw err;
       }
-      // The handle no longer holds this AK (evicted, taken by another agent, TPM cleared): place it again.
-      const placed = await this.#placeAk();
-      const by = placed === 'persistent' ? this.akHandle! : await this.#loadAk();
-      const q = await this.#flushed(() => this.#quoteBy(by, sel, qualifyingData));
-      if (!signedBy(q, ak, qualifyingData))
-        throw new TpmDriverError('TPM_TOOL_FAILED', `the quote by ${by} is not signed by this driver's AK`);
+      // The handle no longer holds this AK (evicted, taken by another agent, TPM cleared), or a
+      // PCR changed between the wire's quote and read (tpm2_quote fails then): place it, again.
+      const placed = await this.#ak.place();
+      const q =
+        placed === 'persistent'
+          ? await this.#flushed(byHandle)
+          : await this.#flushed(async () => this.#quoteBy(await this.#ak.load(), sel, qualifyingData));
+      if (!signedBy(q, ak, qualifyingData, wire !== null && placed === 'persistent'))
+        throw new TpmDriverError(
+          'TPM_TOOL_FAILED',
+          `the quote by ${placed === 'persistent' ? this.akHandle : 'the loaded AK'} is not signed by this driver's AK over the PCR values read`,
+        );
       return q;
     }, 'on-error');
   }
@@ -367,7 +362,7 @@ export class TpmDriver {
    * (bench/attest.bench.ts `quote_step_p50`).
    */
   async #quoteBy(ak: string, sel: string, qualifyingData: Uint8Array): Promise<QuoteOutput> {
-    const { quoteArgs } = await this.#heldAk();
+    const { quoteArgs } = await this.#ak.held();
     this.#outputs ??= await QuoteOutputs.open(this.workDir, this.timeoutMs);
     const out = this.#outputs;
     const [m, s, o] = out.paths as [string, string, string];
@@ -391,7 +386,7 @@ export class TpmDriver {
     return this.#serial(() => this.#ckeys.create(qualifyingData));
   }
 
-  /** Signs SHA-256(`message`) with the checkpoint key (CheckpointKeys.sign: one tpm2_send run). */
+  /** Signs SHA-256(`message`) with the checkpoint key (CheckpointKeys.sign: one TPM2_Sign). */
   signWithCheckpointKey(message: Uint8Array): ReturnType<CheckpointKeys['sign']> {
     return this.#serial(() => this.#ckeys.sign(message), 'on-error');
   }
@@ -401,30 +396,22 @@ export class TpmDriver {
     return this.#ckeys.current;
   }
 
-  /** The AK's handle for TPM2_Certify: persistent, or loaded as the only transient object. */
-  async #akForCertify(): Promise<number> {
-    if (this.#akAt === 'unknown') await this.#placeAk();
-    if (this.#akAt === 'persistent') return Number.parseInt(this.akHandle!, 16);
-    await this.#tool('tpm2_flushcontext', ['-t']).catch(() => undefined);
-    await this.#loadAk();
-    const { stdout } = await this.#tool('tpm2_getcap', ['handles-transient']);
-    const m = /0x8[0-9a-fA-F]{7}/.exec(stdout);
-    if (m === null) throw new TpmDriverError('TPM_TOOL_FAILED', 'no transient object loaded');
-    return Number.parseInt(m[0], 16);
-  }
-
   /** TPM2_PCR_Extend of a SHA-256 bank PCR with a 32-byte digest. */
   pcrExtend(pcr: number, sha256Digest: Uint8Array): Promise<void> {
     if (sha256Digest.length !== 32 || !Number.isInteger(pcr) || pcr < 0 || pcr > 23)
       throw new RangeError('pcrExtend takes a PCR 0..23 and a 32-byte SHA-256 digest');
     return this.#serial(async () => {
-      await this.#tool('tpm2_pcrextend', [`${pcr}:sha256=${toHex(sha256Digest)}`]);
+      const wire = await this.#hot();
+      if (wire !== null) await extendOverWire(wire, pcr, sha256Digest);
+      else await this.#tool('tpm2_pcrextend', [`${pcr}:sha256=${toHex(sha256Digest)}`]);
     }, 'on-error');
   }
 
   /** Current values of `pcrs` in `bank`, by index. */
   pcrRead(pcrs: readonly number[], bank: 'sha256' | 'sha384' = 'sha256'): Promise<Map<number, Uint8Array>> {
     return this.#serial(async () => {
+      const wire = await this.#hot();
+      if (wire !== null) return pcrValuesOverWire(wire, bankSelect(bank, pcrs));
       const { stdout } = await this.#tool('tpm2_pcrread', [`${bank}:${pcrs.join(',')}`]);
       const out = new Map<number, Uint8Array>();
       for (const m of stdout.matchAll(/^\s+(\d+)\s*:\s*0x([0-9A-Fa-f]+)\s*$/gm))

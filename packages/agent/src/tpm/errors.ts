@@ -8,12 +8,16 @@ export const TPM_DRIVER_ERROR_CODES = [
   'TPM_UNAVAILABLE',
   'TPM_TOOL_FAILED',
   'TPM_TOOL_TIMEOUT',
+  'TPM_RESPONSE_INVALID',
   'SWTPM_FAILED',
 ] as const;
 
 export type TpmDriverErrorCode = (typeof TPM_DRIVER_ERROR_CODES)[number];
 
-/** The TPM driver's error: no TPM or tools, a tool that failed or hung, swtpm that would not start. */
+/**
+ * The TPM driver's error: no TPM or tools, a tool or command that failed or hung, bytes from the
+ * TPM that are not a response, swtpm that would not start.
+ */
 export class TpmDriverError extends TmbError<TpmDriverErrorCode> {
   constructor(code: TpmDriverErrorCode, message: string, options?: ErrorOptions) {
     super('TpmDriverError', code, message, options);

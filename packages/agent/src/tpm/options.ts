@@ -21,6 +21,16 @@ export interface TpmDriverOptions {
    * the AK is loaded under the EK and flushed for every quote (eight tool runs a quote).
    */
   akHandle?: number | null;
+  /**
+   * How the hot commands (quotes, PCR reads and extends, checkpoint signatures) reach the TPM:
+   * `wire`, the driver's resident connection (wire.ts; no tool process per command); `tools`, one
+   * tpm2-tools process each (as before); `auto` (default), the wire when the TPM answers on it at
+   * the first hot command or open(), else tools. Provisioning (EK, AK, credential activation,
+   * certification, evictions) always runs tpm2-tools; the wire is closed around each tool run.
+   */
+  transport?: 'auto' | 'wire' | 'tools';
+  /** The wire's idle close in ms (TpmWireOptions.idleMs, default 10). */
+  wireIdleMs?: number;
 }
 
 /** A quote as tpm2_quote writes it: TPMS_ATTEST, TPMT_SIGNATURE and the PCR values file. */

@@ -21,7 +21,7 @@ const TOKEN = 'attest-e2e-token-0123456789';
 /** Every verifier token names exactly one agent: one per agent of this file. */
 const tokenOf = (agent: string) => `${TOKEN}-${agent}`;
 // A test that starts an agent under a new name adds the name here.
-const AGENTS = ['e2e-l1', 'e2e-tamper', 'l0-only', 'e2e-unbound', 'e2e-restart'];
+const AGENTS = ['e2e-l1', 'e2e-tamper', 'l0-only', 'e2e-unbound', 'e2e-restart', 'e2e-tools'];
 let host: AttestedHost;
 let dir: string;
 let tpm: Swtpm;
@@ -72,8 +72,15 @@ async function verdictOf(id: string) {
 }
 
 test('a receipt reaches L1: quoted checkpoint, bound key, inclusion proof', async () => {
-  const agent = await agentOn('e2e-l1', 11);
+  const events: [string, Record<string, unknown>][] = [];
+  const agent = await host.agent('e2e-l1', 11, {}, (e, d) => events.push([e, d]));
   try {
+    // By default the hot TPM commands go over the resident connection (tpm/wire.ts), and the
+    // start log says so.
+    assert.deepEqual(
+      events.filter(([e]) => e === 'tpm_transport').map(([, d]) => d),
+      [{ transport: 'wire', asked: 'auto' }],
+    );
     const id = await request(agent);
     await coveredBy(agent, 1);
     const r = await verdictOf(id);
@@ -385,5 +392,22 @@ test('restarted on the same boot, the agent continues its measurement log and re
     }
   } finally {
     await second.close();
+  }
+});
+
+test('--tpm-transport tools: quotes and checkpoint signatures by tpm2-tools processes still reach L1', async () => {
+  const events: [string, Record<string, unknown>][] = [];
+  const agent = await host.agent('e2e-tools', 15, { tpmTransport: 'tools' }, (e, d) => events.push([e, d]));
+  try {
+    assert.deepEqual(
+      events.filter(([e]) => e === 'tpm_transport').map(([, d]) => d),
+      [{ transport: 'tools', asked: 'tools' }],
+    );
+    const id = await request(agent);
+    await coveredBy(agent, 1);
+    const r = await verdictOf(id);
+    assert.equal(r.verdict.level, 'L1', JSON.stringify(r.verdict.checks.filter((c) => c.status !== 'pass')));
+  } finally {
+    await agent.close();
   }
 });

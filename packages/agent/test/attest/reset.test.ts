@@ -1,64 +1,34 @@
 import assert from 'node:assert/strict';
-import { mkdtemp, readFile, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { after, before, test } from 'node:test';
-import { type RunningAgent, startAgent } from '@tmb/agent';
-import { provisionSwtpm, type Swtpm, type SwtpmState, startSwtpm, TpmDriver } from '@tmb/agent/tpm';
+import type { RunningAgent } from '@tmb/agent';
 import { L1_CHECKS } from '@tmb/core';
-import { type RunningVerifier, startVerifier } from '@tmb/verifier';
-import { fakeUpstream } from '../fixtures/model.ts';
-import { FakeSecurityfs, TestKernel } from '../measure/kernel/fixtures.ts';
+import type { RunningVerifier } from '@tmb/verifier';
+import { type AttestedHost, startAttestedHost } from '../fixtures/host.ts';
 
 // Notes 10 and 12, "swtpm restart = a TPM reset": a TPM reset under a running agent left it below
 // L1 for good (quotes refused QUOTE_CLOCK_REGRESSED, then CERTIFY_RESET_COUNT_MISMATCH). Now the
 // agent sees the new resetCount in its own quote, starts its measurement log and a receipt log
 // run over and certifies a new checkpoint key; the verifier takes the quote as a new boot. A real
 // swtpm on a Unix socket (the same path after the restart), and the test kernel booted again on
-// the new TPM, as the host's kernel would be.
+// the new TPM, as the host's kernel would be: the shared attested host of ckey/e2e, restartable
+// (test/fixtures/host.ts).
 
 const AGENT = 'reset-agent';
 const TOKEN = 'reset-e2e-token-0123456789abcdef';
-let dir: string;
-let state: SwtpmState;
-let tpm: Swtpm;
-let securityfs: FakeSecurityfs;
+let host: AttestedHost;
 let verifier: RunningVerifier;
-let upstream: Awaited<ReturnType<typeof fakeUpstream>>;
-
-async function boot(): Promise<void> {
-  await securityfs.create(new Uint8Array(0));
-  const kernel = new TestKernel(
-    securityfs,
-    new TpmDriver({ tcti: tpm.tcti, workDir: join(dir, 'kernel-tpm') }),
-  );
-  await kernel.firmware();
-  await kernel.boot();
-}
 
 before(async () => {
-  dir = await mkdtemp(join(tmpdir(), 'tmb-attest-reset-'));
-  state = await provisionSwtpm(join(dir, 'swtpm'));
-  tpm = await startSwtpm(state, { transport: 'unix' });
-  securityfs = new FakeSecurityfs(join(dir, 'securityfs'));
-  await boot();
-  verifier = await startVerifier({
-    dbPath: ':memory:',
-    tokens: [{ token: TOKEN, agent: AGENT }],
-    tpmRoots: [await readFile(state.rootCertPath, 'utf8'), await readFile(state.issuerCertPath, 'utf8')],
+  host = await startAttestedHost({
+    prefix: 'tmb-attest-reset-',
+    agents: [AGENT],
+    tokenOf: () => TOKEN,
+    restartable: true,
   });
-  upstream = await fakeUpstream((_req, _body, res) => {
-    res.writeHead(200, { 'content-type': 'application/json' });
-    res.end('{"choices":[{"message":{"content":"hi"}}]}');
-  });
+  ({ verifier } = host);
 });
 
-after(async () => {
-  await upstream?.close();
-  await verifier?.close();
-  await tpm?.stop();
-  await rm(dir, { recursive: true, force: true });
-});
+after(() => host?.close());
 
 type Check = { name: string; status: string; code?: string; detail: string };
 type Verdict = { level: string; checks: Check[] };
@@ -105,31 +75,15 @@ async function untilL1(agent: RunningAgent, what: string): Promise<string> {
 
 test('a TPM reset under a running agent: a new boot, a new run and a new checkpoint key bring it back to L1; earlier receipts keep their verdicts', async () => {
   const events: { event: string; detail: Record<string, unknown> }[] = [];
-  const agent = await startAgent(
-    {
-      upstream: upstream.url,
-      dataDir: join(dir, 'agent'),
-      name: AGENT,
-      verifier: { url: verifier.url, token: TOKEN },
-      tpm: tpm.tcti,
-      appPcr: 12,
-      kernel: { securityfs: securityfs.dir },
-      checkpointIntervalMs: 200,
-      checkpointMinIntervalMs: 100,
-    },
-    (event, detail) => events.push({ event, detail }),
-  );
+  const agent = await host.agent(AGENT, 12, {}, (event, detail) => events.push({ event, detail }));
   try {
     const before = await untilL1(agent, 'before the reset');
     const key = (await verdictOf(before)).checks.find((c) => c.name === 'key.bound')!.detail;
     const runsBefore = agent.log.runs().length;
     // The reset: swtpm killed (a crash: no orderly shutdown) and started again on the same state
     // (resetCount + 1, every PCR back at its reset value), then the host's kernel measures its
-    // boot again.
-    process.kill(tpm.pid, 'SIGKILL');
-    await tpm.stop();
-    tpm = await startSwtpm(state, { transport: 'unix' });
-    await boot();
+    // boot again (test/fixtures/host.ts).
+    await host.resetTpm();
     const afterId = await untilL1(agent, 'after the reset');
     const v = await verdictOf(afterId);
     assert.notEqual(

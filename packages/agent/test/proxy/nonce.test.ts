@@ -3,9 +3,8 @@
 // client's own) and what served the request, from the host measured at start.
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
-import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { mkdir, writeFile } from 'node:fs/promises';
 import { request } from 'node:http';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import {
@@ -16,6 +15,7 @@ import {
   receiptServed,
   toSignedReceipt,
 } from '@tmb/core';
+import { tempDir } from '../../../../test/fixtures/cleanup.ts';
 import { agentFor, fakeUpstream } from '../fixtures/model.ts';
 
 const sha = (b: string) => createHash('sha256').update(b).digest('hex');
@@ -163,7 +163,8 @@ describe('the client nonce in receipt v2', () => {
 
 describe('served digests in receipt v2', () => {
   test('weights and engine equal the digests measured at start (file and directory)', async (t) => {
-    const dir = await mkdtemp(join(tmpdir(), 'tmb-served-'));
+    // Stops last-started first, then the folder goes (test/fixtures/cleanup.ts).
+    const { dir, closers: c } = await tempDir(t, 'tmb-served-');
     await mkdir(join(dir, 'snapshot'));
     await writeFile(join(dir, 'snapshot', 'model-00001.safetensors'), 'shard one');
     await writeFile(join(dir, 'snapshot', 'model-00002.safetensors'), 'shard two');
@@ -174,7 +175,7 @@ describe('served digests in receipt v2', () => {
       res.writeHead(200, { 'content-type': 'application/json' });
       res.end('{}');
     });
-    t.after(() => up.close());
+    c.add(() => up.close(), 'model server');
     const agent = await agentFor(up.url, {
       measure: {
         // The first weights path is the one the receipt names; the draft stays in the log.
@@ -184,8 +185,7 @@ describe('served digests in receipt v2', () => {
         agentBuild: false,
       },
     });
-    t.after(() => agent.close());
-    t.after(() => rm(dir, { recursive: true, force: true })); // after hooks run in the order added
+    c.add(() => agent.close(), 'agent');
     const r = await raw(agent.url, {});
     // Computed here, independently: a directory's digest is its manifest's (docs/ima.md).
     const manifest = `${sha('shard one')}  model-00001.safetensors\n${sha('shard two')}  model-00002.safetensors\n`;
@@ -206,18 +206,18 @@ describe('served digests in receipt v2', () => {
   });
 
   test('a single GGUF file and no engine: weights is the file digest, engine null', async (t) => {
-    const dir = await mkdtemp(join(tmpdir(), 'tmb-served-'));
+    // Stops last-started first, then the folder goes (test/fixtures/cleanup.ts).
+    const { dir, closers: c } = await tempDir(t, 'tmb-served-');
     await writeFile(join(dir, 'model.gguf'), 'GGUF weights');
     const up = await fakeUpstream((_req, _body, res) => {
       res.writeHead(200, { 'content-type': 'application/json' });
       res.end('{}');
     });
-    t.after(() => up.close());
+    c.add(() => up.close(), 'model server');
     const agent = await agentFor(up.url, {
       measure: { weights: [join(dir, 'model.gguf')], agentBuild: false },
     });
-    t.after(() => agent.close());
-    t.after(() => rm(dir, { recursive: true, force: true })); // after hooks run in the order added
+    c.add(() => agent.close(), 'agent');
     const r = await raw(agent.url, { [CLIENT_NONCE_HEADER]: 'q'.repeat(43) });
     const body = stored(agent, r.receiptId);
     assert.deepEqual(receiptServed(body), { weights: sha('GGUF weights'), engine: null });

@@ -1,11 +1,9 @@
 import assert from 'node:assert/strict';
 import { verify } from 'node:crypto';
-import { mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { after, test } from 'node:test';
 import { ed25519PublicKey, enrolMessage, openSignedReceipt } from '@tmb/core';
 import { parseCheckpoint, runOfCheckpoint } from '@tmb/core/log';
+import { closers, tempDir } from '../../../../test/fixtures/cleanup.ts';
 import { startAgent } from '../../src/agent.ts';
 import { agentFor, fakeUpstream } from '../fixtures/model.ts';
 
@@ -51,16 +49,17 @@ async function fakeVerifier(failFirst: number) {
   return { ...v, enrolled, pushed };
 }
 
-const cleanup: (() => Promise<void>)[] = [];
-after(async () => {
-  for (const c of cleanup.reverse()) await c();
-});
+// Every test's servers and agents stop at the file's end, last started first (test/fixtures/cleanup.ts).
+const c = closers(after);
+const stopAll = (...fns: (() => Promise<void>)[]) => {
+  for (const fn of fns) c.add(fn);
+};
 
 test('receipts reach the verifier after retries; the key is enrolled first with a valid proof', async () => {
   const up = await fakeUpstream((_q, _b, res) => res.end('ok'));
   const ver = await fakeVerifier(3);
   const agent = await agentFor(up.url, { verifier: { url: ver.url, token: 's3cret' }, pushIntervalMs: 5 });
-  cleanup.push(up.close, ver.close, agent.close);
+  stopAll(up.close, ver.close, agent.close);
   const ids: string[] = [];
   for (let i = 0; i < 25; i++) ids.push((await fetch(`${agent.url}/x`)).headers.get('tmb-receipt-id')!);
   const rejectedId = (await fetch(`${agent.url}/reject-me`)).headers.get('tmb-receipt-id')!;
@@ -86,7 +85,7 @@ test('a wrong token: the agent keeps serving and keeps the receipts for later', 
   const up = await fakeUpstream((_q, _b, res) => res.end('ok'));
   const ver = await fakeVerifier(0);
   const agent = await agentFor(up.url, { verifier: { url: ver.url, token: 'wrong' }, pushIntervalMs: 5 });
-  cleanup.push(up.close, ver.close, agent.close);
+  stopAll(up.close, ver.close, agent.close);
   const res = await fetch(`${agent.url}/x`);
   assert.equal(res.status, 200);
   await assert.rejects(agent.flush(), (e: Error & { code?: string }) => e.code === 'AGENT_ENROL_REJECTED');
@@ -96,10 +95,9 @@ test('a wrong token: the agent keeps serving and keeps the receipts for later', 
 test('a receipt the verifier rejects ends the log run: run 1 starts at the next seq, its checkpoints carry the run line, across a restart (issue 10)', async (t) => {
   const up = await fakeUpstream((_q, _b, res) => res.end('ok'));
   const ver = await fakeVerifier(0);
-  const dataDir = await mkdtemp(join(tmpdir(), 'tmb-runs-'));
-  t.after(ver.close);
-  t.after(up.close);
-  t.after(() => rm(dataDir, { recursive: true, force: true }));
+  const { dir: dataDir, closers: ct } = await tempDir(t, 'tmb-runs-');
+  ct.add(up.close, 'model server');
+  ct.add(ver.close, 'verifier');
   const events: { event: string; detail: Record<string, unknown> }[] = [];
   const start = () =>
     startAgent(

@@ -1,11 +1,11 @@
 import assert from 'node:assert/strict';
-import { mkdtemp, readFile, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { startAgent } from '@tmb/agent';
 import { provisionSwtpm, startSwtpm } from '@tmb/agent/tpm';
 import { startVerifier } from '@tmb/verifier';
+import { tempDir } from '../../../../test/fixtures/cleanup.ts';
 import { fakeUpstream } from '../fixtures/model.ts';
 import { scrape, until } from '../fixtures/prom.ts';
 
@@ -13,16 +13,21 @@ import { scrape, until } from '../fixtures/prom.ts';
 // observed in tmb_agent_quote_duration_seconds, checkpoints are counted, /healthz names the last quote.
 
 test('with a TPM: quotes are timed, checkpoints counted, /healthz names the last quote', async (t) => {
-  const dir = await mkdtemp(join(tmpdir(), 'tmb-ops-tpm-'));
+  // Each stop is added as its part starts; they run last-started first, then the folder goes
+  // (test/fixtures/cleanup.ts).
+  const { dir, closers: c } = await tempDir(t, 'tmb-ops-tpm-');
   const state = await provisionSwtpm(join(dir, 'swtpm'));
   const tpm = await startSwtpm(state);
+  c.add(() => tpm.stop(), 'swtpm');
   const roots = [await readFile(state.rootCertPath, 'utf8'), await readFile(state.issuerCertPath, 'utf8')];
   const verifier = await startVerifier({
     dbPath: ':memory:',
     tokens: [{ token: 'ops-tpm-token-0123456789', agent: 'ops-tpm' }],
     tpmRoots: roots,
   });
+  c.add(() => verifier.close(), 'verifier');
   const up = await fakeUpstream((_q, _b, res) => res.end('{}'));
+  c.add(() => up.close(), 'model server');
   const agent = await startAgent(
     {
       upstream: up.url,
@@ -36,12 +41,7 @@ test('with a TPM: quotes are timed, checkpoints counted, /healthz names the last
     },
     () => {},
   );
-  // Registered in the order they must run (node:test runs after-hooks first in, first out).
-  t.after(() => agent.close());
-  t.after(() => up.close());
-  t.after(() => verifier.close());
-  t.after(() => tpm.stop());
-  t.after(() => rm(dir, { recursive: true, force: true }));
+  c.add(() => agent.close(), 'agent');
   await fetch(`${agent.url}/v1/models`).then((r) => r.text());
   await until(() => agent.attester.quoted !== undefined, 30_000, 'a quote accepted');
   const firstAt = agent.attester.quoted!.at;

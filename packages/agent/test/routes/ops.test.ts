@@ -1,13 +1,12 @@
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import { mkdtemp, rm } from 'node:fs/promises';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { createServer, type Server, type Socket } from 'node:net';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, test } from 'node:test';
 import { startAgent } from '@tmb/agent';
+import { closers } from '../../../../test/fixtures/cleanup.ts';
 import { handleOpsRoute, isLoopback } from '../../src/routes/ops.ts';
 import { agentFor, fakeUpstream } from '../fixtures/model.ts';
 import { scrape, until } from '../fixtures/prom.ts';
@@ -15,10 +14,8 @@ import { scrape, until } from '../fixtures/prom.ts';
 // Issue 10, "Operable": the agent's own /healthz and /metrics. Neither is ever forwarded to the
 // model server; /metrics answers loopback clients on the main port, anyone on metricsListen.
 
-const cleanup: (() => Promise<unknown>)[] = [];
-after(async () => {
-  for (const c of cleanup.reverse()) await c();
-});
+// What the tests start stops at the file's end, last started first; folders go after (test/fixtures/cleanup.ts).
+const cleanup = closers(after);
 
 const CHAT =
   '{"id":"c1","model":"m","choices":[{"message":{"content":"hi"}}],"usage":{"prompt_tokens":3,"completion_tokens":1,"total_tokens":4}}';
@@ -28,7 +25,7 @@ async function upstreamOk() {
     res.writeHead(200, { 'content-type': 'application/json' });
     res.end(CHAT);
   });
-  cleanup.push(up.close);
+  cleanup.add(up.close);
   return up;
 }
 
@@ -39,7 +36,7 @@ async function acceptingVerifier() {
     res.writeHead(200, { 'content-type': 'application/json' });
     res.end(JSON.stringify({ accepted: n, duplicate: 0, rejected: [] }));
   });
-  cleanup.push(v.close);
+  cleanup.add(v.close);
   return v;
 }
 
@@ -64,7 +61,7 @@ test('/healthz and /metrics are answered by the agent, never forwarded; they cou
   const up = await upstreamOk();
   const v = await acceptingVerifier();
   const agent = await agentFor(up.url, { verifier: { url: v.url, token: 'ops-token' } });
-  cleanup.push(agent.close);
+  cleanup.add(agent.close);
   await chat(agent.url);
   await chat(agent.url);
   await agent.flush();
@@ -109,7 +106,7 @@ test('an unreachable verifier: push failures counted by code, receipts pending, 
     verifier: { url: `http://127.0.0.1:${await deadPort()}`, token: 'ops-token' },
     verifierTimeoutMs: 500,
   });
-  cleanup.push(agent.close);
+  cleanup.add(agent.close);
   await chat(agent.url);
   let m = new Map<string, number>();
   await until(
@@ -131,7 +128,7 @@ test('an unreachable verifier: push failures counted by code, receipts pending, 
 test('the model server down: /healthz 200 degraded, upstreamReachable false; upstream errors counted by outcome', async () => {
   const up = await upstreamOk();
   const agent = await agentFor(up.url);
-  cleanup.push(agent.close);
+  cleanup.add(agent.close);
   assert.equal((await healthz(agent.url)).body.upstreamReachable, true);
   await up.close();
   // The probe's answer is kept for a second: wait for the next one.
@@ -157,7 +154,7 @@ test('the model server down: /healthz 200 degraded, upstreamReachable false; ups
 test('a receipt store that cannot be read: /healthz 503 failing; an exchange is cut and counted as a failed receipt', async () => {
   const up = await upstreamOk();
   const agent = await agentFor(up.url);
-  cleanup.push(agent.close);
+  cleanup.add(agent.close);
   await agent.store.close();
   const h = await healthz(agent.url);
   assert.equal(h.status, 503);
@@ -202,7 +199,7 @@ test('/metrics answers only loopback clients on the main port; the metrics liste
 
   const up = await upstreamOk();
   const agent = await agentFor(up.url, { metricsListen: { host: '127.0.0.1', port: 0 } });
-  cleanup.push(agent.close);
+  cleanup.add(agent.close);
   assert.ok(agent.metricsUrl !== undefined && agent.metricsUrl !== agent.url);
   const m = await scrape(`${agent.metricsUrl}/metrics`);
   assert.equal(m.get('tmb_agent_receipts_pending_push'), 0);
@@ -220,7 +217,7 @@ test('telemetry samples read are counted', async () => {
         spawn(process.execPath, [fake, ...args], { stdio: ['ignore', 'pipe', 'ignore'] }),
     },
   });
-  cleanup.push(agent.close);
+  cleanup.add(agent.close);
   await until(
     async () => ((await scrape(`${agent.url}/metrics`)).get('tmb_agent_telemetry_samples_total') ?? 0) >= 2,
     // A bound, not a timing: the fake nvidia-smi is a Node process, slow to start on a loaded machine.
@@ -232,8 +229,7 @@ test('telemetry samples read are counted', async () => {
 });
 
 test('while it starts, /healthz is 503 starting and exchanges get 503 unforwarded; a start that fails frees its port and writes nothing', async () => {
-  const dir = await mkdtemp(join(tmpdir(), 'tmb-ops-start-'));
-  cleanup.push(() => rm(dir, { recursive: true, force: true }));
+  const dir = await cleanup.dir('tmb-ops-start-');
   // A "TPM" that accepts connections and never answers: the start waits on it.
   const sockets: Socket[] = [];
   const hold = (path: string) => {

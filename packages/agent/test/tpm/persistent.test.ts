@@ -13,6 +13,8 @@ import { tctiString } from '../../src/tpm/tcti.ts';
 
 // The AK kept at a persistent handle, against a real swtpm on a Unix socket (its path survives a
 // restart, so a live driver sees the same TPM again). Tests run in order and share the TPM.
+// Drivers here take the tool path, whose tool runs per quote are counted; wire.test.ts covers
+// the same handle cases over the resident connection (no tool per steady quote).
 
 const HANDLE = handleText(DEFAULT_AK_HANDLE);
 let dir: string;
@@ -25,7 +27,7 @@ before(async () => {
   dir = await mkdtemp(join(tmpdir(), 'tmb-tpm-persistent-'));
   state = await provisionSwtpm(join(dir, 'swtpm'));
   tpm = await startSwtpm(state, { transport: 'unix' });
-  a = new TpmDriver({ tcti: tpm.tcti, workDir: join(dir, 'a') });
+  a = new TpmDriver({ transport: 'tools', tcti: tpm.tcti, workDir: join(dir, 'a') });
   akA = await a.createAk();
 });
 
@@ -81,23 +83,33 @@ test('createAk makes the AK persistent at the documented handle; a quote is one 
   assert.equal(await nameAtHandle(), toHex(akA.name));
   assert.equal(await quoteVerifies(a, akA, 'first'), 1);
   assert.equal(await quoteVerifies(a, akA, 'second'), 1);
+  // Over the resident connection (wire.ts) the same quote runs no tool at all.
+  const w = new TpmDriver({ transport: 'wire', tcti: tpm.tcti, workDir: join(dir, 'a') });
+  assert.equal(
+    await quoteVerifies(w, akA, 'wire, first'),
+    1,
+    'tpm2_readpublic: the first quote checks the handle',
+  );
+  assert.equal(await quoteVerifies(w, akA, 'wire, second'), 0);
+  await w.close();
 });
 
 test('without a handle (akHandle null) the AK is loaded and flushed per quote, as before', async () => {
-  const old = new TpmDriver({ tcti: tpm.tcti, workDir: join(dir, 'a'), akHandle: null });
+  const old = new TpmDriver({ transport: 'tools', tcti: tpm.tcti, workDir: join(dir, 'a'), akHandle: null });
   assert.equal(old.akMode, 'loaded');
   // EK session (2), load, flush the session, quote, flush -t -l -s.
   assert.equal(await quoteVerifies(old, akA, 'old path'), 8);
   assert.equal(await nameAtHandle(), toHex(akA.name), 'the handle is not touched');
   assert.throws(
-    () => new TpmDriver({ tcti: tpm.tcti, workDir: dir, akHandle: 0x81010001 + 0x800000 }),
+    () =>
+      new TpmDriver({ transport: 'tools', tcti: tpm.tcti, workDir: dir, akHandle: 0x81010001 + 0x800000 }),
     RangeError,
   );
 });
 
 test('a restarted driver on a restarted swtpm reuses the handle after checking its name', async () => {
   await restartTpm();
-  const again = new TpmDriver({ tcti: tpm.tcti, workDir: join(dir, 'a') });
+  const again = new TpmDriver({ transport: 'tools', tcti: tpm.tcti, workDir: join(dir, 'a') });
   assert.equal(again.akMode, 'unknown');
   // tpm2_readpublic of the handle (same name: reused, nothing evicted or loaded), then the quote.
   assert.equal(await quoteVerifies(again, akA, 'restarted'), 2);
@@ -109,7 +121,7 @@ test('a restarted driver on a restarted swtpm reuses the handle after checking i
 });
 
 test('a handle taken by another AK is never used blindly: the quote is checked and the AK placed again', async () => {
-  const b = new TpmDriver({ tcti: tpm.tcti, workDir: join(dir, 'b') });
+  const b = new TpmDriver({ transport: 'tools', tcti: tpm.tcti, workDir: join(dir, 'b') });
   const akB = await b.createAk();
   assert.notEqual(toHex(akB.name), toHex(akA.name));
   assert.equal(await nameAtHandle(), toHex(akB.name), 'b replaced the AK at the handle');
@@ -118,7 +130,7 @@ test('a handle taken by another AK is never used blindly: the quote is checked a
   assert.ok((await quoteVerifies(a, akA, 'a after b')) > 1);
   assert.equal(await nameAtHandle(), toHex(akA.name));
   // A fresh driver of B finds A's AK at the handle: its name is checked before any quote.
-  const b2 = new TpmDriver({ tcti: tpm.tcti, workDir: join(dir, 'b') });
+  const b2 = new TpmDriver({ transport: 'tools', tcti: tpm.tcti, workDir: join(dir, 'b') });
   assert.ok((await quoteVerifies(b2, akB, 'b restarted')) > 2);
   assert.equal(await nameAtHandle(), toHex(akB.name));
 });
@@ -130,7 +142,7 @@ test('a key at the handle that is not an AK is left alone: quotes load the AK in
   await tool('tpm2_flushcontext', '-t');
   const primary = await nameAtHandle();
   assert.ok(primary !== null);
-  const d = new TpmDriver({ tcti: tpm.tcti, workDir: join(dir, 'a') });
+  const d = new TpmDriver({ transport: 'tools', tcti: tpm.tcti, workDir: join(dir, 'a') });
   await quoteVerifies(d, akA, 'storage key at the handle');
   assert.equal(d.akMode, 'loaded');
   assert.equal(await nameAtHandle(), primary, 'the storage key is still there');
@@ -142,14 +154,23 @@ test('a key at the handle that is not an AK is left alone: quotes load the AK in
   await tool('tpm2_evictcontrol', '-C', 'o', '-c', HANDLE);
 });
 
-test('the TPM going away: quotes fail with TPM_TOOL_FAILED, then work once it is back', async () => {
+test('the TPM going away: quotes fail (tools TPM_TOOL_FAILED, wire TPM_UNAVAILABLE), then work once it is back', async () => {
   const live = await a.createAk();
   assert.equal(a.akMode, 'persistent');
+  const w = new TpmDriver({ transport: 'wire', tcti: tpm.tcti, workDir: join(dir, 'a') });
+  assert.equal(await quoteVerifies(w, live, 'wire before'), 1);
   await tool('tpm2_shutdown');
   await tpm.stop();
   await assert.rejects(a.quote([16], sha256(utf8('no tpm'))), { code: 'TPM_TOOL_FAILED' });
+  await assert.rejects(w.quote([16], sha256(utf8('no tpm, wire'))), { code: 'TPM_UNAVAILABLE' });
   tpm = await startSwtpm(state, { transport: 'unix' });
   assert.equal(await quoteVerifies(a, live, 'back'), 1);
-  const none = new TpmDriver({ tcti: { kind: 'swtpm', port: 1 }, workDir: join(dir, 'a') });
+  assert.equal(await quoteVerifies(w, live, 'wire back'), 0, 'the wire reconnects by itself');
+  await w.close();
+  const none = new TpmDriver({
+    transport: 'tools',
+    tcti: { kind: 'swtpm', port: 1 },
+    workDir: join(dir, 'a'),
+  });
   await assert.rejects(none.quote([16], sha256(utf8('never a tpm'))), { code: 'TPM_TOOL_FAILED' });
 });

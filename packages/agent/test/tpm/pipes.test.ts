@@ -39,7 +39,7 @@ async function snapshot(root: string): Promise<string[]> {
 
 test('quotes through pipes write no file: the folder is unchanged across quotes, and the quote verifies', async () => {
   const work = join(dir, 'work');
-  const driver = new TpmDriver({ tcti: tpm.tcti, workDir: work });
+  const driver = new TpmDriver({ transport: 'tools', tcti: tpm.tcti, workDir: work });
   await driver.open();
   const ak = await driver.createAk();
   const pcrs = [0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 14];
@@ -78,16 +78,24 @@ test('quotes through pipes write no file: the folder is unchanged across quotes,
   );
   await driver.close();
   // A new driver on the same folder reuses the pipes.
-  const again = new TpmDriver({ tcti: tpm.tcti, workDir: work });
+  const again = new TpmDriver({ transport: 'tools', tcti: tpm.tcti, workDir: work });
   await again.quote(pcrs, sha256(utf8('again')));
   assert.equal(again.quoteOutputs, 'pipes');
   await again.close();
+  // Over the resident connection (wire.ts) nothing is written either: no pipe is even used.
+  const wire = new TpmDriver({ transport: 'wire', tcti: tpm.tcti, workDir: work });
+  await wire.quote(pcrs, sha256(utf8('wire: checks the handle, tpm2_readpublic -o handle.pub')));
+  const steady = await snapshot(work);
+  for (let i = 0; i < 3; i++) await wire.quote(pcrs, sha256(utf8(`wire ${i}`)));
+  assert.equal(wire.quoteOutputs, 'unknown');
+  assert.deepEqual(await snapshot(work), steady, 'wire quotes changed the driver folder');
+  await wire.close();
 });
 
 test('a folder that cannot hold the pipes falls back to files, and still quotes', async () => {
   const work = join(dir, 'no-pipes');
   await mkdir(join(work, 'quote.msg.pipe', 'in-the-way'), { recursive: true });
-  const driver = new TpmDriver({ tcti: tpm.tcti, workDir: work, akHandle: 0x81000a50 });
+  const driver = new TpmDriver({ transport: 'tools', tcti: tpm.tcti, workDir: work, akHandle: 0x81000a50 });
   await driver.createAk();
   const q = await driver.quote([10], sha256(utf8('files')));
   assert.equal(driver.quoteOutputs, 'files');

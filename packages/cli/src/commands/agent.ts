@@ -35,6 +35,9 @@ stores a receipt for every exchange and pushes receipts to the verifier.
   --tpm TCTI             device[:PATH] | swtpm:host=H,port=P | unix:PATH | none (default: /dev/tpmrm0;
                          without one the agent refuses to start unless --allow-no-tpm)
   --allow-no-tpm         with no TPM found, serve receipts at L0 only instead of refusing to start
+  --tpm-transport T      wire | tools: quotes, PCR reads/extends and checkpoint signatures over one
+                         resident connection to the TPM, or one tpm2-tools process each (default: wire
+                         when the TPM answers on it, else tools; the start log says which, docs/tpm.md)
   --tpm-pcr N            application PCR for the key binding and measurement log, 8..15 (default 15)
   --checkpoint-ms MS     longest time between checkpoints/quotes while receipts arrive (default 1000)
   --checkpoint-every N   receipts that bring the next checkpoint/quote forward (default 500)
@@ -73,6 +76,7 @@ export async function main(argv: string[], io: Io): Promise<number> {
     'engine-config': { type: 'string', multiple: true },
     tpm: { type: 'string' },
     'allow-no-tpm': { type: 'boolean' },
+    'tpm-transport': { type: 'string' },
     'tpm-pcr': { type: 'string' },
     'checkpoint-ms': { type: 'string' },
     'checkpoint-every': { type: 'string' },
@@ -115,8 +119,12 @@ export async function main(argv: string[], io: Io): Promise<number> {
     if (tpm === undefined)
       throw new UsageError('--tpm is device[:PATH], swtpm:host=H,port=P, unix:PATH or none');
   }
+  const tpmTransport = values['tpm-transport'];
+  if (tpmTransport !== undefined && tpmTransport !== 'wire' && tpmTransport !== 'tools')
+    throw new UsageError('--tpm-transport is wire or tools');
   const agent = await startAgent({
     tpm,
+    ...(tpmTransport !== undefined ? { tpmTransport } : {}),
     ...(kernel !== undefined ? { kernel } : {}),
     ...(values['host-poll-ms'] !== undefined
       ? { hostPollMs: positive(values['host-poll-ms'], '--host-poll-ms') }

@@ -40,6 +40,15 @@ test('tmb agent --tpm and --tpm-pcr are checked', async () => {
   assert.match(io.err, /--tpm is device/);
 });
 
+test('tmb agent --tpm-transport takes wire or tools only', async () => {
+  const base = ['agent', '--upstream', 'http://127.0.0.1:9', '--name', 'a1', '--tpm', 'none'];
+  for (const bad of ['bogus', 'auto', '', 'WIRE']) {
+    const io = capture();
+    assert.equal(await main([...base, '--tpm-transport', bad], io), 2, bad);
+    assert.match(io.err, /--tpm-transport is wire or tools/);
+  }
+});
+
 test('tmb agent --securityfs and --no-kernel-ima: exclusive; a folder without a kernel log, or --tpm-pcr 10 beside one, refuses to start', async () => {
   const io = capture();
   const base = ['agent', '--upstream', 'http://127.0.0.1:9', '--name', 'a1'];

@@ -1,12 +1,10 @@
 import assert from 'node:assert/strict';
 import { existsSync } from 'node:fs';
-import { mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { test } from 'node:test';
-import { type Browser, chromium, type Page } from 'playwright-core';
+import { chromium, type Page } from 'playwright-core';
+import { tempDir } from '../../../../test/fixtures/cleanup.ts';
 import { type DemoRow, exchange } from '../../src/commands/demo/exchange.ts';
-import { type Stack, startStack } from '../../src/commands/demo/stack.ts';
+import { startStack } from '../../src/commands/demo/stack.ts';
 import { warmUp } from '../../src/commands/demo/warmup.ts';
 
 // Issue 12, item 4: the verifier's dashboard in a real browser (Debian's chromium through
@@ -29,18 +27,10 @@ test("the dashboard in headless Chromium, against a running demo stack: sign-in,
   timeout: TIMEOUT_MS,
   skip: existsSync(CHROMIUM) ? false : `no ${CHROMIUM} (apt-get install chromium; .ci/run does)`,
 }, async (t) => {
-  const parent = await mkdtemp(join(tmpdir(), 'tmb-dashboard-test-'));
-  // One hook, in order: node:test runs a test's after hooks first registered first, and stops at
-  // the first that throws; removing the folder under a running stack fails (its agents keep
-  // writing) and would leave the stack running, this file's process with it.
-  let stack: Stack | undefined;
-  let browser: Browser | undefined;
-  t.after(async () => {
-    await browser?.close().catch(() => {});
-    await stack?.close();
-    await rm(parent, { recursive: true, force: true });
-  });
-  stack = await startStack({
+  // Stops run last-started first, then the folder goes (test/fixtures/cleanup.ts): removing it
+  // under a running stack fails (its agents keep writing) and once left the stack running.
+  const { dir: parent, closers: c } = await tempDir(t, 'tmb-dashboard-test-');
+  const stack = await startStack({
     model: MODEL,
     latencyMs: 5,
     tpm: 'auto',
@@ -48,8 +38,10 @@ test("the dashboard in headless Chromium, against a running demo stack: sign-in,
     log: () => {},
     parent,
   });
+  c.add(() => stack.close(), 'demo stack');
   await warmUp(stack, MODEL);
-  browser = await chromium.launch({ executablePath: CHROMIUM, args: ['--no-sandbox'] });
+  const browser = await chromium.launch({ executablePath: CHROMIUM, args: ['--no-sandbox'] });
+  c.add(() => browser.close(), 'chromium');
   const page = await browser.newPage();
   page.setDefaultTimeout(SHOWN_MS);
   const errors: string[] = [];

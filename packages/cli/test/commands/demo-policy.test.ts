@@ -1,12 +1,10 @@
 import assert from 'node:assert/strict';
-import { mkdtemp, rm } from 'node:fs/promises';
 import { createServer, request } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { test } from 'node:test';
 import { agentBuild } from '@tmb/agent';
 import { demoRegistry, writeDemoWeights } from '@tmb/demo';
+import { tempDir } from '../../../../test/fixtures/cleanup.ts';
 import { learnPolicy } from '../../src/commands/demo/policy.ts';
 
 // The simulated kernel needs root (fanotify permission events, mount namespaces); CI runs as root.
@@ -17,14 +15,17 @@ const ACTIVATION_DELAY_MS = 8_000;
 
 /**
  * A loaded machine, made deterministic: the golden agent's AK activation answered late, so its
- * first quote (the only one that runs mkfifo) comes seconds after its answers. The policy learnt
+ * first quote comes seconds after its answers. The golden agent drives its TPM with tpm2-tools
+ * here (`--tpm-transport tools`): its first quote is then the only step that runs mkfifo, which
+ * shows whether the policy was learnt past it (over the resident connection, the default, a
+ * quote runs nothing). The policy learnt
  * stopped the golden agent after a fixed 1.5 s and lacked /usr/bin/mkfifo: every demo host then
  * failed host.integrity (IMA_FILE_NOT_IN_POLICY) at its first quote, before any attack.
  */
 test('learnPolicy: a golden agent whose first quote comes late still has its quoting path in the policy', {
   skip: root ? false : 'needs root',
 }, async (t) => {
-  const dir = await mkdtemp(join(tmpdir(), 'tmb-demo-policy-'));
+  const { dir, closers: c } = await tempDir(t, 'tmb-demo-policy-');
   let delayed = 0;
   const proxy = createServer((req, res) => {
     const forward = () => {
@@ -45,9 +46,12 @@ test('learnPolicy: a golden agent whose first quote comes late still has its quo
     } else forward();
   });
   let target = '';
-  t.after(() => proxy.closeAllConnections());
-  t.after(() => new Promise((r) => proxy.close(() => r(undefined))));
-  t.after(() => rm(dir, { recursive: true, force: true }));
+  // The proxy closes (its open connections cut), then the folder goes (test/fixtures/cleanup.ts).
+  c.add(() => {
+    const closed = new Promise((r) => proxy.close(() => r(undefined)));
+    proxy.closeAllConnections();
+    return closed;
+  }, 'activation proxy');
   const weights = await writeDemoWeights(dir, 'sample-7b');
   const build = await agentBuild();
   const policy = await learnPolicy({
@@ -57,6 +61,7 @@ test('learnPolicy: a golden agent whose first quote comes late still has its quo
     weights,
     latencyMs: 0,
     log: () => {},
+    tpmTransport: 'tools',
     agentVerifier: async (url) => {
       target = url;
       await new Promise<void>((r) => proxy.listen(0, '127.0.0.1', r));

@@ -1,9 +1,7 @@
 import assert from 'node:assert/strict';
 import { readdirSync, readFileSync } from 'node:fs';
-import { mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { type TestContext, test } from 'node:test';
+import { closers } from '../../../../test/fixtures/cleanup.ts';
 import { main } from '../../src/main.ts';
 import { capture } from '../io.ts';
 
@@ -14,10 +12,8 @@ const stateDir = (text: string) => /state folder (\S+) /.exec(text)?.[1];
  * A folder this test owns for the demo's state folder (--data-dir): other demos, or other
  * tests' temp folders, never share it, so "nothing left behind" is checked on it alone.
  */
-async function ownDir(t: TestContext): Promise<string> {
-  const dir = await mkdtemp(join(tmpdir(), 'tmb-demo-test-'));
-  t.after(() => rm(dir, { recursive: true, force: true }));
-  return dir;
+function ownDir(t: TestContext): Promise<string> {
+  return closers(t).dir('tmb-demo-test-');
 }
 
 /** The demo made its state folder inside `parent` and removed it. */

@@ -3,11 +3,11 @@
 // A real server: test/fixtures/pg.ts (skipped with an install hint where there is none).
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { after, before, test } from 'node:test';
+import { tempDir } from '../../../../test/fixtures/cleanup.ts';
 import { type PgServer, pgSkip, startPg } from '../../../../test/fixtures/pg.ts';
 
 const MAIN = new URL('../../src/main.ts', import.meta.url).pathname;
@@ -74,13 +74,8 @@ async function serve(args: string[], env: Record<string, string> = {}) {
 test('two tmb verifier processes share one database given by file and by environment', {
   skip,
 }, async (t) => {
-  const dir = await mkdtemp(join(tmpdir(), 'tmb-cli-pg-'));
-  // Hooks run first registered first: the processes stop (their hooks below) before this one.
-  const stops: (() => Promise<unknown>)[] = [];
-  t.after(async () => {
-    for (const s of stops) await s();
-    await rm(dir, { recursive: true, force: true });
-  });
+  // The processes stop (last started first) before the folder goes: test/fixtures/cleanup.ts.
+  const { dir, closers: c } = await tempDir(t, 'tmb-cli-pg-');
   const url = await pg!.newDatabase();
   const password = new URL(url).password;
   const urlFile = join(dir, 'db-url');
@@ -89,9 +84,9 @@ test('two tmb verifier processes share one database given by file and by environ
   await writeFile(tokens, `${TOKEN} gpu-1\n`);
   const common = ['--tokens-file', tokens, '--result-key', join(dir, 'key.pem'), '--db-pool', '3'];
   const a = await serve(['--db-url-file', urlFile, ...common]);
-  stops.push(() => a.stop());
+  c.add(() => a.stop(), 'verifier a');
   const b = await serve(common, { TMB_DATABASE_URL: url });
-  stops.push(() => b.stop());
+  c.add(() => b.stop(), 'verifier b');
   // A key enrolled through one process is listed by the other (from the shared database).
   const { createHash, generateKeyPairSync, sign } = await import('node:crypto');
   const { publicKey, privateKey } = generateKeyPairSync('ed25519');
@@ -126,8 +121,7 @@ test('two tmb verifier processes share one database given by file and by environ
 test('a wrong password stops tmb verifier with STORE_AUTH_FAILED, the password not shown', {
   skip,
 }, async (t) => {
-  const dir = await mkdtemp(join(tmpdir(), 'tmb-cli-pg-'));
-  t.after(() => rm(dir, { recursive: true, force: true }));
+  const { dir } = await tempDir(t, 'tmb-cli-pg-');
   const wrong = new URL(pg!.adminUrl);
   wrong.password = 'Wrong-Password-31337';
   const tokens = join(dir, 'tokens');

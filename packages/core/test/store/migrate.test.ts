@@ -1,9 +1,8 @@
 import assert from 'node:assert/strict';
-import { mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { DatabaseSync } from 'node:sqlite';
 import { test } from 'node:test';
+import { tempDir } from '../../../../test/fixtures/cleanup.ts';
 import { CoreError } from '../../src/errors.ts';
 import { type MigrationStep, migrate } from '../../src/store/index.ts';
 
@@ -152,14 +151,12 @@ test('a detected version past the code is STORE_SCHEMA_TOO_NEW', () => {
 });
 
 test('two connections to one file: the second finds the work done, each step applied once', async (t) => {
-  const dir = await mkdtemp(join(tmpdir(), 'tmb-migrate-'));
+  // The connections close before the folder goes (test/fixtures/cleanup.ts).
+  const { dir, closers: c } = await tempDir(t, 'tmb-migrate-');
   const a = new DatabaseSync(join(dir, 'x.db'));
+  c.add(() => a.close(), 'connection a');
   const b = new DatabaseSync(join(dir, 'x.db'));
-  t.after(() => {
-    a.close();
-    b.close();
-  });
-  t.after(() => rm(dir, { recursive: true, force: true }));
+  c.add(() => b.close(), 'connection b');
   let runs = 0;
   const counted: MigrationStep<DatabaseSync>[] = [
     ...STEPS,

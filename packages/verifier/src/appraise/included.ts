@@ -11,6 +11,7 @@ import { reopenQuoted } from '../attest/quoted.ts';
 import type { SeqPlace } from '../attest/runs.ts';
 import type { AgentAttest, CertifiedKey } from '../attest/state.ts';
 import type { Trees } from '../attest/trees.ts';
+import { MAX_BOOTS } from '../bundle/archive.ts';
 import type { Store, StoredReceipt } from '../store/types.ts';
 import type { Outcome } from './checks.ts';
 
@@ -110,16 +111,7 @@ export async function includedCheck(
       },
     };
   }
-  if (at.place.kind === 'folded') {
-    const f = at.place.folded;
-    return {
-      check: {
-        status: 'fail',
-        code: 'RECEIPT_LOG_RUN_ENDED',
-        detail: `receipt #${body.seq} is in ${f.runs === 1 ? 'the oldest ended log run' : `one of the ${f.runs} oldest ended log runs`} (runs ${f.first} to ${f.last}, seqs ${f.base} to ${f.end - 1}), folded: whether a quote covered it is no longer kept`,
-      },
-    };
-  }
+  if (at.place.kind === 'folded') return { check: foldedCheck(body, at.place) };
   if (!at.covered || cp === null || quote === null)
     return { check: uncovered(o.deadline, body, at.due, at.late, cp?.size ?? null) };
   const held = await o.trees.grow(stored.agent, run, cp.size);
@@ -138,22 +130,46 @@ export async function includedCheck(
   // Leaf index = seq - base of the receipt's run (docs/proofs.md).
   const proof = await o.trees.inclusionProof(stored.agent, run, body.seq - run.base, cp.size);
   const r = verifyReceiptInCheckpoint(stored.body, proof, opened.checkpoint);
+  // A folded run's receipt judged from the archive: the quote's own AK, PCR and TPM key.
+  const archived = at.place.kind === 'ended' ? at.place.archived : undefined;
+  const from = archived === undefined ? '' : ' (a folded log run: its archived quote)';
   const check: Outcome = r.ok
     ? {
         status: 'pass',
-        detail: `leaf ${body.seq - run.base} of the quoted checkpoint of size ${cp.size}${run.run > 0 ? ` (log run ${run.run}, from seq ${run.base})` : ''}`,
+        detail: `leaf ${body.seq - run.base} of the quoted checkpoint of size ${cp.size}${run.run > 0 ? ` (log run ${run.run}, from seq ${run.base})` : ''}${from}`,
       }
     : { status: 'fail', ...(r.code ? { code: r.code } : {}), detail: r.detail };
+  const tpmKey =
+    archived !== undefined ? (archived.tpmKey ?? null) : o.tpmKey && checkpointKeyMember(o.tpmKey);
   return {
     check,
     attestation: {
       checkpoint: cp.note,
       checkpointKey: key === undefined ? null : Buffer.from(key).toString('base64url'),
-      tpmKey: o.tpmKey === undefined ? null : checkpointKeyMember(o.tpmKey),
+      tpmKey: tpmKey ?? null,
       proof: encodeInclusionProof(proof),
       quote,
-      akPublic: o.state.akPublic,
-      pcr: o.state.pcr,
+      akPublic: archived?.akPublic ?? o.state.akPublic,
+      pcr: archived?.pcr ?? o.state.pcr,
     },
+  };
+}
+
+/**
+ * `receipt.included` of a receipt of a folded run that no archived quote covers (placeFolded):
+ * RECEIPT_LOG_RUN_ENDED, saying whether the archive holds every quote around it (none covered
+ * it) or no longer does (retention: whether one covered it is no longer known).
+ */
+function foldedCheck(body: ReceiptBody, place: Extract<SeqPlace, { kind: 'folded' }>): Outcome {
+  const f = place.folded;
+  const which = `${f.runs === 1 ? 'the oldest ended log run' : `one of the ${f.runs} oldest ended log runs`} (runs ${f.first} to ${f.last}, seqs ${f.base} to ${f.end - 1}), folded`;
+  const why =
+    place.archive === 'uncovered'
+      ? 'no quote archived here covered it before its run ended'
+      : `the quotes that could have covered it are no longer archived here (the archive keeps the newest ${MAX_BOOTS} boots): whether a quote covered it is no longer known`;
+  return {
+    status: 'fail',
+    code: 'RECEIPT_LOG_RUN_ENDED',
+    detail: `receipt #${body.seq} is in ${which}: ${why}`,
   };
 }

@@ -1,9 +1,10 @@
 import { type Check, L1_CHECKS, type ReceiptBody, type VerdictTpm } from '@tmb/core';
 import { type HostSegment, segmentFor } from '@tmb/core/host';
-import { currentRun, runOfSeq } from '../attest/runs.ts';
+import { currentRun, placeFolded, runOfSeq, type SeqPlace } from '../attest/runs.ts';
 import type { Segments } from '../attest/segments.ts';
 import { type AgentAttest, type CertifiedKey, loadAttest } from '../attest/state.ts';
 import type { Trees } from '../attest/trees.ts';
+import type { BundleArchive } from '../bundle/archive.ts';
 import type { Store, StoredReceipt } from '../store/types.ts';
 import { CheckSlots, type Outcome } from './checks.ts';
 import { type Attestation, type Coverage, type Deadline, dueOf, includedCheck } from './included.ts';
@@ -16,12 +17,14 @@ export type L1Store = Pick<Store, 'getAttestRows' | 'getKey'>;
 /**
  * The verifier state L1 checks are judged by besides the store (AttestService's parts): the
  * clock and inclusion deadline, AK enrolments awaiting activation, the host state segments of
- * accepted quotes and the verifier's trees of the agents' receipts.
+ * accepted quotes, the verifier's trees of the agents' receipts and the bundle archive (the
+ * quotes of folded log runs: attest/runs.ts placeFolded).
  */
 export interface L1State extends Deadline {
   pending: { has(agent: string): boolean | Promise<boolean> };
   segments: Pick<Segments, 'of'>;
   trees: Pick<Trees, 'grow' | 'inclusionProof'>;
+  bundles: Pick<BundleArchive, 'covering'>;
 }
 
 /** The L1 checks of a receipt and what comes with them (l1Checks). */
@@ -91,7 +94,11 @@ export async function l1Checks(
     status: 'pass',
     detail: `AK ${state.akName.slice(0, 20)}… activated on the certified EK at ${new Date(state.activatedAt).toISOString()}`,
   });
-  const at = coverage(attest, state, stored, body);
+  let place = runOfSeq(state, body.seq);
+  // A folded run's receipt: judged from the archived quotes of its run while they are kept.
+  if (place.kind === 'folded')
+    place = await placeFolded(attest.bundles, stored.agent, state, body.seq, place);
+  const at = coverage(attest, state, stored, body, place);
   for (const name of PASS_THROUGH) {
     const c = at.cp === null ? undefined : state.checks.find((x) => x.name === name);
     slots.set(name, c ?? { status: 'skipped', detail: 'no quoted checkpoint of this agent yet' });
@@ -124,14 +131,20 @@ export async function l1Checks(
 }
 
 /**
- * The log run of the receipt (docs/evidence.md, "Log runs and recovery"): the current one, or an
- * ended one whose last accepted checkpoint covers it, or an ended one that left it behind; its
+ * The log run of the receipt (docs/evidence.md, "Log runs and recovery"; `place`, from runOfSeq
+ * and, in a folded run, placeFolded): the current one, or an ended one whose last accepted
+ * checkpoint (or, folded, an archived quote) covers it, or an ended one that left it behind; its
  * quoted checkpoint, and whether that covers the receipt. Uncovered and past hope (its log run
  * ended without it, or the inclusion deadline passed): `late`, the checks that wait for a quote
  * are no longer pending (receipt.included says why).
  */
-function coverage(attest: Deadline, state: AgentAttest, stored: StoredReceipt, body: ReceiptBody): Coverage {
-  const place = runOfSeq(state, body.seq);
+function coverage(
+  attest: Deadline,
+  state: AgentAttest,
+  stored: StoredReceipt,
+  body: ReceiptBody,
+  place: SeqPlace,
+): Coverage {
   const cp = place.kind === 'ended' ? place.ended.checkpoint : state.checkpoint;
   const quote = place.kind === 'ended' ? place.ended.quote : state.quote;
   const run = place.kind === 'ended' ? place.ended : currentRun(state);

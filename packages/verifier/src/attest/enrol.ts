@@ -182,6 +182,11 @@ async function activateLocked(
     checks: before?.checks ?? [],
     quote: before?.quote ?? null,
     acceptedAt: before?.acceptedAt ?? null,
+    // The receipt log's runs go with the checkpoint kept above (a new AK is an agent restart,
+    // not a new log): without them the checkpoint would be read as run 0's.
+    ...(before?.run ? { run: before.run } : {}),
+    ...(before?.endedRuns ? { endedRuns: before.endedRuns } : {}),
+    ...(before?.foldedRuns ? { foldedRuns: before.foldedRuns } : {}),
   };
   await saveAttest(store, agent, next, before);
   return { akName: toHex(p.akName), newTpm: before !== undefined && !sameEk };

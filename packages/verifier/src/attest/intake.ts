@@ -81,7 +81,13 @@ export function acceptEvidence(
   agent: string,
   read: () => Evidence,
 ): Promise<EvidenceOutcome> {
-  return d.attest.lock.run(agent, () => appraiseAndSave(d, agent, read));
+  return d.attest.lock
+    .run(agent, () => appraiseAndSave(d, agent, read))
+    .catch((err: unknown) => {
+      // Its bundle row may have been written and then not committed (PostgreSQL: one transaction).
+      d.attest.bundles.forget(agent);
+      throw err;
+    });
 }
 
 async function appraiseAndSave(
@@ -89,22 +95,27 @@ async function appraiseAndSave(
   agent: string,
   read: () => Evidence,
 ): Promise<EvidenceOutcome> {
-  const state = await activated(d.store, agent);
+  // Reads that do not wait for each other are issued together: under PostgreSQL's agent lock they
+  // share its connection, and postgres.js sends statements issued at once in one write
+  // (store/pg-route.ts). The keys are read before the AK is known to be activated: harmless.
+  const [state, keys] = await Promise.all([activated(d.store, agent), d.store.agentKeys(agent)]);
   const ev = read();
-  const nonceRefusal = await d.attest.nonces.consume(agent, ev.nonce);
-  const keys = await d.store.agentKeys(agent);
-  // Grow the verifier's own tree of this agent's receipts, in the checkpoint's log run, to the
-  // size the note claims, if it parses (runs.ts).
-  const run = await viewRun({
-    store: d.store,
-    trees: d.attest.trees,
-    agent,
-    state,
-    note: ev.note,
-    now: d.attest.now(),
-  });
-  // The telemetry line's answer is read ahead: the appraisal itself is synchronous.
-  const tlines = d.telemetry ? await telemetryExtensionView(d.telemetry, agent, ev.note) : undefined;
+  const [nonceRefusal, run, tlines] = await Promise.all([
+    d.attest.nonces.consume(agent, ev.nonce),
+    // Grow the verifier's own tree of this agent's receipts, in the checkpoint's log run, to the
+    // size the note claims, if it parses (runs.ts). Only reads and the tree's growth, which any
+    // reader may make: done whatever the nonce's answer.
+    viewRun({
+      store: d.store,
+      trees: d.attest.trees,
+      agent,
+      state,
+      note: ev.note,
+      now: d.attest.now(),
+    }),
+    // The telemetry line's answer is read ahead: the appraisal itself is synchronous.
+    d.telemetry ? telemetryExtensionView(d.telemetry, agent, ev.note) : undefined,
+  ]);
   const { checks, next, segment } = appraiseEvidence({
     state,
     ev,
@@ -122,13 +133,21 @@ async function appraiseAndSave(
   // agent's own log binds keys only: weights, engine and agent build come from the kernel's.
   // Recorded before the quoted checkpoint is saved: a reader who sees a receipt covered must
   // find the segment that judges it (the other order let a verdict read in between skip every
-  // host check of that receipt).
-  await d.attest.segments.record(agent, segment);
-  await saveAttest(d.store, agent, next, state);
+  // host check of that receipt). Where the lock commits the run's writes at its end (PostgreSQL:
+  // lock.ts AgentLock.atomic) they go out at once: the segment (a compare-and-set row, committed
+  // as made) is still seen before the state and the bundle row, which commit with the run.
   // The offline bundle's share of this quote (docs/bundle.md): keys by the ids the state names.
   const keyOf = (id: string | undefined) => keys.find((k) => k.keyId === id)?.key ?? null;
   const signer = keyOf(next.checkpoint?.keyId);
-  if (signer !== null)
-    await d.attest.bundles.record(agent, ev, state, next, signer, keyOf(state.checkpoint?.keyId));
+  const writes = [
+    () => d.attest.segments.record(agent, segment),
+    () => saveAttest(d.store, agent, next, state),
+    () =>
+      signer === null
+        ? undefined
+        : d.attest.bundles.record(agent, ev, state, next, signer, keyOf(state.checkpoint?.keyId)),
+  ];
+  if (d.attest.lock.atomic === true) await Promise.all(writes.map((w) => w()));
+  else for (const w of writes) await w();
   return { accepted: true, checks };
 }

@@ -1,4 +1,4 @@
-import { type Check, CoreError } from '@tmb/core';
+import { agentKeyId, type Check, CoreError, fromBase64Url, toBase64 } from '@tmb/core';
 import {
   type Checkpoint,
   type LogRun,
@@ -7,6 +7,7 @@ import {
   RUN_ZERO,
   runOfCheckpoint,
 } from '@tmb/core/log';
+import type { ArchivedQuote, BundleArchive } from '../bundle/archive.ts';
 import type { Store } from '../store/types.ts';
 import type { AgentAttest, EndedRun, FoldedRuns } from './state.ts';
 import type { Trees } from './trees.ts';
@@ -167,20 +168,24 @@ export function evidenceRefusal(checks: Check[], view: RunView): Record<string, 
   };
 }
 
-/** Where a receipt's seq lies among the agent's log runs (appraise/l1.ts, `receipt.included`). */
+/**
+ * Where a receipt's seq lies among the agent's log runs (appraise/l1.ts, `receipt.included`).
+ * `ended` with `archived`: a seq of a folded run that an archived quote of its run covers
+ * (placeFolded). `folded` with `archive`: what the archive said of it (absent: not asked yet).
+ */
 export type SeqPlace =
   | { kind: 'current' }
-  | { kind: 'ended'; ended: EndedRun }
+  | { kind: 'ended'; ended: EndedRun; archived?: ArchivedQuote }
   | { kind: 'left'; ended: EndedRun }
-  | { kind: 'folded'; folded: FoldedRuns };
+  | { kind: 'folded'; folded: FoldedRuns; archive?: 'uncovered' | 'gone' };
 
 /**
  * The run of seq `seq`: the current run from its base on; below it, the ended run holding it,
  * `ended` when that run's last accepted checkpoint covers it, else `left` behind
  * (RECEIPT_LOG_RUN_ENDED); `folded` when its run is one of those folded out of the state
- * (attest/state.ts, MAX_ENDED_RUNS: whether a quote covered it is no longer known, and it is
- * judged as never covered). A seq below the current base that no recorded run holds is `left`
- * with a synthetic record (runs are contiguous from seq 0, so it does not happen).
+ * (attest/state.ts, MAX_ENDED_RUNS: whether a quote covered it is no longer known here;
+ * placeFolded asks the bundle archive). A seq below the current base that no recorded run holds
+ * is `left` with a synthetic record (runs are contiguous from seq 0, so it does not happen).
  */
 export function runOfSeq(state: AgentAttest, seq: number): SeqPlace {
   const cur = currentRun(state);
@@ -202,6 +207,64 @@ export function runOfSeq(state: AgentAttest, seq: number): SeqPlace {
   return seq < ended.covered && ended.checkpoint !== null
     ? { kind: 'ended', ended }
     : { kind: 'left', ended };
+}
+
+/**
+ * A seq of a folded run (runOfSeq `folded`) judged from the bundle archive, by the rule runOfSeq
+ * applies to a kept run: `ended` (covered) when an accepted quote of the run holding the seq
+ * covered it, its checkpoint and quote then those of that quote (the first archived one whose
+ * seq end is above the seq: the quote its bundle carries). The quote must be of one of the folded
+ * runs, from a base at or below the seq, its size reaching past it: a quote of another run never
+ * covers it. Every archived quote is one the verifier accepted, and a run's checkpoints only grow,
+ * so a seq covered here was covered by the run's last checkpoint too: the archive never makes
+ * pass what the kept run would fail. Else `folded`, with `archive` `uncovered` (the archive holds
+ * every quote around the seq and none covered it) or `gone` (its older rows were deleted, or none
+ * reaches the seq: whether a quote covered it is no longer known, and it fails).
+ */
+export async function placeFolded(
+  archive: Pick<BundleArchive, 'covering'>,
+  agent: string,
+  state: AgentAttest,
+  seq: number,
+  place: Extract<SeqPlace, { kind: 'folded' }>,
+): Promise<SeqPlace> {
+  const f = place.folded;
+  const { quote: q, whole } = await archive.covering(agent, seq);
+  if (q !== null) {
+    const run = q.run ?? 0;
+    const base = q.base ?? 0;
+    if (f.first <= run && run <= f.last && f.base <= base && base <= seq && seq < base + q.size)
+      return { kind: 'ended', ended: archivedRun(state, q, run, base), archived: q };
+  }
+  return { ...place, archive: whole ? 'uncovered' : 'gone' };
+}
+
+/** The ended run as far as the archived quote `q` of run `run` from seq `base` tells it. */
+function archivedRun(state: AgentAttest, q: ArchivedQuote, run: number, base: number): EndedRun {
+  // The TPM key by its public area, among those the state keeps (as key.bound looks it up by name).
+  const tpm = q.tpmKey ? state.checkpointKeys?.find((k) => k.keyPublic === q.tpmKey!.public) : undefined;
+  let root = '';
+  try {
+    root = toBase64(parseCheckpoint(parseNote(q.note).text).root);
+  } catch {
+    // The note was accepted with this quote; includedCheck reopens it and names any failure.
+  }
+  return {
+    run,
+    base,
+    end: base + q.size,
+    covered: base + q.size,
+    reason: 'folded: judged from the archived quote',
+    endedAt: 0,
+    checkpoint: {
+      note: q.note,
+      size: q.size,
+      root,
+      keyId: agentKeyId(fromBase64Url(q.checkpointKey)),
+      ...(tpm === undefined ? {} : { tpmKeyName: tpm.keyName }),
+    },
+    quote: { ...q.quote, nonce: q.nonce },
+  };
 }
 
 /**

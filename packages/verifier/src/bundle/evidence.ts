@@ -8,7 +8,8 @@ import type { CompiledRegistry } from '@tmb/core/registry';
 import type { AttestService } from '../attest/service.ts';
 import type { HostReferences } from '../host/checks.ts';
 import type { Store, StoredReceipt } from '../store/types.ts';
-import { joinedLogs } from './archive.ts';
+import { type ArchivedQuote, joinedLogs } from './archive.ts';
+import { ArchiveRowError } from './rowcodec.ts';
 
 /** What assembling a bundle needs of the verifier. */
 export interface BundleDeps {
@@ -39,7 +40,14 @@ export async function bundleEvidence(d: BundleDeps, stored: StoredReceipt): Prom
   } catch {
     return { ok: false, message: 'the stored receipt body does not decode: no bundle can cover it' };
   }
-  const quotes = await d.attest.bundles.judging(stored.agent, seq);
+  let quotes: ArchivedQuote[] | null;
+  try {
+    quotes = await d.attest.bundles.judging(stored.agent, seq);
+  } catch (err) {
+    // A row of the archive that does not decode (rowcodec.ts): named, and no bundle.
+    if (!(err instanceof ArchiveRowError)) throw err;
+    return { ok: false, message: `${err.code}: ${err.message}` };
+  }
   const key = await d.store.getKey(stored.keyId);
   if (quotes === null || key === undefined)
     return { ok: false, message: `no quote archived here covers receipt #${seq} of ${stored.agent} yet` };

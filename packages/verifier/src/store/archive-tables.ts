@@ -1,5 +1,5 @@
 import type { DatabaseSync, StatementSync } from 'node:sqlite';
-import type { ArchivedQuoteIn, ArchivedRow } from './types.ts';
+import type { ArchivedAt, ArchivedQuoteIn, ArchivedRow } from './types.ts';
 
 /**
  * Schema step of the verifier store for the offline bundles' archive (issue 12, docs/bundle.md
@@ -53,6 +53,13 @@ export class ArchiveTables {
            (SELECT n, boot FROM bundle_quotes WHERE agent = $agent AND seq_end > $seq ORDER BY n LIMIT 1) AS hit
          WHERE q.agent = $agent AND q.n >= hit.boot AND q.n <= hit.n ORDER BY q.n`,
       ),
+      at: p(
+        `SELECT (SELECT min(n) FROM bundle_quotes WHERE agent = $agent) AS first,
+           h.n, h.boot, h.reset_count, h.seq_end, h.quote
+         FROM (SELECT 1) AS one LEFT JOIN
+           (SELECT n, boot, reset_count, seq_end, quote FROM bundle_quotes
+            WHERE agent = $agent AND seq_end > $seq ORDER BY n LIMIT 1) AS h ON 1`,
+      ),
     };
   }
 
@@ -73,6 +80,10 @@ export class ArchiveTables {
   judging(agent: string, seq: number): ArchivedRow[] {
     return this.#q.judging!.all({ agent, seq }).map(archivedRow);
   }
+
+  at(agent: string, seq: number): ArchivedAt {
+    return archivedAtRow(this.#q.at!.get({ agent, seq })!);
+  }
 }
 
 /** A bundle_quotes row of either store as an ArchivedRow (PostgreSQL's BIGINTs come as strings). */
@@ -83,5 +94,13 @@ export function archivedRow(r: Record<string, unknown>): ArchivedRow {
     resetCount: Number(r.reset_count),
     seqEnd: Number(r.seq_end),
     quote: r.quote as string,
+  };
+}
+
+/** The one row of either store's archivedAt query as an ArchivedAt (n is NULL when nothing is above the seq). */
+export function archivedAtRow(r: Record<string, unknown>): ArchivedAt {
+  return {
+    hit: r.n === null || r.n === undefined ? undefined : archivedRow(r),
+    first: r.first === null || r.first === undefined ? undefined : Number(r.first),
   };
 }

@@ -11,9 +11,11 @@ import type { Store } from './types.ts';
 /** Pool settings of the PostgreSQL store (VerifierOptions.databasePool, docs/deploy.md). */
 export interface DatabasePoolOptions extends PgPoolOptions {
   /** Connections of the per-agent lock's own pool: how many agents one process can hold locked
-   * at once (more wait for a connection). Default 10. */
+   * at once (more wait for a connection); the work under each lock runs its store statements on
+   * that connection. Default 10. */
   lockConnections?: number;
-  /** Longest wait for an agent's lock, ms (the lock pool's statement timeout). Default 30,000. */
+  /** Longest wait for an agent's lock, ms (the lock pool's statement timeout, which also bounds
+   * each store statement of the work under the lock: it runs in the lock's transaction). Default 30,000. */
   lockWaitMs?: number;
 }
 
@@ -92,7 +94,8 @@ async function openPg(url: string, o: OpenStoreOptions): Promise<OpenedStore> {
     const telemetry = await PgTelemetryStore.open(store.sql, retain, (m) =>
       o.onMigrated?.({ store: 'verifier-telemetry', ...m }),
     );
-    const lock = new PgAgentLock(lockSql);
+    // Store statements under an agent's lock go into the lock's transaction (pg-route.ts).
+    const lock = new PgAgentLock(lockSql, store.sql);
     return {
       kind: 'postgres',
       store,

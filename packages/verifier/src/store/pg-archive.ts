@@ -1,6 +1,6 @@
-import { archivedRow } from './archive-tables.ts';
+import { archivedAtRow, archivedRow } from './archive-tables.ts';
 import type { Sql } from './pg-connect.ts';
-import type { ArchivedQuoteIn, ArchivedRow } from './types.ts';
+import type { ArchivedAt, ArchivedQuoteIn, ArchivedRow } from './types.ts';
 
 /**
  * The bundle archive's table on PostgreSQL (archive-tables.ts is the SQLite twin, with the same
@@ -66,4 +66,14 @@ export async function archivedFor(sql: Sql, agent: string, seq: number): Promise
       (SELECT n, boot FROM bundle_quotes WHERE agent = ${agent} AND seq_end > ${seq} ORDER BY n LIMIT 1) AS hit
     WHERE q.agent = ${agent} AND q.n >= hit.boot AND q.n <= hit.n ORDER BY q.n`;
   return rows.map((r) => archivedRow(r));
+}
+
+/** Store.archivedAt on PostgreSQL: one query (the agent's lowest n from the primary key). */
+export async function archivedAt(sql: Sql, agent: string, seq: number): Promise<ArchivedAt> {
+  const [row] = await sql`SELECT (SELECT min(n) FROM bundle_quotes WHERE agent = ${agent}) AS first,
+      h.n, h.boot, h.reset_count, h.seq_end, h.quote
+    FROM (SELECT 1) AS one LEFT JOIN
+      (SELECT n, boot, reset_count, seq_end, quote FROM bundle_quotes
+       WHERE agent = ${agent} AND seq_end > ${seq} ORDER BY n LIMIT 1) AS h ON true`;
+  return archivedAtRow(row!);
 }

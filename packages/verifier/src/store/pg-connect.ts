@@ -19,8 +19,8 @@ export interface PgPoolOptions {
 }
 
 /**
- * The URL with its password replaced by `***` (and nothing after the path): what messages and
- * logs may show. A text that is no URL is shown as `(invalid URL)`.
+ * The URL with its password replaced by `***` (and nothing after the path but the socket
+ * directory its `host` parameter names): what messages and logs may show. A text that is no URL is shown as `(invalid URL)`.
  */
 export function redactUrl(url: string): string {
   if (!URL.canParse(url)) return '(invalid URL)';
@@ -28,11 +28,13 @@ export function redactUrl(url: string): string {
   if (u.password !== '') u.password = '***';
   u.search = '';
   u.hash = '';
-  return u.toString();
+  const dir = new URL(url).searchParams.get('host');
+  return dir === null ? u.toString() : `${u.toString()} (socket directory ${dir})`;
 }
 
 /**
- * A bounded pool on `url` (postgres:// or postgresql://), with connect and statement timeouts.
+ * A bounded pool on `url` (postgres:// or postgresql://), with connect and statement timeouts,
+ * over TCP or a unix-domain socket when the URL names a socket directory ({@link socketTarget}).
  * Connections open lazily: call {@link checkConnection} to fail early.
  * @throws VerifierError VERIFIER_CONFIG_INVALID when the URL is not a postgres URL (it is not echoed)
  */
@@ -45,7 +47,9 @@ export function pgPool(url: string, o: PgPoolOptions = {}, name = 'tmb-verifier'
   const max = o.max ?? 10;
   if (!Number.isSafeInteger(max) || max < 1 || max > 1000)
     throw new VerifierError('VERIFIER_CONFIG_INVALID', `pool size must be 1..1000, found ${max}`);
-  return postgres(url, {
+  const { driverUrl, socketDir } = socketTarget(url);
+  return postgres(driverUrl, {
+    ...(socketDir === undefined ? {} : { host: socketDir }),
     max,
     connect_timeout: o.connectTimeoutS ?? 10,
     idle_timeout: o.idleTimeoutS ?? 60,
@@ -57,6 +61,33 @@ export function pgPool(url: string, o: PgPoolOptions = {}, name = 'tmb-verifier'
   });
 }
 
+/**
+ * Where `url` says to connect: a unix-domain socket directory, as libpq spells it, either the
+ * `host` query parameter (`postgres://USER:PASSWORD@localhost/DB?host=/var/run/postgresql`, which
+ * overrides the URL's host) or a percent-encoded host (`postgres://USER@%2Fvar%2Frun%2Fpostgresql/DB`),
+ * a path that starts with `/`; else TCP to the URL's host. postgres.js takes neither form itself:
+ * it wants the directory as its `host` option (it then connects to `DIR/.s.PGSQL.PORT`, the port
+ * from the URL or 5432), and it would send a `host` query parameter to the server as a setting.
+ * `driverUrl` is the URL without them.
+ * @throws VerifierError VERIFIER_CONFIG_INVALID when a socket directory is not an absolute path
+ */
+export function socketTarget(url: string): { driverUrl: string; socketDir?: string } {
+  const u = new URL(url);
+  const param = u.searchParams.get('host');
+  const encoded = u.hostname.startsWith('%2F') || u.hostname.startsWith('%2f');
+  if (param === null && !encoded) return { driverUrl: url };
+  const dir = param ?? decodeURIComponent(u.hostname);
+  // An absolute path (what libpq reads as a socket directory); a TCP host in `host` is not taken.
+  if (!dir.startsWith('/') || dir.includes('\0'))
+    throw new VerifierError(
+      'VERIFIER_CONFIG_INVALID',
+      "the database URL's host parameter must be a socket directory (an absolute path)",
+    );
+  u.searchParams.delete('host');
+  if (encoded) u.hostname = 'localhost';
+  return { driverUrl: u.toString(), socketDir: dir };
+}
+
 // SQLSTATE classes and codes (PostgreSQL Appendix A) that mean "these credentials or this
 // database are refused", as opposed to a server out of reach.
 const REFUSED = new Set(['28000', '28P01', '3D000', '42501']);
@@ -64,6 +95,7 @@ const NETWORK = new Set([
   'ECONNREFUSED',
   'ECONNRESET',
   'ENOTFOUND',
+  'ENOENT', // no socket file in a unix socket directory
   'EAI_AGAIN',
   'EHOSTUNREACH',
   'ENETUNREACH',

@@ -9,6 +9,7 @@ import {
 import { type Sql, transaction } from './pg-connect.ts';
 import { migratePg, type PgMigrationStep } from './pg-migrate.ts';
 import { chunks } from './pg-receipts.ts';
+import { via } from './pg-route.ts';
 
 const SCHEMA = `
 CREATE TABLE tm_chain (agent TEXT COLLATE "C" PRIMARY KEY, chain BIGINT NOT NULL, next_seq BIGINT NOT NULL,
@@ -43,6 +44,11 @@ export class PgTelemetryStore implements TelemetryStore {
   readonly #sql: Sql;
   readonly #retain: number;
 
+  /** The pool, or the agent lock's transaction in a locked run (pg-route.ts). */
+  get #q(): Sql {
+    return via(this.#sql);
+  }
+
   private constructor(sql: Sql, retainSamples: number) {
     this.#sql = sql;
     this.#retain = retainSamples;
@@ -62,7 +68,7 @@ export class PgTelemetryStore implements TelemetryStore {
   }
 
   async chain(agent: string): Promise<ChainState | undefined> {
-    const [r] = await this.#sql`SELECT chain, next_seq, head, restarts FROM tm_chain WHERE agent = ${agent}`;
+    const [r] = await this.#q`SELECT chain, next_seq, head, restarts FROM tm_chain WHERE agent = ${agent}`;
     return (
       r && {
         chain: Number(r.chain),
@@ -76,8 +82,8 @@ export class PgTelemetryStore implements TelemetryStore {
   async batchHeads(agent: string, chain: number, seqs: readonly number[]): Promise<Map<number, Uint8Array>> {
     const out = new Map<number, Uint8Array>();
     for (const part of chunks([...new Set(seqs)].map(String))) {
-      const rows = await this.#sql`SELECT seq, head FROM tm_batch WHERE agent = ${agent} AND chain = ${chain}
-        AND seq = ANY(${this.#sql.array(part)}::bigint[])`;
+      const rows = await this.#q`SELECT seq, head FROM tm_batch WHERE agent = ${agent} AND chain = ${chain}
+        AND seq = ANY(${this.#q.array(part)}::bigint[])`;
       for (const r of rows) out.set(Number(r.seq), new Uint8Array(r.head as Uint8Array));
     }
     return out;
@@ -121,7 +127,7 @@ export class PgTelemetryStore implements TelemetryStore {
   }
 
   async window(agent: string, gpu: number, start: number, end: number): Promise<Sample[]> {
-    const rows = await this.#sql`SELECT data FROM (
+    const rows = await this.#q`SELECT data FROM (
       (SELECT 0 AS part, t, data FROM tm_sample WHERE agent = ${agent} AND gpu = ${gpu} AND t < ${start}
         ORDER BY t DESC LIMIT 1)
       UNION ALL
@@ -135,7 +141,7 @@ export class PgTelemetryStore implements TelemetryStore {
   }
 
   async spans(agent: string, span: StoredSpan): Promise<StoredSpan[]> {
-    const sql = this.#sql;
+    const sql = this.#q;
     await sql`INSERT INTO tm_span (id, agent, start_t, first_t, end_t, tokens)
       VALUES (${span.id}, ${agent}, ${span.start}, ${span.firstToken}, ${span.end}, ${span.tokens})
       ON CONFLICT (id) DO NOTHING`;

@@ -1,7 +1,7 @@
 import { CoreError } from '@tmb/core';
 import type { MigrateResult } from '@tmb/core/store';
 import { VerifierError } from '../errors.ts';
-import { appendArchived, archivedFor } from './pg-archive.ts';
+import { appendArchived, archivedAt, archivedFor } from './pg-archive.ts';
 import {
   checkConnection,
   type PgPoolOptions,
@@ -13,11 +13,13 @@ import {
 import { addKey, agentKeys, firstSeqs, getKey, receiptLockedTx } from './pg-keys.ts';
 import { migratePg } from './pg-migrate.ts';
 import { putReceiptsTx } from './pg-receipts.ts';
+import { via } from './pg-route.ts';
 import { PG_VERIFIER_MIGRATIONS } from './pg-schema.ts';
 import { PgState } from './pg-state.ts';
 import { firstRefusal, growTree, putRefusals, treeNodes, treeSize } from './pg-trees.ts';
 import { keyRow, receiptRow } from './rows.ts';
 import type {
+  ArchivedAt,
   ArchivedQuoteIn,
   ArchivedRow,
   KeyRecord,
@@ -79,39 +81,44 @@ export class PgStore implements Store {
     }
   }
 
+  /** Where a statement goes: the pool, or the agent lock's transaction in a locked run (pg-route.ts). */
+  get #q(): Sql {
+    return via(this.#sql);
+  }
+
   /** The pool, for a sibling on the same database (the telemetry store, tests). */
   get sql(): Sql {
     return this.#sql;
   }
 
   addKey(r: KeyRecord): Promise<boolean> {
-    return addKey(this.#sql, r);
+    return addKey(this.#q, r);
   }
 
   getKey(keyId: string): Promise<KeyRecord | undefined> {
-    return getKey(this.#sql, keyId);
+    return getKey(this.#q, keyId);
   }
 
   async listKeys(): Promise<KeyRecord[]> {
-    const rows = await this.#sql`SELECT * FROM agent_keys ORDER BY agent, enrolled_at, key_id`;
+    const rows = await this.#q`SELECT * FROM agent_keys ORDER BY agent, enrolled_at, key_id`;
     return rows.map(keyRow);
   }
 
   agentKeys(agent: string): Promise<KeyRecord[]> {
-    return agentKeys(this.#sql, agent);
+    return agentKeys(this.#q, agent);
   }
 
   firstSeqs(agent: string): Promise<Map<string, number>> {
-    return firstSeqs(this.#sql, agent);
+    return firstSeqs(this.#q, agent);
   }
 
   async allowAkReplacement(agent: string, at: number): Promise<void> {
-    await this.#sql`INSERT INTO ak_allowances (agent, allowed_at) VALUES (${agent}, ${at})
+    await this.#q`INSERT INTO ak_allowances (agent, allowed_at) VALUES (${agent}, ${at})
       ON CONFLICT (agent) DO UPDATE SET allowed_at = excluded.allowed_at`;
   }
 
   async takeAkAllowance(agent: string): Promise<boolean> {
-    return (await this.#sql`DELETE FROM ak_allowances WHERE agent = ${agent}`).count === 1;
+    return (await this.#q`DELETE FROM ak_allowances WHERE agent = ${agent}`).count === 1;
   }
 
   async putReceipts(list: readonly StoredReceipt[]): Promise<('inserted' | 'seq-taken' | StoredReceipt)[]> {
@@ -124,24 +131,24 @@ export class PgStore implements Store {
   }
 
   async getReceipt(id: string): Promise<StoredReceipt | undefined> {
-    const [row] = await this.#sql`SELECT * FROM receipts WHERE id = ${id}`;
+    const [row] = await this.#q`SELECT * FROM receipts WHERE id = ${id}`;
     return row === undefined ? undefined : receiptRow(row);
   }
 
   async byRequestId(requestId: string, limit: number): Promise<StoredReceipt[]> {
-    const rows = await this.#sql`SELECT * FROM receipts WHERE request_id = ${requestId}
+    const rows = await this.#q`SELECT * FROM receipts WHERE request_id = ${requestId}
       ORDER BY received_at, id LIMIT ${limit}`;
     return rows.map(receiptRow);
   }
 
   async leaves(agent: string, from: number, limit: number): Promise<LeafRecord[]> {
-    const rows = await this.#sql`SELECT seq, hash FROM log_leaves WHERE agent = ${agent} AND seq >= ${from}
+    const rows = await this.#q`SELECT seq, hash FROM log_leaves WHERE agent = ${agent} AND seq >= ${from}
       ORDER BY seq LIMIT ${limit}`;
     return rows.map((r) => ({ seq: Number(r.seq), hash: new Uint8Array(r.hash as Uint8Array) }));
   }
 
   async getAttest(agent: string): Promise<string | undefined> {
-    const [row] = await this.#sql`SELECT state FROM attest_agents WHERE agent = ${agent}`;
+    const [row] = await this.#q`SELECT state FROM attest_agents WHERE agent = ${agent}`;
     return row === undefined ? undefined : (row.state as string);
   }
 
@@ -150,8 +157,8 @@ export class PgStore implements Store {
   }
 
   async getAttestRows(keys: readonly string[]): Promise<(string | undefined)[]> {
-    const rows = await this.#sql`SELECT agent, state FROM attest_agents
-      WHERE agent = ANY(${this.#sql.array([...keys])}::text[])`;
+    const rows = await this.#q`SELECT agent, state FROM attest_agents
+      WHERE agent = ANY(${this.#q.array([...keys])}::text[])`;
     const by = new Map(rows.map((r) => [r.agent as string, r.state as string]));
     return keys.map((k) => by.get(k));
   }
@@ -159,12 +166,12 @@ export class PgStore implements Store {
   async putAttestRows(rows: readonly (readonly [string, string])[]): Promise<void> {
     if (rows.length === 0) return;
     const values = rows.map(([agent, state]) => ({ agent, state }));
-    await this.#sql`INSERT INTO attest_agents ${this.#sql(values, 'agent', 'state')}
+    await this.#q`INSERT INTO attest_agents ${this.#q(values, 'agent', 'state')}
       ON CONFLICT (agent) DO UPDATE SET state = excluded.state, version = attest_agents.version + 1`;
   }
 
   logTreeSize(agent: string, run: number, base: number): Promise<number> {
-    return treeSize(this.#sql, agent, run, base);
+    return treeSize(this.#q, agent, run, base);
   }
 
   logNodes(
@@ -173,19 +180,21 @@ export class PgStore implements Store {
     base: number,
     at: readonly { level: number; index: number }[],
   ): Promise<(Uint8Array | undefined)[]> {
-    return treeNodes(this.#sql, agent, run, base, at);
+    return treeNodes(this.#q, agent, run, base, at);
   }
 
   growLogTree(agent: string, run: number, base: number, size: number, nodes: readonly NodeRecord[]) {
+    // On the pool even in a locked run: Trees keeps the tree's edge in memory as written, which a
+    // rollback of the run's transaction would leave ahead of the database.
     return growTree(this.#sql, agent, run, base, size, nodes);
   }
 
   putRefusals(agent: string, list: readonly Refusal[]): Promise<void> {
-    return putRefusals(this.#sql, agent, list);
+    return putRefusals(this.#q, agent, list);
   }
 
   firstRefusal(agent: string, from: number, to: number): Promise<Refusal | undefined> {
-    return firstRefusal(this.#sql, agent, from, to);
+    return firstRefusal(this.#q, agent, from, to);
   }
 
   issueNonce(agent: string, nonce: string, expiresAt: number, now: number, perAgent: number) {
@@ -221,11 +230,15 @@ export class PgStore implements Store {
   }
 
   appendArchived(agent: string, q: ArchivedQuoteIn, keepBoots: number) {
-    return appendArchived(this.#sql, agent, q, keepBoots);
+    return appendArchived(this.#q, agent, q, keepBoots);
   }
 
   archivedFor(agent: string, seq: number): Promise<ArchivedRow[]> {
-    return archivedFor(this.#sql, agent, seq);
+    return archivedFor(this.#q, agent, seq);
+  }
+
+  archivedAt(agent: string, seq: number): Promise<ArchivedAt> {
+    return archivedAt(this.#q, agent, seq);
   }
 
   /** Ends the pool: waits up to 5 s for queries in flight, then closes the connections. */

@@ -8,6 +8,7 @@ import { keyRow, receiptRow } from './rows.ts';
 import { STATE_TABLES_SQL, StateTables } from './state-tables.ts';
 import { TREE_TABLES_SQL, TreeTables } from './tree-tables.ts';
 import type {
+  ArchivedAt,
   ArchivedQuoteIn,
   ArchivedRow,
   KeyRecord,
@@ -351,6 +352,10 @@ export class SqliteStore implements Store {
 
   async archivedFor(agent: string, seq: number): Promise<ArchivedRow[]> {
     return this.#archive.judging(agent, seq);
+  }
+
+  async archivedAt(agent: string, seq: number): Promise<ArchivedAt> {
+    return this.#archive.at(agent, seq);
   }
 
   async close(): Promise<void> {

@@ -71,6 +71,16 @@ export interface ArchivedRow {
   quote: string;
 }
 
+/**
+ * What {@link Store.archivedAt} finds: the agent's first archived quote (lowest n) whose seq end
+ * is above a seq, and the lowest n the agent's archive still holds (retention deletes a prefix of
+ * n: rows below `first` are gone); each undefined when there is none.
+ */
+export interface ArchivedAt {
+  hit: ArchivedRow | undefined;
+  first: number | undefined;
+}
+
 /** What {@link Store.appendArchived} adds: `fresh` when its log chunks start at entry 0. */
 export interface ArchivedQuoteIn {
   resetCount: number;
@@ -211,6 +221,8 @@ export interface Store {
    * left out are simply absent). Empty when no row's seq end is above `seq`.
    */
   archivedFor(agent: string, seq: number): Promise<ArchivedRow[]>;
+  /** The row archivedFor ends with, alone, and the agent's lowest archived n (ArchivedAt): one query. */
+  archivedAt(agent: string, seq: number): Promise<ArchivedAt>;
   /** Records receipts refused at a log position (the first refusal of a seq is kept). */
   putRefusals(agent: string, list: readonly Refusal[]): Promise<void>;
   /** The lowest refused seq in [from, to), or undefined. */

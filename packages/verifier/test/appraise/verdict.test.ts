@@ -44,6 +44,7 @@ function sources(now: number, over: Partial<VerdictSources> = {}) {
       pending: new Set<string>(),
       segments: { of: async () => ({ segments: [], dropped: 0 }) },
       trees: { grow: unused, inclusionProof: unused },
+      bundles: { covering: unused },
     },
     signer: {
       issue: async (verdict, binding) => {

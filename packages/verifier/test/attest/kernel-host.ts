@@ -83,6 +83,13 @@ export class ScriptedHost {
   async enrol(): Promise<void> {
     const r = await call(`${this.url}/v1/agents/enroll`, 'POST', enrolBody(this.key));
     if (r.status !== 200) throw new Error(`enroll ${JSON.stringify(r.json)}`);
+    await this.activateAk();
+    await this.boot();
+    await this.certifyKey();
+  }
+
+  /** A new AK enrolled and activated at the verifier, as each start of an agent with a TPM does. */
+  async activateAk(): Promise<void> {
     const ak = await this.driver.createAk();
     const e = await call(`${this.url}/v1/attest/enroll`, 'POST', {
       agent: this.agent,
@@ -100,8 +107,6 @@ export class ScriptedHost {
       secret: toBase64Url(secret),
     });
     if (a.status !== 200) throw new Error(`activate ${JSON.stringify(a.json)}`);
-    await this.boot();
-    await this.certifyKey();
   }
 
   /** A TPM-held checkpoint key certified by the AK for this host's receipt key (docs/evidence.md). */

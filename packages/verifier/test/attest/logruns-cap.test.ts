@@ -1,14 +1,18 @@
 // The verifier keeps the last MAX_ENDED_RUNS ended log runs of an agent in full and folds the
 // older ones (attest/state.ts, docs/evidence.md "Log runs and recovery"): an agent whose every
 // run ends no longer grows its state without bound. Receipts of kept runs are judged as before,
-// those of folded runs fail receipt.included (RECEIPT_LOG_RUN_ENDED, "folded") and never pass.
-// The state goes through the real codec (saveAttest/loadAttest on a SQLite store) and the real
-// L1 checks (l1Checks) with checkpoints signed over the verifier's own trees.
+// those of folded runs are judged from the bundle archive's quotes of their run (attest/runs.ts
+// placeFolded): the verdict they had before folding while the archive holds those quotes, a
+// failure (RECEIPT_LOG_RUN_ENDED, "folded") saying why once it does not, and never a pass a
+// kept run would not give. The state goes through the real codec (saveAttest/loadAttest) and
+// the real L1 checks (l1Checks) with checkpoints signed over the verifier's own trees, on SQLite
+// and on PostgreSQL (whose archive query is its own).
 import assert from 'node:assert/strict';
 import { sign } from 'node:crypto';
-import { test } from 'node:test';
-import { type Check, encodeReceiptBody, type ReceiptBody, toBase64 } from '@tmb/core';
+import { after, before, test } from 'node:test';
+import { type Check, encodeReceiptBody, type ReceiptBody, toBase64, toBase64Url } from '@tmb/core';
 import { ed25519NoteSigner, formatRunLine, leafHash, MemoryTree, signCheckpoint } from '@tmb/core/log';
+import { type PgServer, pgSkip, startPg } from '../../../../test/fixtures/pg.ts';
 import { l1Checks } from '../../src/appraise/l1.ts';
 import { createAttestService } from '../../src/attest/service.ts';
 import {
@@ -18,9 +22,11 @@ import {
   MAX_ENDED_RUNS,
   saveAttest,
 } from '../../src/attest/state.ts';
+import { PgStore } from '../../src/store/pg.ts';
 import { SqliteStore } from '../../src/store/sqlite.ts';
-import type { StoredReceipt } from '../../src/store/types.ts';
+import type { Store, StoredReceipt } from '../../src/store/types.ts';
 import { newKey, receiptBody } from '../fixtures.ts';
+import { archiveQuote, attestState, passed, QUOTE } from './state-fixture.ts';
 
 const AGENT = 'gpu-1';
 const ORIGIN = `tmb/agent/${AGENT}`;
@@ -32,7 +38,6 @@ const signer = ed25519NoteSigner(ORIGIN, key.raw, (t) => new Uint8Array(sign(nul
 // checkpoint of size 1 covers its first seq.
 const K = 3;
 const ENDED = MAX_ENDED_RUNS + K;
-const CURRENT = { run: ENDED, base: 2 * ENDED };
 const bodies: ReceiptBody[] = Array.from({ length: 2 * ENDED + 1 }, (_, seq) => receiptBody(key, { seq }));
 const bytes = bodies.map((b) => encodeReceiptBody(b));
 
@@ -58,11 +63,10 @@ async function checkpointOf(run: number, base: number): Promise<NonNullable<Agen
   return { note, size: 1, root: toBase64(root), keyId: key.keyId };
 }
 
-const QUOTE = { attest: 'AAAA', signature: 'AAAA', pcrs: 'AAAA', nonce: '00'.repeat(32) };
-
-async function endedRuns(): Promise<EndedRun[]> {
+/** Runs 0..n-1 ended as above; the current run is n, from seq 2n. */
+async function endedRuns(n = ENDED): Promise<EndedRun[]> {
   const out: EndedRun[] = [];
-  for (let r = 0; r < ENDED; r++)
+  for (let r = 0; r < n; r++)
     out.push({
       run: r,
       base: 2 * r,
@@ -76,30 +80,57 @@ async function endedRuns(): Promise<EndedRun[]> {
   return out;
 }
 
-async function agentState(): Promise<AgentAttest> {
-  const pass = (name: string): Check => ({ name, status: 'pass', detail: 'ok' });
-  return {
+/** The agent's state after `n` ended runs (ENDED: MAX_ENDED_RUNS + K, the K oldest then fold). */
+async function agentState(n = ENDED): Promise<AgentAttest> {
+  return attestState({
     ekPublic: '',
-    ekCheck: pass('host.ek_certificate'),
     akPublic: '',
     akName: '000b',
     activatedAt: 0,
-    pcr: 15,
-    clock: null,
-    ima: null,
-    bound: [],
-    checkpointKeys: [],
-    checkpoint: await checkpointOf(CURRENT.run, CURRENT.base),
-    checks: ['quote.signature', 'checkpoint.signature', 'checkpoint.consistent'].map(pass),
+    checkpoint: await checkpointOf(n, 2 * n),
+    checks: ['quote.signature', 'checkpoint.signature', 'checkpoint.consistent'].map(passed),
     quote: QUOTE,
     acceptedAt: 0,
-    run: CURRENT,
-    endedRuns: await endedRuns(),
-  };
+    run: { run: n, base: 2 * n },
+    endedRuns: await endedRuns(n),
+  });
 }
 
-async function setup(t: { after: (f: () => unknown) => void }) {
-  const store = new SqliteStore(':memory:');
+/**
+ * Archives the accepted quotes of runs [from, to]: each run's checkpoint of size 1 (the last one
+ * of an ended run, the current one's of run `to`). `boots`: each quote starts a boot of its own
+ * (the archive keeps the newest 16, so older runs' quotes are deleted).
+ */
+async function archiveRuns(store: Store, from: number, to: number, boots = false): Promise<void> {
+  for (let r = from; r <= to; r++)
+    await archiveQuote(store, AGENT, {
+      run: r,
+      base: 2 * r,
+      cp: await checkpointOf(r, 2 * r),
+      key: toBase64Url(key.raw),
+      fresh: boots,
+    });
+}
+
+const pgSkipped = pgSkip();
+let pg: PgServer | undefined;
+before(async () => {
+  if (pgSkipped === false) pg = await startPg();
+});
+after(() => pg?.close());
+
+/** The stores the verdict tests run on: SQLite, and PostgreSQL (skipped with why when absent). */
+const STORES = [
+  { name: 'sqlite', skip: false as const, open: async (): Promise<Store> => new SqliteStore(':memory:') },
+  {
+    name: 'postgres',
+    skip: pgSkipped,
+    open: async (): Promise<Store> => PgStore.open(await pg!.newDatabase(), { max: 2 }),
+  },
+];
+
+async function setup(t: { after: (f: () => unknown) => void }, open: () => Promise<Store> = STORES[0]!.open) {
+  const store = await open();
   t.after(() => store.close());
   await store.putReceipts(bodies.map((_, seq) => stored(seq)));
   await store.addKey({ agent: AGENT, keyId: key.keyId, key: key.raw, enrolledAt: 0 });
@@ -109,15 +140,16 @@ async function setup(t: { after: (f: () => unknown) => void }) {
     now: () => bodies[0]!.time.end / 1000,
     inclusionDeadlineMs: 10_000,
   });
-  const included = async (seq: number): Promise<Check> => {
-    const r = await l1Checks(store, attest, stored(seq), bodies[seq]!);
-    return r.checks.find((c) => c.name === 'receipt.included')!;
-  };
-  return { store, included };
+  const l1 = async (seq: number): Promise<Check[]> =>
+    (await l1Checks(store, attest, stored(seq), bodies[seq]!)).checks;
+  const included = async (seq: number): Promise<Check> =>
+    (await l1(seq)).find((c) => c.name === 'receipt.included')!;
+  const bundled = async (seq: number) => (await attest.bundles.judging(AGENT, seq)) !== null;
+  return { store, l1, included, bundled };
 }
 
 /** The agent's cold row as stored, parsed. */
-async function coldRow(store: SqliteStore): Promise<Partial<AgentAttest>> {
+async function coldRow(store: Store): Promise<Partial<AgentAttest>> {
   const [text] = await store.getAttestRows([`cold ${AGENT}`]);
   return JSON.parse(text!) as Partial<AgentAttest>;
 }
@@ -152,18 +184,93 @@ test('receipts of kept runs are judged as before: covered ones pass against thei
   }
 });
 
-test('receipts of folded runs fail RECEIPT_LOG_RUN_ENDED saying so, covered or not; the current run passes', async (t) => {
+/** What a verdict says, check by check, without the details (which name the quote judging it). */
+const outcome = (checks: Check[]) => checks.map(({ name, status, code }) => ({ name, status, code }));
+
+for (const { name, skip, open } of STORES) {
+  test(`${name}: a receipt gets the same verdict and bundle before and after its run is folded while the archive holds the run's quotes`, {
+    skip,
+  }, async (t) => {
+    const { store, l1, included, bundled } = await setup(t, open);
+    // Before: MAX_ENDED_RUNS ended runs, all kept; run 0 is the oldest.
+    await archiveRuns(store, 0, MAX_ENDED_RUNS);
+    await saveAttest(store, AGENT, await agentState(MAX_ENDED_RUNS));
+    assert.equal((await loadAttest(store, AGENT))?.foldedRuns, undefined);
+    const before = new Map<number, { checks: Check[]; bundle: boolean }>();
+    for (let seq = 0; seq < 2 * K; seq++)
+      before.set(seq, { checks: await l1(seq), bundle: await bundled(seq) });
+    // K more runs end (each with its accepted quote archived): runs 0..K-1 are folded.
+    await archiveRuns(store, MAX_ENDED_RUNS + 1, ENDED);
+    await saveAttest(store, AGENT, await agentState());
+    assert.deepEqual((await loadAttest(store, AGENT))?.foldedRuns, {
+      runs: K,
+      first: 0,
+      last: K - 1,
+      base: 0,
+      end: 2 * K,
+    });
+    for (let seq = 0; seq < 2 * K; seq++) {
+      const was = before.get(seq)!;
+      const now = await l1(seq);
+      assert.deepEqual(outcome(now), outcome(was.checks), `seq ${seq}`);
+      assert.equal(await bundled(seq), was.bundle, `seq ${seq}: bundle`);
+      const c = now.find((x) => x.name === 'receipt.included')!;
+      if (seq % 2 === 0) {
+        // Covered by its run's checkpoint: passes against the archived quote, which its bundle carries.
+        assert.equal(c.status, 'pass', c.detail);
+        assert.match(
+          c.detail,
+          new RegExp(
+            `^leaf 0 of the quoted checkpoint of size 1${seq === 0 ? '' : ` \\(log run ${seq / 2}, from seq ${seq}\\)`} \\(a folded log run: its archived quote\\)$`,
+          ),
+        );
+        assert.equal(was.bundle, true);
+      } else {
+        // Left behind by its run: fails before and after, and never had a bundle.
+        assert.equal(c.code, 'RECEIPT_LOG_RUN_ENDED');
+        assert.match(c.detail, /folded: no quote archived here covered it before its run ended/);
+        assert.equal(was.bundle, false);
+      }
+    }
+    const cur = await included(2 * ENDED);
+    assert.equal(cur.status, 'pass', cur.detail);
+    assert.match(cur.detail, new RegExp(`log run ${ENDED}, from seq ${2 * ENDED}\\)$`));
+  });
+
+  test(`${name}: a folded receipt whose run's quotes the archive no longer holds fails saying so, and has no bundle`, {
+    skip,
+  }, async (t) => {
+    const { store, included, bundled } = await setup(t, open);
+    // One boot per quote: the archive keeps the newest 16, so the folded runs' quotes are gone.
+    await archiveRuns(store, 0, ENDED, true);
+    await saveAttest(store, AGENT, await agentState());
+    for (let seq = 0; seq < 2 * K; seq++) {
+      const c = await included(seq);
+      assert.equal(c.status, 'fail', `seq ${seq}: ${c.detail}`);
+      assert.equal(c.code, 'RECEIPT_LOG_RUN_ENDED');
+      assert.match(
+        c.detail,
+        new RegExp(
+          `runs 0 to ${K - 1}, seqs 0 to ${2 * K - 1}\\), folded: the quotes that could have covered it are no longer archived here`,
+        ),
+      );
+      assert.equal(await bundled(seq), false, `seq ${seq}: bundle`);
+    }
+    // Kept runs are judged from the state, whatever the archive holds.
+    assert.equal((await included(2 * K)).status, 'pass');
+    assert.equal((await included(2 * K + 1)).code, 'RECEIPT_LOG_RUN_ENDED');
+  });
+}
+
+test('with no archive at all (a verifier from before it), receipts of folded runs fail RECEIPT_LOG_RUN_ENDED, covered or not', async (t) => {
   const { store, included } = await setup(t);
   await saveAttest(store, AGENT, await agentState());
   for (let seq = 0; seq < 2 * K; seq++) {
     const c = await included(seq);
     assert.equal(c.status, 'fail', `seq ${seq}: ${c.detail}`);
     assert.equal(c.code, 'RECEIPT_LOG_RUN_ENDED');
-    assert.match(c.detail, new RegExp(`runs 0 to ${K - 1}, seqs 0 to ${2 * K - 1}\\), folded`));
+    assert.match(c.detail, /folded: the quotes that could have covered it are no longer archived here/);
   }
-  const cur = await included(CURRENT.base);
-  assert.equal(cur.status, 'pass', cur.detail);
-  assert.match(cur.detail, new RegExp(`log run ${CURRENT.run}, from seq ${CURRENT.base}`));
 });
 
 test('an old state with more ended runs than the cap (written before it) loads folded and is stored folded on its next save', async (t) => {

@@ -8,6 +8,7 @@ import { test } from 'node:test';
 import { type AgentAttest, loadAttest, saveAttest } from '../../src/attest/state.ts';
 import { SqliteStore } from '../../src/store/sqlite.ts';
 import type { Store } from '../../src/store/types.ts';
+import { attestState } from './state-fixture.ts';
 
 async function openStore(t: { after: (f: () => unknown) => void }): Promise<SqliteStore> {
   const dir = await mkdtemp(join(tmpdir(), 'tmb-state-'));
@@ -41,24 +42,9 @@ function counting(s: Store): { store: Store; writes: string[][] } {
   return { store, writes };
 }
 
-const state = (o: Partial<AgentAttest> = {}): AgentAttest => ({
-  ekPublic: 'ek',
-  ekCheck: { name: 'host.ek_certificate', status: 'pass', detail: 'test' },
-  ekCertificate: 'cert'.repeat(100),
-  akPublic: 'ak',
-  akName: '00',
-  activatedAt: 1,
-  pcr: 15,
-  clock: null,
-  ima: null,
-  bound: [],
-  checkpointKeys: [],
-  checkpoint: null,
-  checks: [],
-  quote: null,
-  acceptedAt: null,
-  ...o,
-});
+/** The state these tests save: with an EK certificate, so that the cold row is the larger. */
+const state = (o: Partial<AgentAttest> = {}): AgentAttest =>
+  attestState({ ekCertificate: 'cert'.repeat(100), ...o });
 
 test('a quote rewrites only the agent row; a change of a cold member writes both rows in one statement', async (t) => {
   const { store, writes } = counting(await openStore(t));

@@ -3,13 +3,12 @@
 // `bundle <agent>` listed each boot's seq ends: a database written that way keeps serving its
 // bundles, on SQLite and on PostgreSQL.
 import assert from 'node:assert/strict';
-import { mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { DatabaseSync } from 'node:sqlite';
 import { after, before, test } from 'node:test';
 import { migrate } from '@tmb/core/store';
 import postgres from 'postgres';
+import { closers } from '../../../../test/fixtures/cleanup.ts';
 import { type PgServer, pgSkip, startPg } from '../../../../test/fixtures/pg.ts';
 import { BundleArchive } from '../../src/bundle/archive.ts';
 import { PgStore } from '../../src/store/pg.ts';
@@ -68,8 +67,8 @@ async function servesOldBundles(store: Store): Promise<void> {
 }
 
 test('sqlite: a database of the previous archive layout keeps serving its bundles', async (t) => {
-  const dir = await mkdtemp(join(tmpdir(), 'tmb-archive-mig-'));
-  t.after(() => rm(dir, { recursive: true, force: true }));
+  const c = closers(t);
+  const dir = await c.dir('tmb-archive-mig-');
   const path = join(dir, 'v.db');
   const old = new DatabaseSync(path);
   const steps = VERIFIER_MIGRATIONS.findIndex((m) => m.description.startsWith('bundle archive'));
@@ -79,7 +78,7 @@ test('sqlite: a database of the previous archive layout keeps serving its bundle
   for (const [k, v] of OLD_ROWS) put.run(k, v);
   old.close();
   const store = new SqliteStore(path);
-  t.after(() => store.close());
+  c.add(() => store.close(), 'store');
   assert.deepEqual(store.schema, { from: steps, to: VERIFIER_MIGRATIONS.length });
   await servesOldBundles(store);
 });

@@ -1,19 +1,18 @@
 import assert from 'node:assert/strict';
-import { mkdtemp, readFile, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { DatabaseSync } from 'node:sqlite';
-import { test } from 'node:test';
+import { type TestContext, test } from 'node:test';
 import { CoreError } from '@tmb/core';
 import { SqliteStore, VERIFIER_MIGRATIONS } from '@tmb/verifier';
+import { closers } from '../../../../test/fixtures/cleanup.ts';
 import { SqliteTelemetryStore } from '../../src/telemetry/store.ts';
 
 const NEWEST = VERIFIER_MIGRATIONS.length;
 
-async function tempDir(t: { after(fn: () => unknown): void }): Promise<string> {
-  const dir = await mkdtemp(join(tmpdir(), 'tmb-vmigrate-'));
-  t.after(() => rm(dir, { recursive: true, force: true }));
-  return dir;
+/** A temp folder removed after whatever the test closes (test/fixtures/cleanup.ts). */
+function tempDir(t: TestContext): Promise<string> {
+  return closers(t).dir('tmb-vmigrate-');
 }
 
 function userVersion(path: string): number {
@@ -44,7 +43,7 @@ test('a database made by the build before versions (schema v1, no user_version) 
 
   const applied: number[] = [];
   const s = new SqliteStore(path, { onMigrated: (step) => applied.push(step.version) });
-  t.after(() => s.close());
+  closers(t).add(() => s.close(), 'store');
   assert.deepEqual(s.schema, { from: 1, to: NEWEST });
   assert.deepEqual(
     applied,
@@ -113,7 +112,7 @@ test('the telemetry database of a build before versions is recorded as version 1
     .run('gpu-1', 2, 7, new Uint8Array(32).fill(1), 1);
   old.close();
   const s = new SqliteTelemetryStore(path, 1000);
-  t.after(() => s.close());
+  closers(t).add(() => s.close(), 'store');
   assert.deepEqual(await s.chain('gpu-1'), {
     chain: 2,
     nextSeq: 7,

@@ -1,6 +1,4 @@
 import assert from 'node:assert/strict';
-import { mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { type TestContext, test } from 'node:test';
 import { BatchChain } from '@tmb/agent/telemetry';
@@ -8,6 +6,7 @@ import { toBase64Url } from '@tmb/core';
 import type { HostSegment } from '@tmb/core/host';
 import { startVerifier } from '@tmb/verifier';
 import fc from 'fast-check';
+import { closers } from '../../../../test/fixtures/cleanup.ts';
 import { createAttestService } from '../../src/attest/service.ts';
 import { BoundedMap } from '../../src/store/bounded.ts';
 import { SqliteStore } from '../../src/store/sqlite.ts';
@@ -21,28 +20,25 @@ import { agentTokens, call, enrolBody, newKey, receiptBody, signBody } from '../
 // learns, the other must find, and what may happen once happens once across both.
 
 async function dbFile(t: TestContext): Promise<string> {
-  const dir = await mkdtemp(join(tmpdir(), 'tmb-shared-'));
-  t.after(() => rm(dir, { recursive: true, force: true }));
-  return join(dir, 'v.db');
+  // Removed after everything the test stops (test/fixtures/cleanup.ts), whatever the order.
+  return join(await closers(t).dir('tmb-shared-'), 'v.db');
 }
 
 async function twoStores(t: TestContext): Promise<[SqliteStore, SqliteStore]> {
   const path = await dbFile(t);
   const a = new SqliteStore(path);
   const b = new SqliteStore(path);
-  t.after(async () => {
-    await a.close();
-    await b.close();
-  });
+  closers(t).add(() => a.close(), 'store a');
+  closers(t).add(() => b.close(), 'store b');
   return [a, b];
 }
 
 test('a key enrolled at one verifier signs receipts another accepts, and a long-poll there is woken', async (t) => {
   const path = await dbFile(t);
   const a = await startVerifier({ dbPath: path, tokens: agentTokens('gpu-1'), maxWaitMs: 60_000 });
-  t.after(() => a.close());
+  closers(t).add(() => a.close(), 'verifier a');
   const b = await startVerifier({ dbPath: path, tokens: agentTokens('gpu-1') });
-  t.after(() => b.close());
+  closers(t).add(() => b.close(), 'verifier b');
   const k = newKey('gpu-1');
   assert.equal((await call(`${b.url}/v1/agents/enroll`, 'POST', enrolBody(k))).status, 200);
   const first = signBody(k, receiptBody(k, { seq: 0 }));
@@ -152,10 +148,8 @@ test('telemetry pushed at one instance continues at the other; a push raced at b
   const path = await dbFile(t);
   const a = new TelemetryService(path);
   const b = new TelemetryService(path);
-  t.after(async () => {
-    await a.close();
-    await b.close();
-  });
+  closers(t).add(() => a.close(), 'telemetry a');
+  closers(t).add(() => b.close(), 'telemetry b');
   const batches = wire(3);
   assert.equal((await a.ingest('gpu-1', batches.slice(0, 1))).accepted, 1);
   const next = await b.ingest('gpu-1', batches.slice(1, 2));

@@ -3,14 +3,14 @@
 // and never the profile of a substitute the receipt names.
 import assert from 'node:assert/strict';
 import { generateKeyPairSync } from 'node:crypto';
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { test } from 'node:test';
+import { type TestContext, test } from 'node:test';
 import type { Check } from '@tmb/core';
 import { compileRegistry, parseRegistry } from '@tmb/core/registry';
 import { signProfile } from '@tmb/demo';
 import type { Profile, Sample } from '@tmb/stats';
+import { closers } from '../../../../test/fixtures/cleanup.ts';
 import { TelemetryService } from '../../src/telemetry/service.ts';
 import { newKey, receiptBody } from '../fixtures.ts';
 
@@ -43,9 +43,9 @@ const registry = compileRegistry(
 const pass = (name: string): Check => ({ name, status: 'pass', detail: '' });
 const L0 = ['receipt.format', 'receipt.signature', 'agent.enrolled'].map(pass);
 
-async function service(t: { after(fn: () => unknown): void }, withRegistry = true) {
-  const dir = await mkdtemp(join(tmpdir(), 'tmb-profiles-'));
-  t.after(() => rm(dir, { recursive: true, force: true }));
+async function service(t: TestContext, withRegistry = true) {
+  // Removed after the service closes (test/fixtures/cleanup.ts).
+  const dir = await closers(t).dir('tmb-profiles-');
   const signer = generateKeyPairSync('ed25519');
   // Model m by name (its 16-bit build) draws 4 J/token; its registered 8-bit build and the
   // substitute s both draw 2 J/token on the same GPU.
@@ -61,7 +61,7 @@ async function service(t: { after(fn: () => unknown): void }, withRegistry = tru
     { profilesDir: dir, profileKey: signer.publicKey.export({ format: 'pem', type: 'spki' }).toString() },
     withRegistry ? registry : null,
   );
-  t.after(() => svc.close());
+  closers(t).add(() => svc.close(), 'telemetry service');
   // 10 J every 100 ms: a 200 ms request of 10 tokens spends 20 J, 2 J/token.
   const gpu: Sample[] = Array.from({ length: 100 }, (_, i) => ({
     t: T + 100 * i,

@@ -34,6 +34,8 @@ export interface AgentLaunch {
   env?: Record<string, string>;
   /** Run another CLI entry than this checkout's (the patched-agent attack). */
   cliMain?: string;
+  /** `--tpm-transport` (docs/tpm.md); left out: the agent's default (`auto`). */
+  tpmTransport?: 'wire' | 'tools';
 }
 
 /**
@@ -145,6 +147,7 @@ export async function startHostAgent(
   args.push('--verifier', o.verifier, '--weights', o.weights, '--engine-exe', SAMPLE_ENGINE_EXE);
   args.push('--tpm-pcr', String(o.appPcr));
   args.push('--checkpoint-ms', '300');
+  if (o.tpmTransport !== undefined) args.push('--tpm-transport', o.tpmTransport);
   if (host.swtpm === undefined) args.push('--tpm', 'none');
   else {
     const tcti = host.kernel?.tcti ?? host.swtpm.tcti;

@@ -39,6 +39,8 @@ export async function learnPolicy(o: {
    * put a slow proxy there (a loaded machine's late AK activation, made deterministic).
    */
   agentVerifier?: (url: string) => Promise<string>;
+  /** The golden agent's `--tpm-transport`; left out: its default, as the demo's hosts run. */
+  tpmTransport?: 'wire' | 'tools';
 }): Promise<RuntimePolicy> {
   const token = randomBytes(24).toString('hex');
   const host = await startSimHost({
@@ -67,6 +69,7 @@ export async function learnPolicy(o: {
         token,
         appPcr: 15,
         sampleMs: 50,
+        ...(o.tpmTransport === undefined ? {} : { tpmTransport: o.tpmTransport }),
       });
       const url = String(agent.ready.listening);
       for (const [path, body] of GOLDEN_REQUESTS) {
@@ -81,7 +84,8 @@ export async function learnPolicy(o: {
         if (!r.ok) throw new Error(`golden host: ${path} answered ${r.status}`);
       }
       // Until a quote the verifier accepted covers every golden answer: enrolment, the checkpoint
-      // key and the quoting path (the first quote's mkfifo, tpm2_quote) are then in the kernel's
+      // key and the quoting path (with `--tpm-transport tools`, the first quote's mkfifo and
+      // tpm2_quote; over the resident connection nothing runs per quote) are then in the kernel's
       // log. A fixed wait promised none of it: on a loaded machine the golden agent was stopped
       // before its first quote, the policy lacked /usr/bin/mkfifo, and every demo host failed
       // host.integrity (IMA_FILE_NOT_IN_POLICY) at its own first quote.
