@@ -9,11 +9,17 @@ import { derLength, EK } from './ek.ts';
 import { TpmDriverError } from './errors.ts';
 import { runTool, runToolBytes, type ToolOutput } from './exec.ts';
 import type { QuoteOutput, TpmDriverOptions } from './options.ts';
-import { pcrReadCommand, pcrReadResponse } from './pcrcmd.ts';
 import { QuoteOutputs } from './pipes.ts';
 import { tctiString } from './tcti.ts';
 import { TpmWire } from './wire.ts';
-import { bankSelect, extendOverWire, pcrValuesOverWire, quoteOverWire } from './wireops.ts';
+import {
+  bankSelect,
+  chooseTransport,
+  extendOverWire,
+  pcrreadValues,
+  pcrValuesOverWire,
+  quoteOverWire,
+} from './wireops.ts';
 
 export type { QuoteOutput, TpmDriverOptions } from './options.ts';
 
@@ -125,25 +131,8 @@ export class TpmDriver {
    * @throws TpmDriverError TPM_UNAVAILABLE with transport `wire` when the TPM does not answer on it
    */
   async #hot(): Promise<TpmWire | null> {
-    if (this.#transport === 'unknown') {
-      if (this.#wanted === 'tools') this.#transport = 'tools';
-      else
-        try {
-          pcrReadResponse(await this.#wire.send(pcrReadCommand([])));
-          this.#transport = 'wire';
-        } catch (err) {
-          this.#wire.release();
-          if (this.#wanted === 'wire')
-            throw new TpmDriverError(
-              'TPM_UNAVAILABLE',
-              `the TPM at ${this.tcti} does not answer on the wire`,
-              {
-                cause: err,
-              },
-            );
-          this.#transport = 'tools';
-        }
-    }
+    if (this.#transport === 'unknown')
+      this.#transport = await chooseTransport(this.#wire, this.#wanted, this.tcti);
     return this.#transport === 'wire' ? this.#wire : null;
   }
 
@@ -264,17 +253,8 @@ export class TpmDriver {
     return this.#serial(async () => {
       const [pub, priv, ctx] = [this.#file('ak.pub'), this.#file('ak.priv'), this.#file('ak.ctx')];
       this.#ak.forget();
-      await this.#tool('tpm2_createak', [
-        '-C',
-        this.ek.handle,
-        ...AK_ARGS[alg],
-        '-u',
-        pub,
-        '-r',
-        priv,
-        '-c',
-        ctx,
-      ]);
+      const where = ['-u', pub, '-r', priv, '-c', ctx];
+      await this.#tool('tpm2_createak', ['-C', this.ek.handle, ...AK_ARGS[alg], ...where]);
       const ak = await this.#ak.held();
       // The new AK is loaded (ak.ctx): persist that copy rather than load it again.
       if (this.akHandle !== null) await this.#ak.place(ctx);
@@ -413,10 +393,7 @@ export class TpmDriver {
       const wire = await this.#hot();
       if (wire !== null) return pcrValuesOverWire(wire, bankSelect(bank, pcrs));
       const { stdout } = await this.#tool('tpm2_pcrread', [`${bank}:${pcrs.join(',')}`]);
-      const out = new Map<number, Uint8Array>();
-      for (const m of stdout.matchAll(/^\s+(\d+)\s*:\s*0x([0-9A-Fa-f]+)\s*$/gm))
-        out.set(Number(m[1]), Uint8Array.from(Buffer.from(m[2]!, 'hex')));
-      return out;
+      return pcrreadValues(stdout);
     }, 'on-error');
   }
 }

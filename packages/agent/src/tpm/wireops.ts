@@ -124,3 +124,36 @@ export async function pcrValuesOverWire(
 export async function extendOverWire(wire: TpmWire, pcr: number, sha256Digest: Uint8Array): Promise<void> {
   pcrExtendResponse(await wire.send(pcrExtendCommand(pcr, sha256Digest)));
 }
+
+/**
+ * How the driver's hot commands reach the TPM, decided once: `wire` when the TPM answers one
+ * TPM2_PCR_Read of no PCR on the resident connection, else `tools` (`wanted` 'auto'); `wanted`
+ * 'tools' never tries the wire.
+ * @throws TpmDriverError TPM_UNAVAILABLE when `wanted` is 'wire' and the TPM does not answer on it
+ */
+export async function chooseTransport(
+  wire: TpmWire,
+  wanted: 'auto' | 'wire' | 'tools',
+  tcti: string,
+): Promise<'wire' | 'tools'> {
+  if (wanted === 'tools') return 'tools';
+  try {
+    pcrReadResponse(await wire.send(pcrReadCommand([])));
+    return 'wire';
+  } catch (err) {
+    wire.release();
+    if (wanted === 'wire')
+      throw new TpmDriverError('TPM_UNAVAILABLE', `the TPM at ${tcti} does not answer on the wire`, {
+        cause: err,
+      });
+    return 'tools';
+  }
+}
+
+/** PCR values by index from `tpm2_pcrread`'s text output (the tool path of TpmDriver.pcrRead). */
+export function pcrreadValues(stdout: string): Map<number, Uint8Array> {
+  const out = new Map<number, Uint8Array>();
+  for (const m of stdout.matchAll(/^\s+(\d+)\s*:\s*0x([0-9A-Fa-f]+)\s*$/gm))
+    out.set(Number(m[1]), Uint8Array.from(Buffer.from(m[2]!, 'hex')));
+  return out;
+}

@@ -13,7 +13,8 @@ import {
   quoteResponse,
 } from '../../src/tpm/pcrcmd.ts';
 import { certifyResponse, signResponse } from '../../src/tpm/raw.ts';
-import { pcrsFile } from '../../src/tpm/wireops.ts';
+import { pcrreadValues, pcrsFile } from '../../src/tpm/wireops.ts';
+import { tpmResponse } from './responses.ts';
 
 // The hot commands the driver marshals for its resident connection (TPM 2.0 Part 3, 18.4, 22.2,
 // 22.4), and the parsers of what the TPM answers: untrusted bytes, so any bytes give a
@@ -22,23 +23,7 @@ import { pcrsFile } from '../../src/tpm/wireops.ts';
 const hex = (b: Uint8Array) => Buffer.from(b).toString('hex');
 const VECTORS = new URL('../../../core/test/vectors/tpm/', import.meta.url);
 
-function response(rc: number, params: number[], tag = 0x8002): Uint8Array {
-  const body = tag === 0x8002 ? [0, 0, (params.length >> 8) & 255, params.length & 255, ...params] : params;
-  const size = 10 + body.length;
-  return new Uint8Array([
-    tag >> 8,
-    tag & 255,
-    0,
-    0,
-    size >> 8,
-    size & 255,
-    rc >>> 24,
-    (rc >> 16) & 255,
-    (rc >> 8) & 255,
-    rc & 255,
-    ...body,
-  ]);
-}
+const response = tpmResponse;
 
 test('TPM2_Quote: AK handle, one empty password session, qualifying data, NULL scheme, sizeofSelect 3', () => {
   const cmd = quoteCommand(0x81000a4b, new Uint8Array([0xaa, 0xbb]), [
@@ -155,4 +140,20 @@ test('property: any bytes given to a response parser end in a TpmDriverError wit
     ),
     { numRuns: 3000 },
   );
+});
+
+test('the tool path of pcrRead: tpm2_pcrread text to values by index, other lines ignored', () => {
+  const z = '00'.repeat(32);
+  const f = 'ff'.repeat(32);
+  const out = pcrreadValues(
+    `  sha256:\n    0 : 0x${z.toUpperCase()}\n    10: 0x${f}\n    x : 0x12\n  sha1:\n`,
+  );
+  assert.deepEqual(
+    [...out].map(([i, v]) => [i, Buffer.from(v).toString('hex')]),
+    [
+      [0, z],
+      [10, f],
+    ],
+  );
+  assert.equal(pcrreadValues('').size, 0);
 });

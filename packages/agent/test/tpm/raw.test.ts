@@ -9,6 +9,7 @@ import {
   signCommand,
   signResponse,
 } from '../../src/tpm/raw.ts';
+import { tpmResponse } from './responses.ts';
 
 // The raw TPM2_Certify / TPM2_Sign the driver sends through tpm2_send (TPM 2.0 Part 1, 18; Part 3,
 // 18.2 and 20.2), and the parsing of what comes back (bytes from the TPM: untrusted).
@@ -49,23 +50,7 @@ test('TPM2_Certify: object then AK handle, two password sessions (the AK with an
   assert.ok(h.endsWith('0001090010'));
 });
 
-function response(rc: number, params: number[], tag = 0x8002): Uint8Array {
-  const body = tag === 0x8002 ? [0, 0, 0, params.length, ...params] : params;
-  const size = 10 + body.length;
-  return new Uint8Array([
-    tag >> 8,
-    tag & 255,
-    0,
-    0,
-    size >> 8,
-    size & 255,
-    rc >>> 24,
-    (rc >> 16) & 255,
-    (rc >> 8) & 255,
-    rc & 255,
-    ...body,
-  ]);
-}
+const response = tpmResponse;
 
 test('responses: a TPM error names its code; a short, cut or oversized response is refused', () => {
   assert.throws(() => responseParameters(response(0x9a2, []), 'TPM2_Sign'), /0x9a2/);

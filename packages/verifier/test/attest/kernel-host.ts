@@ -186,22 +186,40 @@ export class ScriptedHost {
 
   /** Pushes `n` receipts for `model`; returns their ids. */
   async serve(n: number, model = 'big-model'): Promise<string[]> {
-    // Served now, as an agent's are: the inclusion deadline runs from a receipt's end.
+    return (await this.push(n, { model })).bodies.map((b) => b.id);
+  }
+
+  /**
+   * Appends `n` receipts (served now, as an agent's are: the inclusion deadline runs from a
+   * receipt's end) to this host's log and pushes them, except the one at offset `skip` and with a
+   * broken signature at offset `corrupt`. Returns them and what the verifier rejected.
+   * @throws Error when the push is not answered 200
+   */
+  async push(
+    n: number,
+    o: { model?: string; corrupt?: number; skip?: number } = {},
+  ): Promise<{ bodies: ReceiptBody[]; rejected: unknown[] }> {
+    const model = o.model ?? 'big-model';
     const us = Date.now() * 1000;
     const time = { start: us - 2000, firstByte: us - 1000, end: us };
-    const fresh = Array.from({ length: n }, () =>
-      receiptBody(this.key, { seq: this.bodies.length, model: { requested: model, reported: model }, time }),
+    const fresh = Array.from({ length: n }, (_, i) =>
+      receiptBody(this.key, {
+        seq: this.bodies.length + i,
+        model: { requested: model, reported: model },
+        time,
+      }),
     );
-    for (const b of fresh) {
-      b.seq = this.bodies.length;
-      this.bodies.push(b);
-    }
+    this.bodies.push(...fresh);
+    const wire = fresh.map((b, i) => {
+      const s = signBody(this.key, b);
+      return i === o.corrupt ? { ...s, sig: `${s.sig.slice(0, -4)}AAAA` } : s;
+    });
     const r = await call(`${this.url}/v1/receipts`, 'POST', {
       agent: this.agent,
-      receipts: fresh.map((b) => signBody(this.key, b)),
+      receipts: wire.filter((_, i) => i !== o.skip),
     });
     if (r.status !== 200) throw new Error(`push ${JSON.stringify(r.json)}`);
-    return fresh.map((b) => b.id);
+    return { bodies: fresh, rejected: r.json.rejected as unknown[] };
   }
 
   /** One quote round over a checkpoint of every receipt; `edit` may change the body before it is posted. */

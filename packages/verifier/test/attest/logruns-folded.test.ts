@@ -9,7 +9,7 @@ import { verifyBundle } from '../../../client/src/index.ts';
 import { foldEndedRuns, loadAttest, saveAttest } from '../../src/attest/state.ts';
 import { type RunningVerifier, startVerifier } from '../../src/index.ts';
 import { SqliteStore } from '../../src/store/sqlite.ts';
-import { agentTokens, call, receiptBody, signBody } from '../fixtures.ts';
+import { agentTokens, call } from '../fixtures.ts';
 import { type ScriptedHost, withVerifier } from './kernel-host.ts';
 
 // Session 13 capped the ended log runs an agent's state keeps (attest/state.ts MAX_ENDED_RUNS):
@@ -67,23 +67,7 @@ const included = (checks: CheckJson[]) => checks.find((c) => c.name === 'receipt
 
 /** Appends `n` receipts to the agent's log and pushes them, with a broken signature at `corrupt`. */
 async function serve(n: number, corrupt?: number): Promise<ReceiptBody[]> {
-  const us = Date.now() * 1000;
-  const time = { start: us - 2000, firstByte: us - 1000, end: us };
-  const fresh = Array.from({ length: n }, (_, i) =>
-    receiptBody(host.key, {
-      seq: host.bodies.length + i,
-      model: { requested: 'big-model', reported: 'big-model' },
-      time,
-    }),
-  );
-  host.bodies.push(...fresh);
-  const wire = fresh.map((b, i) => {
-    const s = signBody(host.key, b);
-    return i === corrupt ? { ...s, sig: `${s.sig.slice(0, -4)}AAAA` } : s;
-  });
-  const r = await call(`${v.url}/v1/receipts`, 'POST', { agent: host.agent, receipts: wire });
-  assert.equal(r.status, 200);
-  return fresh;
+  return (await host.push(n, corrupt === undefined ? {} : { corrupt })).bodies;
 }
 
 /** Stops the verifier, changes its database with `change`, and starts it again on it. */

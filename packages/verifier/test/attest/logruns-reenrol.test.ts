@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
 import type { ReceiptBody } from '@tmb/core';
-import { call, receiptBody, signBody } from '../fixtures.ts';
+import { call } from '../fixtures.ts';
 import { type ScriptedHost, withVerifier } from './kernel-host.ts';
 
 // Regression: an AK activation (each start of an agent with a TPM enrols and activates a new AK)
@@ -34,23 +34,7 @@ const check = (r: { json: Record<string, unknown> }, name: string) =>
 
 /** Appends `n` receipts to the agent's log and pushes them, with a broken signature at `corrupt`. */
 async function serve(n: number, corrupt?: number): Promise<ReceiptBody[]> {
-  const us = Date.now() * 1000;
-  const time = { start: us - 2000, firstByte: us - 1000, end: us };
-  const fresh = Array.from({ length: n }, (_, i) =>
-    receiptBody(host.key, {
-      seq: host.bodies.length + i,
-      model: { requested: 'big-model', reported: 'big-model' },
-      time,
-    }),
-  );
-  host.bodies.push(...fresh);
-  const wire = fresh.map((b, i) => {
-    const s = signBody(host.key, b);
-    return i === corrupt ? { ...s, sig: `${s.sig.slice(0, -4)}AAAA` } : s;
-  });
-  const r = await call(`${w.v.url}/v1/receipts`, 'POST', { agent: host.agent, receipts: wire });
-  assert.equal(r.status, 200);
-  return fresh;
+  return (await host.push(n, corrupt === undefined ? {} : { corrupt })).bodies;
 }
 
 test('regression: a new AK activation keeps the log runs: verdicts unchanged, no run may start below what run 1 covered', async () => {

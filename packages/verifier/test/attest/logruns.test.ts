@@ -6,7 +6,7 @@ import { after, before, test } from 'node:test';
 import type { ReceiptBody } from '@tmb/core';
 import { verifyBundle } from '../../../client/src/index.ts';
 import { type RunningVerifier, startVerifier } from '../../src/index.ts';
-import { agentTokens, call, receiptBody, signBody } from '../fixtures.ts';
+import { agentTokens, call } from '../fixtures.ts';
 import { type ScriptedHost, withVerifier } from './kernel-host.ts';
 
 // Issue 10, "No stuck states": one refused receipt, or a seq the verifier never received, stopped
@@ -55,27 +55,9 @@ const check = (r: { json: Record<string, unknown> }, name: string) =>
 
 /** Appends `n` receipts to the agent's log; pushes them, except `skip` (by offset), and with a broken signature at `corrupt`. */
 async function serve(n: number, o: { corrupt?: number; skip?: number } = {}): Promise<ReceiptBody[]> {
-  const us = Date.now() * 1000;
-  const time = { start: us - 2000, firstByte: us - 1000, end: us };
-  const fresh = Array.from({ length: n }, (_, i) =>
-    receiptBody(host.key, {
-      seq: host.bodies.length + i,
-      model: { requested: 'big-model', reported: 'big-model' },
-      time,
-    }),
-  );
-  host.bodies.push(...fresh);
-  const wire = fresh.map((b, i) => {
-    const s = signBody(host.key, b);
-    return i === o.corrupt ? { ...s, sig: `${s.sig.slice(0, -4)}AAAA` } : s;
-  });
-  const r = await call(`${v.url}/v1/receipts`, 'POST', {
-    agent: host.agent,
-    receipts: wire.filter((_, i) => i !== o.skip),
-  });
-  assert.equal(r.status, 200);
-  assert.equal((r.json.rejected as unknown[]).length, o.corrupt === undefined ? 0 : 1);
-  return fresh;
+  const { bodies, rejected } = await host.push(n, o);
+  assert.equal(rejected.length, o.corrupt === undefined ? 0 : 1);
+  return bodies;
 }
 
 let run0: ReceiptBody[];
